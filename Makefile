@@ -1,0 +1,153 @@
+# asrd - streaming speech recognition daemon.
+# Plain make: sources are found by wildcard, so a new module file needs no Makefile edit.
+#   frontend/*.c model/*.c           -> build/libasr.a        (the recognition core)
+#   model/train/*.c (not *_main.c)   -> build/libasrtrain.a   (training code; never in asrd)
+#   daemon/*.c (not *_main.c)        -> build/libasrd.a       (daemon, batch mode, wire formats)
+#   daemon/asrd_main.c               -> build/asrd
+#   model/train/train_main.c         -> build/asr-train
+#   tests/test_*.c                   -> build/tests/test_*    (and build/asan/tests/test_* with
+#                                       AddressSanitizer + UBSan)
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+
+# Every library through pkg-config (packages: see `make deps`).
+PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1
+WARN    := -Wall -Wextra -Wstrict-prototypes -Wshadow -Werror
+CFLAGS  ?= -O2 -g
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -MMD -MP $(WARN) -DASRD_VERSION='"$(VERSION)"' \
+             -DASRD_DATADIR='"$(PREFIX)/share/asrd"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+CORE_SRC   := $(wildcard frontend/*.c model/*.c)
+TRAIN_SRC  := $(filter-out %_main.c,$(wildcard model/train/*.c))
+DAEMON_SRC := $(filter-out %_main.c,$(wildcard daemon/*.c))
+TEST_SRC   := $(wildcard tests/test_*.c)
+
+# $(call objs,BUILDDIR,SOURCES)
+objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+B  := build
+BA := build/asan
+TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+ASAN_TESTS := $(patsubst tests/%.c,$(BA)/tests/%,$(TEST_SRC))
+
+.PHONY: all deps deps-build deps-test deps-corpus run test test-unit bench bench-train corpus \
+        eval-synth model model-quick install clean format
+
+# Build the daemon/batch binary, the trainer and the unit tests.
+all: $(B)/asrd $(B)/asr-train $(TESTS)
+
+# --- objects and libraries (normal and sanitizer builds share the rules) ---
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BA)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+
+# Static core library: frontend + model runtime + decoder.
+$(B)/libasr.a: $(call objs,$(B),$(CORE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(BA)/libasr.a: $(call objs,$(BA),$(CORE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# Training library (uses the core; the runtime never links it).
+$(B)/libasrtrain.a: $(call objs,$(B),$(TRAIN_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(BA)/libasrtrain.a: $(call objs,$(BA),$(TRAIN_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# Daemon library: batch mode, output formats, service code.
+$(B)/libasrd.a: $(call objs,$(B),$(DAEMON_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(BA)/libasrd.a: $(call objs,$(BA),$(DAEMON_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# The one binary: daemon and batch transcription.
+$(B)/asrd: $(B)/obj/daemon/asrd_main.o $(B)/libasrd.a $(B)/libasr.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# The trainer.
+$(B)/asr-train: $(B)/obj/model/train/train_main.o $(B)/libasrtrain.a $(B)/libasr.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# Unit tests link every library (daemon code included, so daemon modules can be unit-tested).
+$(B)/tests/%: $(B)/obj/tests/%.o $(B)/libasrd.a $(B)/libasrtrain.a $(B)/libasr.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+$(BA)/tests/%: $(BA)/obj/tests/%.o $(BA)/libasrd.a $(BA)/libasrtrain.a $(BA)/libasr.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) $^ -o $@ $(LDLIBS)
+
+-include $(shell find build -name '*.d' 2>/dev/null)
+
+# --- dependencies: Debian packages, installed as root only when missing ---
+DEPS_BUILD  := build-essential pkg-config libsndfile1-dev libsamplerate0-dev libkissfft-dev \
+               libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev libsystemd-dev
+DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox \
+               libsox-fmt-all espeak-ng flite
+DEPS_BENCH  := pocketsphinx pocketsphinx-en-us sctk hyperfine
+DEPS_CORPUS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
+               libsox-fmt-all fortunes fortunes-min wordnet-base jargon-text miscfiles
+
+# Install build dependencies (what `make run` needs).
+deps-build:
+	@tests/install-deps.sh $(DEPS_BUILD)
+# Install everything the tests need.
+deps-test: deps-build
+	@tests/install-deps.sh $(DEPS_TEST)
+# Install everything: build, tests, benchmarks, corpus recipe.
+deps: deps-build
+	@tests/install-deps.sh $(DEPS_TEST) $(DEPS_BENCH) $(DEPS_CORPUS)
+
+# Transcribe the bundled sample with the shipped model.
+run: deps-build $(B)/asrd
+	$(B)/asrd --batch --format text tests/data/sample.flac
+
+# Build everything, then run every unit test (normal and ASan/UBSan builds) and end-to-end test.
+test: deps-test all $(ASAN_TESTS)
+	tests/run.sh
+
+# Speed and memory of asrd beside pocketsphinx (see tests/bench/).
+bench: deps $(B)/asrd
+	tests/bench/run.sh
+
+# Trainer throughput beside a PyTorch reference on the same batches.
+bench-train: deps $(B)/asr-train
+	tests/bench/train.sh
+
+# Build the training corpus (outside git, resumable).
+corpus: deps
+	model/recipe/corpus.sh
+
+# Synthetic evaluation set spoken by the reserved slt voices.
+eval-synth: deps
+	model/recipe/eval_synth.sh
+
+# Retrain the shipped model from scratch / a smaller model in <= 2 hours.
+model: deps $(B)/asr-train
+	model/recipe/train.sh configs/train-default.yaml
+model-quick: deps $(B)/asr-train
+	model/recipe/train.sh configs/train-quick.yaml
+
+# Install binary and model.
+install: $(B)/asrd
+	install -D -m 755 $(B)/asrd $(DESTDIR)$(PREFIX)/bin/asrd
+	install -D -m 644 model/asrd-en.model $(DESTDIR)$(PREFIX)/share/asrd/asrd-en.model
+
+format:
+	clang-format -i $(wildcard */*.[ch] model/train/*.[ch])
+
+clean:
+	rm -rf build

@@ -1,0 +1,53 @@
+/* asr_util.h - status codes, error details and logging shared by every asrd module.
+ *
+ * Thread safety: asr_strerror and asr_error_set are reentrant.  asr_log may be called from any
+ * thread except a real-time audio callback; the sink is set once at start-up (asr_log_set is not
+ * synchronised with concurrent asr_log calls).
+ */
+#ifndef ASR_UTIL_H
+#define ASR_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef enum asr_status {
+    ASR_OK = 0,
+    ASR_ERR_NOMEM,       /* allocation failed */
+    ASR_ERR_IO,          /* file missing, unreadable or short write */
+    ASR_ERR_FORMAT,      /* file content is malformed or truncated */
+    ASR_ERR_VERSION,     /* model file version not supported */
+    ASR_ERR_CHECKSUM,    /* model file checksum mismatch (corrupt) */
+    ASR_ERR_ALPHABET,    /* model alphabet invalid or inconsistent with the output layer */
+    ASR_ERR_ARG,         /* invalid argument or parameter value */
+    ASR_ERR_AUDIO,       /* audio cannot be decoded (not audio, 0 channels, ...) */
+    ASR_ERR_UNSUPPORTED, /* valid but unsupported (e.g. sample rate the resampler refuses) */
+    ASR_ERR_CONFIG,      /* configuration error */
+} asr_status;
+
+/* Static English text for a status code; never NULL. */
+const char *asr_strerror(asr_status s);
+
+/* Detailed error: the status plus a message that names the object (file, key) and the problem. */
+typedef struct asr_error {
+    asr_status code;
+    char msg[512];
+} asr_error;
+
+/* Fills *err (if err is not NULL) with code and a printf-formatted message; returns code, so a
+ * function can `return asr_error_set(err, ASR_ERR_IO, "%s: %s", path, strerror(errno));`. */
+asr_status asr_error_set(asr_error *err, asr_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+typedef enum asr_log_level { ASR_LOG_DEBUG, ASR_LOG_INFO, ASR_LOG_WARN, ASR_LOG_ERROR } asr_log_level;
+
+/* Log sink: receives one complete message (no trailing newline). */
+typedef void (*asr_log_fn)(asr_log_level level, const char *msg, void *user);
+
+/* Sets the sink (NULL restores the default: "asrd: level: msg" lines on stderr) and the minimum
+ * level that reaches it. */
+void asr_log_set(asr_log_fn fn, void *user, asr_log_level min_level);
+
+/* Logs a printf-formatted message through the sink. */
+void asr_log(asr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

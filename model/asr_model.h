@@ -1,0 +1,64 @@
+/* asr_model.h - the runtime: one immutable model shared by many streams.
+ *
+ * An asr_model holds the weights, the frontend (mfcc) and the feature statistics; it is read-only
+ * after loading and may be shared by any number of threads. An asr_stream is one audio source (a
+ * microphone, a WebSocket session, a file): it owns its MFCC carry-over samples, its stacking
+ * buffer and every layer's recurrent state, which persist across calls; it belongs to one thread
+ * at a time.
+ *
+ * Chunking never changes results: accepting audio whole or in any pieces yields bit-identical
+ * output frames.
+ */
+#ifndef ASR_MODEL_H
+#define ASR_MODEL_H
+
+#include <stddef.h>
+
+#include "model_file.h"
+
+typedef struct asr_model asr_model;
+
+/* Loads and validates a model file; NULL with *err naming the file and the problem. */
+asr_model *asr_model_load(const char *path, asr_error *err);
+
+/* Builds a runtime model from a description (copies what it needs; d may be freed afterwards). */
+asr_model *asr_model_from_desc(const asr_model_desc *d, asr_error *err);
+
+void asr_model_free(asr_model *m);
+
+const asr_model_desc *asr_model_get_desc(const asr_model *m);
+int asr_model_sample_rate(const asr_model *m);
+int asr_model_n_out(const asr_model *m);
+/* Labels 1..n_out-1 (label 0 is the CTC blank). */
+const char *asr_model_alphabet(const asr_model *m);
+/* Duration of one output frame in milliseconds (frame shift * stride). */
+double asr_model_frame_ms(const asr_model *m);
+/* Floating-point operations per output frame (for benchmarks). */
+double asr_model_flops_per_frame(const asr_model *m);
+
+typedef struct asr_stream asr_stream;
+
+asr_stream *asr_stream_create(const asr_model *m, asr_error *err);
+void asr_stream_destroy(asr_stream *s);
+
+/* Feeds n samples at the model's rate (int16 scale) and runs the network over every output frame
+ * they complete; results queue inside the stream until popped. */
+asr_status asr_stream_accept(asr_stream *s, const float *samples, size_t n);
+
+/* Feeds raw (un-normalised) MFCC frames (n_frames x n_feat) directly, bypassing the frontend. */
+asr_status asr_stream_accept_features(asr_stream *s, const float *feats, int n_frames);
+
+/* Copies the next output frame's log-probabilities (n_out floats) into out and returns 1, or
+ * returns 0 when none is queued. */
+int asr_stream_pop(asr_stream *s, float *logprobs);
+
+/* Output frames produced so far since create/reset (popped or not). */
+long asr_stream_frames(const asr_stream *s);
+
+/* Clears everything: buffered samples, stacking buffer, recurrent state, queued output. */
+void asr_stream_reset(asr_stream *s);
+
+/* Clears only the recurrent state (e.g. at an utterance boundary) keeping audio buffers. */
+void asr_stream_reset_state(asr_stream *s);
+
+#endif

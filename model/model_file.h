@@ -1,0 +1,76 @@
+/* model_file.h - the asrd model file: what a model is, on disk and in memory.
+ *
+ * Layout (all integers little-endian u32, floats IEEE-754 little-endian f32):
+ *   "ASRDMODL"            8-byte magic
+ *   version               u32, ASR_MODEL_VERSION
+ *   meta_len              u32, bytes of the metadata block that follows
+ *   metadata              meta_len bytes of UTF-8 text, one "key value" per line: every frontend
+ *                         parameter (mfcc_params field names), feature stacking (stack, stride),
+ *                         alphabet (the labels after the blank, as one line "alphabet _ abc..'",
+ *                         '_' standing for space), layer list ("layer0 gru 120 320"), n_out.
+ *   n_tensors             u32
+ *   per tensor:           name_len u32, name bytes, ndim u32, dims u32[ndim], data f32[prod(dims)]
+ *                         names: feat_mean (n_feat), feat_std (n_feat),
+ *                                layerK.w_ih (G*H, I), layerK.w_hh (G*H, H),
+ *                                layerK.b_ih (G*H), layerK.b_hh (G*H), proj.w (n_out, H), proj.b (n_out)
+ *   crc32                 u32, CRC-32 (zlib polynomial) of every preceding byte
+ * The loader checks magic, version, every metadata key, every tensor's name and shape against the
+ * metadata, n_out == 1 + alphabet length, no duplicate labels, and the checksum; any failure is
+ * refused with a message naming the file and the problem.
+ *
+ * Thread safety: functions are reentrant; an asr_model_desc belongs to its caller.
+ */
+#ifndef ASR_MODEL_FILE_H
+#define ASR_MODEL_FILE_H
+
+#include "../frontend/asr_util.h"
+#include "../frontend/mfcc.h"
+#include "nn.h"
+
+#define ASR_MODEL_VERSION 1
+#define ASR_MAX_LAYERS 8
+#define ASR_MAX_LABELS 64
+
+/* The default alphabet after the blank (label 0): space, a-z, apostrophe. Space is ' ' in memory. */
+#define ASR_DEFAULT_ALPHABET " abcdefghijklmnopqrstuvwxyz'"
+
+/* Feature pipeline: MFCC (frontend) -> (x - feat_mean) / feat_std per coefficient (fixed global
+ * statistics from the training set: works online, a live stream needs no statistics of its own)
+ * -> stacking: output frame j concatenates input frames j*stride .. j*stride+stack-1 (frames that
+ * never complete a stack are dropped) -> RNN layers -> proj -> log-softmax over n_out labels. */
+typedef struct asr_model_desc {
+    mfcc_params frontend;
+    int n_feat;        /* == frontend.num_ceps */
+    float *feat_mean;  /* (n_feat) */
+    float *feat_std;   /* (n_feat), > 0 */
+    int stack;         /* frames concatenated per network input, >= 1 */
+    int stride;        /* input frames between network inputs, >= 1 */
+    char alphabet[ASR_MAX_LABELS + 1]; /* labels 1..n_out-1, one byte each, NUL-terminated */
+    int n_layers;
+    nn_rnn_layer layers[ASR_MAX_LAYERS]; /* layer 0 input = n_feat * stack */
+    int n_out;         /* 1 (blank) + strlen(alphabet) */
+    const float *proj_w; /* (n_out, H_last) */
+    const float *proj_b; /* (n_out) */
+    float *slab;       /* owns every tensor above when filled by asr_model_read / asr_model_desc_alloc */
+} asr_model_desc;
+
+/* Given frontend, n_feat, stack, stride, alphabet, n_layers and each layer's type/in/hidden, and
+ * n_out, allocates one zeroed slab and points every tensor into it. */
+asr_status asr_model_desc_alloc(asr_model_desc *d, asr_error *err);
+
+/* Total float parameters of the network (layers + projection, not feature statistics). */
+size_t asr_model_desc_params(const asr_model_desc *d);
+
+/* Checks internal consistency (sizes, alphabet); `what` names the source in messages. */
+asr_status asr_model_desc_check(const asr_model_desc *d, const char *what, asr_error *err);
+
+/* Writes d to path (atomically: temp file then rename). */
+asr_status asr_model_write(const char *path, const asr_model_desc *d, asr_error *err);
+
+/* Reads and validates a model file into *d (allocating its slab). */
+asr_status asr_model_read(const char *path, asr_model_desc *d, asr_error *err);
+
+/* Frees the slab; NULL-safe; leaves d zeroed. */
+void asr_model_desc_free(asr_model_desc *d);
+
+#endif

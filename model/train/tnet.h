@@ -1,0 +1,61 @@
+/* tnet.h - the training network: batched forward and backward (BPTT) of the acoustic model and
+ * the CTC loss, on one parameter slab laid out exactly as the model file's tensors.
+ *
+ * Architecture (same as the runtime, model_file.h): stacked features (already normalised and
+ * stacked by the caller) -> n_layers GRU/LSTM -> projection -> log-softmax -> CTC (blank = 0).
+ *
+ * Shapes: batches are time-major: x is (T, B, I) with I = n_feat * stack; utterance b has
+ * lens[b] <= T valid frames (the rest is padding, ignored by loss and gradients); labels are
+ * concatenated (sum of label_lens), values 1..n_out-1.
+ *
+ * Parameters live in one slab in model-file order (per layer: w_ih, w_hh, b_ih, b_hh; then proj.w,
+ * proj.b); gradients in a parallel slab, zeroed by tnet_zero_grad and accumulated by backward.
+ *
+ * Thread safety: a tnet belongs to one thread; internally it may use several threads
+ * (tnet_set_threads) for batched matrix products and per-utterance CTC.
+ */
+#ifndef ASR_TNET_H
+#define ASR_TNET_H
+
+#include <stddef.h>
+
+#include "../model_file.h"
+
+typedef struct tnet tnet;
+
+/* Creates a network shaped like `arch` (its layer types/sizes, n_out, stack, n_feat are used;
+ * its tensors are copied into the slab if arch->slab is not NULL, else parameters are initialised
+ * from `seed`: PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for RNNs, U(-1/sqrt(in), 1/sqrt(in)) for proj).
+ * max_B and max_T bound the batch; NULL with *err on failure. */
+tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned long long seed, asr_error *err);
+void tnet_destroy(tnet *n);
+
+void tnet_set_threads(tnet *n, int threads);
+
+size_t tnet_n_params(const tnet *n);
+float *tnet_params(tnet *n); /* slab, model-file order */
+float *tnet_grads(tnet *n);  /* same layout */
+void tnet_zero_grad(tnet *n);
+
+/* Forward only: writes log-probabilities (T, B, n_out) into logprobs (caller-allocated) for the
+ * padded batch; frames past lens[b] are unspecified. Uses the same state-at-zero start as the
+ * runtime. */
+asr_status tnet_forward(tnet *n, int T, int B, const float *x, const int *lens, float *logprobs);
+
+/* Forward, CTC loss and backward for the batch: accumulates d(sum of per-utterance losses)/dparam
+ * into the gradient slab and returns the per-utterance losses in loss[B] (natural log, summed
+ * over frames; +inf-safe: an infeasible utterance (label sequence longer than its frames allow)
+ * gets loss 0, no gradient, and a flag in infeasible[b] if infeasible is not NULL). */
+asr_status tnet_train_batch(tnet *n, int T, int B, const float *x, const int *lens, const int *labels,
+                            const int *label_lens, float *loss, int *infeasible);
+
+/* Copies the parameters into d's tensors (d already allocated with asr_model_desc_alloc with the
+ * same architecture). */
+asr_status tnet_export(const tnet *n, asr_model_desc *d, asr_error *err);
+
+/* CTC loss and gradient for one utterance, exposed for tests: logprobs (T, n_out) log-softmax
+ * outputs; returns -log p(labels|x) and writes d loss / d logits (pre-softmax activations,
+ * T x n_out) into grad. Forward-backward in log space. Returns INFINITY if infeasible. */
+double ctc_loss_grad(const float *logprobs, int T, int n_out, const int *labels, int L, float *grad);
+
+#endif

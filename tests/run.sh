@@ -1,0 +1,45 @@
+#!/bin/bash
+# Runs every unit test (normal and ASan/UBSan builds) and every end-to-end script tests/e2e_*.sh.
+# Each unit test ends with "N passed, N failed"; each e2e script does too. Exit status is non-zero
+# if anything failed. Usage: tests/run.sh [name-filter]
+set -u
+cd "$(dirname "$0")/.."
+filter="${1:-}"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+total_pass=0; total_fail=0; failed=()
+run_one() {
+    local name="$1"; shift
+    local log; log=$(mktemp)
+    local start=$SECONDS
+    "$@" >"$log" 2>&1
+    local rc=$?
+    local summary; summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+    local p f
+    p=$(echo "$summary" | sed -nE 's/^([0-9]+) passed.*/\1/p'); p=${p:-0}
+    f=$(echo "$summary" | sed -nE 's/.* ([0-9]+) failed.*/\1/p'); f=${f:-0}
+    if [ $rc -ne 0 ] || [ -z "$summary" ] || [ "$f" != 0 ]; then
+        [ "$f" = 0 ] && f=1
+        failed+=("$name")
+        echo "FAIL $name (exit $rc, $((SECONDS-start)) s): ${summary:-no summary line}"
+        sed 's/^/    | /' "$log" | tail -40
+    else
+        echo "ok   $name ($((SECONDS-start)) s): $summary"
+    fi
+    total_pass=$((total_pass+p)); total_fail=$((total_fail+f))
+    rm -f "$log"
+}
+for t in build/tests/test_* build/asan/tests/test_*; do
+    [ -x "$t" ] || continue
+    case "$t" in *.d|*.o) continue;; esac
+    [ -n "$filter" ] && [[ "$t" != *"$filter"* ]] && continue
+    run_one "$t" "$t"
+done
+for s in tests/e2e_*.sh; do
+    [ -f "$s" ] || continue
+    [ -n "$filter" ] && [[ "$s" != *"$filter"* ]] && continue
+    run_one "$s" bash "$s"
+done
+echo "----"
+echo "$total_pass passed, $total_fail failed"
+[ ${#failed[@]} -eq 0 ] || { echo "failed: ${failed[*]}"; exit 1; }
