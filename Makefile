@@ -7,6 +7,8 @@
 #   model/train/train_main.c         -> build/asr-train
 #   tests/test_*.c                   -> build/tests/test_*    (and build/asan/tests/test_* with
 #                                       AddressSanitizer + UBSan)
+#   tests/tool_*.c, tests/bench/*.c  -> build/tests/tool_*, build/tests/bench/* (helper programs
+#                                       for tests and benchmarks, not run as tests)
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
@@ -14,7 +16,7 @@ DESTDIR ?=
 VERSION := 0.1.0
 
 # Every library through pkg-config (packages: see `make deps`).
-PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1
+PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1 zlib libcjson
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wshadow -Werror
 CFLAGS  ?= -O2 -g
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -MMD -MP $(WARN) -DASRD_VERSION='"$(VERSION)"' \
@@ -26,13 +28,14 @@ CORE_SRC   := $(wildcard frontend/*.c model/*.c)
 TRAIN_SRC  := $(filter-out %_main.c,$(wildcard model/train/*.c))
 DAEMON_SRC := $(filter-out %_main.c,$(wildcard daemon/*.c))
 TEST_SRC   := $(wildcard tests/test_*.c)
+TOOL_SRC   := $(wildcard tests/tool_*.c tests/bench/*.c)
 
 # $(call objs,BUILDDIR,SOURCES)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 B  := build
 BA := build/asan
-TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC) $(TOOL_SRC))
 ASAN_TESTS := $(patsubst tests/%.c,$(BA)/tests/%,$(TEST_SRC))
 
 .PHONY: all deps deps-build deps-test deps-corpus run test test-unit bench bench-train corpus \
@@ -93,7 +96,7 @@ $(BA)/tests/%: $(BA)/obj/tests/%.o $(BA)/libasrd.a $(BA)/libasrtrain.a $(BA)/lib
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # --- dependencies: Debian packages, installed as root only when missing ---
-DEPS_BUILD  := build-essential pkg-config libsndfile1-dev libsamplerate0-dev libkissfft-dev \
+DEPS_BUILD  := build-essential pkg-config zlib1g-dev libsndfile1-dev libsamplerate0-dev libkissfft-dev \
                libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev libsystemd-dev
 DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox \
                libsox-fmt-all espeak-ng flite
