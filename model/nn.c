@@ -1,0 +1,154 @@
+/* nn.c - GRU/LSTM and linear layers: the scalar reference and the run-time dispatch to the
+ * AVX2/FMA kernels of nn_avx2.c (chosen once, by CPUID, on first use).
+ *
+ * Both paths follow the same order of work per call: input projection of all T frames
+ * (xp = x W_ih^T + b_ih, T x G*H, the only part that does not depend on the state, so a matrix
+ * product), then per frame hp = W_hh h + b_hh and the gate nonlinearities of nn.h.
+ */
+#include "nn.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "nn_avx2.h"
+
+int nn_rnn_gates(nn_layer_type type)
+{
+    return type == NN_LSTM ? 4 : 3;
+}
+
+int nn_rnn_state_size(const nn_rnn_layer *l)
+{
+    return l->type == NN_LSTM ? 2 * l->hidden : l->hidden;
+}
+
+size_t nn_rnn_scratch_size(const nn_rnn_layer *l, int T)
+{
+    /* xp (T, G*H) then hp (G*H), each row padded to 16 floats so every row starts 64-byte aligned
+     * relative to the scratch start. */
+    size_t gh = (size_t)nn_rnn_gates(l->type) * l->hidden;
+    size_t row = (gh + 15) & ~(size_t)15;
+    return row * ((size_t)T + 1);
+}
+
+/* ---- scalar reference ---- */
+
+static float sigmoid_ref(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+/* y = W x + b for one vector; W (n, k) row-major. */
+static void matvec_ref(const float *w, const float *b, int k, int n, const float *x, float *y)
+{
+    for (int i = 0; i < n; i++) {
+        const float *row = w + (size_t)i * k;
+        float s = 0.0f;
+        for (int j = 0; j < k; j++)
+            s += row[j] * x[j];
+        y[i] = s + (b ? b[i] : 0.0f);
+    }
+}
+
+void nn_linear_forward_ref(const float *w, const float *b, int in, int out, int T, const float *x, float *y)
+{
+    for (int t = 0; t < T; t++)
+        matvec_ref(w, b, in, out, x + (size_t)t * in, y + (size_t)t * out);
+}
+
+/* Gate nonlinearities for one frame: xp, hp (G*H) pre-activations; h_prev -> h (H); c in place. */
+static void gru_gates_ref(int H, const float *xp, const float *hp, const float *h_prev, float *h)
+{
+    for (int i = 0; i < H; i++) {
+        float r = sigmoid_ref(xp[i] + hp[i]);
+        float z = sigmoid_ref(xp[H + i] + hp[H + i]);
+        float n = tanhf(xp[2 * H + i] + r * hp[2 * H + i]);
+        h[i] = (1.0f - z) * n + z * h_prev[i];
+    }
+}
+
+static void lstm_gates_ref(int H, const float *xp, const float *hp, float *c, float *h)
+{
+    for (int j = 0; j < H; j++) {
+        float ig = sigmoid_ref(xp[j] + hp[j]);
+        float fg = sigmoid_ref(xp[H + j] + hp[H + j]);
+        float gg = tanhf(xp[2 * H + j] + hp[2 * H + j]);
+        float og = sigmoid_ref(xp[3 * H + j] + hp[3 * H + j]);
+        c[j] = fg * c[j] + ig * gg;
+        h[j] = og * tanhf(c[j]);
+    }
+}
+
+void nn_rnn_forward_ref(const nn_rnn_layer *l, int T, const float *x, float *state, float *y, float *scratch)
+{
+    int H = l->hidden, I = l->in, gh = nn_rnn_gates(l->type) * H;
+    size_t row = ((size_t)gh + 15) & ~(size_t)15;
+    float *xp = scratch, *hp = scratch + row * (size_t)T;
+    for (int t = 0; t < T; t++)
+        matvec_ref(l->w_ih, l->b_ih, I, gh, x + (size_t)t * I, xp + row * t);
+    for (int t = 0; t < T; t++) {
+        const float *h_prev = t ? y + (size_t)(t - 1) * H : state;
+        float *h = y + (size_t)t * H;
+        matvec_ref(l->w_hh, l->b_hh, H, gh, h_prev, hp);
+        if (l->type == NN_GRU)
+            gru_gates_ref(H, xp + row * t, hp, h_prev, h);
+        else
+            lstm_gates_ref(H, xp + row * t, hp, state + H, h);
+    }
+    memcpy(state, y + (size_t)(T - 1) * H, (size_t)H * sizeof(float));
+}
+
+void nn_log_softmax(float *x, int n)
+{
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    double s = 0.0;
+    for (int i = 0; i < n; i++)
+        s += exp((double)(x[i] - mx));
+    float lse = mx + (float)log(s);
+    for (int i = 0; i < n; i++)
+        x[i] -= lse;
+}
+
+/* ---- dispatch ---- */
+
+static int have_avx2(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+}
+
+void nn_linear_forward(const float *w, const float *b, int in, int out, int T, const float *x, float *y)
+{
+    if (have_avx2())
+        nn_avx2_gemm_nt(w, b, in, out, T, x, in, y, out);
+    else
+        nn_linear_forward_ref(w, b, in, out, T, x, y);
+}
+
+void nn_rnn_forward(const nn_rnn_layer *l, int T, const float *x, float *state, float *y, float *scratch)
+{
+    if (!have_avx2()) {
+        nn_rnn_forward_ref(l, T, x, state, y, scratch);
+        return;
+    }
+    int H = l->hidden, I = l->in, gh = nn_rnn_gates(l->type) * H;
+    int row = (gh + 15) & ~15;
+    float *xp = scratch, *hp = scratch + (size_t)row * T;
+    nn_avx2_gemm_nt(l->w_ih, l->b_ih, I, gh, T, x, I, xp, row);
+    for (int t = 0; t < T; t++) {
+        const float *h_prev = t ? y + (size_t)(t - 1) * H : state;
+        float *h = y + (size_t)t * H;
+        nn_avx2_gemm_nt(l->w_hh, l->b_hh, H, gh, 1, h_prev, H, hp, row);
+        if (l->type == NN_GRU)
+            nn_avx2_gru_gates(H, xp + (size_t)row * t, hp, h_prev, h);
+        else
+            nn_avx2_lstm_gates(H, xp + (size_t)row * t, hp, state + H, h);
+    }
+    memcpy(state, y + (size_t)(T - 1) * H, (size_t)H * sizeof(float));
+}
