@@ -1,0 +1,244 @@
+/* asrd_main.c - the asrd command line: batch transcription and Kaldi feature dumps (the streaming
+ * daemon is not built yet). Exit status: 0 success, 1 a file or the model failed, 2 usage error. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../model/asr_model.h"
+#include "batch.h"
+#include "features.h"
+#include "output.h"
+
+#ifndef ASRD_VERSION
+#define ASRD_VERSION "unknown"
+#endif
+#ifndef ASRD_DATADIR
+#define ASRD_DATADIR "/usr/local/share/asrd"
+#endif
+#define MODEL_NAME "asrd-en.model"
+
+static void usage(FILE *f)
+{
+    fputs("Usage: asrd --batch [OPTIONS] FILE...\n"
+          "       asrd --batch [OPTIONS] --manifest LIST.tsv [--score]\n"
+          "       asrd --features --kaldi FILE\n"
+          "\n"
+          "Speech recognition with a streaming GRU/LSTM acoustic model and a CTC greedy decoder.\n"
+          "(The streaming daemon is not available yet: use --batch.)\n"
+          "\n"
+          "Modes:\n"
+          "  --batch             transcribe audio files (WAV, FLAC, OGG, ... at any sample rate;\n"
+          "                      \"-\" reads standard input) and exit\n"
+          "  --features --kaldi  print raw MFCC of FILE as Kaldi's compute-mfcc-feats computes them with\n"
+          "                      its defaults (13 coefficients, one 10 ms frame per line; no model needed)\n"
+          "\n"
+          "Batch options:\n"
+          "  --model PATH        model file; default: $ASRD_MODEL if set, else model/" MODEL_NAME "\n"
+          "                      of the source tree the binary was built in (<binary dir>/../model/),\n"
+          "                      else " ASRD_DATADIR "/" MODEL_NAME " (make install)\n"
+          "  --format FMT        text (default): one line per file, the transcript; with several files\n"
+          "                      (or --manifest) each line is \"path<TAB>transcript\";\n"
+          "                      json: one object per file and per line (JSON Lines):\n"
+          "                      {\"file\",\"text\",\"result\":[{\"word\",\"start\",\"end\",\"conf\"}]},\n"
+          "                      times in seconds; conf = mean max posterior of the word's frames;\n"
+          "                      srt, vtt: subtitles with cues of at most 7 s / 10 words (one FILE only)\n"
+          "  --manifest LIST     transcribe the files listed in LIST, one \"path<TAB>reference\" per line\n"
+          "                      (relative paths are relative to LIST's directory); prints\n"
+          "                      \"path<TAB>transcript\" lines (text) or objects (json) in LIST's order\n"
+          "  --score             with --manifest: after the transcripts print one line\n"
+          "                      \"WER x.xx% (word edits/reference words) CER y.yy% (char edits/chars)\"\n"
+          "                      over normalised references and transcripts; failed files count as empty\n"
+          "  --threads N         transcribe N files in parallel (default 1); output order is unchanged\n"
+          "  --no-progress       no progress bar (it is drawn on stderr only when stderr is a terminal)\n"
+          "\n"
+          "  -h, --help          this help\n"
+          "  -V, --version       print \"asrd VERSION\"\n"
+          "\n"
+          "A file that cannot be read or decoded gets one line \"asrd: error: PATH: reason\" on stderr;\n"
+          "the other files are still transcribed. Exit status: 0 all files transcribed, 1 some file (or\n"
+          "the model) failed, 2 usage error.\n",
+          f);
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "asrd: error: %s%s%s\nTry 'asrd --help'.\n", msg, arg ? ": " : "", arg ? arg : "");
+    return 2;
+}
+
+static int file_exists(const char *p) { return access(p, R_OK) == 0; }
+
+/* Finds the default model; returns 0 with the path in buf, or -1 with the places tried in tried. */
+static int default_model(char *buf, size_t n, char *tried, size_t tn)
+{
+    const char *env = getenv("ASRD_MODEL");
+    if (env && *env) {
+        snprintf(buf, n, "%s", env);
+        return 0;
+    }
+    tried[0] = '\0';
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            char up[PATH_MAX + 8], real[PATH_MAX];
+            snprintf(up, sizeof up, "%s/..", exe);
+            const char *root = realpath(up, real) ? real : up;
+            snprintf(buf, n, "%s/model/%s", root, MODEL_NAME);
+            if (file_exists(buf))
+                return 0;
+            snprintf(tried, tn, "%s or ", buf);
+        }
+    }
+    snprintf(buf, n, "%s/%s", ASRD_DATADIR, MODEL_NAME);
+    if (file_exists(buf))
+        return 0;
+    size_t tl = strlen(tried);
+    snprintf(tried + tl, tn - tl, "%s", buf);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_BATCH = 256, OPT_MODEL, OPT_FORMAT, OPT_MANIFEST, OPT_SCORE, OPT_THREADS, OPT_NO_PROGRESS,
+           OPT_FEATURES, OPT_KALDI };
+    static const struct option opts[] = {
+        {"batch", no_argument, NULL, OPT_BATCH},         {"model", required_argument, NULL, OPT_MODEL},
+        {"format", required_argument, NULL, OPT_FORMAT}, {"manifest", required_argument, NULL, OPT_MANIFEST},
+        {"score", no_argument, NULL, OPT_SCORE},         {"threads", required_argument, NULL, OPT_THREADS},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"features", no_argument, NULL, OPT_FEATURES},   {"kaldi", no_argument, NULL, OPT_KALDI},
+        {"help", no_argument, NULL, 'h'},                {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int batch = 0, features = 0, kaldi = 0, score = 0, progress = 1;
+    const char *model_path = NULL, *manifest = NULL;
+    batch_options bo = batch_default_options();
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_BATCH: batch = 1; break;
+        case OPT_MODEL: model_path = optarg; break;
+        case OPT_FORMAT:
+            if (output_format_parse(optarg, &bo.format) != 0)
+                return usage_error("--format must be text, json, srt or vtt, not", optarg);
+            break;
+        case OPT_MANIFEST: manifest = optarg; break;
+        case OPT_SCORE: score = 1; break;
+        case OPT_THREADS: {
+            char *end;
+            long t = strtol(optarg, &end, 10);
+            if (*end || t < 1 || t > 256)
+                return usage_error("--threads must be a number from 1 to 256, not", optarg);
+            bo.threads = (int)t;
+            break;
+        }
+        case OPT_NO_PROGRESS: progress = 0; break;
+        case OPT_FEATURES: features = 1; break;
+        case OPT_KALDI: kaldi = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("asrd %s\n", ASRD_VERSION); return 0;
+        default:
+            if (optopt)
+                fprintf(stderr, "asrd: error: option -%c is unknown or needs a value\n", optopt);
+            else
+                fprintf(stderr, "asrd: error: unknown option or missing value: %s\n", argv[optind - 1]);
+            fputs("Try 'asrd --help'.\n", stderr);
+            return 2;
+        }
+    }
+    int nfiles = argc - optind;
+    char **files = argv + optind;
+
+    if (features) {
+        if (batch)
+            return usage_error("--features and --batch cannot be combined", NULL);
+        if (!kaldi)
+            return usage_error("--features needs --kaldi (the only feature type so far)", NULL);
+        if (nfiles != 1)
+            return usage_error("--features --kaldi takes exactly one FILE", NULL);
+        asr_error err = {ASR_OK, ""};
+        if (features_print_kaldi(files[0], stdout, &err) != ASR_OK) {
+            fprintf(stderr, "asrd: error: %s\n", err.msg);
+            return 1;
+        }
+        if (fflush(stdout) != 0)
+            return 1;
+        return 0;
+    }
+    if (kaldi)
+        return usage_error("--kaldi is only meaningful with --features", NULL);
+    if (!batch) {
+        fprintf(stderr, "asrd: the streaming daemon is not implemented yet; use 'asrd --batch FILE...' to "
+                        "transcribe files (see 'asrd --help').\n");
+        return 2;
+    }
+    if (manifest && nfiles > 0)
+        return usage_error("--manifest and FILE arguments cannot be combined", NULL);
+    if (!manifest && nfiles == 0)
+        return usage_error("--batch needs FILE arguments or --manifest LIST", NULL);
+    if (score && !manifest)
+        return usage_error("--score needs --manifest (references come from the manifest)", NULL);
+    if ((bo.format == OUTPUT_SRT || bo.format == OUTPUT_VTT) && (manifest || nfiles != 1))
+        return usage_error("--format srt/vtt writes one subtitle document: give exactly one FILE", NULL);
+
+    int rc = 1;
+    asr_model *model = NULL;
+    batch_manifest man = {0};
+    batch_item *items = NULL;
+    asr_error err = {ASR_OK, ""};
+    char pathbuf[PATH_MAX + 64], tried[2 * PATH_MAX + 128];
+
+    if (!model_path) {
+        if (default_model(pathbuf, sizeof pathbuf, tried, sizeof tried) != 0) {
+            fprintf(stderr, "asrd: error: no model at %s; train one with make model or pass --model PATH\n",
+                    tried);
+            return 1;
+        }
+        model_path = pathbuf;
+    }
+    int n;
+    if (manifest) {
+        if (batch_manifest_read(manifest, &man, &err) != ASR_OK) {
+            fprintf(stderr, "asrd: error: %s\n", err.msg);
+            goto done;
+        }
+        n = man.n;
+        bo.with_path = 1;
+        bo.score = score;
+    } else {
+        n = nfiles;
+        items = calloc((size_t)n, sizeof *items);
+        if (!items) {
+            fprintf(stderr, "asrd: error: out of memory\n");
+            goto done;
+        }
+        for (int i = 0; i < n; i++)
+            items[i] = (batch_item){.path = files[i], .file = files[i], .ref = NULL};
+        bo.with_path = n > 1;
+    }
+    model = asr_model_load(model_path, &err);
+    if (!model) {
+        fprintf(stderr, "asrd: error: %s\n", err.msg);
+        goto done;
+    }
+    bo.progress = progress && isatty(STDERR_FILENO);
+    int failed = batch_run(model, manifest ? man.items : items, n, &bo, stdout, stderr, NULL, &err);
+    if (failed < 0) {
+        fprintf(stderr, "asrd: error: %s\n", err.msg);
+        goto done;
+    }
+    rc = failed > 0 ? 1 : 0;
+done:
+    asr_model_free(model);
+    batch_manifest_free(&man);
+    free(items);
+    return rc;
+}

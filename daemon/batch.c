@@ -1,0 +1,428 @@
+/* batch.c - batch transcription (see batch.h).
+ *
+ * DESIGN. With one thread everything happens in the caller's thread: transcribe item i, print it,
+ * next. With N threads, N workers each own one asr_stream and one ctc_greedy (the model is shared
+ * read-only) and claim items in order from a shared counter; each result goes into its own slot.
+ * The calling thread is the only writer of `out`/`errf`: it waits for slot 0, prints it, frees it,
+ * waits for slot 1, and so on, so the output order is the input order whatever finishes first.
+ * The counter and the slots' `done` flags are guarded by one mutex; a slot's other fields are
+ * written by exactly one worker before `done` is set and read by the calling thread after.
+ */
+#include "batch.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../frontend/audio.h"
+#include "../model/text.h"
+
+batch_options batch_default_options(void)
+{
+    batch_options o = {.format = OUTPUT_TEXT, .with_path = 0, .threads = 1, .progress = 0, .score = 0, .block_sec = 0.5};
+    return o;
+}
+
+asr_status batch_transcribe(const asr_model *m, asr_stream *s, ctc_greedy *d, const char *file, double block_sec,
+                            asr_result *out, double *audio_sec, asr_error *err)
+{
+    asr_status st = ASR_ERR_NOMEM;
+    audio_reader *r = NULL;
+    float *buf = NULL, *lp = NULL;
+    int rate = asr_model_sample_rate(m);
+    size_t block = (size_t)(block_sec * rate);
+    size_t total = 0;
+
+    memset(out, 0, sizeof *out);
+    *audio_sec = 0;
+    asr_stream_reset(s);
+    ctc_greedy_reset(d);
+    if (block < 1)
+        block = 1;
+    buf = malloc(block * sizeof *buf);
+    lp = malloc((size_t)asr_model_n_out(m) * sizeof *lp);
+    if (!buf || !lp) {
+        asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", file);
+        goto fail;
+    }
+    r = audio_reader_open(file, rate, err);
+    if (!r) {
+        st = err ? err->code : ASR_ERR_AUDIO;
+        goto fail;
+    }
+    for (;;) {
+        long n = audio_reader_read(r, buf, block, err);
+        if (n < 0) {
+            st = err ? err->code : ASR_ERR_AUDIO;
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        total += (size_t)n;
+        st = asr_stream_accept(s, buf, (size_t)n);
+        if (st != ASR_OK) {
+            asr_error_set(err, st, "%s: recognition failed: %s", file, asr_strerror(st));
+            goto fail;
+        }
+        while (asr_stream_pop(s, lp))
+            ctc_greedy_push(d, lp);
+    }
+    st = ctc_greedy_final(d, out);
+    if (st != ASR_OK) {
+        asr_error_set(err, st, "%s: decoding failed: %s", file, asr_strerror(st));
+        goto fail;
+    }
+    *audio_sec = (double)total / rate;
+fail:
+    audio_reader_close(r);
+    free(buf);
+    free(lp);
+    return st;
+}
+
+/* ---------- manifest ---------- */
+static int add_string(batch_manifest *m, char *s, int *cap)
+{
+    if (m->n_strings == *cap) {
+        int nc = *cap ? *cap * 2 : 64;
+        char **p = realloc(m->strings, (size_t)nc * sizeof *p);
+        if (!p)
+            return -1;
+        m->strings = p;
+        *cap = nc;
+    }
+    m->strings[m->n_strings++] = s;
+    return 0;
+}
+
+asr_status batch_manifest_read(const char *path, batch_manifest *m, asr_error *err)
+{
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t line_cap = 0;
+    int items_cap = 0, strings_cap = 0;
+    long lineno = 0;
+    memset(m, 0, sizeof *m);
+
+    f = fopen(path, "r");
+    if (!f) {
+        asr_error_set(err, ASR_ERR_IO, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0; /* keeps the '/' */
+    ssize_t len;
+    while ((len = getline(&line, &line_cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        char *tab = strchr(line, '\t');
+        const char *ref = "";
+        if (tab) {
+            *tab = '\0';
+            ref = tab + 1;
+        }
+        if (line[0] == '\0') {
+            asr_error_set(err, ASR_ERR_FORMAT, "%s:%ld: empty path", path, lineno);
+            goto fail;
+        }
+        char *own = malloc((size_t)len + 1);
+        if (!own || add_string(m, own, &strings_cap) != 0) {
+            free(own);
+            goto nomem;
+        }
+        memcpy(own, line, (size_t)len + 1); /* path '\0' ref '\0' */
+        const char *ref_own = tab ? own + (ref - line) : own + strlen(own);
+        const char *file = own;
+        if (own[0] != '/' && strcmp(own, "-") != 0 && dir_len > 0) {
+            size_t pl = strlen(own);
+            char *res = malloc(dir_len + pl + 1);
+            if (!res || add_string(m, res, &strings_cap) != 0) {
+                free(res);
+                goto nomem;
+            }
+            memcpy(res, path, dir_len);
+            memcpy(res + dir_len, own, pl + 1);
+            file = res;
+        }
+        if (m->n == items_cap) {
+            int nc = items_cap ? items_cap * 2 : 64;
+            batch_item *p = realloc(m->items, (size_t)nc * sizeof *p);
+            if (!p)
+                goto nomem;
+            m->items = p;
+            items_cap = nc;
+        }
+        m->items[m->n++] = (batch_item){.path = own, .file = file, .ref = ref_own};
+    }
+    if (ferror(f)) {
+        asr_error_set(err, ASR_ERR_IO, "%s: read error: %s", path, strerror(errno));
+        goto fail;
+    }
+    free(line);
+    fclose(f);
+    return ASR_OK;
+nomem:
+    asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", path);
+fail:
+    free(line);
+    if (f)
+        fclose(f);
+    batch_manifest_free(m);
+    return err ? err->code : ASR_ERR_IO;
+}
+
+void batch_manifest_free(batch_manifest *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n_strings; i++)
+        free(m->strings[i]);
+    free(m->strings);
+    free(m->items);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---------- running ---------- */
+typedef struct slot {
+    int done; /* guarded by run.mtx */
+    asr_status st;
+    asr_error err;
+    asr_result res;
+    double audio_sec;
+} slot;
+
+typedef struct run {
+    const asr_model *m;
+    const batch_item *items;
+    int n;
+    const batch_options *o;
+    slot *slots; /* (n) */
+    pthread_mutex_t mtx;
+    pthread_cond_t cond; /* signalled when a slot is done */
+    int next;            /* next item to claim; guarded by mtx */
+} run;
+
+/* Creates the per-worker stream and decoder. */
+static asr_status worker_state(const asr_model *m, asr_stream **s, ctc_greedy **d, asr_error *err)
+{
+    *s = asr_stream_create(m, err);
+    if (!*s)
+        return err->code;
+    *d = ctc_greedy_create(asr_model_alphabet(m), asr_model_n_out(m), asr_model_frame_ms(m), err);
+    if (!*d) {
+        asr_stream_destroy(*s);
+        *s = NULL;
+        return err->code;
+    }
+    return ASR_OK;
+}
+
+/* Fills slot i (without marking it done). A worker without a stream (setup failed) reports the
+ * setup error for every item it claims, so the run still terminates. */
+static void process(run *r, asr_stream *s, ctc_greedy *d, const asr_error *setup_err, int i)
+{
+    slot *sl = &r->slots[i];
+    if (!s || !d) {
+        sl->st = setup_err->code;
+        sl->err = *setup_err;
+        return;
+    }
+    sl->st = batch_transcribe(r->m, s, d, r->items[i].file, r->o->block_sec, &sl->res, &sl->audio_sec, &sl->err);
+}
+
+static void *worker_main(void *arg)
+{
+    run *r = arg;
+    asr_stream *s = NULL;
+    ctc_greedy *d = NULL;
+    asr_error setup_err = {ASR_OK, ""};
+    worker_state(r->m, &s, &d, &setup_err);
+    for (;;) {
+        pthread_mutex_lock(&r->mtx);
+        int i = r->next < r->n ? r->next++ : -1;
+        pthread_mutex_unlock(&r->mtx);
+        if (i < 0)
+            break;
+        process(r, s, d, &setup_err, i);
+        pthread_mutex_lock(&r->mtx);
+        r->slots[i].done = 1;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->mtx);
+    }
+    ctc_greedy_destroy(d);
+    asr_stream_destroy(s);
+    return NULL;
+}
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress_draw(FILE *errf, int done, int n, double audio, double t0)
+{
+    char bar[31];
+    int w = n > 0 ? (int)((long)done * 30 / n) : 30;
+    for (int k = 0; k < 30; k++)
+        bar[k] = k < w ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(errf, "\r\033[K[%s] %d/%d files, %.1f s audio, %.1f s", bar, done, n, audio, now_sec() - t0);
+    fflush(errf);
+}
+
+/* Prints "asrd: error: ..." naming the file exactly once. */
+static void print_error(FILE *errf, const char *file, const asr_error *e)
+{
+    size_t fl = strlen(file);
+    if (strncmp(e->msg, file, fl) == 0 && e->msg[fl] == ':')
+        fprintf(errf, "asrd: error: %s\n", e->msg);
+    else
+        fprintf(errf, "asrd: error: %s: %s\n", file, e->msg[0] ? e->msg : asr_strerror(e->code));
+}
+
+/* Adds one item to the score; returns -1 when out of memory. */
+static int score_add(batch_score *sc, const char *ref, const char *hyp)
+{
+    char *nr = asr_text_normalize(ref);
+    char *nh = asr_text_normalize(hyp ? hyp : "");
+    int rc = -1;
+    if (nr && nh) {
+        asr_errors w = asr_wer(nr, nh), c = asr_cer(nr, nh);
+        if (w.edits >= 0 && c.edits >= 0) {
+            sc->word_edits += w.edits;
+            sc->words += w.ref_len;
+            sc->char_edits += c.edits;
+            sc->chars += c.ref_len;
+            rc = 0;
+        }
+    }
+    free(nr);
+    free(nh);
+    return rc;
+}
+
+int batch_run(const asr_model *m, const batch_item *items, int n, const batch_options *o, FILE *out, FILE *errf,
+              batch_score *score, asr_error *err)
+{
+    int failed = 0, ret = -1, nthreads = 0, sync_ok = 0;
+    pthread_t *tids = NULL;
+    asr_stream *s = NULL;
+    ctc_greedy *d = NULL;
+    asr_error setup_err = {ASR_OK, ""};
+    batch_score sc = {0, 0, 0, 0, 0};
+    double audio = 0, t0 = now_sec();
+    run r = {.m = m, .items = items, .n = n, .o = o, .next = 0};
+
+    r.slots = calloc(n > 0 ? (size_t)n : 1, sizeof *r.slots);
+    if (!r.slots) {
+        asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
+        goto fail;
+    }
+    int want = o->threads < 1 ? 1 : o->threads;
+    if (want > n)
+        want = n;
+    if (want > 1) {
+        if (pthread_mutex_init(&r.mtx, NULL) != 0 || pthread_cond_init(&r.cond, NULL) != 0) {
+            asr_error_set(err, ASR_ERR_NOMEM, "batch: cannot create synchronisation objects");
+            goto fail;
+        }
+        sync_ok = 1;
+        tids = calloc((size_t)want, sizeof *tids);
+        if (!tids) {
+            asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
+            goto fail;
+        }
+        for (; nthreads < want; nthreads++)
+            if (pthread_create(&tids[nthreads], NULL, worker_main, &r) != 0)
+                break;
+        if (nthreads == 0) {
+            asr_error_set(err, ASR_ERR_NOMEM, "batch: cannot start worker threads");
+            goto fail;
+        }
+    } else {
+        worker_state(m, &s, &d, &setup_err);
+    }
+
+    if (o->progress)
+        progress_draw(errf, 0, n, 0, t0);
+    for (int i = 0; i < n; i++) {
+        slot *sl = &r.slots[i];
+        if (nthreads > 0) {
+            pthread_mutex_lock(&r.mtx);
+            while (!sl->done)
+                pthread_cond_wait(&r.cond, &r.mtx);
+            pthread_mutex_unlock(&r.mtx);
+        } else {
+            process(&r, s, d, &setup_err, i);
+        }
+        if (o->progress)
+            fputs("\r\033[K", errf);
+        if (sl->st != ASR_OK) {
+            failed++;
+            print_error(errf, items[i].file, &sl->err);
+        } else {
+            audio += sl->audio_sec;
+            asr_status st = output_write(out, o->format, items[i].path, &sl->res, o->with_path);
+            if (st != ASR_OK) {
+                asr_error_set(err, st, "batch: cannot write the output: %s", asr_strerror(st));
+                goto fail;
+            }
+        }
+        if (o->score && items[i].ref) {
+            if (score_add(&sc, items[i].ref, sl->st == ASR_OK ? sl->res.text : NULL) != 0) {
+                asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory while scoring");
+                goto fail;
+            }
+        }
+        asr_result_free(&sl->res);
+        if (o->progress)
+            progress_draw(errf, i + 1, n, audio, t0);
+        fflush(out);
+    }
+    if (o->progress)
+        fputs("\r\033[K", errf);
+    sc.failed = failed;
+    if (o->score) {
+        fprintf(out, "WER %.2f%% (%ld/%ld) CER %.2f%% (%ld/%ld)\n",
+                100.0 * (double)sc.word_edits / (double)(sc.words > 0 ? sc.words : 1), sc.word_edits, sc.words,
+                100.0 * (double)sc.char_edits / (double)(sc.chars > 0 ? sc.chars : 1), sc.char_edits, sc.chars);
+        if (failed > 0)
+            fprintf(errf, "asrd: note: %d failed file(s) scored as empty transcripts\n", failed);
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        asr_error_set(err, ASR_ERR_IO, "batch: cannot write the output: %s", strerror(errno));
+        goto fail;
+    }
+    if (score)
+        *score = sc;
+    ret = failed;
+fail:
+    if (nthreads > 0) {
+        /* on an early exit, let the workers run out of items quickly */
+        pthread_mutex_lock(&r.mtx);
+        r.next = n;
+        pthread_mutex_unlock(&r.mtx);
+        for (int t = 0; t < nthreads; t++)
+            pthread_join(tids[t], NULL);
+    }
+    if (sync_ok) {
+        pthread_mutex_destroy(&r.mtx);
+        pthread_cond_destroy(&r.cond);
+    }
+    if (r.slots)
+        for (int i = 0; i < n; i++)
+            asr_result_free(&r.slots[i].res);
+    free(r.slots);
+    free(tids);
+    ctc_greedy_destroy(d);
+    asr_stream_destroy(s);
+    return ret;
+}

@@ -1,0 +1,73 @@
+/* batch.h - `asrd --batch`: transcribe files (or a manifest of files with references) with one
+ * model, in input order, optionally on several threads, optionally scoring WER/CER.
+ *
+ * Thread safety: batch_run creates and joins its own worker threads; the model is shared read-only.
+ * Everything else is reentrant.
+ */
+#ifndef ASRD_BATCH_H
+#define ASRD_BATCH_H
+
+#include <stdio.h>
+
+#include "../frontend/asr_util.h"
+#include "../model/asr_model.h"
+#include "../model/ctc_decoder.h"
+#include "output.h"
+
+/* One input: what to print, what to open, and the reference transcript (NULL if none). */
+typedef struct batch_item {
+    const char *path; /* as given on the command line or written in the manifest */
+    const char *file; /* what is opened ("-" = standard input): path resolved against the manifest */
+    const char *ref;  /* reference transcript (un-normalised), or NULL */
+} batch_item;
+
+typedef struct batch_options {
+    output_format format;
+    int with_path;    /* text format: prefix each line with "path<TAB>" */
+    int threads;      /* worker threads (>= 1); output order is input order regardless */
+    int progress;     /* draw a progress bar on the error stream (caller checks isatty) */
+    int score;        /* after the transcripts, print the WER/CER summary line (items need refs) */
+    double block_sec; /* audio read per step (seconds) */
+} batch_options;
+
+/* text, no path prefix, 1 thread, no progress bar, no scoring, 0.5 s blocks. */
+batch_options batch_default_options(void);
+
+/* Transcribes one file through an existing stream and decoder of model m (both are reset first):
+ * reads blocks of block_sec seconds at the model's rate -> asr_stream_accept -> asr_stream_pop ->
+ * ctc_greedy_push, then ctc_greedy_final. *out is filled (caller frees with asr_result_free);
+ * *audio_sec receives the seconds of audio read. On failure *out is empty and *err names the file
+ * and the reason. */
+asr_status batch_transcribe(const asr_model *m, asr_stream *s, ctc_greedy *d, const char *file, double block_sec,
+                            asr_result *out, double *audio_sec, asr_error *err);
+
+/* A manifest: lines "path<TAB>reference" (a line without a TAB has an empty reference; empty
+ * lines are skipped); relative paths are resolved against the manifest's directory. */
+typedef struct batch_manifest {
+    int n;
+    batch_item *items; /* (n) pointing into storage owned by the manifest */
+    char **strings;    /* (n_strings) owned strings */
+    int n_strings;
+} batch_manifest;
+
+/* Reads a manifest; on failure *err names the file (and line). */
+asr_status batch_manifest_read(const char *path, batch_manifest *m, asr_error *err);
+void batch_manifest_free(batch_manifest *m);
+
+/* Totals for --score: edits and reference lengths summed over the items, after asr_text_normalize
+ * of reference and hypothesis; a failed file counts as an empty hypothesis. */
+typedef struct batch_score {
+    long word_edits, words;
+    long char_edits, chars;
+    int failed;
+} batch_score;
+
+/* Transcribes every item with model m, writing transcripts to out in item order and one line
+ * "asrd: error: PATH: reason" per failed file to errf (the other files continue). With o->score,
+ * appends "WER x.xx% (edits/words) CER y.yy% (edits/chars)" to out and fills *score if not NULL.
+ * Returns the number of failed files (>= 0), or -1 with *err filled if nothing could run (no
+ * memory, threads could not start, output write error). */
+int batch_run(const asr_model *m, const batch_item *items, int n, const batch_options *o, FILE *out, FILE *errf,
+              batch_score *score, asr_error *err);
+
+#endif
