@@ -15,9 +15,12 @@
 typedef struct audio_reader audio_reader;
 
 /* Opens `path` ("-" reads standard input: any format libsndfile can sniff from a pipe, e.g. WAV,
- * FLAC, OGG) for streaming reads, mixed down to mono and resampled to `out_rate` Hz.
+ * FLAC, OGG) for streaming reads, mixed down to mono and resampled to `out_rate` Hz (0: keep the
+ * file's own rate, no resampling).
  * Returns NULL and fills *err (message names the file and the reason) on failure: missing or
- * unreadable file, not audio, 0 channels, a rate the resampler refuses. Caller owns the reader. */
+ * unreadable file, empty file or 0 frames ("no audio": an error, never 0 samples), not audio,
+ * 0 channels, truncated (data shorter than the header says), a rate the resampler refuses.
+ * Caller owns the reader. */
 audio_reader *audio_reader_open(const char *path, int out_rate, asr_error *err);
 
 /* Reads up to `max` output samples into out. Returns the number read (0 at end of file), or -1
@@ -41,9 +44,10 @@ typedef struct audio_resampler audio_resampler;
 /* Returns NULL with *err filled if the ratio is unsupported (outside libsamplerate's 1/256..256). */
 audio_resampler *audio_resampler_create(int in_rate, int out_rate, asr_error *err);
 
-/* Converts n_in input samples; appends output to *out (realloc'd as needed, caller owns it; *cap is
- * its capacity in samples) and returns the number of output samples produced, or -1 on error.
- * `end` != 0 flushes the tail at end of stream. */
+/* Converts n_in input samples; writes the output to (*out)[0 .. return value) (*out is realloc'd as
+ * needed, caller owns it and may pass NULL with *cap = 0; *cap is its capacity in samples) and
+ * returns the number of output samples produced, or -1 on error. Output lags input by the filter
+ * delay; `end` != 0 flushes the tail at end of stream (the next call starts a new stream). */
 long audio_resampler_process(audio_resampler *rs, const float *in, size_t n_in, int end, float **out,
                              size_t *cap, asr_error *err);
 
