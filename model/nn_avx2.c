@@ -34,12 +34,11 @@ INL __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
     return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
 }
 
+/* One 8-lane sum, added in exactly the order hsum4 adds each of its inputs, so a row gives the
+ * same bits whichever kernel computes it (T = 1 and T = many must agree bit for bit). */
 INL float hsum1(__m256 a)
 {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    return _mm_cvtss_f32(hsum4(a, a, a, a));
 }
 
 INL void store4(float *y, __m128 s, const float *b)
