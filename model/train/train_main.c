@@ -1,0 +1,933 @@
+/* train_main.c - asr-train: trains the acoustic model from a YAML config (see config.h).
+ *
+ * DESIGN: one thread drives everything (tnet may use worker threads inside its calls; feature
+ * extraction uses its own workers before training starts). SIGINT/SIGTERM only set `g_stop`; the
+ * loop notices it after the current update, then saves, in this order: OUTDIR/last.model,
+ * OUTDIR/checkpoint.bin, and exits 0. Every random draw is a function of (seed, epoch, batch), so
+ * the checkpoint's (update, epoch, batch) plus parameters and Adam moments resume bit for bit.
+ *
+ * Outputs in OUTDIR: config.yaml (copy of the config), log.tsv (one line per log interval),
+ * eval.tsv (dev WER/CER per set and evaluation), dev-<set>.hyp.tsv (last evaluation's
+ * hypotheses), best.model, last.model, checkpoint.bin.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../asr_model.h"
+#include "../ctc_decoder.h"
+#include "../model_file.h"
+#include "../text.h"
+#include "checkpoint.h"
+#include "config.h"
+#include "data.h"
+#include "optim.h"
+#include "tnet.h"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: asr-train --config FILE [--resume DIR] [--outdir DIR] [--max-updates N] [--threads N]\n"
+               "       asr-train --config FILE --dump-batches FILE [--dump-count N]\n"
+               "       asr-train --config FILE --train-dump FILE --max-updates N\n"
+               "       asr-train --config FILE --check-model MODEL [--check-count N]\n"
+               "Trains the asrd acoustic model (CTC, GRU/LSTM) as the YAML config says; writes OUTDIR/\n"
+               "{config.yaml,log.tsv,eval.tsv,best.model,last.model,checkpoint.bin}. SIGINT/SIGTERM save a\n"
+               "checkpoint and exit 0; --resume DIR continues it bit for bit.\n"
+               "  --dump-batches FILE  write the first --dump-count (20) batches of epoch 0 (no augmentation)\n"
+               "                       for tests/bench/torch_train_ref.py, then exit\n"
+               "  --train-dump FILE    train on those batches (cycling) for --max-updates and print throughput\n"
+               "  --check-model MODEL  compare tnet_forward with the runtime asr_stream on MODEL over the first\n"
+               "                       --check-count (8) utterances of the first training manifest\n");
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == 0) {
+            char c = buf[i];
+            buf[i] = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return -1;
+            buf[i] = c;
+        }
+    }
+    return 0;
+}
+
+static char *join(const char *dir, const char *name)
+{
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    if (p)
+        sprintf(p, "%s/%s", dir, name);
+    return p;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = NULL;
+    char buf[8192];
+    size_t n;
+    int rc = -1;
+    if (!a)
+        return -1;
+    b = fopen(to, "wb");
+    if (!b)
+        goto out;
+    while ((n = fread(buf, 1, sizeof(buf), a)) > 0)
+        if (fwrite(buf, 1, n, b) != n)
+            goto out;
+    rc = ferror(a) ? -1 : 0;
+out:
+    fclose(a);
+    if (b && fclose(b) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* ---- the run ---- */
+
+typedef struct run {
+    tcfg cfg;
+    char *outdir;
+    tdata_set **train;
+    int n_train;
+    tdata_set **dev;
+    int n_dev;
+    asr_model_desc desc; /* architecture + stats; tensors refreshed by tnet_export */
+    tnet *net;
+    topt *opt;
+    tckpt_state st;
+    tdata_batch batch;
+    int max_T;
+    double shift_s;
+    FILE *log, *evalf;
+    long long last_eval; /* update of the latest dev evaluation (-1: none in this invocation) */
+} run;
+
+static asr_status load_sets(run *r, asr_error *err)
+{
+    tdata_opts o;
+    memset(&o, 0, sizeof(o));
+    o.mfcc = r->cfg.mfcc;
+    o.cache_dir = r->cfg.cache_dir;
+    o.alphabet = ASR_DEFAULT_ALPHABET;
+    o.stack = r->cfg.stack;
+    o.stride = r->cfg.stride;
+    o.max_out_frames = r->cfg.max_utt_seconds > 0
+                           ? (int)(r->cfg.max_utt_seconds * 1000.0 / r->cfg.mfcc.frame_shift_ms / r->cfg.stride)
+                           : 0;
+    o.max_utts = r->cfg.max_utts;
+    o.threads = r->cfg.threads;
+    o.progress = isatty(2) || getenv("ASR_TRAIN_PROGRESS") != NULL;
+    o.stop = &g_stop;
+    r->train = calloc((size_t)r->cfg.n_train, sizeof(*r->train));
+    r->dev = calloc((size_t)(r->cfg.n_dev ? r->cfg.n_dev : 1), sizeof(*r->dev));
+    if (!r->train || !r->dev)
+        return asr_error_set(err, ASR_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < r->cfg.n_train; i++) {
+        tdata_set *s = tdata_set_load(r->cfg.train[i].path, &o, err);
+        if (!s)
+            return err->code;
+        s->repeat = r->cfg.train[i].repeat;
+        r->train[r->n_train++] = s;
+        printf("train %-22s %6d utts, %6d usable (%.2f h) x%g; skipped: %d audio, %d text, %d too short, %d too "
+               "long\n",
+               s->name, s->n_utts, s->n_usable, s->usable_seconds / 3600, s->repeat, s->skip_audio, s->skip_text,
+               s->skip_short, s->skip_long);
+    }
+    o.max_out_frames = 0;
+    for (int i = 0; i < r->cfg.n_dev; i++) {
+        tdata_set *s = tdata_set_load(r->cfg.dev[i], &o, err);
+        if (!s)
+            return err->code;
+        r->dev[r->n_dev++] = s;
+        printf("dev   %-22s %6d utts (%d unreadable)\n", s->name, s->n_utts, s->skip_audio);
+    }
+    fflush(stdout);
+    r->max_T = 1;
+    for (int i = 0; i < r->n_train; i++)
+        for (int u = 0; u < r->train[i]->n_utts; u++)
+            if (r->train[i]->utts[u].usable && r->train[i]->utts[u].n_out > r->max_T)
+                r->max_T = r->train[i]->utts[u].n_out;
+    for (int i = 0; i < r->n_dev; i++)
+        for (int u = 0; u < r->dev[i]->n_utts; u++)
+            if (r->dev[i]->utts[u].n_out > r->max_T)
+                r->max_T = r->dev[i]->utts[u].n_out;
+    return ASR_OK;
+}
+
+/* Fills r->desc with the configured architecture (zeroed tensors, stats from the training sets). */
+static asr_status make_desc(run *r, asr_error *err)
+{
+    asr_model_desc *d = &r->desc;
+    memset(d, 0, sizeof(*d));
+    d->frontend = r->cfg.mfcc;
+    d->n_feat = r->cfg.mfcc.num_ceps;
+    d->stack = r->cfg.stack;
+    d->stride = r->cfg.stride;
+    snprintf(d->alphabet, sizeof(d->alphabet), "%s", ASR_DEFAULT_ALPHABET);
+    d->n_layers = r->cfg.layers;
+    int in = d->n_feat * d->stack;
+    for (int k = 0; k < d->n_layers; k++) {
+        d->layers[k].type = r->cfg.type;
+        d->layers[k].in = in;
+        d->layers[k].hidden = r->cfg.hidden;
+        in = r->cfg.hidden;
+    }
+    d->n_out = 1 + (int)strlen(d->alphabet);
+    asr_status s = asr_model_desc_alloc(d, err);
+    if (s != ASR_OK)
+        return s;
+    double *w = malloc(sizeof(double) * (size_t)r->n_train);
+    if (!w)
+        return asr_error_set(err, ASR_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < r->n_train; i++)
+        w[i] = r->train[i]->repeat;
+    s = tdata_stats(r->train, w, r->n_train, d->feat_mean, d->feat_std, err);
+    free(w);
+    return s;
+}
+
+static asr_status write_model(run *r, const char *name, asr_error *err)
+{
+    asr_status s = tnet_export(r->net, &r->desc, err);
+    if (s != ASR_OK)
+        return s;
+    char *path = join(r->outdir, name);
+    if (!path)
+        return asr_error_set(err, ASR_ERR_NOMEM, "out of memory");
+    s = asr_model_write(path, &r->desc, err);
+    free(path);
+    return s;
+}
+
+static asr_status save_checkpoint(run *r, asr_error *err)
+{
+    char *path = join(r->outdir, "checkpoint.bin");
+    if (!path)
+        return asr_error_set(err, ASR_ERR_NOMEM, "out of memory");
+    asr_status s = tckpt_save(path, &r->st, r->desc.n_feat, r->desc.feat_mean, r->desc.feat_std,
+                              tnet_n_params(r->net), tnet_params(r->net), r->opt->m, r->opt->v, err);
+    free(path);
+    return s;
+}
+
+/* Dev items sorted by length (batches of similar lengths pad little). */
+static tdata_set *cmp_len_ptr;
+static int cmp_dev(const void *a, const void *b)
+{
+    const tdata_item *x = a, *y = b;
+    int lx = cmp_len_ptr->utts[x->utt].n_out, ly = cmp_len_ptr->utts[y->utt].n_out;
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return x->utt - y->utt;
+}
+
+/* Greedy-decodes every utterance of dev set `s`; returns WER/CER in *wer, *cer. */
+static asr_status eval_set(run *r, tdata_set *s, double *wer, double *cer, asr_error *err)
+{
+    const int B = r->cfg.batch_size, n_out = r->desc.n_out;
+    tdata_item *items = malloc(sizeof(*items) * (size_t)(s->n_utts ? s->n_utts : 1));
+    char **hyps = calloc((size_t)(s->n_utts ? s->n_utts : 1), sizeof(char *));
+    float *lp = malloc(sizeof(float) * (size_t)r->max_T * (size_t)B * (size_t)n_out);
+    ctc_greedy *dec = ctc_greedy_create(r->desc.alphabet, n_out, r->cfg.mfcc.frame_shift_ms * r->cfg.stride, err);
+    tdata_set *sets[1] = {s};
+    asr_status st = ASR_OK;
+    int n = 0;
+    if (!items || !hyps || !lp || !dec) {
+        st = dec ? asr_error_set(err, ASR_ERR_NOMEM, "eval: out of memory") : err->code;
+        goto out;
+    }
+    for (int u = 0; u < s->n_utts; u++)
+        if (s->utts[u].n_out > 0)
+            items[n++] = (tdata_item){0, u};
+    cmp_len_ptr = s;
+    qsort(items, (size_t)n, sizeof(*items), cmp_dev);
+    for (int i0 = 0; i0 < n; i0 += B) {
+        int nb = n - i0 < B ? n - i0 : B;
+        st = tdata_batch_fill(&r->batch, sets, items + i0, nb, r->desc.feat_mean, r->desc.feat_std, r->cfg.stack,
+                              r->cfg.stride, r->shift_s, err);
+        if (st != ASR_OK)
+            goto out;
+        st = tnet_forward(r->net, r->batch.T, nb, r->batch.x, r->batch.lens, lp);
+        if (st != ASR_OK) {
+            asr_error_set(err, st, "eval %s: tnet_forward failed: %s", s->name, asr_strerror(st));
+            goto out;
+        }
+        for (int b = 0; b < nb; b++) {
+            asr_result res;
+            ctc_greedy_reset(dec);
+            for (int t = 0; t < r->batch.lens[b]; t++)
+                ctc_greedy_push(dec, lp + ((size_t)t * (size_t)nb + (size_t)b) * (size_t)n_out);
+            if (ctc_greedy_final(dec, &res) != ASR_OK) {
+                st = asr_error_set(err, ASR_ERR_NOMEM, "eval: out of memory");
+                goto out;
+            }
+            hyps[items[i0 + b].utt] = strdup(res.text ? res.text : "");
+            asr_result_free(&res);
+        }
+    }
+    long we = 0, wn = 0, ce = 0, cn = 0;
+    FILE *hf = NULL;
+    if (r->cfg.log_hyps) {
+        char name[600];
+        snprintf(name, sizeof(name), "dev-%s.hyp.tsv", s->name);
+        for (char *c = name; *c; c++)
+            if (*c == '/')
+                *c = '-';
+        char *path = join(r->outdir, name);
+        hf = path ? fopen(path, "w") : NULL;
+        free(path);
+    }
+    for (int u = 0; u < s->n_utts; u++) {
+        if (s->utts[u].n_frames < 0 || !s->utts[u].text)
+            continue;
+        const char *h = hyps[u] ? hyps[u] : "";
+        asr_errors a = asr_wer(s->utts[u].text, h), c = asr_cer(s->utts[u].text, h);
+        we += a.edits;
+        wn += a.ref_len;
+        ce += c.edits;
+        cn += c.ref_len;
+        if (hf)
+            fprintf(hf, "%s\t%s\t%s\n", s->utts[u].path, s->utts[u].text, h);
+    }
+    if (hf)
+        fclose(hf);
+    *wer = wn ? 100.0 * we / wn : 0;
+    *cer = cn ? 100.0 * ce / cn : 0;
+out:
+    if (hyps)
+        for (int u = 0; u < s->n_utts; u++)
+            free(hyps[u]);
+    free(hyps);
+    free(items);
+    free(lp);
+    ctc_greedy_destroy(dec);
+    return st;
+}
+
+/* Evaluates every dev set, logs, and keeps best.model. */
+static asr_status evaluate(run *r, asr_error *err)
+{
+    r->last_eval = r->st.update;
+    if (r->n_dev == 0)
+        return ASR_OK;
+    double sum_w = 0, sum_c = 0, t0 = now_s();
+    for (int i = 0; i < r->n_dev; i++) {
+        double w, c;
+        asr_status s = eval_set(r, r->dev[i], &w, &c, err);
+        if (s != ASR_OK)
+            return s;
+        sum_w += w;
+        sum_c += c;
+        printf("eval update %lld epoch %lld %-16s WER %6.2f%% CER %6.2f%%\n", r->st.update, r->st.epoch,
+               r->dev[i]->name, w, c);
+        fprintf(r->evalf, "%lld\t%lld\t%s\t%.3f\t%.3f\n", r->st.update, r->st.epoch, r->dev[i]->name, w, c);
+    }
+    double mw = sum_w / r->n_dev, mc = sum_c / r->n_dev;
+    double metric = r->cfg.best_by_cer ? mc : mw;
+    fprintf(r->evalf, "%lld\t%lld\tmean\t%.3f\t%.3f\n", r->st.update, r->st.epoch, mw, mc);
+    fflush(r->evalf);
+    int better = metric < r->st.best_metric;
+    printf("eval update %lld mean WER %.2f%% CER %.2f%% (%.1f s)%s\n", r->st.update, mw, mc, now_s() - t0,
+           better ? " - new best" : "");
+    fflush(stdout);
+    if (better) {
+        r->st.best_metric = metric;
+        r->st.best_update = r->st.update;
+        return write_model(r, "best.model", err);
+    }
+    return ASR_OK;
+}
+
+static void run_free(run *r)
+{
+    for (int i = 0; i < r->n_train; i++)
+        tdata_set_free(r->train[i]);
+    for (int i = 0; i < r->n_dev; i++)
+        tdata_set_free(r->dev[i]);
+    free(r->train);
+    free(r->dev);
+    tdata_batch_free(&r->batch);
+    tnet_destroy(r->net);
+    topt_destroy(r->opt);
+    asr_model_desc_free(&r->desc);
+    if (r->log)
+        fclose(r->log);
+    if (r->evalf)
+        fclose(r->evalf);
+    tcfg_free(&r->cfg);
+}
+
+static FILE *open_table(const char *dir, const char *name, const char *header)
+{
+    char *path = join(dir, name);
+    if (!path)
+        return NULL;
+    struct stat sb;
+    int exists = stat(path, &sb) == 0 && sb.st_size > 0;
+    FILE *f = fopen(path, "a");
+    free(path);
+    if (f && !exists)
+        fprintf(f, "%s\n", header);
+    return f;
+}
+
+/* ---- batch dump for the PyTorch benchmark ---- */
+
+static int dump_batches(run *r, const char *path, int count, asr_error *err)
+{
+    tdata_epoch e;
+    if (tdata_epoch_plan(r->train, r->n_train, 0, r->cfg.seed, r->cfg.batch_size, r->cfg.max_frames, &e, err))
+        return 1;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "asr-train: %s: %s\n", path, strerror(errno));
+        tdata_epoch_free(&e);
+        return 1;
+    }
+    int nb = count < e.n_batches ? count : e.n_batches;
+    int hdr[4] = {nb, r->cfg.mfcc.num_ceps * r->cfg.stack, r->desc.n_out, 0};
+    fwrite("ASRBATCH", 1, 8, f);
+    fwrite(hdr, sizeof(int), 4, f);
+    double secs = 0;
+    for (int b = 0; b < nb; b++) {
+        if (tdata_batch_fill(&r->batch, r->train, e.items + e.batch_start[b], e.batch_start[b + 1] - e.batch_start[b],
+                             r->desc.feat_mean, r->desc.feat_std, r->cfg.stack, r->cfg.stride, r->shift_s, err)) {
+            fclose(f);
+            tdata_epoch_free(&e);
+            return 1;
+        }
+        tdata_batch *x = &r->batch;
+        int nl = 0;
+        for (int i = 0; i < x->B; i++)
+            nl += x->label_lens[i];
+        int h[3] = {x->T, x->B, nl};
+        fwrite(h, sizeof(int), 3, f);
+        fwrite(&x->audio_seconds, sizeof(double), 1, f);
+        fwrite(x->x, sizeof(float), (size_t)x->T * x->B * x->I, f);
+        fwrite(x->lens, sizeof(int), (size_t)x->B, f);
+        fwrite(x->label_lens, sizeof(int), (size_t)x->B, f);
+        fwrite(x->labels, sizeof(int), (size_t)nl, f);
+        secs += x->audio_seconds;
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "asr-train: %s: write failed\n", path);
+        tdata_epoch_free(&e);
+        return 1;
+    }
+    printf("dumped %d batches (%.1f s of audio) to %s\n", nb, secs, path);
+    tdata_epoch_free(&e);
+    return 0;
+}
+
+typedef struct dump_batch {
+    int T, B, n_labels;
+    double secs;
+    float *x;
+    int *lens, *label_lens, *labels;
+} dump_batch;
+
+static int train_dump(run *r, const char *path, long steps, asr_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    char magic[8];
+    int hdr[4];
+    dump_batch *bs = NULL;
+    int nb = 0, rc = 1;
+    float *loss = NULL;
+    if (!f || fread(magic, 1, 8, f) != 8 || memcmp(magic, "ASRBATCH", 8) || fread(hdr, sizeof(int), 4, f) != 4) {
+        fprintf(stderr, "asr-train: %s: not a batch dump\n", path);
+        goto out;
+    }
+    nb = hdr[0];
+    bs = calloc((size_t)nb, sizeof(*bs));
+    int maxT = 1, maxB = 1;
+    for (int b = 0; bs && b < nb; b++) {
+        dump_batch *d = &bs[b];
+        int h[3];
+        if (fread(h, sizeof(int), 3, f) != 3 || fread(&d->secs, sizeof(double), 1, f) != 1)
+            goto trunc;
+        d->T = h[0], d->B = h[1], d->n_labels = h[2];
+        size_t nx = (size_t)d->T * d->B * hdr[1];
+        d->x = malloc(sizeof(float) * nx);
+        d->lens = malloc(sizeof(int) * d->B);
+        d->label_lens = malloc(sizeof(int) * d->B);
+        d->labels = malloc(sizeof(int) * (d->n_labels + 1));
+        if (!d->x || !d->lens || !d->label_lens || !d->labels || fread(d->x, sizeof(float), nx, f) != nx ||
+            fread(d->lens, sizeof(int), d->B, f) != (size_t)d->B ||
+            fread(d->label_lens, sizeof(int), d->B, f) != (size_t)d->B ||
+            fread(d->labels, sizeof(int), d->n_labels, f) != (size_t)d->n_labels)
+            goto trunc;
+        if (d->T > maxT)
+            maxT = d->T;
+        if (d->B > maxB)
+            maxB = d->B;
+    }
+    if (hdr[1] != r->cfg.mfcc.num_ceps * r->cfg.stack) {
+        fprintf(stderr, "asr-train: %s: input size %d does not match the config's %d\n", path, hdr[1],
+                r->cfg.mfcc.num_ceps * r->cfg.stack);
+        goto out;
+    }
+    {
+        asr_model_desc arch = r->desc;
+        arch.slab = NULL;
+        r->net = tnet_create(&arch, maxB, maxT, r->cfg.seed, err);
+    }
+    if (!r->net)
+        goto fail;
+    tnet_set_threads(r->net, r->cfg.threads);
+    r->opt = topt_create(tnet_n_params(r->net), &r->cfg, err);
+    loss = malloc(sizeof(float) * maxB);
+    if (!r->opt || !loss)
+        goto fail;
+    double audio = 0, t0 = now_s(), lsum = 0;
+    for (long s = 0; s < steps; s++) {
+        dump_batch *d = &bs[s % nb];
+        tnet_zero_grad(r->net);
+        asr_status st = tnet_train_batch(r->net, d->T, d->B, d->x, d->lens, d->labels, d->label_lens, loss, NULL);
+        if (st != ASR_OK) {
+            asr_error_set(err, st, "tnet_train_batch: %s", asr_strerror(st));
+            goto fail;
+        }
+        double norm = topt_norm(tnet_grads(r->net), tnet_n_params(r->net));
+        double scale = topt_clip_scale(norm, 1.0 / d->B, r->cfg.clip);
+        topt_step(r->opt, tnet_params(r->net), tnet_grads(r->net), scale, r->cfg.lr);
+        double l = 0;
+        for (int i = 0; i < d->B; i++)
+            l += loss[i];
+        lsum = l / d->B;
+        audio += d->secs;
+        if (s == 0 || (s + 1) % 10 == 0)
+            printf("step %ld loss %.3f\n", s + 1, lsum);
+    }
+    double dt = now_s() - t0;
+    printf("asr-train: %ld steps, %.1f s of audio in %.2f s: %.1f audio s/s (final loss %.3f)\n", steps, audio, dt,
+           audio / dt, lsum);
+    rc = 0;
+    goto out;
+trunc:
+    fprintf(stderr, "asr-train: %s: truncated batch dump\n", path);
+    goto out;
+fail:
+    fprintf(stderr, "asr-train: %s\n", err->msg);
+out:
+    if (f)
+        fclose(f);
+    for (int b = 0; bs && b < nb; b++) {
+        free(bs[b].x);
+        free(bs[b].lens);
+        free(bs[b].label_lens);
+        free(bs[b].labels);
+    }
+    free(bs);
+    free(loss);
+    return rc;
+}
+
+/* ---- exported model vs runtime ---- */
+
+static int check_model(run *r, const char *model_path, int count, asr_error *err)
+{
+    asr_model_desc d;
+    asr_model *m = NULL;
+    asr_stream *s = NULL;
+    float *lp = NULL, *row = NULL;
+    int rc = 1;
+    memset(&d, 0, sizeof(d));
+    if (asr_model_read(model_path, &d, err) != ASR_OK || !(m = asr_model_load(model_path, err)) ||
+        !(s = asr_stream_create(m, err)))
+        goto fail;
+    tdata_set *set = r->train[0];
+    int n = 0, maxT = 1;
+    for (int u = 0; u < set->n_utts && n < count; u++)
+        if (set->utts[u].n_out > 0) {
+            n++;
+            if (set->utts[u].n_out > maxT)
+                maxT = set->utts[u].n_out;
+        }
+    r->net = tnet_create(&d, 1, maxT, 0, err);
+    if (!r->net)
+        goto fail;
+    tnet_set_threads(r->net, r->cfg.threads);
+    lp = malloc(sizeof(float) * (size_t)maxT * d.n_out);
+    row = malloc(sizeof(float) * d.n_out);
+    if (!lp || !row) {
+        asr_error_set(err, ASR_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    double maxdiff = 0;
+    long frames = 0;
+    n = 0;
+    for (int u = 0; u < set->n_utts && n < count; u++) {
+        const tdata_utt *ut = &set->utts[u];
+        if (ut->n_out <= 0)
+            continue;
+        n++;
+        tdata_item it = {0, u};
+        if (tdata_batch_fill(&r->batch, r->train, &it, 1, d.feat_mean, d.feat_std, d.stack, d.stride, r->shift_s,
+                             err) != ASR_OK)
+            goto fail;
+        asr_status st = tnet_forward(r->net, r->batch.T, 1, r->batch.x, r->batch.lens, lp);
+        if (st != ASR_OK) {
+            asr_error_set(err, st, "tnet_forward: %s", asr_strerror(st));
+            goto fail;
+        }
+        asr_stream_reset(s);
+        if (asr_stream_accept_features(s, ut->feats, ut->n_frames) != ASR_OK) {
+            asr_error_set(err, ASR_ERR_ARG, "asr_stream_accept_features failed");
+            goto fail;
+        }
+        int t = 0;
+        while (asr_stream_pop(s, row)) {
+            if (t < ut->n_out)
+                for (int k = 0; k < d.n_out; k++) {
+                    double df = fabs((double)row[k] - lp[(size_t)t * d.n_out + k]);
+                    if (!(df <= maxdiff))
+                        maxdiff = df;
+                }
+            t++;
+        }
+        if (t != ut->n_out) {
+            printf("check-model: %s: runtime gave %d frames, tnet %d\n", ut->path, t, ut->n_out);
+            maxdiff = INFINITY;
+        }
+        frames += t;
+    }
+    printf("check-model: %d utterances, %ld frames, max |logprob diff| = %.3g\n", n, frames, maxdiff);
+    rc = maxdiff <= 1e-4 ? 0 : 2;
+    goto out;
+fail:
+    fprintf(stderr, "asr-train: %s\n", err->msg);
+out:
+    free(lp);
+    free(row);
+    asr_stream_destroy(s);
+    asr_model_free(m);
+    asr_model_desc_free(&d);
+    return rc;
+}
+
+/* ---- training ---- */
+
+static int train(run *r, const char *resume_dir, long max_updates, asr_error *err)
+{
+    tdata_epoch e;
+    memset(&e, 0, sizeof(e));
+    float *loss = NULL;
+    int *infeasible = NULL, rc = 1;
+    {
+        asr_model_desc arch = r->desc;
+        arch.slab = NULL; /* fresh parameters from the seed */
+        r->net = tnet_create(&arch, r->cfg.batch_size, r->max_T, r->cfg.seed, err);
+    }
+    if (!r->net)
+        goto fail;
+    tnet_set_threads(r->net, r->cfg.threads);
+    const size_t np = tnet_n_params(r->net);
+    r->opt = topt_create(np, &r->cfg, err);
+    loss = malloc(sizeof(float) * (size_t)r->cfg.batch_size);
+    infeasible = malloc(sizeof(int) * (size_t)r->cfg.batch_size);
+    if (!r->opt || !loss || !infeasible)
+        goto fail;
+    memset(&r->st, 0, sizeof(r->st));
+    r->st.best_metric = 1e30;
+    r->st.best_update = -1;
+    r->st.seed = (long long)r->cfg.seed;
+    if (resume_dir) {
+        char *path = join(resume_dir, "checkpoint.bin");
+        asr_status s = path ? tckpt_load(path, &r->st, r->desc.n_feat, r->desc.feat_mean, r->desc.feat_std, np,
+                                         tnet_params(r->net), r->opt->m, r->opt->v, err)
+                            : ASR_ERR_NOMEM;
+        free(path);
+        if (s != ASR_OK)
+            goto fail;
+        if (r->st.seed != (long long)r->cfg.seed) {
+            asr_error_set(err, ASR_ERR_CONFIG, "%s: checkpoint seed %lld differs from the config's %llu", resume_dir,
+                          r->st.seed, r->cfg.seed);
+            goto fail;
+        }
+        r->opt->step = r->st.update;
+        printf("resumed at update %lld (epoch %lld, batch %lld), best %.2f at update %lld\n", r->st.update,
+               r->st.epoch, r->st.batch, r->st.best_metric, r->st.best_update);
+    }
+    printf("model: %d x %d %s, %zu parameters; max %d network frames per utterance\n", r->cfg.layers, r->cfg.hidden,
+           r->cfg.type == NN_GRU ? "GRU" : "LSTM", np, r->max_T);
+    fflush(stdout);
+
+    /* schedule length for cosine: config's max_updates, else epochs x batches of epoch 0 */
+    long total = r->cfg.max_updates;
+    if (total <= 0) {
+        if (tdata_epoch_plan(r->train, r->n_train, 0, r->cfg.seed, r->cfg.batch_size, r->cfg.max_frames, &e, err))
+            goto fail;
+        total = (long)e.n_batches * r->cfg.epochs;
+        tdata_epoch_free(&e);
+    }
+    const double t_start = now_s();
+    double t_ckpt = t_start, t_win = 0, audio_win = 0, loss_win = 0, frames_win = 0, norm_win = 0;
+    long n_win = 0, planned_epoch = -1;
+    int finished = 0, stopped = 0;
+    const double shift_s = r->shift_s;
+    for (;;) {
+        if (r->st.epoch >= r->cfg.epochs) {
+            finished = 1;
+            break;
+        }
+        if (max_updates > 0 && r->st.update >= max_updates) {
+            finished = 1;
+            break;
+        }
+        if (g_stop || (r->cfg.max_hours > 0 && now_s() - t_start > r->cfg.max_hours * 3600)) {
+            stopped = 1;
+            break;
+        }
+        if (planned_epoch != r->st.epoch) {
+            tdata_epoch_free(&e);
+            if (tdata_epoch_plan(r->train, r->n_train, (int)r->st.epoch, r->cfg.seed, r->cfg.batch_size,
+                                 r->cfg.max_frames, &e, err))
+                goto fail;
+            planned_epoch = r->st.epoch;
+        }
+        if (r->st.batch < e.n_batches) {
+            double t0 = now_s();
+            int b = (int)r->st.batch;
+            int n = e.batch_start[b + 1] - e.batch_start[b];
+            if (tdata_batch_fill(&r->batch, r->train, e.items + e.batch_start[b], n, r->desc.feat_mean,
+                                 r->desc.feat_std, r->cfg.stack, r->cfg.stride, shift_s, err))
+                goto fail;
+            tdata_specaugment(&r->batch, r->desc.n_feat, r->cfg.time_masks, r->cfg.time_mask_width, r->cfg.freq_masks,
+                              r->cfg.freq_mask_width,
+                              tdata_mix(tdata_mix(r->cfg.seed, 0x5350454341554755ULL + (uint64_t)r->st.epoch),
+                                        (uint64_t)b));
+            tnet_zero_grad(r->net);
+            asr_status s = tnet_train_batch(r->net, r->batch.T, n, r->batch.x, r->batch.lens, r->batch.labels,
+                                            r->batch.label_lens, loss, infeasible);
+            if (s != ASR_OK) {
+                asr_error_set(err, s, "tnet_train_batch: %s", asr_strerror(s));
+                goto fail;
+            }
+            int nf = 0;
+            double lsum = 0, fr = 0;
+            for (int i = 0; i < n; i++)
+                if (!infeasible[i]) {
+                    nf++;
+                    lsum += loss[i];
+                    fr += r->batch.lens[i];
+                }
+            r->st.update++;
+            r->st.batch++;
+            double lr = topt_lr(&r->cfg, (long)r->st.update, total);
+            double norm = topt_norm(tnet_grads(r->net), np);
+            if (nf > 0 && isfinite(lsum) && isfinite(norm)) {
+                double scale = topt_clip_scale(norm, 1.0 / nf, r->cfg.clip);
+                topt_step(r->opt, tnet_params(r->net), tnet_grads(r->net), scale, lr);
+            } else {
+                asr_log(ASR_LOG_WARN, "update %lld: non-finite loss or gradient, update skipped", r->st.update);
+                r->opt->step++; /* keep Adam's step equal to the update count */
+            }
+            r->st.audio_seconds += r->batch.audio_seconds;
+            double dt = now_s() - t0;
+            r->st.train_seconds += dt;
+            t_win += dt;
+            audio_win += r->batch.audio_seconds;
+            loss_win += nf ? lsum / nf : 0;
+            frames_win += nf ? fr / nf : 0;
+            norm_win += nf ? norm / nf : 0;
+            n_win++;
+            if (r->st.update % r->cfg.log_every == 0) {
+                double l = loss_win / n_win, lf = loss_win / (frames_win > 0 ? frames_win : 1);
+                printf("update %lld epoch %lld (%3.0f%%) loss %.3f (%.4f/frame) lr %.2e |g| %.2f %.1f audio s/s "
+                       "(%.2f h seen)\n",
+                       r->st.update, r->st.epoch, 100.0 * r->st.batch / e.n_batches, l, lf, lr, norm_win / n_win,
+                       audio_win / t_win, r->st.audio_seconds / 3600);
+                fprintf(r->log, "%lld\t%lld\t%.5f\t%.6f\t%.4e\t%.4f\t%.2f\t%.1f\n", r->st.update, r->st.epoch, l, lf, lr,
+                        norm_win / n_win, audio_win / t_win, r->st.train_seconds);
+                fflush(r->log);
+                fflush(stdout);
+                t_win = audio_win = loss_win = frames_win = norm_win = 0;
+                n_win = 0;
+            }
+            if (r->cfg.eval_every > 0 && r->st.update % r->cfg.eval_every == 0 && evaluate(r, err))
+                goto fail;
+        }
+        if (r->st.batch >= e.n_batches) {
+            if (r->cfg.eval_every == 0) {
+                printf("epoch %lld done\n", r->st.epoch);
+                if (evaluate(r, err))
+                    goto fail;
+            }
+            r->st.epoch++;
+            r->st.batch = 0;
+        }
+        if (r->cfg.checkpoint_minutes > 0 && now_s() - t_ckpt > r->cfg.checkpoint_minutes * 60) {
+            if (save_checkpoint(r, err) || write_model(r, "last.model", err))
+                goto fail;
+            t_ckpt = now_s();
+        }
+    }
+    if (finished && r->last_eval != r->st.update && evaluate(r, err))
+        goto fail;
+    if (write_model(r, "last.model", err) || save_checkpoint(r, err))
+        goto fail;
+    if (r->n_dev == 0 && write_model(r, "best.model", err))
+        goto fail;
+    printf("%s at update %lld (epoch %lld): %.2f h of audio in %.2f h of training; best dev %s %.2f%% at update "
+           "%lld; checkpoint saved in %s\n",
+           stopped ? (g_stop ? "interrupted" : "time limit reached") : "finished", r->st.update, r->st.epoch,
+           r->st.audio_seconds / 3600, r->st.train_seconds / 3600, r->cfg.best_by_cer ? "CER" : "WER",
+           r->st.best_metric < 1e29 ? r->st.best_metric : NAN, r->st.best_update, r->outdir);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "asr-train: %s\n", err->msg);
+out:
+    tdata_epoch_free(&e);
+    free(loss);
+    free(infeasible);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *resume = NULL, *outdir = NULL, *dump = NULL, *tdump = NULL, *check = NULL;
+    long max_updates = -1;
+    int threads = 0, dump_count = 20, check_count = 8;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "asr-train: %s needs a value (or unknown option)\n", a);
+            usage(stderr);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--config"))
+            config = v;
+        else if (!strcmp(a, "--resume"))
+            resume = v;
+        else if (!strcmp(a, "--outdir"))
+            outdir = v;
+        else if (!strcmp(a, "--max-updates"))
+            max_updates = atol(v);
+        else if (!strcmp(a, "--threads"))
+            threads = atoi(v);
+        else if (!strcmp(a, "--dump-batches"))
+            dump = v;
+        else if (!strcmp(a, "--dump-count"))
+            dump_count = atoi(v);
+        else if (!strcmp(a, "--train-dump"))
+            tdump = v;
+        else if (!strcmp(a, "--check-model"))
+            check = v;
+        else if (!strcmp(a, "--check-count"))
+            check_count = atoi(v);
+        else {
+            fprintf(stderr, "asr-train: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config) {
+        fprintf(stderr, "asr-train: --config FILE is required\n");
+        usage(stderr);
+        return 2;
+    }
+    run r;
+    asr_error err = {ASR_OK, ""};
+    memset(&r, 0, sizeof(r));
+    r.last_eval = -1;
+    if (tcfg_load(config, &r.cfg, &err) != ASR_OK) {
+        fprintf(stderr, "asr-train: %s\n", err.msg);
+        return 2;
+    }
+    if (threads > 0)
+        r.cfg.threads = threads;
+    if (max_updates < 0)
+        max_updates = r.cfg.max_updates;
+    r.outdir = (char *)(resume ? resume : outdir ? outdir : r.cfg.outdir);
+    r.shift_s = r.cfg.mfcc.frame_shift_ms / 1000.0;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int rc = 1;
+    if (load_sets(&r, &err) != ASR_OK || make_desc(&r, &err) != ASR_OK) {
+        if (g_stop) {
+            fprintf(stderr, "asr-train: interrupted before training started (%s)\n", err.msg);
+            rc = 0;
+        } else {
+            fprintf(stderr, "asr-train: %s\n", err.msg);
+        }
+        goto out;
+    }
+    if (dump) {
+        rc = dump_batches(&r, dump, dump_count, &err);
+        if (rc)
+            fprintf(stderr, "asr-train: %s\n", err.msg);
+        goto out;
+    }
+    if (tdump) {
+        rc = train_dump(&r, tdump, max_updates > 0 ? max_updates : 20, &err);
+        goto out;
+    }
+    if (check) {
+        rc = check_model(&r, check, check_count, &err);
+        goto out;
+    }
+    if (mkdir_p(r.outdir) != 0) {
+        fprintf(stderr, "asr-train: %s: cannot create folder: %s\n", r.outdir, strerror(errno));
+        goto out;
+    }
+    {
+        char *cp = join(r.outdir, "config.yaml");
+        if (!cp || copy_file(config, cp) != 0)
+            fprintf(stderr, "asr-train: warning: cannot copy %s into %s\n", config, r.outdir);
+        free(cp);
+    }
+    r.log = open_table(r.outdir, "log.tsv", "update\tepoch\tloss\tloss_per_frame\tlr\tgrad_norm\taudio_s_per_s\ttrain_s");
+    r.evalf = open_table(r.outdir, "eval.tsv", "update\tepoch\tset\twer\tcer");
+    if (!r.log || !r.evalf) {
+        fprintf(stderr, "asr-train: %s: cannot write log files\n", r.outdir);
+        goto out;
+    }
+    rc = train(&r, resume, max_updates, &err);
+out:
+    run_free(&r);
+    return rc;
+}
