@@ -1,0 +1,89 @@
+#!/bin/bash
+# corpus.sh - build the training corpus of asrd outside git (`make corpus`).
+#
+# Outputs under OUT (default ${ASRD_DATA:-data}/corpus, relative to the repository root):
+#   synth.tsv     synthetic speech (flite, festival, espeak-ng voices; slt never), path<TAB>text
+#   real-aug.tsv  augmented copies of ../shared/corpus/*/train.tsv (the originals are not copied)
+#   synth/, real-aug/  16 kHz mono FLAC (telephone-band copies 8 kHz)
+#   text/train.tsv, text/heldout.tsv  the sentence pool and the sentences held out for eval-synth
+#   plan/         the job list (plan.py), done.log (path, seconds), failed.log, log.txt
+# Manifest paths are relative to the manifest. A manifest only lists complete files; the run is
+# resumable (existing files are skipped), parallel (-j) and deterministic given --seed.
+#
+# Usage: corpus.sh [--hours H] [--seed N] [-j N] [--out DIR] [--real-copies N]
+#                  [--max-real N] [--max-synth N]   (the last two: small runs for tests)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+PY=/usr/bin/python3
+hours=28 seed=1 jobs=2 copies=3 max_real=0 max_synth=0 heldout=300
+out=
+while [ $# -gt 0 ]; do
+    case $1 in
+    --hours) hours=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    -j) jobs=$2; shift 2 ;;
+    -j*) jobs=${1#-j}; shift ;;
+    --out) out=$2; shift 2 ;;
+    --real-copies) copies=$2; shift 2 ;;
+    --max-real) max_real=$2; shift 2 ;;
+    --max-synth) max_synth=$2; shift 2 ;;
+    --shared) shared=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "corpus.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+cd "$root"
+data=${ASRD_DATA:-data}
+out=${out:-$data/corpus}
+shared=${shared:-$root/../shared}
+for tool in sox flite espeak-ng festival; do
+    command -v $tool >/dev/null || { echo "corpus.sh: $tool is missing (make deps)" >&2; exit 1; }
+done
+[ -d "$shared/corpus" ] || { echo "corpus.sh: no $shared/corpus" >&2; exit 1; }
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+# A corpus directory belongs to one seed: files of another seed would mix two plans.
+stamp="$out/plan/seed"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$seed" ]; then
+    echo "corpus.sh: $out was made with --seed $(cat "$stamp"); use another --out" >&2
+    exit 1
+fi
+
+t0=$(date +%s)
+$PY "$here/textpool.py" --out "$out/text" --seed "$seed" --heldout "$heldout" \
+    --cathy "$shared/corpus/cathy/*.tsv"
+$PY "$here/plan.py" --out "$out" --hours "$hours" --seed "$seed" --real-copies "$copies" \
+    --max-real "$max_real" --max-synth "$max_synth" --shared "$shared"
+echo "$seed" > "$stamp"
+
+# Rebuild the manifests from the files present (a killed run may have renamed a file and died
+# before appending its line), then let the workers append.
+$PY "$here/manifest.py" --out "$out"
+: > "$out/failed.log"
+total=$(wc -l < "$out/plan/jobs.tsv")
+
+progress() {
+    awk -F'\t' -v total="$total" -v t0="$t0" -v now="$(date +%s)" '
+        { n++; h += $2 / 3600; if ($1 ~ /^synth\//) s += $2 / 3600 }
+        END { printf "corpus: %d/%d files, %.2f h (synth %.2f h, real-aug %.2f h), %d s elapsed\n",
+              n, total, h, s, h - s, now - t0 }' "$out/done.log" >&2
+}
+touch "$out/done.log"
+( while sleep 30; do progress; done ) &
+monitor=$!
+trap 'kill $monitor 2>/dev/null || true' EXIT
+
+ls "$out"/plan/chunk-*.tsv | xargs -P "$jobs" -n 1 $PY "$here/worker.py" --out "$out" || true
+
+kill $monitor 2>/dev/null || true
+$PY "$here/manifest.py" --out "$out"
+progress
+nfail=$(wc -l < "$out/failed.log")
+if [ "$nfail" -gt 0 ]; then
+    echo "corpus: $nfail jobs failed (see $out/failed.log); rerun to retry them" >&2
+fi
+echo "corpus: done: $out/synth.tsv $out/real-aug.tsv" >&2
+exit 0
