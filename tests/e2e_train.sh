@@ -1,0 +1,115 @@
+#!/bin/bash
+# e2e_train.sh - build/asr-train end to end on a handful of real utterances (seconds, CI-safe):
+#  (a) a tiny GRU overfits 8 spoken digits (fsdd, or espeak-ng words if the corpus is absent) to
+#      CER 0, checked on the trainer's dev hypotheses against the manifest's own references;
+#  (b) build/asrd --batch with the exported model transcribes the files exactly as the trainer's
+#      greedy evaluation did, and tnet_forward matches the runtime asr_stream frame by frame
+#      (asr-train --check-model: max |log-prob diff| <= 1e-4);
+#  (c) N updates in one run == N/2, stop, --resume, N/2 more (last.model byte for byte), with
+#      several batches per epoch, SpecAugment and a fractional repeat so every random draw counts;
+#  (d) SIGTERM mid-run saves a checkpoint and exits 0, and the checkpoint resumes;
+#  (e) config errors are reported as file:line:column and exit 2.
+set -u
+cd "$(dirname "$0")/.."
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+T=$(mktemp -d /tmp/e2e_train.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+TRAIN=build/asr-train ASRD=build/asrd
+[ -x $TRAIN ] && [ -x $ASRD ] || { echo "build/asr-train and build/asrd are needed"; echo "0 passed, 1 failed"; exit 1; }
+
+# --- data: 8 utterances, distinct words ---
+fsdd=${ASRD_SHARED:-/work/shared}/corpus/fsdd/train.tsv
+m=$T/m.tsv
+if [ -f "$fsdd" ]; then
+    dir=$(cd "$(dirname "$fsdd")" && pwd)
+    i=0
+    for spk in jackson george nicolas yweweler jackson george nicolas yweweler; do
+        grep -P "^train/${i}_${spk}_[0-9]+\.flac\t" "$fsdd" | sort | head -1 | sed "s#^#$dir/#" >> "$m"
+        i=$((i + 1))
+    done
+else
+    mkdir -p "$T/wav"
+    for w in zero one two three four five six seven; do
+        espeak-ng -w "$T/wav/$w.wav" "$w" && printf '%s\t%s\n' "$T/wav/$w.wav" "$w" >> "$m"
+    done
+fi
+check "8 training utterances ($(wc -l < "$m"))" [ "$(wc -l < "$m")" = 8 ]
+
+export TRAIN_TINY_MANIFEST=$m ASRD_TEST_OUT=$T/tiny
+sed -e 's/max_utts: 6/max_utts: 8/' -e 's/size: 6/size: 8/' configs/train-tiny.yaml > "$T/tiny.yaml"
+
+# --- (a) overfit ---
+start=$SECONDS
+$TRAIN --config "$T/tiny.yaml" --outdir "$T/a" > "$T/a.out" 2>&1
+rc=$?
+check "(a) training exits 0 (rc $rc, $((SECONDS - start)) s)" [ $rc = 0 ]
+hyp=$T/a/dev-tt-m.hyp.tsv
+[ -f "$hyp" ] || hyp=$(ls "$T"/a/dev-*.hyp.tsv 2>/dev/null | head -1)
+check "(a) hypotheses written" [ -s "$hyp" ]
+# independent check: hypotheses equal the manifest's texts (lowercase digit words need no normalising)
+paste <(cut -f2 "$m") <(cut -f3 "$hyp") > "$T/refhyp"
+check "(a) every utterance recognised exactly (CER 0)" awk -F'\t' '$1 != $2 { bad = 1 } END { exit bad }' "$T/refhyp"
+check "(a) trainer's own eval reports CER 0" grep -qE $'mean\t[0-9.]+\t0\\.000$' "$T/a/eval.tsv"
+check "(a) run folder holds config, logs and models" \
+    test -s "$T/a/config.yaml" -a -s "$T/a/log.tsv" -a -s "$T/a/best.model" -a -s "$T/a/last.model" -a -s "$T/a/checkpoint.bin"
+
+# --- (b) the daemon agrees with the trainer ---
+$ASRD --batch --model "$T/a/last.model" --manifest "$m" > "$T/asrd.out" 2> "$T/asrd.err"
+check "(b) asrd --batch runs on the exported model" [ $? = 0 ]
+check "(b) asrd transcripts == trainer's greedy eval" cmp -s <(cut -f2 "$T/asrd.out") <(cut -f3 "$hyp")
+$TRAIN --config "$T/tiny.yaml" --check-model "$T/a/last.model" > "$T/check.out" 2>&1
+rc=$?
+grep check-model "$T/check.out"
+check "(b) tnet_forward == asr_stream log-probs within 1e-4" [ $rc = 0 ]
+
+# --- (c) resume bit for bit ---
+sed -e 's/size: 8/size: 3/' -e 's/repeat: 1$/repeat: 1.5/' -e 's/time_masks: 0/time_masks: 2\n  time_mask_width: 3/' \
+    -e 's/freq_masks: 0/freq_masks: 2\n  freq_mask_width: 4/' -e 's/max_updates: 120/max_updates: 40/' \
+    -e 's/eval_every: 40/eval_every: 15/' "$T/tiny.yaml" > "$T/aug.yaml"
+$TRAIN --config "$T/aug.yaml" --outdir "$T/c1" > "$T/c1.out" 2>&1
+r1=$?
+$TRAIN --config "$T/aug.yaml" --outdir "$T/c2" --max-updates 19 > "$T/c2.out" 2>&1
+r2=$?
+$TRAIN --config "$T/aug.yaml" --resume "$T/c2" > "$T/c3.out" 2>&1
+r3=$?
+check "(c) three runs exit 0 ($r1 $r2 $r3)" [ "$r1$r2$r3" = 000 ]
+check "(c) resumed mid-epoch" grep -qE 'resumed at update 19 \(epoch [0-9]+, batch [1-9]' "$T/c3.out"
+check "(c) 40 updates == 19 + resume + 21 (last.model byte for byte)" cmp "$T/c1/last.model" "$T/c2/last.model"
+check "(c) a different seed gives a different model" bash -c \
+    "sed 's/^seed: 7/seed: 8/' '$T/aug.yaml' > '$T/aug8.yaml' && $TRAIN --config '$T/aug8.yaml' --outdir '$T/c4' >/dev/null 2>&1 && ! cmp -s '$T/c1/last.model' '$T/c4/last.model'"
+
+# --- (d) SIGTERM ---
+sed -e 's/max_updates: 120/max_updates: 0/' -e 's/epochs: 400/epochs: 1000000/' "$T/tiny.yaml" > "$T/long.yaml"
+$TRAIN --config "$T/long.yaml" --outdir "$T/d" > "$T/d.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do
+    [ -f "$T/d/log.tsv" ] && [ "$(wc -l < "$T/d/log.tsv")" -ge 3 ] && break
+    sleep 0.05
+done
+kill -TERM $pid
+wait $pid
+rc=$?
+check "(d) SIGTERM: exit 0 (rc $rc)" [ $rc = 0 ]
+check "(d) SIGTERM: reported and checkpoint saved" bash -c "grep -q interrupted '$T/d.out' && test -s '$T/d/checkpoint.bin' && test -s '$T/d/last.model'"
+n=$(sed -nE 's/^interrupted at update ([0-9]+).*/\1/p' "$T/d.out")
+$TRAIN --config "$T/long.yaml" --resume "$T/d" --max-updates $((${n:-0} + 5)) > "$T/d2.out" 2>&1
+check "(d) the checkpoint resumes (update ${n:-?} + 5)" grep -q "finished at update $((${n:-0} + 5)) " "$T/d2.out"
+
+# --- (e) config errors ---
+printf 'data:\n  train: [%s]\nmodel:\n  type: gru\n  hidden: lots\n' "$m" > "$T/bad1.yaml"
+$TRAIN --config "$T/bad1.yaml" > "$T/e1.out" 2>&1
+rc=$?
+check "(e) bad value: exit 2 at $T/bad1.yaml:5:11" bash -c "[ $rc = 2 ] && grep -q '$T/bad1.yaml:5:11: model.hidden' '$T/e1.out'"
+printf 'data:\n  train: [%s]\noptim:\n  lr: 0.001\n  momentum: 0.9\n' "$m" > "$T/bad2.yaml"
+$TRAIN --config "$T/bad2.yaml" > "$T/e2.out" 2>&1
+rc=$?
+check "(e) unknown key: exit 2 at $T/bad2.yaml:5:3" bash -c "[ $rc = 2 ] && grep -q \"$T/bad2.yaml:5:3: optim: unknown key 'momentum'\" '$T/e2.out'"
+$TRAIN --config "$T/missing.yaml" > /dev/null 2>&1
+check "(e) missing config: exit 2" [ $? = 2 ]
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
