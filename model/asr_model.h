@@ -33,7 +33,8 @@ int asr_model_n_out(const asr_model *m);
 const char *asr_model_alphabet(const asr_model *m);
 /* Duration of one output frame in milliseconds (frame shift * stride). */
 double asr_model_frame_ms(const asr_model *m);
-/* Floating-point operations per output frame (for benchmarks). */
+/* Floating-point operations per output frame of the network (multiply-add = 2; layers, gates,
+ * projection; the frontend is not counted), for benchmarks' GFLOP/s. */
 double asr_model_flops_per_frame(const asr_model *m);
 
 typedef struct asr_stream asr_stream;
@@ -42,7 +43,8 @@ asr_stream *asr_stream_create(const asr_model *m, asr_error *err);
 void asr_stream_destroy(asr_stream *s);
 
 /* Feeds n samples at the model's rate (int16 scale) and runs the network over every output frame
- * they complete; results queue inside the stream until popped. */
+ * they complete (layer by layer over blocks of up to 64 frames); results queue inside the stream
+ * until popped (the queue grows as needed). ASR_OK or ASR_ERR_NOMEM. */
 asr_status asr_stream_accept(asr_stream *s, const float *samples, size_t n);
 
 /* Feeds raw (un-normalised) MFCC frames (n_frames x n_feat) directly, bypassing the frontend. */

@@ -1,8 +1,7 @@
 /* model_file.c - writing, reading and validating asrd model files (format: model_file.h).
  *
- * Reading takes one fread of the whole file into memory, checks magic and version, walks the
- * metadata and the tensors against the shapes the metadata implies, and copies each tensor into
- * one slab. The checksum decides how to word a failure: when it matches, the file is what the
+ * Reading checks magic and version, then walks the metadata and the tensors sequentially against
+ * the shapes the metadata implies, reading each tensor straight into one slab. The checksum decides how to word a failure: when it matches, the file is what the
  * writer wrote and the structural error is reported as is; when it does not, a file that ends
  * early is reported as truncated (naming the tensor that needed the missing bytes) and anything
  * else as corrupt.
@@ -501,14 +500,31 @@ fail:
 
 /* ---- reading ---- */
 
+/* The file is read sequentially: small headers into local buffers, tensor data straight into the
+ * slab (no second copy of the weights, so peak memory stays at one model), the CRC updated over
+ * every byte read. `left` counts the bytes after the current position (from fstat). */
 typedef struct reader {
-    const unsigned char *p;
+    FILE *f;
     size_t left;
+    uLong crc;
+    int io_error;
 } reader;
 
 static uint32_t rd_u32(const unsigned char *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Reads n bytes (the caller checked r->left); 0 on success. */
+static int rd_bytes(reader *r, void *dst, size_t n)
+{
+    if (fread(dst, 1, n, r->f) != n) {
+        r->io_error = 1;
+        return -1;
+    }
+    r->crc = crc32(r->crc, dst, (uInt)n);
+    r->left -= n;
+    return 0;
 }
 
 /* Whether a failure is "the file ends too early" (reworded when the checksum also fails). */
@@ -521,21 +537,40 @@ typedef enum { PARSE_OK, PARSE_TRUNCATED, PARSE_BAD } parse_result;
             return PARSE_TRUNCATED;                                                                        \
         }                                                                                                  \
     } while (0)
+#define READ(dst, n)                                                                                       \
+    do {                                                                                                   \
+        if (rd_bytes(r, dst, n)) {                                                                         \
+            asr_error_set(err, ASR_ERR_IO, "%s: read failed", path);                                       \
+            return PARSE_BAD;                                                                              \
+        }                                                                                                  \
+    } while (0)
 
 /* Walks metadata and tensors (after magic and version), filling d and its slab. */
 static parse_result parse_body(const char *path, reader *r, asr_model_desc *d, asr_error *err)
 {
+    unsigned char b4[8];
     NEED(4, "%s: truncated: header needs 4 bytes, %zu left", path, r->left);
-    uint32_t meta_len = rd_u32(r->p);
-    r->p += 4, r->left -= 4;
+    READ(b4, 4);
+    uint32_t meta_len = rd_u32(b4);
     if (meta_len > MAX_META_LEN) {
         asr_error_set(err, ASR_ERR_FORMAT, "%s: metadata length %u too large", path, meta_len);
         return PARSE_BAD;
     }
     NEED(meta_len, "%s: truncated: metadata needs %u bytes, %zu left", path, meta_len, r->left);
-    if (parse_meta(path, (const char *)r->p, meta_len, d, err))
-        return PARSE_BAD;
-    r->p += meta_len, r->left -= meta_len;
+    {
+        char *meta = malloc(meta_len + 1);
+        if (!meta) {
+            asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", path);
+            return PARSE_BAD;
+        }
+        int bad = rd_bytes(r, meta, meta_len) || parse_meta(path, meta, meta_len, d, err);
+        free(meta);
+        if (bad) {
+            if (r->io_error)
+                asr_error_set(err, ASR_ERR_IO, "%s: read failed", path);
+            return PARSE_BAD;
+        }
+    }
 
     size_t bytes = (slab_floats(d) * sizeof(float) + 63) & ~(size_t)63;
     float *slab = aligned_alloc(64, bytes);
@@ -550,25 +585,24 @@ static parse_result parse_body(const char *path, reader *r, asr_model_desc *d, a
     int done[MAX_TENSORS] = {0};
 
     NEED(4, "%s: truncated: tensor count needs 4 bytes, %zu left", path, r->left);
-    uint32_t n_tensors = rd_u32(r->p);
-    r->p += 4, r->left -= 4;
+    READ(b4, 4);
+    uint32_t n_tensors = rd_u32(b4);
     if (n_tensors != (uint32_t)nt) {
         asr_error_set(err, ASR_ERR_FORMAT, "%s: %u tensors, the metadata implies %d", path, n_tensors, nt);
         return PARSE_BAD;
     }
     for (int i = 0; i < nt; i++) {
         NEED(4, "%s: truncated: tensor %d header needs 4 bytes, %zu left", path, i, r->left);
-        uint32_t nl = rd_u32(r->p);
-        r->p += 4, r->left -= 4;
+        READ(b4, 4);
+        uint32_t nl = rd_u32(b4);
         if (nl == 0 || nl >= MAX_NAME_LEN) {
             asr_error_set(err, ASR_ERR_FORMAT, "%s: tensor %d name length %u invalid", path, i, nl);
             return PARSE_BAD;
         }
         NEED(nl, "%s: truncated: tensor %d name needs %u bytes, %zu left", path, i, nl, r->left);
         char name[MAX_NAME_LEN];
-        memcpy(name, r->p, nl);
+        READ(name, nl);
         name[nl] = 0;
-        r->p += nl, r->left -= nl;
         int j = 0;
         while (j < nt && strcmp(name, t[j].name))
             j++;
@@ -581,8 +615,8 @@ static parse_result parse_body(const char *path, reader *r, asr_model_desc *d, a
             return PARSE_BAD;
         }
         NEED(4, "%s: truncated: tensor %s needs 4 bytes for its rank, %zu left", path, name, r->left);
-        uint32_t ndim = rd_u32(r->p);
-        r->p += 4, r->left -= 4;
+        READ(b4, 4);
+        uint32_t ndim = rd_u32(b4);
         if (ndim != (uint32_t)t[j].ndim) {
             asr_error_set(err, ASR_ERR_FORMAT, "%s: tensor %s has %u dimensions, expected %d", path, name, ndim,
                           t[j].ndim);
@@ -590,12 +624,13 @@ static parse_result parse_body(const char *path, reader *r, asr_model_desc *d, a
         }
         NEED(4 * ndim, "%s: truncated: tensor %s needs %u bytes for its shape, %zu left", path, name, 4 * ndim,
              r->left);
+        READ(b4, 4 * ndim);
         for (uint32_t k = 0; k < ndim; k++) {
-            uint32_t dim = rd_u32(r->p + 4 * k);
+            uint32_t dim = rd_u32(b4 + 4 * k);
             if (dim != t[j].dims[k]) {
                 if (ndim == 2)
                     asr_error_set(err, ASR_ERR_FORMAT, "%s: tensor %s has shape (%u, %u), expected (%u, %u)", path,
-                                  name, rd_u32(r->p), rd_u32(r->p + 4), t[j].dims[0], t[j].dims[1]);
+                                  name, rd_u32(b4), rd_u32(b4 + 4), t[j].dims[0], t[j].dims[1]);
                 else
                     asr_error_set(err, ASR_ERR_FORMAT, "%s: tensor %s has shape (%u), expected (%u)", path, name, dim,
                                   t[j].dims[0]);
@@ -606,11 +641,9 @@ static parse_result parse_body(const char *path, reader *r, asr_model_desc *d, a
                 return PARSE_BAD;
             }
         }
-        r->p += 4 * ndim, r->left -= 4 * ndim;
         size_t nb = tensor_floats(&t[j]) * sizeof(float);
         NEED(nb, "%s: truncated: tensor %s needs %zu bytes, %zu left", path, name, nb, r->left);
-        memcpy((float *)t[j].data, r->p, nb);
-        r->p += nb, r->left -= nb;
+        READ((float *)t[j].data, nb);
     }
     NEED(4, "%s: truncated: checksum needs 4 bytes, %zu left", path, r->left);
     if (r->left != 4) {
@@ -620,11 +653,29 @@ static parse_result parse_body(const char *path, reader *r, asr_model_desc *d, a
     return PARSE_OK;
 }
 #undef NEED
+#undef READ
+
+/* Whether the last 4 bytes of the file are the CRC of the others (re-reads the file; only used to
+ * word an error). */
+static int file_crc_ok(FILE *f, size_t size)
+{
+    unsigned char buf[65536];
+    uLong crc = crc32(0L, Z_NULL, 0);
+    if (size < MAGIC_LEN + 8 || fseek(f, 0, SEEK_SET))
+        return 0;
+    for (size_t left = size - 4; left > 0;) {
+        size_t n = left < sizeof buf ? left : sizeof buf;
+        if (fread(buf, 1, n, f) != n)
+            return 0;
+        crc = crc32(crc, buf, (uInt)n);
+        left -= n;
+    }
+    return fread(buf, 1, 4, f) == 4 && (uint32_t)crc == rd_u32(buf);
+}
 
 asr_status asr_model_read(const char *path, asr_model_desc *d, asr_error *err)
 {
     asr_status st;
-    unsigned char *buf = NULL;
     FILE *f = NULL;
     memset(d, 0, sizeof *d);
     f = fopen(path, "rb");
@@ -643,43 +694,46 @@ asr_status asr_model_read(const char *path, asr_model_desc *d, asr_error *err)
         goto fail;
     }
     size_t size = (size_t)sb.st_size;
-    buf = malloc(size ? size : 1);
-    if (!buf) {
-        st = asr_error_set(err, ASR_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, size);
+    unsigned char head[MAGIC_LEN + 4];
+    size_t nh = size < sizeof head ? size : sizeof head;
+    if (fread(head, 1, nh, f) != nh) {
+        st = asr_error_set(err, ASR_ERR_IO, "%s: read failed: %s", path, strerror(errno));
         goto fail;
     }
-    if (fread(buf, 1, size, f) != size) {
-        st = asr_error_set(err, ASR_ERR_IO, "%s: read failed: %s", path, ferror(f) ? strerror(errno) : "short read");
-        goto fail;
-    }
-    fclose(f);
-    f = NULL;
-
     if (size == 0) {
         st = asr_error_set(err, ASR_ERR_FORMAT, "%s: empty file (not an asrd model)", path);
         goto fail;
     }
-    if (memcmp(buf, MAGIC, size < MAGIC_LEN ? size : MAGIC_LEN)) {
+    if (memcmp(head, MAGIC, nh < MAGIC_LEN ? nh : MAGIC_LEN)) {
         st = asr_error_set(err, ASR_ERR_FORMAT, "%s: bad magic (not an asrd model)", path);
         goto fail;
     }
-    if (size < MAGIC_LEN + 4) {
-        st = asr_error_set(err, ASR_ERR_FORMAT, "%s: truncated: header needs %d bytes, %zu present", path,
-                           MAGIC_LEN + 4, size);
+    if (size < sizeof head) {
+        st = asr_error_set(err, ASR_ERR_FORMAT, "%s: truncated: header needs %zu bytes, %zu present", path,
+                           sizeof head, size);
         goto fail;
     }
-    uint32_t version = rd_u32(buf + MAGIC_LEN);
+    uint32_t version = rd_u32(head + MAGIC_LEN);
     if (version != ASR_MODEL_VERSION) {
         st = asr_error_set(err, ASR_ERR_VERSION, "%s: version %u not supported (this asrd reads version %d)", path,
                            version, ASR_MODEL_VERSION);
         goto fail;
     }
-    int crc_ok = size >= MAGIC_LEN + 8 &&
-                 (uint32_t)crc32(crc32(0L, Z_NULL, 0), buf, (uInt)(size - 4)) == rd_u32(buf + size - 4);
-    reader r = {buf + MAGIC_LEN + 4, size - MAGIC_LEN - 4};
+    reader r = {f, size - sizeof head, crc32(crc32(0L, Z_NULL, 0), head, sizeof head), 0};
     asr_error perr = {ASR_OK, ""};
     parse_result pr = parse_body(path, &r, d, &perr);
-    if (!crc_ok && pr != PARSE_TRUNCATED) {
+    if (pr == PARSE_OK) {
+        unsigned char c4[4];
+        if (fread(c4, 1, 4, f) != 4) {
+            st = asr_error_set(err, ASR_ERR_IO, "%s: read failed", path);
+            goto fail;
+        }
+        if ((uint32_t)r.crc != rd_u32(c4)) {
+            st = asr_error_set(err, ASR_ERR_CHECKSUM, "%s: checksum mismatch (file corrupt)", path);
+            goto fail;
+        }
+    } else if (pr == PARSE_BAD && !r.io_error && !file_crc_ok(f, size)) {
+        /* A structural error in a file that fails its checksum: the damage is the news. */
         st = asr_error_set(err, ASR_ERR_CHECKSUM, "%s: checksum mismatch (file corrupt)", path);
         goto fail;
     }
@@ -691,12 +745,11 @@ asr_status asr_model_read(const char *path, asr_model_desc *d, asr_error *err)
     }
     if ((st = asr_model_desc_check(d, path, err)))
         goto fail;
-    free(buf);
+    fclose(f);
     return ASR_OK;
 fail:
     if (f)
         fclose(f);
-    free(buf);
     asr_model_desc_free(d);
     return st;
 }

@@ -4,19 +4,25 @@
  *   "ASRDMODL"            8-byte magic
  *   version               u32, ASR_MODEL_VERSION
  *   meta_len              u32, bytes of the metadata block that follows
- *   metadata              meta_len bytes of UTF-8 text, one "key value" per line: every frontend
- *                         parameter (mfcc_params field names), feature stacking (stack, stride),
- *                         alphabet (the labels after the blank, as one line "alphabet _ abc..'",
- *                         '_' standing for space), layer list ("layer0 gru 120 320"), n_out.
+ *   metadata              meta_len bytes of UTF-8 text, one "key value" per line, each key exactly
+ *                         once: every frontend parameter (mfcc_params field names; floats as %.9g
+ *                         so they read back bit-exact; window povey|hamming|hanning), n_feat,
+ *                         feature stacking (stack, stride), alphabet (the labels after the blank
+ *                         as one token, "alphabet _abcdefghijklmnopqrstuvwxyz'", '_' standing for
+ *                         space, so '_' itself cannot be a label), "layers N" and one line per
+ *                         layer "layerK TYPE IN HIDDEN" (e.g. "layer0 gru 120 320"), n_out.
  *   n_tensors             u32
  *   per tensor:           name_len u32, name bytes, ndim u32, dims u32[ndim], data f32[prod(dims)]
  *                         names: feat_mean (n_feat), feat_std (n_feat),
  *                                layerK.w_ih (G*H, I), layerK.w_hh (G*H, H),
  *                                layerK.b_ih (G*H), layerK.b_hh (G*H), proj.w (n_out, H), proj.b (n_out)
  *   crc32                 u32, CRC-32 (zlib polynomial) of every preceding byte
- * The loader checks magic, version, every metadata key, every tensor's name and shape against the
- * metadata, n_out == 1 + alphabet length, no duplicate labels, and the checksum; any failure is
- * refused with a message naming the file and the problem.
+ * The loader checks magic, version, every metadata key (unknown, missing or duplicate keys are
+ * errors), every tensor's name and shape against the metadata (tensors may come in any order),
+ * n_out == 1 + alphabet length, no duplicate labels, and the checksum; any failure is refused with
+ * a message naming the file and the problem, e.g. "model.bin: truncated: tensor layer1.w_hh needs
+ * 1228800 bytes, 1000 left" or "model.bin: checksum mismatch (file corrupt)". Tensors are read
+ * straight into the slab (64-byte aligned), so loading needs no second copy of the weights.
  *
  * Thread safety: functions are reentrant; an asr_model_desc belongs to its caller.
  */

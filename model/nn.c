@@ -81,6 +81,8 @@ static void lstm_gates_ref(int H, const float *xp, const float *hp, float *c, fl
 
 void nn_rnn_forward_ref(const nn_rnn_layer *l, int T, const float *x, float *state, float *y, float *scratch)
 {
+    if (T <= 0)
+        return;
     int H = l->hidden, I = l->in, gh = nn_rnn_gates(l->type) * H;
     size_t row = ((size_t)gh + 15) & ~(size_t)15;
     float *xp = scratch, *hp = scratch + row * (size_t)T;
@@ -133,6 +135,8 @@ void nn_linear_forward(const float *w, const float *b, int in, int out, int T, c
 
 void nn_rnn_forward(const nn_rnn_layer *l, int T, const float *x, float *state, float *y, float *scratch)
 {
+    if (T <= 0)
+        return;
     if (!have_avx2()) {
         nn_rnn_forward_ref(l, T, x, state, y, scratch);
         return;
