@@ -205,9 +205,10 @@ int main(void)
     spit(path, img, 0);
     expect_refused(path, ASR_ERR_FORMAT, "empty", "empty file");
 
-    /* Truncation at every offset: always "truncated", never a crash or a checksum complaint. */
+    /* Truncation at every offset through the metadata and first tensors, then every 7th (and the
+     * last 8): always "truncated", never a crash or a checksum complaint. */
     int trunc_bad = 0;
-    for (size_t cut = 1; cut < n; cut++) {
+    for (size_t cut = 1; cut < n; cut += (cut < 1500 || cut + 8 >= n) ? 1 : 7) {
         spit(path, img, cut);
         asr_model_desc t;
         asr_error e = {ASR_OK, ""};
