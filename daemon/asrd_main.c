@@ -57,9 +57,11 @@ static void usage(FILE *f)
           "  -h, --help          this help\n"
           "  -V, --version       print \"asrd VERSION\"\n"
           "\n"
-          "A file that cannot be read or decoded gets one line \"asrd: error: PATH: reason\" on stderr;\n"
-          "the other files are still transcribed. Exit status: 0 all files transcribed, 1 some file (or\n"
-          "the model) failed, 2 usage error.\n",
+          "A file that cannot be read or decoded gets one line \"asrd: error: PATH: reason\" on stderr\n"
+          "and no transcript; the other files are still transcribed. Exit status: 0 all files\n"
+          "transcribed, 1 some file (or the model) failed, 2 usage error.\n"
+          "\n"
+          "Environment: ASRD_MODEL  default model file (see --model).\n",
           f);
 }
 
