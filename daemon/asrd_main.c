@@ -71,7 +71,10 @@ static int usage_error(const char *msg, const char *arg)
     return 2;
 }
 
-static int file_exists(const char *p) { return access(p, R_OK) == 0; }
+static int file_exists(const char *p)
+{
+    return access(p, R_OK) == 0;
+}
 
 /* Finds the default model; returns 0 with the path in buf, or -1 with the places tried in tried. */
 static int default_model(char *buf, size_t n, char *tried, size_t tn)
@@ -108,15 +111,29 @@ static int default_model(char *buf, size_t n, char *tried, size_t tn)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_BATCH = 256, OPT_MODEL, OPT_FORMAT, OPT_MANIFEST, OPT_SCORE, OPT_THREADS, OPT_NO_PROGRESS,
-           OPT_FEATURES, OPT_KALDI };
+    enum {
+        OPT_BATCH = 256,
+        OPT_MODEL,
+        OPT_FORMAT,
+        OPT_MANIFEST,
+        OPT_SCORE,
+        OPT_THREADS,
+        OPT_NO_PROGRESS,
+        OPT_FEATURES,
+        OPT_KALDI
+    };
     static const struct option opts[] = {
-        {"batch", no_argument, NULL, OPT_BATCH},         {"model", required_argument, NULL, OPT_MODEL},
-        {"format", required_argument, NULL, OPT_FORMAT}, {"manifest", required_argument, NULL, OPT_MANIFEST},
-        {"score", no_argument, NULL, OPT_SCORE},         {"threads", required_argument, NULL, OPT_THREADS},
+        {"batch", no_argument, NULL, OPT_BATCH},
+        {"model", required_argument, NULL, OPT_MODEL},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"manifest", required_argument, NULL, OPT_MANIFEST},
+        {"score", no_argument, NULL, OPT_SCORE},
+        {"threads", required_argument, NULL, OPT_THREADS},
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-        {"features", no_argument, NULL, OPT_FEATURES},   {"kaldi", no_argument, NULL, OPT_KALDI},
-        {"help", no_argument, NULL, 'h'},                {"version", no_argument, NULL, 'V'},
+        {"features", no_argument, NULL, OPT_FEATURES},
+        {"kaldi", no_argument, NULL, OPT_KALDI},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int batch = 0, features = 0, kaldi = 0, score = 0, progress = 1;
@@ -126,14 +143,22 @@ int main(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_BATCH: batch = 1; break;
-        case OPT_MODEL: model_path = optarg; break;
+        case OPT_BATCH:
+            batch = 1;
+            break;
+        case OPT_MODEL:
+            model_path = optarg;
+            break;
         case OPT_FORMAT:
             if (output_format_parse(optarg, &bo.format) != 0)
                 return usage_error("--format must be text, json, srt or vtt, not", optarg);
             break;
-        case OPT_MANIFEST: manifest = optarg; break;
-        case OPT_SCORE: score = 1; break;
+        case OPT_MANIFEST:
+            manifest = optarg;
+            break;
+        case OPT_SCORE:
+            score = 1;
+            break;
         case OPT_THREADS: {
             char *end;
             long t = strtol(optarg, &end, 10);
@@ -142,11 +167,21 @@ int main(int argc, char **argv)
             bo.threads = (int)t;
             break;
         }
-        case OPT_NO_PROGRESS: progress = 0; break;
-        case OPT_FEATURES: features = 1; break;
-        case OPT_KALDI: kaldi = 1; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("asrd %s\n", ASRD_VERSION); return 0;
+        case OPT_NO_PROGRESS:
+            progress = 0;
+            break;
+        case OPT_FEATURES:
+            features = 1;
+            break;
+        case OPT_KALDI:
+            kaldi = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("asrd %s\n", ASRD_VERSION);
+            return 0;
         default:
             if (optopt)
                 fprintf(stderr, "asrd: error: option -%c is unknown or needs a value\n", optopt);

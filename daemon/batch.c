@@ -22,12 +22,13 @@
 
 batch_options batch_default_options(void)
 {
-    batch_options o = {.format = OUTPUT_TEXT, .with_path = 0, .threads = 1, .progress = 0, .score = 0, .block_sec = 0.5};
+    batch_options o = {
+        .format = OUTPUT_TEXT, .with_path = 0, .threads = 1, .progress = 0, .score = 0, .block_sec = 0.5};
     return o;
 }
 
-asr_status batch_transcribe(const asr_model *m, asr_stream *s, ctc_greedy *d, const char *file, double block_sec,
-                            asr_result *out, double *audio_sec, asr_error *err)
+asr_status batch_transcribe(const asr_model *m, asr_stream *s, ctc_greedy *d, const char *file,
+                            double block_sec, asr_result *out, double *audio_sec, asr_error *err)
 {
     asr_status st = ASR_ERR_NOMEM;
     audio_reader *r = NULL;
@@ -233,7 +234,8 @@ static void process(run *r, asr_stream *s, ctc_greedy *d, const asr_error *setup
         sl->err = *setup_err;
         return;
     }
-    sl->st = batch_transcribe(r->m, s, d, r->items[i].file, r->o->block_sec, &sl->res, &sl->audio_sec, &sl->err);
+    sl->st =
+        batch_transcribe(r->m, s, d, r->items[i].file, r->o->block_sec, &sl->res, &sl->audio_sec, &sl->err);
 }
 
 static void *worker_main(void *arg)
@@ -309,8 +311,8 @@ static int score_add(batch_score *sc, const char *ref, const char *hyp)
     return rc;
 }
 
-int batch_run(const asr_model *m, const batch_item *items, int n, const batch_options *o, FILE *out, FILE *errf,
-              batch_score *score, asr_error *err)
+int batch_run(const asr_model *m, const batch_item *items, int n, const batch_options *o, FILE *out,
+              FILE *errf, batch_score *score, asr_error *err)
 {
     int failed = 0, ret = -1, nthreads = 0, sync_ok = 0;
     pthread_t *tids = NULL;
@@ -392,8 +394,9 @@ int batch_run(const asr_model *m, const batch_item *items, int n, const batch_op
     sc.failed = failed;
     if (o->score) {
         fprintf(out, "WER %.2f%% (%ld/%ld) CER %.2f%% (%ld/%ld)\n",
-                100.0 * (double)sc.word_edits / (double)(sc.words > 0 ? sc.words : 1), sc.word_edits, sc.words,
-                100.0 * (double)sc.char_edits / (double)(sc.chars > 0 ? sc.chars : 1), sc.char_edits, sc.chars);
+                100.0 * (double)sc.word_edits / (double)(sc.words > 0 ? sc.words : 1), sc.word_edits,
+                sc.words, 100.0 * (double)sc.char_edits / (double)(sc.chars > 0 ? sc.chars : 1),
+                sc.char_edits, sc.chars);
         if (failed > 0)
             fprintf(errf, "asrd: note: %d failed file(s) scored as empty transcripts\n", failed);
     }

@@ -38,8 +38,8 @@ batch_options batch_default_options(void);
  * ctc_greedy_push, then ctc_greedy_final. *out is filled (caller frees with asr_result_free);
  * *audio_sec receives the seconds of audio read. On failure *out is empty and *err names the file
  * and the reason. */
-asr_status batch_transcribe(const asr_model *m, asr_stream *s, ctc_greedy *d, const char *file, double block_sec,
-                            asr_result *out, double *audio_sec, asr_error *err);
+asr_status batch_transcribe(const asr_model *m, asr_stream *s, ctc_greedy *d, const char *file,
+                            double block_sec, asr_result *out, double *audio_sec, asr_error *err);
 
 /* A manifest: lines "path<TAB>reference" (a line without a TAB has an empty reference; empty
  * lines are skipped); relative paths are resolved against the manifest's directory. */
@@ -67,7 +67,7 @@ typedef struct batch_score {
  * appends "WER x.xx% (edits/words) CER y.yy% (edits/chars)" to out and fills *score if not NULL.
  * Returns the number of failed files (>= 0), or -1 with *err filled if nothing could run (no
  * memory, threads could not start, output write error). */
-int batch_run(const asr_model *m, const batch_item *items, int n, const batch_options *o, FILE *out, FILE *errf,
-              batch_score *score, asr_error *err);
+int batch_run(const asr_model *m, const batch_item *items, int n, const batch_options *o, FILE *out,
+              FILE *errf, batch_score *score, asr_error *err);
 
 #endif

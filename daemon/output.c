@@ -27,8 +27,9 @@ int output_cues(const asr_result *r, output_cue *cues, int max)
     output_cue cur = {0, 0, 0, 0};
     for (int i = 0; i < r->n_words; i++) {
         const asr_word *w = &r->words[i];
-        int split = cur.n > 0 && (cur.n >= OUTPUT_CUE_MAX_WORDS || w->end_ms - cur.start_ms > OUTPUT_CUE_MAX_MS ||
-                                  w->start_ms - cur.end_ms >= OUTPUT_CUE_GAP_MS);
+        int split =
+            cur.n > 0 && (cur.n >= OUTPUT_CUE_MAX_WORDS || w->end_ms - cur.start_ms > OUTPUT_CUE_MAX_MS ||
+                          w->start_ms - cur.end_ms >= OUTPUT_CUE_GAP_MS);
         if (split) {
             if (n < max)
                 cues[n] = cur;
@@ -54,7 +55,8 @@ int output_cues(const asr_result *r, output_cue *cues, int max)
 static void fmt_time(char *buf, size_t n, double ms, char sep)
 {
     long long t = llround(ms < 0 ? 0 : ms);
-    snprintf(buf, n, "%02lld:%02lld:%02lld%c%03lld", t / 3600000, t / 60000 % 60, t / 1000 % 60, sep, t % 1000);
+    snprintf(buf, n, "%02lld:%02lld:%02lld%c%03lld", t / 3600000, t / 60000 % 60, t / 1000 % 60, sep,
+             t % 1000);
 }
 
 static asr_status write_subtitles(FILE *out, output_format f, const asr_result *r)
@@ -85,14 +87,18 @@ static asr_status write_subtitles(FILE *out, output_format f, const asr_result *
 }
 
 /* Seconds with millisecond precision. */
-static double secs(double ms) { return round(ms) / 1000.0; }
+static double secs(double ms)
+{
+    return round(ms) / 1000.0;
+}
 
 static asr_status write_json(FILE *out, const char *path, const asr_result *r)
 {
     asr_status st = ASR_ERR_NOMEM;
     char *s = NULL;
     cJSON *o = cJSON_CreateObject();
-    if (!o || !cJSON_AddStringToObject(o, "file", path) || !cJSON_AddStringToObject(o, "text", r->text ? r->text : ""))
+    if (!o || !cJSON_AddStringToObject(o, "file", path) ||
+        !cJSON_AddStringToObject(o, "text", r->text ? r->text : ""))
         goto fail;
     cJSON *arr = cJSON_AddArrayToObject(o, "result");
     if (!arr)
@@ -103,7 +109,8 @@ static asr_status write_json(FILE *out, const char *path, const asr_result *r)
         if (!jw)
             goto fail;
         cJSON_AddItemToArray(arr, jw);
-        if (!cJSON_AddStringToObject(jw, "word", w->word) || !cJSON_AddNumberToObject(jw, "start", secs(w->start_ms)) ||
+        if (!cJSON_AddStringToObject(jw, "word", w->word) ||
+            !cJSON_AddNumberToObject(jw, "start", secs(w->start_ms)) ||
             !cJSON_AddNumberToObject(jw, "end", secs(w->end_ms)) ||
             !cJSON_AddNumberToObject(jw, "conf", round((double)w->conf * 1e6) / 1e6))
             goto fail;

@@ -24,13 +24,13 @@ struct ctc_greedy {
     char labels[ASR_MAX_LABELS + 1]; /* labels[k] = byte of label k; labels[0] (blank) unused */
     int n_labels;
     double frame_ms;
-    long t;          /* frames consumed since create/reset */
-    int prev;        /* argmax of the previous frame, -1 at an utterance start */
-    char *text;      /* (text_cap) NUL-terminated partial hypothesis */
+    long t;     /* frames consumed since create/reset */
+    int prev;   /* argmax of the previous frame, -1 at an utterance start */
+    char *text; /* (text_cap) NUL-terminated partial hypothesis */
     size_t text_len, text_cap;
     word_span *words; /* (words_cap) finished words of the utterance */
     int n_words, words_cap;
-    int in_word;     /* 1 while a word is being spelled (cur is valid) */
+    int in_word; /* 1 while a word is being spelled (cur is valid) */
     word_span cur;
     asr_status status; /* sticky: ASR_ERR_NOMEM if a push could not grow a buffer */
 };

@@ -26,7 +26,7 @@ typedef struct asr_word {
 } asr_word;
 
 typedef struct asr_result {
-    char *text;      /* words joined by single spaces, "" when nothing was heard */
+    char *text; /* words joined by single spaces, "" when nothing was heard */
     int n_words;
     asr_word *words;
 } asr_result;

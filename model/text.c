@@ -56,7 +56,10 @@ static void sb_putn(sbuf *b, const char *p, size_t n)
     b->s[b->len] = '\0';
 }
 
-static void sb_putc(sbuf *b, char c) { sb_putn(b, &c, 1); }
+static void sb_putc(sbuf *b, char c)
+{
+    sb_putn(b, &c, 1);
+}
 
 /* Appends one or more space-separated words, with a single space before them if needed. */
 static void sb_word(sbuf *b, const char *w)
@@ -77,7 +80,7 @@ static const char latin1[] = "AAAAAA#CEEEEIIIIDNOOOOO OUUUUY##aaaaaa#ceeeeiiiidn
 _Static_assert(sizeof latin1 == 0x40 + 1, "one entry per code point U+00C0..U+00FF");
 /* U+0100..U+017F; '#' entries (IJ ij OE oe) are handled separately. */
 static const char latin_ext_a[] = "AaAaAaCcCcCcCcDdDdEeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIi##JjKkkLlLlLlLlLl"
-                                   "NnNnNnnNnOoOoOo##RrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZzs";
+                                  "NnNnNnnNnOoOoOo##RrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZzs";
 _Static_assert(sizeof latin_ext_a == 0x80 + 1, "one entry per code point U+0100..U+017F");
 
 /* Decodes one UTF-8 sequence at s (n bytes left); returns its length and the code point in *cp
@@ -129,41 +132,76 @@ static void fold_ascii(const char *text, sbuf *out)
             sb_putc(out, (cp == MARK_POUND || cp == MARK_EURO || cp == 0) ? ' ' : (char)cp);
         } else if (cp >= 0xC0 && cp <= 0xFF) {
             switch (cp) {
-            case 0xC6: sb_putn(out, "AE", 2); break;
-            case 0xDE: sb_putn(out, "TH", 2); break;
-            case 0xDF: sb_putn(out, "ss", 2); break;
-            case 0xE6: sb_putn(out, "ae", 2); break;
-            case 0xFE: sb_putn(out, "th", 2); break;
-            default: sb_putc(out, latin1[cp - 0xC0]);
+            case 0xC6:
+                sb_putn(out, "AE", 2);
+                break;
+            case 0xDE:
+                sb_putn(out, "TH", 2);
+                break;
+            case 0xDF:
+                sb_putn(out, "ss", 2);
+                break;
+            case 0xE6:
+                sb_putn(out, "ae", 2);
+                break;
+            case 0xFE:
+                sb_putn(out, "th", 2);
+                break;
+            default:
+                sb_putc(out, latin1[cp - 0xC0]);
             }
         } else if (cp >= 0x100 && cp <= 0x17F) {
             switch (cp) {
-            case 0x132: sb_putn(out, "IJ", 2); break;
-            case 0x133: sb_putn(out, "ij", 2); break;
-            case 0x152: sb_putn(out, "OE", 2); break;
-            case 0x153: sb_putn(out, "oe", 2); break;
-            default: sb_putc(out, latin_ext_a[cp - 0x100]);
+            case 0x132:
+                sb_putn(out, "IJ", 2);
+                break;
+            case 0x133:
+                sb_putn(out, "ij", 2);
+                break;
+            case 0x152:
+                sb_putn(out, "OE", 2);
+                break;
+            case 0x153:
+                sb_putn(out, "oe", 2);
+                break;
+            default:
+                sb_putc(out, latin_ext_a[cp - 0x100]);
             }
         } else {
             switch (cp) {
-            case 0x2018: case 0x2019: case 0x02BC: case 0x2032: sb_putc(out, '\''); break;
-            case 0x2010: case 0x2011: case 0x2012: case 0x2013: case 0x2014: case 0x2212:
+            case 0x2018:
+            case 0x2019:
+            case 0x02BC:
+            case 0x2032:
+                sb_putc(out, '\'');
+                break;
+            case 0x2010:
+            case 0x2011:
+            case 0x2012:
+            case 0x2013:
+            case 0x2014:
+            case 0x2212:
                 sb_putc(out, '-');
                 break;
-            case 0xA3: sb_putc(out, MARK_POUND); break;
-            case 0x20AC: sb_putc(out, MARK_EURO); break;
-            default: sb_putc(out, ' ');
+            case 0xA3:
+                sb_putc(out, MARK_POUND);
+                break;
+            case 0x20AC:
+                sb_putc(out, MARK_EURO);
+                break;
+            default:
+                sb_putc(out, ' ');
             }
         }
     }
 }
 
 /* ---------- numbers ---------- */
-static const char *ones[] = {"zero",    "one",     "two",       "three",    "four",
-                             "five",    "six",     "seven",     "eight",    "nine",
-                             "ten",     "eleven",  "twelve",    "thirteen", "fourteen",
-                             "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
-static const char *tens[] = {"", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"};
+static const char *ones[] = {"zero",     "one",     "two",     "three",     "four",     "five",    "six",
+                             "seven",    "eight",   "nine",    "ten",       "eleven",   "twelve",  "thirteen",
+                             "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
+static const char *tens[] = {"",      "",      "twenty",  "thirty", "forty",
+                             "fifty", "sixty", "seventy", "eighty", "ninety"};
 
 /* 1..999 */
 static void say_hundreds(sbuf *b, int v)
@@ -211,7 +249,10 @@ static void say_digits(sbuf *b, const char *d, size_t n)
             sb_word(b, ones[d[i] - '0']);
 }
 
-static int is_year(long long v) { return (v >= 1100 && v <= 1999) || (v >= 2010 && v <= 2099); }
+static int is_year(long long v)
+{
+    return (v >= 1100 && v <= 1999) || (v >= 2010 && v <= 2099);
+}
 
 static void say_year(sbuf *b, int v)
 {
@@ -238,8 +279,8 @@ static size_t last_word(const sbuf *b)
 
 static void ordinalize(sbuf *b)
 {
-    static const char *irregular[][2] = {{"one", "first"},   {"two", "second"}, {"three", "third"},
-                                         {"five", "fifth"},  {"eight", "eighth"}, {"nine", "ninth"},
+    static const char *irregular[][2] = {{"one", "first"},     {"two", "second"},   {"three", "third"},
+                                         {"five", "fifth"},    {"eight", "eighth"}, {"nine", "ninth"},
                                          {"twelve", "twelfth"}};
     if (b->oom || b->len == 0)
         return;
@@ -292,9 +333,9 @@ static size_t say_number(sbuf *b, const char *s, size_t i, const char *currency)
     size_t nd = 0, j = i;
     int commas = 0, overflow = 0;
     /* integer part, with optional thousands separators (",ddd" not followed by a digit) */
-    while (isdigit((unsigned char)s[j]) || (s[j] == ',' && nd > 0 && isdigit((unsigned char)s[j + 1]) &&
-                                            isdigit((unsigned char)s[j + 2]) &&
-                                            isdigit((unsigned char)s[j + 3]) && !isdigit((unsigned char)s[j + 4]))) {
+    while (isdigit((unsigned char)s[j]) ||
+           (s[j] == ',' && nd > 0 && isdigit((unsigned char)s[j + 1]) && isdigit((unsigned char)s[j + 2]) &&
+            isdigit((unsigned char)s[j + 3]) && !isdigit((unsigned char)s[j + 4]))) {
         if (s[j] == ',') {
             commas = 1;
         } else if (nd < sizeof digits - 1) {
@@ -319,7 +360,8 @@ static size_t say_number(sbuf *b, const char *s, size_t i, const char *currency)
 
     /* time h:mm */
     if (!currency && !frac && !commas && nd >= 1 && nd <= 2 && v <= 24 && s[j] == ':' &&
-        isdigit((unsigned char)s[j + 1]) && isdigit((unsigned char)s[j + 2]) && !isdigit((unsigned char)s[j + 3])) {
+        isdigit((unsigned char)s[j + 1]) && isdigit((unsigned char)s[j + 2]) &&
+        !isdigit((unsigned char)s[j + 3])) {
         int mm = (s[j + 1] - '0') * 10 + (s[j + 2] - '0');
         say_cardinal(b, v);
         if (mm == 0) {
@@ -336,7 +378,8 @@ static size_t say_number(sbuf *b, const char *s, size_t i, const char *currency)
     /* suffixes directly after the digits */
     int ordinal = 0, plural = 0;
     if (!frac && nd > 0 && !isalpha((unsigned char)s[j + 2]) &&
-        (ieq_prefix(s + j, "st") || ieq_prefix(s + j, "nd") || ieq_prefix(s + j, "rd") || ieq_prefix(s + j, "th"))) {
+        (ieq_prefix(s + j, "st") || ieq_prefix(s + j, "nd") || ieq_prefix(s + j, "rd") ||
+         ieq_prefix(s + j, "th"))) {
         ordinal = 1;
         j += 2;
     } else if (!frac && nd > 0 && (s[j] == 's' || s[j] == 'S') && !isalpha((unsigned char)s[j + 1])) {
@@ -418,17 +461,17 @@ static size_t say_number(sbuf *b, const char *s, size_t i, const char *currency)
 typedef struct abbrev {
     const char *from; /* lowercase, as written */
     const char *to;
-    const char *alt;  /* reading when the next word is not capitalised, or NULL */
+    const char *alt; /* reading when the next word is not capitalised, or NULL */
 } abbrev;
 
 static const abbrev abbrevs[] = {
-    {"mrs.", "missus", NULL},    {"mr.", "mister", NULL},       {"ms.", "miz", NULL},
-    {"dr.", "doctor", "drive"},  {"st.", "saint", "street"},   {"jr.", "junior", NULL},
-    {"sr.", "senior", NULL},     {"mt.", "mount", NULL},        {"prof.", "professor", NULL},
-    {"capt.", "captain", NULL},  {"gen.", "general", NULL},     {"col.", "colonel", NULL},
-    {"lt.", "lieutenant", NULL}, {"sgt.", "sergeant", NULL},    {"gov.", "governor", NULL},
-    {"rev.", "reverend", NULL},  {"etc.", "et cetera", NULL},   {"vs.", "versus", NULL},
-    {"e.g.", "for example", NULL}, {"i.e.", "that is", NULL},  {"approx.", "approximately", NULL},
+    {"mrs.", "missus", NULL},      {"mr.", "mister", NULL},     {"ms.", "miz", NULL},
+    {"dr.", "doctor", "drive"},    {"st.", "saint", "street"},  {"jr.", "junior", NULL},
+    {"sr.", "senior", NULL},       {"mt.", "mount", NULL},      {"prof.", "professor", NULL},
+    {"capt.", "captain", NULL},    {"gen.", "general", NULL},   {"col.", "colonel", NULL},
+    {"lt.", "lieutenant", NULL},   {"sgt.", "sergeant", NULL},  {"gov.", "governor", NULL},
+    {"rev.", "reverend", NULL},    {"etc.", "et cetera", NULL}, {"vs.", "versus", NULL},
+    {"e.g.", "for example", NULL}, {"i.e.", "that is", NULL},   {"approx.", "approximately", NULL},
     {"dept.", "department", NULL}, {"ave.", "avenue", NULL},    {"mrs", "missus", NULL},
     {"mr", "mister", NULL},
 };
@@ -441,7 +484,8 @@ static size_t try_abbrev(sbuf *b, const char *s, size_t i)
         size_t L = strlen(a->from);
         if (!ieq_prefix(s + i, a->from))
             continue;
-        if (isalnum((unsigned char)s[i + L]) || (a->from[L - 1] != '.' && (s[i + L] == '.' || s[i + L] == '\'')))
+        if (isalnum((unsigned char)s[i + L]) ||
+            (a->from[L - 1] != '.' && (s[i + L] == '.' || s[i + L] == '\'')))
             continue;
         const char *say = a->to;
         if (a->alt) {
@@ -495,7 +539,8 @@ char *asr_text_normalize(const char *text)
         } else if (isdigit(c) || (c == '.' && isdigit((unsigned char)s[i + 1]) && word_start)) {
             i = say_number(&b, s, i, NULL);
         } else if ((c == '$' || c == MARK_POUND || c == MARK_EURO) &&
-                   (isdigit((unsigned char)s[i + 1]) || (s[i + 1] == '.' && isdigit((unsigned char)s[i + 2])))) {
+                   (isdigit((unsigned char)s[i + 1]) ||
+                    (s[i + 1] == '.' && isdigit((unsigned char)s[i + 2])))) {
             i = say_number(&b, s, i + 1, c == '$' ? "dollar" : c == MARK_POUND ? "pound" : "euro");
         } else if (c == '-' && isdigit((unsigned char)s[i + 1]) && word_start) {
             sb_word(&b, "minus");

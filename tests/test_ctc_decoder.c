@@ -38,7 +38,10 @@ static void push_spec(ctc_greedy *d, const char *spec, double p)
     }
 }
 
-static int near(double a, double b) { return fabs(a - b) < 1e-6; }
+static int near(double a, double b)
+{
+    return fabs(a - b) < 1e-6;
+}
 
 static void test_hand_made(void)
 {
@@ -279,8 +282,7 @@ static void test_random_property(void)
             start += len;
         }
     }
-    CHECK(mismatches == 0, "%d of %d random utterances differ from the offline collapse", mismatches,
-          cases);
+    CHECK(mismatches == 0, "%d of %d random utterances differ from the offline collapse", mismatches, cases);
     ctc_greedy_destroy(d);
 }
 

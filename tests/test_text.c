@@ -17,7 +17,8 @@ static void norm_is(const char *in, const char *want)
 static void test_normalize(void)
 {
     /* case, punctuation, spaces */
-    norm_is("Gregson shoved back his chair and rose to his feet.", "gregson shoved back his chair and rose to his feet");
+    norm_is("Gregson shoved back his chair and rose to his feet.",
+            "gregson shoved back his chair and rose to his feet");
     norm_is("  Hello,   World!!  ", "hello world");
     norm_is("", "");
     norm_is("?!.,;:", "");
@@ -30,9 +31,13 @@ static void test_normalize(void)
     norm_is("''quoted''", "quoted");
     /* hyphens */
     norm_is("well-known twenty-one", "well known twenty one");
-    norm_is("a\xE2\x80\x94" "dash", "a dash"); /* em dash */
+    norm_is("a\xE2\x80\x94"
+            "dash",
+            "a dash"); /* em dash */
     /* diacritics */
-    norm_is("Caf\xC3\xA9 na\xC3\xAFve Stra\xC3\x9F" "e \xC3\x86sop \xC5\x92uvre \xC5\x81\xC3\xB3""d\xC5\xBA",
+    norm_is("Caf\xC3\xA9 na\xC3\xAFve Stra\xC3\x9F"
+            "e \xC3\x86sop \xC5\x92uvre \xC5\x81\xC3\xB3"
+            "d\xC5\xBA",
             "cafe naive strasse aesop oeuvre lodz");
     norm_is("\xC3\x85ngstr\xC3\xB6m se\xC3\xB1or", "angstrom senor");
     norm_is("emoji \xF0\x9F\x98\x80 here", "emoji here");
@@ -69,7 +74,10 @@ static void test_normalize(void)
     norm_is("$0.50 $1.01", "fifty cents one dollar one cent");
     norm_is("$3 million", "three million dollars");
     norm_is("$1.5", "one point five dollars");
-    norm_is("\xC2\xA3" "20 \xE2\x82\xAC" "1", "twenty pounds one euro");
+    norm_is("\xC2\xA3"
+            "20 \xE2\x82\xAC"
+            "1",
+            "twenty pounds one euro");
     norm_is("50% 5 %", "fifty percent five percent");
     norm_is("Smith & Sons", "smith and sons");
     /* abbreviations */
