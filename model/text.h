@@ -15,8 +15,10 @@
 /* Returns a malloc'd normalised copy of text (caller frees), or NULL on allocation failure. */
 char *asr_text_normalize(const char *text);
 
-/* Edit distance between normalised ref and hyp counted in words (wer) or characters excluding
- * nothing (cer counts every character of the normalised strings, spaces included). */
+/* Levenshtein distance between ref and hyp counted in words (wer: whitespace-separated tokens) or
+ * characters (cer: every character, words joined by single spaces, so spaces count). The strings
+ * are compared as given: callers normalise both with asr_text_normalize first. O(n*m) time,
+ * O(min(n, m)) memory; edits is -1 if memory runs out. */
 typedef struct asr_errors {
     long edits;   /* substitutions + deletions + insertions */
     long ref_len; /* words or characters in the reference */
