@@ -525,13 +525,16 @@ static int train_dump(run *r, const char *path, long steps, asr_error *err)
         for (int i = 0; i < d->B; i++)
             l += loss[i];
         lsum = l / d->B;
-        audio += d->secs;
+        if (s == 0) /* the first step warms up (allocation, thread start): not timed */
+            t0 = now_s();
+        else
+            audio += d->secs;
         if (s == 0 || (s + 1) % 10 == 0)
             printf("step %ld loss %.3f\n", s + 1, lsum);
     }
     double dt = now_s() - t0;
-    printf("asr-train: %ld steps, %.1f s of audio in %.2f s: %.1f audio s/s (final loss %.3f)\n", steps, audio, dt,
-           audio / dt, lsum);
+    printf("asr-train: %ld steps (first untimed), %.1f s of audio in %.2f s: %.1f audio s/s (final loss %.3f)\n",
+           steps, audio, dt, audio / dt, lsum);
     rc = 0;
     goto out;
 trunc:
