@@ -30,7 +30,14 @@ typedef struct tnet tnet;
 tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned long long seed, asr_error *err);
 void tnet_destroy(tnet *n);
 
+/* Threads used by later calls (default 1): the batch is split across `threads` workers, each with
+ * single-threaded OpenBLAS (this sets OpenBLAS's global thread count on every call). Results are
+ * bit-for-bit reproducible for a given thread count, not across counts. */
 void tnet_set_threads(tnet *n, int threads);
+
+/* If dx is not NULL, later tnet_train_batch calls also write d(sum of losses)/dx (T, B, I) into dx
+ * (zero on padding frames); the caller keeps dx alive. For gradient checks and feature analysis. */
+void tnet_set_input_grad(tnet *n, float *dx);
 
 size_t tnet_n_params(const tnet *n);
 float *tnet_params(tnet *n); /* slab, model-file order */

@@ -1,0 +1,695 @@
+/* tnet.c - batched forward and backward through time of the acoustic model, with CTC.
+ *
+ * DESIGN
+ * Speed comes from doing almost all arithmetic in a few large matrix products:
+ *   forward, per layer: Gi = X W_ih^T for all T*B rows at once (one GEMM), then per frame one
+ *     (B, H) x (H, G*H) GEMM for the recurrent part followed by a fused loop that applies the gate
+ *     nonlinearities and stores what backward needs (gate activations, W_hn h + b_hn, states);
+ *   backward, per layer, frames in reverse: a fused loop turns dh into gate gradients (stored per
+ *     frame in (T*B, G*H) buffers) and one (B, G*H) x (G*H, H) GEMM carries dh to the previous frame;
+ *     after the loop dW_hh = dGh^T H_prev, dW_ih = dGi^T X and dX = dGi W_ih are three big GEMMs.
+ * Padding: inside a worker the utterances are ordered by decreasing length, so at frame t the
+ *   active ones are a prefix of n_act[t] rows: recurrent GEMMs and gate loops touch only those; the
+ *   states of finished rows are zeroed and their gate gradients are zero, so padding frames affect
+ *   nothing (and cost nothing in the recurrence).
+ * Cores: data parallelism. The batch (sorted by length) is dealt round-robin to `workers` threads,
+ *   each with its own activations and gradient slab and single-threaded BLAS; the slabs are added
+ *   to the network's gradient in worker order, so results are bit-for-bit reproducible for a given
+ *   thread count and batch.
+ * Thread ownership: the tnet and its workspaces belong to the calling thread; during a call worker
+ *   k (k >= 1 runs on its own pthread, worker 0 on the caller) writes only its own workspace and
+ *   reads the shared parameters and inputs.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tnet_internal.h"
+
+typedef struct tlayer {
+    nn_layer_type type;
+    int in, H, G;
+    size_t o_wih, o_whh, o_bih, o_bhh; /* offsets into the parameter slab */
+} tlayer;
+
+/* Per-thread workspace; rows = max_T * cap_B, all buffers time-major (row = t * nb + j). */
+typedef struct tworker {
+    struct tnet *net;
+    int cap_B;
+    float *grads;          /* (n_params) this worker's gradient contribution */
+    float *x;              /* (rows, I) gathered input */
+    float *h[ASR_MAX_LAYERS];   /* ((max_T + 1) * cap_B, H): block 0 = zero initial state */
+    float *c[ASR_MAX_LAYERS];   /* LSTM cell states, same shape; NULL for GRU */
+    float *act[ASR_MAX_LAYERS]; /* (rows, 4H): GRU r z n (W_hn h + b_hn); LSTM i f g o */
+    float *gi;             /* (rows, GHmax) input projection; reused as dGh in backward */
+    float *gh;             /* (cap_B, GHmax) recurrent projection of one frame */
+    float *dgi;            /* (rows, GHmax) gate pre-activation gradients */
+    float *dy, *dx;        /* (rows, Dmax) gradient wrt a layer's output / input (ping-pong) */
+    float *dh, *dc;        /* (cap_B, Hmax) recurrent gradient carried backwards */
+    float *logits;         /* (rows, n_out) logits, then log-probs in place */
+    float *dlog;           /* (rows, n_out) d loss / d logits */
+    double *ctc_work;
+    size_t ctc_cap;
+    /* per call */
+    int nb, T;             /* utterances in this slice, frames (its longest) */
+    int idx[4096];         /* batch index of slice row j; sized by max_B check in create */
+    int ulen[4096];
+    int *n_act;            /* (max_T) active rows at frame t */
+    asr_status st;
+} tworker;
+
+struct tnet {
+    int n_layers;
+    tlayer L[ASR_MAX_LAYERS];
+    int n_in, n_out, H_last, GH_max, H_max, D_max;
+    size_t o_pw, o_pb, n_params;
+    int max_B, max_T;
+    float *params, *grads;
+    int workers, blas_threads;
+    tworker *w;      /* n_w allocated workspaces */
+    int n_w, w_cap_B;
+    float *dx_out;   /* optional (T, B, I) input-gradient destination */
+    /* per call (read by workers) */
+    int call_T, call_B, do_backward;
+    const float *call_x;
+    const int *call_lens, *call_labels, *call_label_off, *call_label_lens;
+    float *call_loss;
+    int *call_infeasible;
+    float *call_logprobs;
+};
+
+/* ---------- small helpers ---------- */
+
+static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void fill_uniform(float *p, size_t n, float a, uint64_t *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        double u = (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
+        p[i] = (float)((2.0 * u - 1.0) * a);
+    }
+}
+
+static void *xcalloc(size_t n, size_t sz) { return n ? calloc(n, sz) : calloc(1, 1); }
+
+/* ---------- creation ---------- */
+
+tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned long long seed, asr_error *err)
+{
+    tnet *n = NULL;
+    if (!arch || arch->n_layers < 1 || arch->n_layers > ASR_MAX_LAYERS || arch->n_out < 2 || max_B < 1 ||
+        max_B > 4096 || max_T < 1) {
+        asr_error_set(err, ASR_ERR_ARG, "tnet_create: bad architecture or batch bounds (layers %d, n_out %d, "
+                      "max_B %d (1..4096), max_T %d)", arch ? arch->n_layers : -1, arch ? arch->n_out : -1,
+                      max_B, max_T);
+        return NULL;
+    }
+    n = calloc(1, sizeof(*n));
+    if (!n) goto nomem;
+    n->n_layers = arch->n_layers;
+    n->n_out = arch->n_out;
+    n->n_in = arch->layers[0].in;
+    n->max_B = max_B;
+    n->max_T = max_T;
+    n->workers = 1;
+    n->blas_threads = 1;
+    if (arch->stack > 0 && arch->n_feat > 0 && n->n_in != arch->stack * arch->n_feat) {
+        asr_error_set(err, ASR_ERR_ARG, "tnet_create: layer 0 input %d != n_feat %d * stack %d", n->n_in,
+                      arch->n_feat, arch->stack);
+        goto fail;
+    }
+    size_t off = 0;
+    int prev = n->n_in;
+    n->D_max = n->n_in;
+    for (int k = 0; k < n->n_layers; k++) {
+        const nn_rnn_layer *al = &arch->layers[k];
+        tlayer *l = &n->L[k];
+        if ((al->type != NN_GRU && al->type != NN_LSTM) || al->in != prev || al->hidden < 1) {
+            asr_error_set(err, ASR_ERR_ARG, "tnet_create: layer %d: bad type %d or input %d (expected %d) or "
+                          "hidden %d", k, (int)al->type, al->in, prev, al->hidden);
+            goto fail;
+        }
+        l->type = al->type;
+        l->in = al->in;
+        l->H = al->hidden;
+        l->G = al->type == NN_GRU ? 3 : 4;
+        size_t gh = (size_t)l->G * l->H;
+        l->o_wih = off; off += gh * l->in;
+        l->o_whh = off; off += gh * l->H;
+        l->o_bih = off; off += gh;
+        l->o_bhh = off; off += gh;
+        if ((int)gh > n->GH_max) n->GH_max = (int)gh;
+        if (l->H > n->H_max) n->H_max = l->H;
+        if (l->H > n->D_max) n->D_max = l->H;
+        prev = l->H;
+    }
+    n->H_last = prev;
+    n->o_pw = off; off += (size_t)n->n_out * prev;
+    n->o_pb = off; off += (size_t)n->n_out;
+    n->n_params = off;
+    n->params = malloc(sizeof(float) * off);
+    n->grads = calloc(off, sizeof(float));
+    if (!n->params || !n->grads) goto nomem;
+
+    if (arch->slab) {
+        for (int k = 0; k < n->n_layers; k++) {
+            const nn_rnn_layer *al = &arch->layers[k];
+            tlayer *l = &n->L[k];
+            size_t gh = (size_t)l->G * l->H;
+            if (!al->w_ih || !al->w_hh || !al->b_ih || !al->b_hh) {
+                asr_error_set(err, ASR_ERR_ARG, "tnet_create: layer %d has a slab but missing tensors", k);
+                goto fail;
+            }
+            memcpy(n->params + l->o_wih, al->w_ih, sizeof(float) * gh * l->in);
+            memcpy(n->params + l->o_whh, al->w_hh, sizeof(float) * gh * l->H);
+            memcpy(n->params + l->o_bih, al->b_ih, sizeof(float) * gh);
+            memcpy(n->params + l->o_bhh, al->b_hh, sizeof(float) * gh);
+        }
+        if (!arch->proj_w || !arch->proj_b) {
+            asr_error_set(err, ASR_ERR_ARG, "tnet_create: projection tensors missing");
+            goto fail;
+        }
+        memcpy(n->params + n->o_pw, arch->proj_w, sizeof(float) * n->n_out * n->H_last);
+        memcpy(n->params + n->o_pb, arch->proj_b, sizeof(float) * n->n_out);
+    } else {
+        /* PyTorch's defaults: every RNN tensor U(-1/sqrt(H), 1/sqrt(H)); nn.Linear U(-1/sqrt(in), ..). */
+        uint64_t s = seed;
+        for (int k = 0; k < n->n_layers; k++) {
+            tlayer *l = &n->L[k];
+            float a = 1.0f / sqrtf((float)l->H);
+            size_t end = (k + 1 < n->n_layers) ? n->L[k + 1].o_wih : n->o_pw;
+            fill_uniform(n->params + l->o_wih, end - l->o_wih, a, &s);
+        }
+        fill_uniform(n->params + n->o_pw, (size_t)n->n_out * (n->H_last + 1), 1.0f / sqrtf((float)n->H_last), &s);
+    }
+    return n;
+nomem:
+    asr_error_set(err, ASR_ERR_NOMEM, "tnet_create: out of memory");
+fail:
+    tnet_destroy(n);
+    return NULL;
+}
+
+static void worker_free(tworker *w)
+{
+    free(w->grads);
+    free(w->x);
+    for (int k = 0; k < ASR_MAX_LAYERS; k++) {
+        free(w->h[k]);
+        free(w->c[k]);
+        free(w->act[k]);
+    }
+    free(w->gi);
+    free(w->gh);
+    free(w->dgi);
+    free(w->dy);
+    free(w->dx);
+    free(w->dh);
+    free(w->dc);
+    free(w->logits);
+    free(w->dlog);
+    free(w->ctc_work);
+    free(w->n_act);
+    memset(w, 0, sizeof(*w));
+}
+
+static void workspaces_free(tnet *n)
+{
+    for (int i = 0; i < n->n_w; i++) worker_free(&n->w[i]);
+    free(n->w);
+    n->w = NULL;
+    n->n_w = 0;
+}
+
+void tnet_destroy(tnet *n)
+{
+    if (!n) return;
+    workspaces_free(n);
+    free(n->params);
+    free(n->grads);
+    free(n);
+}
+
+/* Allocates the per-thread workspaces for the current worker count (once, or after a change). */
+static asr_status workspaces_ensure(tnet *n)
+{
+    int nw = n->workers < n->max_B ? n->workers : n->max_B;
+    int cap_B = (n->max_B + nw - 1) / nw;
+    if (n->w && n->n_w == nw && n->w_cap_B == cap_B) return ASR_OK;
+    workspaces_free(n);
+    n->w = calloc((size_t)nw, sizeof(tworker));
+    if (!n->w) return ASR_ERR_NOMEM;
+    n->n_w = nw;
+    n->w_cap_B = cap_B;
+    size_t rows = (size_t)n->max_T * cap_B, hrows = (size_t)(n->max_T + 1) * cap_B;
+    for (int i = 0; i < nw; i++) {
+        tworker *w = &n->w[i];
+        w->net = n;
+        w->cap_B = cap_B;
+        w->grads = xcalloc(n->n_params, sizeof(float));
+        w->x = xcalloc(rows * n->n_in, sizeof(float));
+        int ok = w->grads && w->x;
+        for (int k = 0; k < n->n_layers && ok; k++) {
+            const tlayer *l = &n->L[k];
+            w->h[k] = xcalloc(hrows * l->H, sizeof(float));
+            w->act[k] = malloc(sizeof(float) * rows * 4 * l->H);
+            ok = w->h[k] && w->act[k];
+            if (ok && l->type == NN_LSTM) ok = (w->c[k] = xcalloc(hrows * l->H, sizeof(float))) != NULL;
+        }
+        w->gi = malloc(sizeof(float) * rows * n->GH_max);
+        w->gh = malloc(sizeof(float) * (size_t)cap_B * n->GH_max);
+        w->dgi = malloc(sizeof(float) * rows * n->GH_max);
+        w->dy = malloc(sizeof(float) * rows * n->D_max);
+        w->dx = malloc(sizeof(float) * rows * n->D_max);
+        w->dh = malloc(sizeof(float) * (size_t)cap_B * n->H_max);
+        w->dc = malloc(sizeof(float) * (size_t)cap_B * n->H_max);
+        w->logits = malloc(sizeof(float) * rows * n->n_out);
+        w->dlog = malloc(sizeof(float) * rows * n->n_out);
+        w->n_act = malloc(sizeof(int) * n->max_T);
+        if (!ok || !w->gi || !w->gh || !w->dgi || !w->dy || !w->dx || !w->dh || !w->dc || !w->logits ||
+            !w->dlog || !w->n_act) {
+            workspaces_free(n);
+            return ASR_ERR_NOMEM;
+        }
+    }
+    return ASR_OK;
+}
+
+void tnet_set_threads(tnet *n, int threads)
+{
+    tnet_set_parallelism(n, threads < 1 ? 1 : threads, 1);
+}
+
+void tnet_set_parallelism(tnet *n, int workers, int blas_threads)
+{
+    n->workers = workers < 1 ? 1 : workers;
+    n->blas_threads = blas_threads < 1 ? 1 : blas_threads;
+}
+
+size_t tnet_n_params(const tnet *n) { return n->n_params; }
+float *tnet_params(tnet *n) { return n->params; }
+float *tnet_grads(tnet *n) { return n->grads; }
+void tnet_zero_grad(tnet *n) { memset(n->grads, 0, sizeof(float) * n->n_params); }
+void tnet_set_input_grad(tnet *n, float *dx) { n->dx_out = dx; }
+
+/* ---------- forward ---------- */
+
+/* Recurrent layer forward over the worker's slice: X (T*nb, in) -> h[k] blocks 1..T. */
+static void layer_forward(tworker *w, int k, const float *X)
+{
+    const tnet *n = w->net;
+    const tlayer *l = &n->L[k];
+    const int T = w->T, nb = w->nb, H = l->H, GH = l->G * l->H;
+    const float *Wih = n->params + l->o_wih, *Whh = n->params + l->o_whh;
+    const float *bih = n->params + l->o_bih, *bhh = n->params + l->o_bhh;
+    float *h = w->h[k], *act = w->act[k], *c = w->c[k], *gi = w->gi, *gh = w->gh;
+
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T * nb, GH, l->in, 1.0f, X, l->in, Wih, l->in, 0.0f,
+                gi, GH);
+    memset(h, 0, sizeof(float) * nb * H); /* initial state */
+    if (c) memset(c, 0, sizeof(float) * nb * H);
+    for (int t = 0; t < T; t++) {
+        const int na = w->n_act[t];
+        const float *hp = h + (size_t)t * nb * H;
+        float *hn = h + (size_t)(t + 1) * nb * H;
+        if (na > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, GH, H, 1.0f, hp, H, Whh, H, 0.0f, gh, GH);
+        for (int j = 0; j < na; j++) {
+            const size_t row = (size_t)t * nb + j;
+            const float *g1 = gi + row * GH, *g2 = gh + (size_t)j * GH, *hpj = hp + (size_t)j * H;
+            float *a = act + row * 4 * H, *hj = hn + (size_t)j * H;
+            if (l->type == NN_GRU) {
+                for (int q = 0; q < H; q++) {
+                    float r = sigm(g1[q] + bih[q] + g2[q] + bhh[q]);
+                    float z = sigm(g1[H + q] + bih[H + q] + g2[H + q] + bhh[H + q]);
+                    float ghn = g2[2 * H + q] + bhh[2 * H + q];
+                    float nn_ = tanhf(g1[2 * H + q] + bih[2 * H + q] + r * ghn);
+                    a[q] = r;
+                    a[H + q] = z;
+                    a[2 * H + q] = nn_;
+                    a[3 * H + q] = ghn;
+                    hj[q] = (1.0f - z) * nn_ + z * hpj[q];
+                }
+            } else {
+                const float *cp = c + (size_t)t * nb * H + (size_t)j * H;
+                float *cn = c + (size_t)(t + 1) * nb * H + (size_t)j * H;
+                for (int q = 0; q < H; q++) {
+                    float ig = sigm(g1[q] + bih[q] + g2[q] + bhh[q]);
+                    float fg = sigm(g1[H + q] + bih[H + q] + g2[H + q] + bhh[H + q]);
+                    float gg = tanhf(g1[2 * H + q] + bih[2 * H + q] + g2[2 * H + q] + bhh[2 * H + q]);
+                    float og = sigm(g1[3 * H + q] + bih[3 * H + q] + g2[3 * H + q] + bhh[3 * H + q]);
+                    float cc = fg * cp[q] + ig * gg;
+                    a[q] = ig;
+                    a[H + q] = fg;
+                    a[2 * H + q] = gg;
+                    a[3 * H + q] = og;
+                    cn[q] = cc;
+                    hj[q] = og * tanhf(cc);
+                }
+            }
+        }
+        /* Finished utterances: zero state, so their rows feed nothing but zeros onwards. */
+        if (na < nb) {
+            memset(hn + (size_t)na * H, 0, sizeof(float) * (nb - na) * H);
+            if (c) memset(c + (size_t)(t + 1) * nb * H + (size_t)na * H, 0, sizeof(float) * (nb - na) * H);
+        }
+    }
+}
+
+/* Gathers the slice's input frames (zeroing padding) and runs every layer and the projection,
+ * leaving log-probabilities in w->logits. */
+static void worker_forward(tworker *w)
+{
+    const tnet *n = w->net;
+    const int T = w->T, nb = w->nb, In = n->n_in, B = n->call_B;
+    for (int t = 0; t < T; t++) {
+        int na = 0;
+        for (int j = 0; j < nb; j++) {
+            float *dst = w->x + ((size_t)t * nb + j) * In;
+            if (t < w->ulen[j]) {
+                memcpy(dst, n->call_x + ((size_t)t * B + w->idx[j]) * In, sizeof(float) * In);
+                na++;
+            } else {
+                memset(dst, 0, sizeof(float) * In);
+            }
+        }
+        w->n_act[t] = na;
+    }
+    const float *X = w->x;
+    for (int k = 0; k < n->n_layers; k++) {
+        layer_forward(w, k, X);
+        X = w->h[k] + (size_t)nb * n->L[k].H;
+    }
+    const int O = n->n_out, H = n->H_last;
+    const float *pb = n->params + n->o_pb;
+    for (size_t r = 0; r < (size_t)T * nb; r++) memcpy(w->logits + r * O, pb, sizeof(float) * O);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T * nb, O, H, 1.0f, X, H, n->params + n->o_pw, H, 1.0f,
+                w->logits, O);
+    for (size_t r = 0; r < (size_t)T * nb; r++) {
+        float *z = w->logits + r * O, m = z[0], s = 0.0f;
+        for (int o = 1; o < O; o++) m = z[o] > m ? z[o] : m;
+        for (int o = 0; o < O; o++) s += expf(z[o] - m);
+        float ls = m + logf(s);
+        for (int o = 0; o < O; o++) z[o] -= ls;
+    }
+}
+
+/* ---------- backward ---------- */
+
+/* Layer backward: dY (T*nb, H) gradient wrt the layer's outputs; X its inputs. Accumulates
+ * parameter gradients into w->grads and, if dX is not NULL, writes d loss / d X (T*nb, in). */
+static void layer_backward(tworker *w, int k, const float *X, const float *dY, float *dX)
+{
+    const tnet *n = w->net;
+    const tlayer *l = &n->L[k];
+    const int T = w->T, nb = w->nb, H = l->H, GH = l->G * l->H;
+    const float *Wih = n->params + l->o_wih, *Whh = n->params + l->o_whh;
+    float *gWih = w->grads + l->o_wih, *gWhh = w->grads + l->o_whh;
+    float *gbih = w->grads + l->o_bih, *gbhh = w->grads + l->o_bhh;
+    const float *h = w->h[k], *act = w->act[k], *c = w->c[k];
+    float *dgi = w->dgi;
+    float *dgh = l->type == NN_GRU ? w->gi : w->dgi; /* LSTM: same gradient for both products */
+    float *dh = w->dh, *dc = w->dc;
+
+    memset(dh, 0, sizeof(float) * nb * H);
+    memset(dc, 0, sizeof(float) * nb * H);
+    for (int t = T - 1; t >= 0; t--) {
+        const int na = w->n_act[t];
+        const float *hp = h + (size_t)t * nb * H;
+        for (int j = 0; j < na; j++) {
+            const size_t row = (size_t)t * nb + j;
+            const float *a = act + row * 4 * H, *dyj = dY + row * H, *hpj = hp + (size_t)j * H;
+            float *di = dgi + row * GH, *dhj = dh + (size_t)j * H;
+            if (l->type == NN_GRU) {
+                float *dg = dgh + row * GH;
+                for (int q = 0; q < H; q++) {
+                    float r = a[q], z = a[H + q], nn_ = a[2 * H + q], ghn = a[3 * H + q];
+                    float d = dyj[q] + dhj[q];
+                    float dan = d * (1.0f - z) * (1.0f - nn_ * nn_);
+                    float daz = d * (hpj[q] - nn_) * z * (1.0f - z);
+                    float dar = dan * ghn * r * (1.0f - r);
+                    di[q] = dar;
+                    di[H + q] = daz;
+                    di[2 * H + q] = dan;
+                    dg[q] = dar;
+                    dg[H + q] = daz;
+                    dg[2 * H + q] = dan * r;
+                    dhj[q] = d * z;
+                }
+            } else {
+                const float *cp = c + (size_t)t * nb * H + (size_t)j * H;
+                const float *cn = c + (size_t)(t + 1) * nb * H + (size_t)j * H;
+                float *dcj = dc + (size_t)j * H;
+                for (int q = 0; q < H; q++) {
+                    float ig = a[q], fg = a[H + q], gg = a[2 * H + q], og = a[3 * H + q];
+                    float d = dyj[q] + dhj[q];
+                    float tc = tanhf(cn[q]);
+                    float dct = dcj[q] + d * og * (1.0f - tc * tc);
+                    di[q] = dct * gg * ig * (1.0f - ig);
+                    di[H + q] = dct * cp[q] * fg * (1.0f - fg);
+                    di[2 * H + q] = dct * ig * (1.0f - gg * gg);
+                    di[3 * H + q] = d * tc * og * (1.0f - og);
+                    dcj[q] = dct * fg;
+                }
+            }
+        }
+        if (na < nb) {
+            memset(dgi + ((size_t)t * nb + na) * GH, 0, sizeof(float) * (nb - na) * GH);
+            if (dgh != dgi) memset(dgh + ((size_t)t * nb + na) * GH, 0, sizeof(float) * (nb - na) * GH);
+        }
+        if (na > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, na, H, GH, 1.0f, dgh + (size_t)t * nb * GH, GH,
+                        Whh, H, l->type == NN_GRU ? 1.0f : 0.0f, dh, H);
+    }
+    const int R = T * nb;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, R, 1.0f, dgh, GH, h, H, 1.0f, gWhh, H);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, l->in, R, 1.0f, dgi, GH, X, l->in, 1.0f, gWih, l->in);
+    for (int r = 0; r < R; r++) {
+        const float *a = dgi + (size_t)r * GH, *b = dgh + (size_t)r * GH;
+        for (int q = 0; q < GH; q++) {
+            gbih[q] += a[q];
+            gbhh[q] += b[q];
+        }
+    }
+    if (dX)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, l->in, GH, 1.0f, dgi, GH, Wih, l->in, 0.0f, dX,
+                    l->in);
+}
+
+static asr_status ensure_ctc_work(tworker *w, size_t need)
+{
+    if (need <= w->ctc_cap) return ASR_OK;
+    double *p = realloc(w->ctc_work, sizeof(double) * need);
+    if (!p) return ASR_ERR_NOMEM;
+    w->ctc_work = p;
+    w->ctc_cap = need;
+    return ASR_OK;
+}
+
+/* CTC on every utterance of the slice, then backward through projection and layers. */
+static void worker_backward(tworker *w)
+{
+    tnet *n = w->net;
+    const int T = w->T, nb = w->nb, O = n->n_out, H = n->H_last;
+    const size_t R = (size_t)T * nb;
+    memset(w->grads, 0, sizeof(float) * n->n_params);
+    memset(w->dlog, 0, sizeof(float) * R * O);
+    for (int j = 0; j < nb; j++) {
+        int b = w->idx[j], L = n->call_label_lens[b];
+        const int *lab = n->call_labels + n->call_label_off[b];
+        if (ensure_ctc_work(w, ctc_work_size(w->ulen[j], L)) != ASR_OK) {
+            w->st = ASR_ERR_NOMEM;
+            return;
+        }
+        double loss = ctc_loss_grad_strided(w->logits + (size_t)j * O, nb * O, w->ulen[j], O, lab, L,
+                                            w->dlog + (size_t)j * O, nb * O, w->ctc_work);
+        int bad = !isfinite(loss);
+        n->call_loss[b] = bad ? 0.0f : (float)loss;
+        if (n->call_infeasible) n->call_infeasible[b] = bad;
+    }
+    /* Projection. */
+    float *gpw = w->grads + n->o_pw, *gpb = w->grads + n->o_pb;
+    const float *Y = w->h[n->n_layers - 1] + (size_t)nb * H;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, H, (int)R, 1.0f, w->dlog, O, Y, H, 1.0f, gpw, H);
+    for (size_t r = 0; r < R; r++)
+        for (int o = 0; o < O; o++) gpb[o] += w->dlog[r * O + o];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, H, O, 1.0f, w->dlog, O, n->params + n->o_pw, H,
+                0.0f, w->dy, H);
+    /* Layers, top down; dy and dx swap roles. */
+    for (int k = n->n_layers - 1; k >= 0; k--) {
+        const float *X = k == 0 ? w->x : w->h[k - 1] + (size_t)nb * n->L[k - 1].H;
+        float *dX = (k > 0 || n->dx_out) ? w->dx : NULL;
+        layer_backward(w, k, X, w->dy, dX);
+        float *tmp = w->dy;
+        w->dy = w->dx;
+        w->dx = tmp;
+    }
+    /* After the final swap, w->dy holds d loss / d x of the slice. */
+    if (n->dx_out) {
+        const int In = n->n_in, B = n->call_B;
+        for (int t = 0; t < n->call_T; t++)
+            for (int j = 0; j < nb; j++) {
+                float *dst = n->dx_out + ((size_t)t * B + w->idx[j]) * In;
+                if (t < w->ulen[j])
+                    memcpy(dst, w->dy + ((size_t)t * nb + j) * In, sizeof(float) * In);
+                else
+                    memset(dst, 0, sizeof(float) * In);
+            }
+    }
+}
+
+static void *worker_run(void *arg)
+{
+    tworker *w = arg;
+    tnet *n = w->net;
+    w->st = ASR_OK;
+    if (w->nb == 0) return NULL;
+    if (w->T > 0) worker_forward(w);
+    if (n->do_backward) {
+        worker_backward(w);
+    } else if (n->call_logprobs) {
+        const int O = n->n_out, B = n->call_B;
+        for (int t = 0; t < w->T; t++)
+            for (int j = 0; j < w->nb; j++)
+                memcpy(n->call_logprobs + ((size_t)t * B + w->idx[j]) * O, w->logits + ((size_t)t * w->nb + j) * O,
+                       sizeof(float) * O);
+    }
+    return NULL;
+}
+
+/* Sorts the batch by decreasing length (ties by index), deals it round-robin to the workers and
+ * runs them; worker 0 on the calling thread. */
+static asr_status run_workers(tnet *n)
+{
+    asr_status st = workspaces_ensure(n);
+    if (st != ASR_OK) return st;
+    const int B = n->call_B, nw = n->n_w;
+    int order[4096];
+    for (int b = 0; b < B; b++) order[b] = b;
+    for (int i = 1; i < B; i++) { /* insertion sort: stable, deterministic */
+        int v = order[i], j = i;
+        while (j > 0 && n->call_lens[order[j - 1]] < n->call_lens[v]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    for (int i = 0; i < nw; i++) {
+        n->w[i].nb = 0;
+        n->w[i].T = 0;
+    }
+    for (int i = 0; i < B; i++) {
+        tworker *w = &n->w[i % nw];
+        w->idx[w->nb] = order[i];
+        w->ulen[w->nb] = n->call_lens[order[i]];
+        if (w->ulen[w->nb] > w->T) w->T = w->ulen[w->nb];
+        w->nb++;
+    }
+    pthread_t th[64];
+    int started[64] = {0};
+    int nthreads = nw < 64 ? nw : 64;
+    openblas_set_num_threads(nw > 1 ? 1 : n->blas_threads);
+    for (int i = 1; i < nthreads; i++) started[i] = pthread_create(&th[i], NULL, worker_run, &n->w[i]) == 0;
+    worker_run(&n->w[0]);
+    for (int i = 1; i < nw; i++) {
+        if (i < nthreads && started[i])
+            pthread_join(th[i], NULL);
+        else
+            worker_run(&n->w[i]); /* could not start a thread: same work, same result, inline */
+    }
+    for (int i = 0; i < nw; i++)
+        if (n->w[i].st != ASR_OK) return n->w[i].st;
+    if (n->do_backward) /* fixed order: reproducible sums */
+        for (int i = 0; i < nw; i++) {
+            if (n->w[i].nb == 0) continue;
+            const float *g = n->w[i].grads;
+            for (size_t p = 0; p < n->n_params; p++) n->grads[p] += g[p];
+        }
+    return ASR_OK;
+}
+
+static asr_status check_batch(const tnet *n, int T, int B, const float *x, const int *lens)
+{
+    if (T < 0 || T > n->max_T || B < 1 || B > n->max_B || !x || !lens) return ASR_ERR_ARG;
+    for (int b = 0; b < B; b++)
+        if (lens[b] < 0 || lens[b] > T) return ASR_ERR_ARG;
+    return ASR_OK;
+}
+
+asr_status tnet_forward(tnet *n, int T, int B, const float *x, const int *lens, float *logprobs)
+{
+    asr_status st = check_batch(n, T, B, x, lens);
+    if (st != ASR_OK || !logprobs) return ASR_ERR_ARG;
+    n->call_T = T;
+    n->call_B = B;
+    n->call_x = x;
+    n->call_lens = lens;
+    n->do_backward = 0;
+    n->call_logprobs = logprobs;
+    return run_workers(n);
+}
+
+asr_status tnet_train_batch(tnet *n, int T, int B, const float *x, const int *lens, const int *labels,
+                            const int *label_lens, float *loss, int *infeasible)
+{
+    asr_status st = check_batch(n, T, B, x, lens);
+    if (st != ASR_OK || !label_lens || !loss) return ASR_ERR_ARG;
+    int off[4096];
+    int tot = 0;
+    for (int b = 0; b < B; b++) {
+        if (label_lens[b] < 0) return ASR_ERR_ARG;
+        off[b] = tot;
+        tot += label_lens[b];
+    }
+    if (tot > 0 && !labels) return ASR_ERR_ARG;
+    for (int i = 0; i < tot; i++)
+        if (labels[i] < 1 || labels[i] >= n->n_out) return ASR_ERR_ARG;
+    n->call_T = T;
+    n->call_B = B;
+    n->call_x = x;
+    n->call_lens = lens;
+    n->call_labels = labels;
+    n->call_label_off = off;
+    n->call_label_lens = label_lens;
+    n->call_loss = loss;
+    n->call_infeasible = infeasible;
+    n->call_logprobs = NULL;
+    n->do_backward = 1;
+    st = run_workers(n);
+    n->call_label_off = NULL;
+    return st;
+}
+
+asr_status tnet_export(const tnet *n, asr_model_desc *d, asr_error *err)
+{
+    if (!d || !d->slab || d->n_layers != n->n_layers || d->n_out != n->n_out)
+        return asr_error_set(err, ASR_ERR_ARG, "tnet_export: description not allocated or shaped differently "
+                             "(layers %d vs %d, n_out %d vs %d)", d ? d->n_layers : -1, n->n_layers,
+                             d ? d->n_out : -1, n->n_out);
+    for (int k = 0; k < n->n_layers; k++) {
+        const tlayer *l = &n->L[k];
+        nn_rnn_layer *dl = &d->layers[k];
+        if (dl->type != l->type || dl->in != l->in || dl->hidden != l->H)
+            return asr_error_set(err, ASR_ERR_ARG, "tnet_export: layer %d shaped differently", k);
+        size_t gh = (size_t)l->G * l->H;
+        /* The description's slab is writable memory it owns; its fields are const for readers. */
+        memcpy((float *)dl->w_ih, n->params + l->o_wih, sizeof(float) * gh * l->in);
+        memcpy((float *)dl->w_hh, n->params + l->o_whh, sizeof(float) * gh * l->H);
+        memcpy((float *)dl->b_ih, n->params + l->o_bih, sizeof(float) * gh);
+        memcpy((float *)dl->b_hh, n->params + l->o_bhh, sizeof(float) * gh);
+    }
+    memcpy((float *)d->proj_w, n->params + n->o_pw, sizeof(float) * n->n_out * n->H_last);
+    memcpy((float *)d->proj_b, n->params + n->o_pb, sizeof(float) * n->n_out);
+    return ASR_OK;
+}
