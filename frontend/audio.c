@@ -35,6 +35,9 @@ typedef struct stdin_vio {
     size_t cap, len;
     sf_count_t base, pos;
     int eof, error;
+    int opening; /* inside sf_open_virtual: header parsers peek far ahead (WAV skips its data chunk
+                    to look for trailing chunks, OGG looks for its last page); answering such reads
+                    with "end of input" instead of reading up to them keeps a live pipe streaming */
 } stdin_vio;
 
 /* Reads from fd until the buffer holds byte offset `want` - 1 or the input ends. */
@@ -79,6 +82,8 @@ static sf_count_t vio_seek(sf_count_t offset, int whence, void *user)
     } else if (whence == SEEK_CUR) {
         to = v->pos + offset;
     } else {
+        if (v->opening && !v->eof)
+            return -1; /* the end of a pipe is not known yet */
         vio_fill(v, SF_COUNT_MAX);
         to = v->base + (sf_count_t)v->len + offset;
     }
@@ -93,17 +98,19 @@ static sf_count_t vio_read(void *ptr, sf_count_t count, void *user)
     stdin_vio *v = user;
     if (count <= 0)
         return 0;
+    if (v->opening && v->pos > v->base + (sf_count_t)v->len + 65536)
+        return 0;
     vio_fill(v, v->pos + count);
     sf_count_t end = v->base + (sf_count_t)v->len;
     sf_count_t n = v->pos >= end ? 0 : (end - v->pos < count ? end - v->pos : count);
     if (n > 0)
         memcpy(ptr, v->buf + (v->pos - v->base), (size_t)n);
     v->pos += n;
-    /* A long stream is not held whole: drop what lies far behind the read position. */
-    if (v->pos - v->base > 4 * STDIN_KEEP) {
-        size_t drop = (size_t)(v->pos - v->base - STDIN_KEEP);
-        if (drop > v->len)
-            drop = v->len;
+    /* A long stream is not held whole: drop what lies far behind the read position (a read past
+     * the end, as OGG does to look for its last page, drops nothing). */
+    sf_count_t upto = v->pos < end ? v->pos : end;
+    if (!v->opening && upto - v->base > 4 * STDIN_KEEP) {
+        size_t drop = (size_t)(upto - v->base - STDIN_KEEP);
         memmove(v->buf, v->buf + drop, v->len - drop);
         v->len -= drop;
         v->base += (sf_count_t)drop;
@@ -195,6 +202,9 @@ long audio_resampler_process(audio_resampler *rs, const float *in, size_t n_in, 
         src_reset(rs->src);
         rs->ended = 0;
     }
+    static const float nothing[1];
+    if (!in) /* libsamplerate refuses a NULL input pointer even with 0 frames */
+        in = nothing;
     size_t n_out = 0;
     for (;;) {
         size_t room_need = n_out + (size_t)((double)n_in * rs->ratio) + 256;
@@ -317,7 +327,9 @@ audio_reader *audio_reader_open(const char *path, int out_rate, asr_error *err)
         if (!r->vio)
             goto nomem;
         r->vio->fd = 0;
+        r->vio->opening = 1;
         r->sf = sf_open_virtual(&io, SFM_READ, &r->info, r->vio);
+        r->vio->opening = 0;
         if (!r->sf) {
             if (r->vio->error)
                 asr_error_set(err, ASR_ERR_IO, "-: cannot read standard input: %s", strerror(r->vio->error));
