@@ -18,7 +18,8 @@
 #include "../model/train/tnet_internal.h"
 #include "test_util.h"
 
-enum { NFEAT = 4, STACK = 3, IN = NFEAT * STACK, B = 3, T = 9 };
+/* H0 = 11, H1 = 9: both the 8-lane SIMD body and the scalar tail of the gate kernels run. */
+enum { NFEAT = 4, STACK = 3, IN = NFEAT * STACK, B = 3, T = 9, H0 = 11, H1 = 9 };
 static const int lens[B] = {9, 5, 7};
 static const int label_lens[B] = {3, 1, 3};
 static const int labels[] = {1, 2, 2, /**/ 3, /**/ 4, 1, 4};
@@ -41,8 +42,8 @@ static void make_arch(asr_model_desc *d, nn_layer_type t0, nn_layer_type t1)
     strcpy(d->alphabet, "abcd");
     d->n_out = 5;
     d->n_layers = 2;
-    d->layers[0] = (nn_rnn_layer){.type = t0, .in = IN, .hidden = 6};
-    d->layers[1] = (nn_rnn_layer){.type = t1, .in = 6, .hidden = 5};
+    d->layers[0] = (nn_rnn_layer){.type = t0, .in = IN, .hidden = H0};
+    d->layers[1] = (nn_rnn_layer){.type = t1, .in = H0, .hidden = H1};
 }
 
 /* Sum of the batch's losses (double); gradients accumulate into a zeroed slab. */
@@ -97,8 +98,8 @@ static void check_entries(tnet *n, const char *what, float *p, const float *g, s
         double err = fabs(num - g[i]) / fmax(fmax(fabs(num), fabs(g[i])), 1e-2);
         if (err > worst) worst = err;
         if (err > 1e-2) {
-            bad++;
-            fprintf(stderr, "  %s[%zu]: analytic %.6g numeric %.6g\n", what, i, g[i], num);
+            if (bad++ < 3)
+                fprintf(stderr, "  %s[%zu]: analytic %.6g numeric %.6g\n", what, i, g[i], num);
         }
     }
     CHECK(bad == 0, "%s: %d of %d entries off (worst rel err %.3g)", what, bad, count, worst);
@@ -139,8 +140,8 @@ static void grad_check(nn_layer_type t0, nn_layer_type t1, const char *name)
     }
     char what[64];
     snprintf(what, sizeof(what), "%s proj.w", name);
-    check_entries(n, what, p + off, g + off, (size_t)arch.n_out * 5, 24, x);
-    off += (size_t)arch.n_out * 5;
+    check_entries(n, what, p + off, g + off, (size_t)arch.n_out * H1, 24, x);
+    off += (size_t)arch.n_out * H1;
     snprintf(what, sizeof(what), "%s proj.b", name);
     check_entries(n, what, p + off, g + off, (size_t)arch.n_out, arch.n_out, x);
     off += (size_t)arch.n_out;
@@ -233,6 +234,18 @@ static void grad_check(nn_layer_type t0, nn_layer_type t1, const char *name)
     }
     tnet_set_threads(n, 1);
 
+    /* Scalar reference kernels give the same loss and gradients as the SIMD ones. */
+    {
+        tnet_set_simd(n, 0);
+        double lr = batch_loss(n, T, B, x, lens, labels, label_lens);
+        tnet_set_simd(n, 1);
+        const float *gr = tnet_grads(n);
+        double md = 0;
+        for (size_t i = 0; i < np; i++) md = fmax(md, fabs(gr[i] - g[i]) / fmax(fabs(g[i]), 1e-3));
+        CHECK(close_rel(lr, l0, 1e-6, 1e-6) && md <= 1e-4, "%s: reference kernels differ from SIMD (loss %.9g vs "
+              "%.9g, grad max rel %.3g)", name, lr, l0, md);
+    }
+
     /* Export, re-import, and the runtime's layer functions on the exported weights. */
     asr_model_desc d = arch;
     if (asr_model_desc_alloc(&d, &err) != ASR_OK) {
@@ -247,7 +260,7 @@ static void grad_check(nn_layer_type t0, nn_layer_type t1, const char *name)
         CHECK(tnet_forward(n, T, B, x, lens, lp) == ASR_OK, "%s: forward", name);
         double md = 0;
         for (int b = 0; b < B; b++) {
-            float ya[T * 8], yb[T * 8], xin[T * IN], state[16], out[8];
+            float ya[T * H0], yb[T * H1], xin[T * IN], state[4 * H0], out[8];
             float *scratch = malloc(sizeof(float) * (nn_rnn_scratch_size(&d.layers[0], T) +
                                                      nn_rnn_scratch_size(&d.layers[1], T) + 64));
             for (int t = 0; t < lens[b]; t++) memcpy(xin + t * IN, x + ((size_t)t * B + b) * IN, sizeof(float) * IN);
@@ -256,7 +269,7 @@ static void grad_check(nn_layer_type t0, nn_layer_type t1, const char *name)
             memset(state, 0, sizeof(state));
             nn_rnn_forward_ref(&d.layers[1], lens[b], ya, state, yb, scratch);
             for (int t = 0; t < lens[b]; t++) {
-                nn_linear_forward_ref(d.proj_w, d.proj_b, 5, d.n_out, 1, yb + t * 5, out);
+                nn_linear_forward_ref(d.proj_w, d.proj_b, H1, d.n_out, 1, yb + t * H1, out);
                 nn_log_softmax(out, d.n_out);
                 for (int o = 0; o < d.n_out; o++)
                     md = fmax(md, fabs(out[o] - lp[((size_t)t * B + b) * d.n_out + o]));
@@ -308,8 +321,36 @@ static void ctc_logit_check(void)
     CHECK(worst <= 1e-2, "CTC gradient wrt logits vs central differences: worst rel err %.3g", worst);
 }
 
+/* Row kernels: SIMD vs scalar reference on random rows (H = 37: four vectors and a tail). */
+static void kernel_check(void)
+{
+    enum { KH = 37 };
+    tnet_kernels fast = tnet_kernels_get(1), ref = tnet_kernels_get(0);
+    float in[16][4 * KH], out[2][8][4 * KH];
+    for (int i = 0; i < 16; i++)
+        for (int q = 0; q < 4 * KH; q++) in[i][q] = (float)(urand() * 8 - 4);
+    for (int i = 0; i < 16; i++) /* activations in range for the backward kernels */
+        for (int q = 0; q < 4 * KH; q++) in[i][q] = i >= 8 ? (float)urand() : in[i][q];
+    double md = 0;
+    for (int v = 0; v < 2; v++) {
+        tnet_kernels k = v ? ref : fast;
+        memset(out[v], 0, sizeof(out[v]));
+        memcpy(out[v][2], in[5], sizeof(in[5])); /* dh / dc in-out */
+        memcpy(out[v][3], in[6], sizeof(in[6]));
+        k.gru_fwd(KH, in[0], in[1], in[2], in[3], in[4], out[v][0], out[v][1]);
+        k.lstm_fwd(KH, in[0], in[1], in[2], in[3], in[4], out[v][4], out[v][5], out[v][6]);
+        k.gru_bwd(KH, in[8], in[9], in[10], out[v][2], out[v][7], out[v][4], out[v][0], out[v][1]);
+        k.lstm_bwd(KH, in[11], in[12], in[13], in[14], in[15], out[v][3], out[v][5], out[v][6], out[v][0]);
+    }
+    for (int a = 0; a < 8; a++)
+        for (int q = 0; q < 4 * KH; q++)
+            md = fmax(md, fabs(out[0][a][q] - out[1][a][q]) / fmax(fabs(out[1][a][q]), 1.0));
+    CHECK(md <= 2e-6, "SIMD gate kernels vs scalar reference: max diff %.3g", md);
+}
+
 int main(void)
 {
+    kernel_check();
     ctc_logit_check();
     grad_check(NN_GRU, NN_GRU, "gru-gru");
     grad_check(NN_LSTM, NN_LSTM, "lstm-lstm");

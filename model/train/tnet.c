@@ -72,6 +72,7 @@ struct tnet {
     tworker *w;      /* n_w allocated workspaces */
     int n_w, w_cap_B;
     float *dx_out;   /* optional (T, B, I) input-gradient destination */
+    tnet_kernels kern; /* fused gate kernels (SIMD or reference) */
     /* per call (read by workers) */
     int call_T, call_B, do_backward;
     const float *call_x;
@@ -82,8 +83,6 @@ struct tnet {
 };
 
 /* ---------- small helpers ---------- */
-
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 static uint64_t splitmix64(uint64_t *s)
 {
@@ -124,6 +123,7 @@ tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned lon
     n->max_T = max_T;
     n->workers = 1;
     n->blas_threads = 1;
+    n->kern = tnet_kernels_get(1);
     if (arch->stack > 0 && arch->n_feat > 0 && n->n_in != arch->stack * arch->n_feat) {
         asr_error_set(err, ASR_ERR_ARG, "tnet_create: layer 0 input %d != n_feat %d * stack %d", n->n_in,
                       arch->n_feat, arch->stack);
@@ -302,6 +302,7 @@ float *tnet_params(tnet *n) { return n->params; }
 float *tnet_grads(tnet *n) { return n->grads; }
 void tnet_zero_grad(tnet *n) { memset(n->grads, 0, sizeof(float) * n->n_params); }
 void tnet_set_input_grad(tnet *n, float *dx) { n->dx_out = dx; }
+void tnet_set_simd(tnet *n, int simd) { n->kern = tnet_kernels_get(simd); }
 
 /* ---------- forward ---------- */
 
@@ -327,37 +328,13 @@ static void layer_forward(tworker *w, int k, const float *X)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, GH, H, 1.0f, hp, H, Whh, H, 0.0f, gh, GH);
         for (int j = 0; j < na; j++) {
             const size_t row = (size_t)t * nb + j;
-            const float *g1 = gi + row * GH, *g2 = gh + (size_t)j * GH, *hpj = hp + (size_t)j * H;
+            const float *g1 = gi + row * GH, *g2 = gh + (size_t)j * GH;
             float *a = act + row * 4 * H, *hj = hn + (size_t)j * H;
-            if (l->type == NN_GRU) {
-                for (int q = 0; q < H; q++) {
-                    float r = sigm(g1[q] + bih[q] + g2[q] + bhh[q]);
-                    float z = sigm(g1[H + q] + bih[H + q] + g2[H + q] + bhh[H + q]);
-                    float ghn = g2[2 * H + q] + bhh[2 * H + q];
-                    float nn_ = tanhf(g1[2 * H + q] + bih[2 * H + q] + r * ghn);
-                    a[q] = r;
-                    a[H + q] = z;
-                    a[2 * H + q] = nn_;
-                    a[3 * H + q] = ghn;
-                    hj[q] = (1.0f - z) * nn_ + z * hpj[q];
-                }
-            } else {
-                const float *cp = c + (size_t)t * nb * H + (size_t)j * H;
-                float *cn = c + (size_t)(t + 1) * nb * H + (size_t)j * H;
-                for (int q = 0; q < H; q++) {
-                    float ig = sigm(g1[q] + bih[q] + g2[q] + bhh[q]);
-                    float fg = sigm(g1[H + q] + bih[H + q] + g2[H + q] + bhh[H + q]);
-                    float gg = tanhf(g1[2 * H + q] + bih[2 * H + q] + g2[2 * H + q] + bhh[2 * H + q]);
-                    float og = sigm(g1[3 * H + q] + bih[3 * H + q] + g2[3 * H + q] + bhh[3 * H + q]);
-                    float cc = fg * cp[q] + ig * gg;
-                    a[q] = ig;
-                    a[H + q] = fg;
-                    a[2 * H + q] = gg;
-                    a[3 * H + q] = og;
-                    cn[q] = cc;
-                    hj[q] = og * tanhf(cc);
-                }
-            }
+            if (l->type == NN_GRU)
+                n->kern.gru_fwd(H, g1, g2, bih, bhh, hp + (size_t)j * H, a, hj);
+            else
+                n->kern.lstm_fwd(H, g1, g2, bih, bhh, c + (size_t)t * nb * H + (size_t)j * H, a,
+                                 c + (size_t)(t + 1) * nb * H + (size_t)j * H, hj);
         }
         /* Finished utterances: zero state, so their rows feed nothing but zeros onwards. */
         if (na < nb) {
@@ -429,40 +406,14 @@ static void layer_backward(tworker *w, int k, const float *X, const float *dY, f
         const float *hp = h + (size_t)t * nb * H;
         for (int j = 0; j < na; j++) {
             const size_t row = (size_t)t * nb + j;
-            const float *a = act + row * 4 * H, *dyj = dY + row * H, *hpj = hp + (size_t)j * H;
-            float *di = dgi + row * GH, *dhj = dh + (size_t)j * H;
-            if (l->type == NN_GRU) {
-                float *dg = dgh + row * GH;
-                for (int q = 0; q < H; q++) {
-                    float r = a[q], z = a[H + q], nn_ = a[2 * H + q], ghn = a[3 * H + q];
-                    float d = dyj[q] + dhj[q];
-                    float dan = d * (1.0f - z) * (1.0f - nn_ * nn_);
-                    float daz = d * (hpj[q] - nn_) * z * (1.0f - z);
-                    float dar = dan * ghn * r * (1.0f - r);
-                    di[q] = dar;
-                    di[H + q] = daz;
-                    di[2 * H + q] = dan;
-                    dg[q] = dar;
-                    dg[H + q] = daz;
-                    dg[2 * H + q] = dan * r;
-                    dhj[q] = d * z;
-                }
-            } else {
-                const float *cp = c + (size_t)t * nb * H + (size_t)j * H;
-                const float *cn = c + (size_t)(t + 1) * nb * H + (size_t)j * H;
-                float *dcj = dc + (size_t)j * H;
-                for (int q = 0; q < H; q++) {
-                    float ig = a[q], fg = a[H + q], gg = a[2 * H + q], og = a[3 * H + q];
-                    float d = dyj[q] + dhj[q];
-                    float tc = tanhf(cn[q]);
-                    float dct = dcj[q] + d * og * (1.0f - tc * tc);
-                    di[q] = dct * gg * ig * (1.0f - ig);
-                    di[H + q] = dct * cp[q] * fg * (1.0f - fg);
-                    di[2 * H + q] = dct * ig * (1.0f - gg * gg);
-                    di[3 * H + q] = d * tc * og * (1.0f - og);
-                    dcj[q] = dct * fg;
-                }
-            }
+            const float *a = act + row * 4 * H, *dyj = dY + row * H;
+            float *dhj = dh + (size_t)j * H;
+            if (l->type == NN_GRU)
+                n->kern.gru_bwd(H, a, dyj, hp + (size_t)j * H, dhj, dgi + row * GH, dgh + row * GH, gbih, gbhh);
+            else
+                n->kern.lstm_bwd(H, a, dyj, dhj, c + (size_t)t * nb * H + (size_t)j * H,
+                                 c + (size_t)(t + 1) * nb * H + (size_t)j * H, dc + (size_t)j * H, dgi + row * GH,
+                                 gbih, gbhh);
         }
         if (na < nb) {
             memset(dgi + ((size_t)t * nb + na) * GH, 0, sizeof(float) * (nb - na) * GH);
@@ -475,13 +426,6 @@ static void layer_backward(tworker *w, int k, const float *X, const float *dY, f
     const int R = T * nb;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, R, 1.0f, dgh, GH, h, H, 1.0f, gWhh, H);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, l->in, R, 1.0f, dgi, GH, X, l->in, 1.0f, gWih, l->in);
-    for (int r = 0; r < R; r++) {
-        const float *a = dgi + (size_t)r * GH, *b = dgh + (size_t)r * GH;
-        for (int q = 0; q < GH; q++) {
-            gbih[q] += a[q];
-            gbhh[q] += b[q];
-        }
-    }
     if (dX)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, l->in, GH, 1.0f, dgi, GH, Wih, l->in, 0.0f, dX,
                     l->in);

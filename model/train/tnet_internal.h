@@ -29,4 +29,36 @@ int ctc_min_frames(const int *labels, int L);
  * alternative in the speed harness). */
 void tnet_set_parallelism(tnet *n, int workers, int blas_threads);
 
+/* Fused per-row gate kernels (tnet_kern.c): scalar references and their AVX2/FMA versions. Row
+ * layouts: gi, gh (G*H) products without biases; act GRU (r, z, n, W_hn h + b_hn), LSTM (i, f, g, o);
+ * di / dg gate pre-activation gradients of the input / recurrent products (LSTM: di serves both);
+ * backward kernels also add them into the bias gradients gbi / gbh; dh (GRU) is in/out: the
+ * recurrent gradient in, d * z out (the caller adds dG_hh W_hh); dc (LSTM) in/out likewise. */
+typedef struct tnet_kernels {
+    void (*gru_fwd)(int H, const float *gi, const float *gh, const float *bih, const float *bhh, const float *hp,
+                    float *act, float *h);
+    void (*lstm_fwd)(int H, const float *gi, const float *gh, const float *bih, const float *bhh, const float *cp,
+                     float *act, float *c, float *h);
+    void (*gru_bwd)(int H, const float *act, const float *dy, const float *hp, float *dh, float *di, float *dg,
+                    float *gbi, float *gbh);
+    void (*lstm_bwd)(int H, const float *act, const float *dy, const float *dh, const float *cp, const float *c,
+                     float *dc, float *di, float *gbi, float *gbh);
+} tnet_kernels;
+
+void tnet_gru_fwd_row_ref(int H, const float *gi, const float *gh, const float *bih, const float *bhh,
+                          const float *hp, float *act, float *h);
+void tnet_lstm_fwd_row_ref(int H, const float *gi, const float *gh, const float *bih, const float *bhh,
+                           const float *cp, float *act, float *c, float *h);
+void tnet_gru_bwd_row_ref(int H, const float *act, const float *dy, const float *hp, float *dh, float *di,
+                          float *dg, float *gbi, float *gbh);
+void tnet_lstm_bwd_row_ref(int H, const float *act, const float *dy, const float *dh, const float *cp,
+                           const float *c, float *dc, float *di, float *gbi, float *gbh);
+
+/* The fastest kernels this CPU runs (AVX2/FMA when CPUID reports them and allow_simd), else the
+ * references. */
+tnet_kernels tnet_kernels_get(int allow_simd);
+
+/* Uses the SIMD kernels (default) or the scalar references (simd = 0), for tests. */
+void tnet_set_simd(tnet *n, int simd);
+
 #endif
