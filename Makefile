@@ -16,7 +16,7 @@ DESTDIR ?=
 VERSION := 0.1.0
 
 # Every library through pkg-config (packages: see `make deps`).
-PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1 zlib libcjson
+PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1 zlib libcjson portaudio-2.0 alsa
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wshadow -Werror
 CFLAGS  ?= -O2 -g
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -MMD -MP $(WARN) -DASRD_VERSION='"$(VERSION)"' \
