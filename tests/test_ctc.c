@@ -24,9 +24,12 @@ static void log_softmax_rows(const float *z, int T, int O, float *lp)
 {
     for (int t = 0; t < T; t++) {
         double m = z[t * O], s = 0;
-        for (int k = 1; k < O; k++) m = z[t * O + k] > m ? z[t * O + k] : m;
-        for (int k = 0; k < O; k++) s += exp(z[t * O + k] - m);
-        for (int k = 0; k < O; k++) lp[t * O + k] = (float)(z[t * O + k] - m - log(s));
+        for (int k = 1; k < O; k++)
+            m = z[t * O + k] > m ? z[t * O + k] : m;
+        for (int k = 0; k < O; k++)
+            s += exp(z[t * O + k] - m);
+        for (int k = 0; k < O; k++)
+            lp[t * O + k] = (float)(z[t * O + k] - m - log(s));
     }
 }
 
@@ -36,7 +39,8 @@ static double brute(const float *lp, int T, int O, const int *lab, int L, double
 {
     int path[16], coll[16];
     long total = 1;
-    for (int t = 0; t < T; t++) total *= O;
+    for (int t = 0; t < T; t++)
+        total *= O;
     double p = 0;
     double *occ = calloc((size_t)T * O, sizeof(double));
     for (long code = 0; code < total; code++) {
@@ -47,17 +51,22 @@ static double brute(const float *lp, int T, int O, const int *lab, int L, double
         }
         int n = 0, prev = -1;
         for (int t = 0; t < T; t++) {
-            if (path[t] != 0 && path[t] != prev) coll[n++] = path[t];
+            if (path[t] != 0 && path[t] != prev)
+                coll[n++] = path[t];
             prev = path[t];
         }
-        if (n != L || (L > 0 && memcmp(coll, lab, sizeof(int) * L) != 0)) continue;
+        if (n != L || (L > 0 && memcmp(coll, lab, sizeof(int) * L) != 0))
+            continue;
         double lpp = 0;
-        for (int t = 0; t < T; t++) lpp += lp[t * O + path[t]];
+        for (int t = 0; t < T; t++)
+            lpp += lp[t * O + path[t]];
         double pp = exp(lpp);
         p += pp;
-        for (int t = 0; t < T; t++) occ[t * O + path[t]] += pp;
+        for (int t = 0; t < T; t++)
+            occ[t * O + path[t]] += pp;
     }
-    for (int i = 0; i < T * O; i++) grad[i] = exp(lp[i]) - (p > 0 ? occ[i] / p : 0);
+    for (int i = 0; i < T * O; i++)
+        grad[i] = exp(lp[i]) - (p > 0 ? occ[i] / p : 0);
     free(occ);
     return p > 0 ? -log(p) : INFINITY;
 }
@@ -67,16 +76,19 @@ static void check_case(int T, int O, const int *lab, int L, double scale, const 
     float *z = malloc(sizeof(float) * T * O), *lp = malloc(sizeof(float) * T * O);
     float *g = malloc(sizeof(float) * T * O);
     double *rg = malloc(sizeof(double) * T * O);
-    for (int i = 0; i < T * O; i++) z[i] = (float)((urand() * 2 - 1) * scale);
+    for (int i = 0; i < T * O; i++)
+        z[i] = (float)((urand() * 2 - 1) * scale);
     log_softmax_rows(z, T, O, lp);
     double loss = ctc_loss_grad(lp, T, O, lab, L, g);
     double ref = brute(lp, T, O, lab, L, rg);
     if (isinf(ref)) {
         CHECK(isinf(loss) && loss > 0, "%s: infeasible case gives %g", what, loss);
     } else {
-        CHECK(fabs(loss - ref) <= 1e-5 * fabs(ref) + 1e-6, "%s: loss %.9g vs brute force %.9g", what, loss, ref);
+        CHECK(fabs(loss - ref) <= 1e-5 * fabs(ref) + 1e-6, "%s: loss %.9g vs brute force %.9g", what, loss,
+              ref);
         double md = 0;
-        for (int i = 0; i < T * O; i++) md = fmax(md, fabs(g[i] - rg[i]));
+        for (int i = 0; i < T * O; i++)
+            md = fmax(md, fabs(g[i] - rg[i]));
         CHECK(md <= 1e-5, "%s: gradient max abs diff %g", what, md);
     }
     free(z);
@@ -103,7 +115,8 @@ static void unit_tests(void)
     check_case(3, 4, abb, 3, 2.0, "abb T=3 (infeasible)");
     for (int r = 0; r < 6; r++) { /* random small cases */
         int T = 2 + (int)(urand() * 6), O = 3 + (int)(urand() * 2), L = (int)(urand() * 4), lab[4];
-        for (int i = 0; i < L; i++) lab[i] = 1 + (int)(urand() * (O - 1));
+        for (int i = 0; i < L; i++)
+            lab[i] = 1 + (int)(urand() * (O - 1));
         char what[64];
         snprintf(what, sizeof(what), "random %d (T %d O %d L %d)", r, T, O, L);
         check_case(T, O, lab, L, 3.0, what);
@@ -119,24 +132,28 @@ static void unit_tests(void)
     float *g2 = malloc(sizeof(float) * 2 * T * O);
     double *work = malloc(sizeof(double) * ctc_work_size(T, L));
     for (int t = 0; t < T; t++)
-        for (int k = 0; k < O; k++) z[t * O + k] = (float)(urand() * 2 - 1 + (k == 0 ? 6 : 0));
+        for (int k = 0; k < O; k++)
+            z[t * O + k] = (float)(urand() * 2 - 1 + (k == 0 ? 6 : 0));
     log_softmax_rows(z, T, O, lp);
     double loss = ctc_loss_grad(lp, T, O, lab, L, g);
     CHECK(isfinite(loss) && loss > 0, "long blank-heavy loss %g", loss);
     double worst = 0;
     for (int t = 0; t < T; t++) {
         double s = 0;
-        for (int k = 0; k < O; k++) s += g[t * O + k];
+        for (int k = 0; k < O; k++)
+            s += g[t * O + k];
         worst = fmax(worst, fabs(s));
     }
     CHECK(worst < 1e-4, "gradient rows sum to %g", worst);
     for (int t = 0; t < T; t++) {
         memcpy(lp2 + (2 * t + 1) * O, lp + t * O, sizeof(float) * O);
-        for (int k = 0; k < O; k++) lp2[2 * t * O + k] = NAN; /* the other utterance: never read */
+        for (int k = 0; k < O; k++)
+            lp2[2 * t * O + k] = NAN; /* the other utterance: never read */
     }
     double loss2 = ctc_loss_grad_strided(lp2 + O, 2 * O, T, O, lab, L, g2 + O, 2 * O, work);
     int same = loss2 == loss;
-    for (int t = 0; t < T && same; t++) same = memcmp(g2 + (2 * t + 1) * O, g + t * O, sizeof(float) * O) == 0;
+    for (int t = 0; t < T && same; t++)
+        same = memcmp(g2 + (2 * t + 1) * O, g + t * O, sizeof(float) * O) == 0;
     CHECK(same, "strided CTC equals contiguous (%g vs %g)", loss2, loss);
     double inf = ctc_loss_grad_strided(lp2 + O, 2 * O, 5, O, lab, L, g2 + O, 2 * O, work);
     CHECK(isinf(inf), "T=5 for 'ccga_' (needs 6) is infeasible: %g", inf);
@@ -160,38 +177,46 @@ static int run_cases(const char *in, const char *out)
     }
     for (int c = 0; c < N; c++) {
         int T, O, L;
-        if (fscanf(f, "%d %d %d", &T, &O, &L) != 3 || T < 1 || O < 2 || L < 0) goto bad;
+        if (fscanf(f, "%d %d %d", &T, &O, &L) != 3 || T < 1 || O < 2 || L < 0)
+            goto bad;
         int *lab = malloc(sizeof(int) * (L + 1));
         float *z = malloc(sizeof(float) * T * O), *lp = malloc(sizeof(float) * T * O);
         float *g = malloc(sizeof(float) * T * O);
         int ok = lab && z && lp && g;
-        for (int i = 0; ok && i < L; i++) ok = fscanf(f, "%d", &lab[i]) == 1;
-        for (int i = 0; ok && i < T * O; i++) ok = fscanf(f, "%f", &z[i]) == 1;
+        for (int i = 0; ok && i < L; i++)
+            ok = fscanf(f, "%d", &lab[i]) == 1;
+        for (int i = 0; ok && i < T * O; i++)
+            ok = fscanf(f, "%f", &z[i]) == 1;
         if (ok) {
             log_softmax_rows(z, T, O, lp);
             double loss = ctc_loss_grad(lp, T, O, lab, L, g);
             fprintf(o, "%.10g\n", loss);
-            for (int i = 0; i < T * O; i++) fprintf(o, "%.8g%c", g[i], i + 1 == T * O ? '\n' : ' ');
+            for (int i = 0; i < T * O; i++)
+                fprintf(o, "%.8g%c", g[i], i + 1 == T * O ? '\n' : ' ');
         }
         free(lab);
         free(z);
         free(lp);
         free(g);
-        if (!ok) goto bad;
+        if (!ok)
+            goto bad;
     }
     rc = 0;
     goto done;
 bad:
     fprintf(stderr, "test_ctc: malformed case file %s\n", in);
 done:
-    if (f) fclose(f);
-    if (o && fclose(o) != 0) rc = 1;
+    if (f)
+        fclose(f);
+    if (o && fclose(o) != 0)
+        rc = 1;
     return rc;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc == 5 && !strcmp(argv[1], "--cases") && !strcmp(argv[3], "--out")) return run_cases(argv[2], argv[4]);
+    if (argc == 5 && !strcmp(argv[1], "--cases") && !strcmp(argv[3], "--out"))
+        return run_cases(argv[2], argv[4]);
     unit_tests();
     return TEST_SUMMARY();
 }

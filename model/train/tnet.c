@@ -39,25 +39,25 @@ typedef struct tlayer {
 typedef struct tworker {
     struct tnet *net;
     int cap_B;
-    float *grads;          /* (n_params) this worker's gradient contribution */
-    float *x;              /* (rows, I) gathered input */
+    float *grads;               /* (n_params) this worker's gradient contribution */
+    float *x;                   /* (rows, I) gathered input */
     float *h[ASR_MAX_LAYERS];   /* ((max_T + 1) * cap_B, H): block 0 = zero initial state */
     float *c[ASR_MAX_LAYERS];   /* LSTM cell states, same shape; NULL for GRU */
     float *act[ASR_MAX_LAYERS]; /* (rows, 4H): GRU r z n (W_hn h + b_hn); LSTM i f g o */
-    float *gi;             /* (rows, GHmax) input projection; reused as dGh in backward */
-    float *gh;             /* (cap_B, GHmax) recurrent projection of one frame */
-    float *dgi;            /* (rows, GHmax) gate pre-activation gradients */
-    float *dy, *dx;        /* (rows, Dmax) gradient wrt a layer's output / input (ping-pong) */
-    float *dh, *dc;        /* (cap_B, Hmax) recurrent gradient carried backwards */
-    float *logits;         /* (rows, n_out) logits, then log-probs in place */
-    float *dlog;           /* (rows, n_out) d loss / d logits */
+    float *gi;                  /* (rows, GHmax) input projection; reused as dGh in backward */
+    float *gh;                  /* (cap_B, GHmax) recurrent projection of one frame */
+    float *dgi;                 /* (rows, GHmax) gate pre-activation gradients */
+    float *dy, *dx;             /* (rows, Dmax) gradient wrt a layer's output / input (ping-pong) */
+    float *dh, *dc;             /* (cap_B, Hmax) recurrent gradient carried backwards */
+    float *logits;              /* (rows, n_out) logits, then log-probs in place */
+    float *dlog;                /* (rows, n_out) d loss / d logits */
     double *ctc_work;
     size_t ctc_cap;
     /* per call */
-    int nb, T;             /* utterances in this slice, frames (its longest) */
-    int idx[4096];         /* batch index of slice row j; sized by max_B check in create */
+    int nb, T;     /* utterances in this slice, frames (its longest) */
+    int idx[4096]; /* batch index of slice row j; sized by max_B check in create */
     int ulen[4096];
-    int *n_act;            /* (max_T) active rows at frame t */
+    int *n_act; /* (max_T) active rows at frame t */
     asr_status st;
 } tworker;
 
@@ -69,9 +69,9 @@ struct tnet {
     int max_B, max_T;
     float *params, *grads;
     int workers, blas_threads;
-    tworker *w;      /* n_w allocated workspaces */
+    tworker *w; /* n_w allocated workspaces */
     int n_w, w_cap_B;
-    float *dx_out;   /* optional (T, B, I) input-gradient destination */
+    float *dx_out;     /* optional (T, B, I) input-gradient destination */
     tnet_kernels kern; /* fused gate kernels (SIMD or reference) */
     /* per call (read by workers) */
     int call_T, call_B, do_backward;
@@ -100,7 +100,10 @@ static void fill_uniform(float *p, size_t n, float a, uint64_t *s)
     }
 }
 
-static void *xcalloc(size_t n, size_t sz) { return n ? calloc(n, sz) : calloc(1, 1); }
+static void *xcalloc(size_t n, size_t sz)
+{
+    return n ? calloc(n, sz) : calloc(1, 1);
+}
 
 /* ---------- creation ---------- */
 
@@ -109,13 +112,15 @@ tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned lon
     tnet *n = NULL;
     if (!arch || arch->n_layers < 1 || arch->n_layers > ASR_MAX_LAYERS || arch->n_out < 2 || max_B < 1 ||
         max_B > 4096 || max_T < 1) {
-        asr_error_set(err, ASR_ERR_ARG, "tnet_create: bad architecture or batch bounds (layers %d, n_out %d, "
-                      "max_B %d (1..4096), max_T %d)", arch ? arch->n_layers : -1, arch ? arch->n_out : -1,
-                      max_B, max_T);
+        asr_error_set(err, ASR_ERR_ARG,
+                      "tnet_create: bad architecture or batch bounds (layers %d, n_out %d, "
+                      "max_B %d (1..4096), max_T %d)",
+                      arch ? arch->n_layers : -1, arch ? arch->n_out : -1, max_B, max_T);
         return NULL;
     }
     n = calloc(1, sizeof(*n));
-    if (!n) goto nomem;
+    if (!n)
+        goto nomem;
     n->n_layers = arch->n_layers;
     n->n_out = arch->n_out;
     n->n_in = arch->layers[0].in;
@@ -136,8 +141,10 @@ tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned lon
         const nn_rnn_layer *al = &arch->layers[k];
         tlayer *l = &n->L[k];
         if ((al->type != NN_GRU && al->type != NN_LSTM) || al->in != prev || al->hidden < 1) {
-            asr_error_set(err, ASR_ERR_ARG, "tnet_create: layer %d: bad type %d or input %d (expected %d) or "
-                          "hidden %d", k, (int)al->type, al->in, prev, al->hidden);
+            asr_error_set(err, ASR_ERR_ARG,
+                          "tnet_create: layer %d: bad type %d or input %d (expected %d) or "
+                          "hidden %d",
+                          k, (int)al->type, al->in, prev, al->hidden);
             goto fail;
         }
         l->type = al->type;
@@ -145,22 +152,32 @@ tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned lon
         l->H = al->hidden;
         l->G = al->type == NN_GRU ? 3 : 4;
         size_t gh = (size_t)l->G * l->H;
-        l->o_wih = off; off += gh * l->in;
-        l->o_whh = off; off += gh * l->H;
-        l->o_bih = off; off += gh;
-        l->o_bhh = off; off += gh;
-        if ((int)gh > n->GH_max) n->GH_max = (int)gh;
-        if (l->H > n->H_max) n->H_max = l->H;
-        if (l->H > n->D_max) n->D_max = l->H;
+        l->o_wih = off;
+        off += gh * l->in;
+        l->o_whh = off;
+        off += gh * l->H;
+        l->o_bih = off;
+        off += gh;
+        l->o_bhh = off;
+        off += gh;
+        if ((int)gh > n->GH_max)
+            n->GH_max = (int)gh;
+        if (l->H > n->H_max)
+            n->H_max = l->H;
+        if (l->H > n->D_max)
+            n->D_max = l->H;
         prev = l->H;
     }
     n->H_last = prev;
-    n->o_pw = off; off += (size_t)n->n_out * prev;
-    n->o_pb = off; off += (size_t)n->n_out;
+    n->o_pw = off;
+    off += (size_t)n->n_out * prev;
+    n->o_pb = off;
+    off += (size_t)n->n_out;
     n->n_params = off;
     n->params = malloc(sizeof(float) * off);
     n->grads = calloc(off, sizeof(float));
-    if (!n->params || !n->grads) goto nomem;
+    if (!n->params || !n->grads)
+        goto nomem;
 
     if (arch->slab) {
         for (int k = 0; k < n->n_layers; k++) {
@@ -191,7 +208,8 @@ tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned lon
             size_t end = (k + 1 < n->n_layers) ? n->L[k + 1].o_wih : n->o_pw;
             fill_uniform(n->params + l->o_wih, end - l->o_wih, a, &s);
         }
-        fill_uniform(n->params + n->o_pw, (size_t)n->n_out * (n->H_last + 1), 1.0f / sqrtf((float)n->H_last), &s);
+        fill_uniform(n->params + n->o_pw, (size_t)n->n_out * (n->H_last + 1), 1.0f / sqrtf((float)n->H_last),
+                     &s);
     }
     return n;
 nomem:
@@ -226,7 +244,8 @@ static void worker_free(tworker *w)
 
 static void workspaces_free(tnet *n)
 {
-    for (int i = 0; i < n->n_w; i++) worker_free(&n->w[i]);
+    for (int i = 0; i < n->n_w; i++)
+        worker_free(&n->w[i]);
     free(n->w);
     n->w = NULL;
     n->n_w = 0;
@@ -234,7 +253,8 @@ static void workspaces_free(tnet *n)
 
 void tnet_destroy(tnet *n)
 {
-    if (!n) return;
+    if (!n)
+        return;
     workspaces_free(n);
     free(n->params);
     free(n->grads);
@@ -246,10 +266,12 @@ static asr_status workspaces_ensure(tnet *n)
 {
     int nw = n->workers < n->max_B ? n->workers : n->max_B;
     int cap_B = (n->max_B + nw - 1) / nw;
-    if (n->w && n->n_w == nw && n->w_cap_B == cap_B) return ASR_OK;
+    if (n->w && n->n_w == nw && n->w_cap_B == cap_B)
+        return ASR_OK;
     workspaces_free(n);
     n->w = calloc((size_t)nw, sizeof(tworker));
-    if (!n->w) return ASR_ERR_NOMEM;
+    if (!n->w)
+        return ASR_ERR_NOMEM;
     n->n_w = nw;
     n->w_cap_B = cap_B;
     size_t rows = (size_t)n->max_T * cap_B, hrows = (size_t)(n->max_T + 1) * cap_B;
@@ -265,7 +287,8 @@ static asr_status workspaces_ensure(tnet *n)
             w->h[k] = xcalloc(hrows * l->H, sizeof(float));
             w->act[k] = malloc(sizeof(float) * rows * 4 * l->H);
             ok = w->h[k] && w->act[k];
-            if (ok && l->type == NN_LSTM) ok = (w->c[k] = xcalloc(hrows * l->H, sizeof(float))) != NULL;
+            if (ok && l->type == NN_LSTM)
+                ok = (w->c[k] = xcalloc(hrows * l->H, sizeof(float))) != NULL;
         }
         w->gi = malloc(sizeof(float) * rows * n->GH_max);
         w->gh = malloc(sizeof(float) * (size_t)cap_B * n->GH_max);
@@ -297,12 +320,30 @@ void tnet_set_parallelism(tnet *n, int workers, int blas_threads)
     n->blas_threads = blas_threads < 1 ? 1 : blas_threads;
 }
 
-size_t tnet_n_params(const tnet *n) { return n->n_params; }
-float *tnet_params(tnet *n) { return n->params; }
-float *tnet_grads(tnet *n) { return n->grads; }
-void tnet_zero_grad(tnet *n) { memset(n->grads, 0, sizeof(float) * n->n_params); }
-void tnet_set_input_grad(tnet *n, float *dx) { n->dx_out = dx; }
-void tnet_set_simd(tnet *n, int simd) { n->kern = tnet_kernels_get(simd); }
+size_t tnet_n_params(const tnet *n)
+{
+    return n->n_params;
+}
+float *tnet_params(tnet *n)
+{
+    return n->params;
+}
+float *tnet_grads(tnet *n)
+{
+    return n->grads;
+}
+void tnet_zero_grad(tnet *n)
+{
+    memset(n->grads, 0, sizeof(float) * n->n_params);
+}
+void tnet_set_input_grad(tnet *n, float *dx)
+{
+    n->dx_out = dx;
+}
+void tnet_set_simd(tnet *n, int simd)
+{
+    n->kern = tnet_kernels_get(simd);
+}
 
 /* ---------- forward ---------- */
 
@@ -319,13 +360,15 @@ static void layer_forward(tworker *w, int k, const float *X)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T * nb, GH, l->in, 1.0f, X, l->in, Wih, l->in, 0.0f,
                 gi, GH);
     memset(h, 0, sizeof(float) * nb * H); /* initial state */
-    if (c) memset(c, 0, sizeof(float) * nb * H);
+    if (c)
+        memset(c, 0, sizeof(float) * nb * H);
     for (int t = 0; t < T; t++) {
         const int na = w->n_act[t];
         const float *hp = h + (size_t)t * nb * H;
         float *hn = h + (size_t)(t + 1) * nb * H;
         if (na > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, GH, H, 1.0f, hp, H, Whh, H, 0.0f, gh, GH);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, GH, H, 1.0f, hp, H, Whh, H, 0.0f, gh,
+                        GH);
         for (int j = 0; j < na; j++) {
             const size_t row = (size_t)t * nb + j;
             const float *g1 = gi + row * GH, *g2 = gh + (size_t)j * GH;
@@ -339,7 +382,8 @@ static void layer_forward(tworker *w, int k, const float *X)
         /* Finished utterances: zero state, so their rows feed nothing but zeros onwards. */
         if (na < nb) {
             memset(hn + (size_t)na * H, 0, sizeof(float) * (nb - na) * H);
-            if (c) memset(c + (size_t)(t + 1) * nb * H + (size_t)na * H, 0, sizeof(float) * (nb - na) * H);
+            if (c)
+                memset(c + (size_t)(t + 1) * nb * H + (size_t)na * H, 0, sizeof(float) * (nb - na) * H);
         }
     }
 }
@@ -370,15 +414,19 @@ static void worker_forward(tworker *w)
     }
     const int O = n->n_out, H = n->H_last;
     const float *pb = n->params + n->o_pb;
-    for (size_t r = 0; r < (size_t)T * nb; r++) memcpy(w->logits + r * O, pb, sizeof(float) * O);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T * nb, O, H, 1.0f, X, H, n->params + n->o_pw, H, 1.0f,
-                w->logits, O);
+    for (size_t r = 0; r < (size_t)T * nb; r++)
+        memcpy(w->logits + r * O, pb, sizeof(float) * O);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T * nb, O, H, 1.0f, X, H, n->params + n->o_pw, H,
+                1.0f, w->logits, O);
     for (size_t r = 0; r < (size_t)T * nb; r++) {
         float *z = w->logits + r * O, m = z[0], s = 0.0f;
-        for (int o = 1; o < O; o++) m = z[o] > m ? z[o] : m;
-        for (int o = 0; o < O; o++) s += expf(z[o] - m);
+        for (int o = 1; o < O; o++)
+            m = z[o] > m ? z[o] : m;
+        for (int o = 0; o < O; o++)
+            s += expf(z[o] - m);
         float ls = m + logf(s);
-        for (int o = 0; o < O; o++) z[o] -= ls;
+        for (int o = 0; o < O; o++)
+            z[o] -= ls;
     }
 }
 
@@ -409,33 +457,38 @@ static void layer_backward(tworker *w, int k, const float *X, const float *dY, f
             const float *a = act + row * 4 * H, *dyj = dY + row * H;
             float *dhj = dh + (size_t)j * H;
             if (l->type == NN_GRU)
-                n->kern.gru_bwd(H, a, dyj, hp + (size_t)j * H, dhj, dgi + row * GH, dgh + row * GH, gbih, gbhh);
+                n->kern.gru_bwd(H, a, dyj, hp + (size_t)j * H, dhj, dgi + row * GH, dgh + row * GH, gbih,
+                                gbhh);
             else
                 n->kern.lstm_bwd(H, a, dyj, dhj, c + (size_t)t * nb * H + (size_t)j * H,
-                                 c + (size_t)(t + 1) * nb * H + (size_t)j * H, dc + (size_t)j * H, dgi + row * GH,
-                                 gbih, gbhh);
+                                 c + (size_t)(t + 1) * nb * H + (size_t)j * H, dc + (size_t)j * H,
+                                 dgi + row * GH, gbih, gbhh);
         }
         if (na < nb) {
             memset(dgi + ((size_t)t * nb + na) * GH, 0, sizeof(float) * (nb - na) * GH);
-            if (dgh != dgi) memset(dgh + ((size_t)t * nb + na) * GH, 0, sizeof(float) * (nb - na) * GH);
+            if (dgh != dgi)
+                memset(dgh + ((size_t)t * nb + na) * GH, 0, sizeof(float) * (nb - na) * GH);
         }
         if (na > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, na, H, GH, 1.0f, dgh + (size_t)t * nb * GH, GH,
-                        Whh, H, l->type == NN_GRU ? 1.0f : 0.0f, dh, H);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, na, H, GH, 1.0f, dgh + (size_t)t * nb * GH,
+                        GH, Whh, H, l->type == NN_GRU ? 1.0f : 0.0f, dh, H);
     }
     const int R = T * nb;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, R, 1.0f, dgh, GH, h, H, 1.0f, gWhh, H);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, l->in, R, 1.0f, dgi, GH, X, l->in, 1.0f, gWih, l->in);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, l->in, R, 1.0f, dgi, GH, X, l->in, 1.0f, gWih,
+                l->in);
     if (dX)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, l->in, GH, 1.0f, dgi, GH, Wih, l->in, 0.0f, dX,
-                    l->in);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, l->in, GH, 1.0f, dgi, GH, Wih, l->in, 0.0f,
+                    dX, l->in);
 }
 
 static asr_status ensure_ctc_work(tworker *w, size_t need)
 {
-    if (need <= w->ctc_cap) return ASR_OK;
+    if (need <= w->ctc_cap)
+        return ASR_OK;
     double *p = realloc(w->ctc_work, sizeof(double) * need);
-    if (!p) return ASR_ERR_NOMEM;
+    if (!p)
+        return ASR_ERR_NOMEM;
     w->ctc_work = p;
     w->ctc_cap = need;
     return ASR_OK;
@@ -460,16 +513,18 @@ static void worker_backward(tworker *w)
                                             w->dlog + (size_t)j * O, nb * O, w->ctc_work);
         int bad = !isfinite(loss);
         n->call_loss[b] = bad ? 0.0f : (float)loss;
-        if (n->call_infeasible) n->call_infeasible[b] = bad;
+        if (n->call_infeasible)
+            n->call_infeasible[b] = bad;
     }
     /* Projection. */
     float *gpw = w->grads + n->o_pw, *gpb = w->grads + n->o_pb;
     const float *Y = w->h[n->n_layers - 1] + (size_t)nb * H;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, H, (int)R, 1.0f, w->dlog, O, Y, H, 1.0f, gpw, H);
     for (size_t r = 0; r < R; r++)
-        for (int o = 0; o < O; o++) gpb[o] += w->dlog[r * O + o];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, H, O, 1.0f, w->dlog, O, n->params + n->o_pw, H,
-                0.0f, w->dy, H);
+        for (int o = 0; o < O; o++)
+            gpb[o] += w->dlog[r * O + o];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, H, O, 1.0f, w->dlog, O,
+                n->params + n->o_pw, H, 0.0f, w->dy, H);
     /* Layers, top down; dy and dx swap roles. */
     for (int k = n->n_layers - 1; k >= 0; k--) {
         const float *X = k == 0 ? w->x : w->h[k - 1] + (size_t)nb * n->L[k - 1].H;
@@ -498,16 +553,18 @@ static void *worker_run(void *arg)
     tworker *w = arg;
     tnet *n = w->net;
     w->st = ASR_OK;
-    if (w->nb == 0) return NULL;
-    if (w->T > 0) worker_forward(w);
+    if (w->nb == 0)
+        return NULL;
+    if (w->T > 0)
+        worker_forward(w);
     if (n->do_backward) {
         worker_backward(w);
     } else if (n->call_logprobs) {
         const int O = n->n_out, B = n->call_B;
         for (int t = 0; t < w->T; t++)
             for (int j = 0; j < w->nb; j++)
-                memcpy(n->call_logprobs + ((size_t)t * B + w->idx[j]) * O, w->logits + ((size_t)t * w->nb + j) * O,
-                       sizeof(float) * O);
+                memcpy(n->call_logprobs + ((size_t)t * B + w->idx[j]) * O,
+                       w->logits + ((size_t)t * w->nb + j) * O, sizeof(float) * O);
     }
     return NULL;
 }
@@ -517,10 +574,12 @@ static void *worker_run(void *arg)
 static asr_status run_workers(tnet *n)
 {
     asr_status st = workspaces_ensure(n);
-    if (st != ASR_OK) return st;
+    if (st != ASR_OK)
+        return st;
     const int B = n->call_B, nw = n->n_w;
     int order[4096];
-    for (int b = 0; b < B; b++) order[b] = b;
+    for (int b = 0; b < B; b++)
+        order[b] = b;
     for (int i = 1; i < B; i++) { /* insertion sort: stable, deterministic */
         int v = order[i], j = i;
         while (j > 0 && n->call_lens[order[j - 1]] < n->call_lens[v]) {
@@ -537,14 +596,16 @@ static asr_status run_workers(tnet *n)
         tworker *w = &n->w[i % nw];
         w->idx[w->nb] = order[i];
         w->ulen[w->nb] = n->call_lens[order[i]];
-        if (w->ulen[w->nb] > w->T) w->T = w->ulen[w->nb];
+        if (w->ulen[w->nb] > w->T)
+            w->T = w->ulen[w->nb];
         w->nb++;
     }
     pthread_t th[64];
     int started[64] = {0};
     int nthreads = nw < 64 ? nw : 64;
     openblas_set_num_threads(nw > 1 ? 1 : n->blas_threads);
-    for (int i = 1; i < nthreads; i++) started[i] = pthread_create(&th[i], NULL, worker_run, &n->w[i]) == 0;
+    for (int i = 1; i < nthreads; i++)
+        started[i] = pthread_create(&th[i], NULL, worker_run, &n->w[i]) == 0;
     worker_run(&n->w[0]);
     for (int i = 1; i < nw; i++) {
         if (i < nthreads && started[i])
@@ -553,28 +614,34 @@ static asr_status run_workers(tnet *n)
             worker_run(&n->w[i]); /* could not start a thread: same work, same result, inline */
     }
     for (int i = 0; i < nw; i++)
-        if (n->w[i].st != ASR_OK) return n->w[i].st;
+        if (n->w[i].st != ASR_OK)
+            return n->w[i].st;
     if (n->do_backward) /* fixed order: reproducible sums */
         for (int i = 0; i < nw; i++) {
-            if (n->w[i].nb == 0) continue;
+            if (n->w[i].nb == 0)
+                continue;
             const float *g = n->w[i].grads;
-            for (size_t p = 0; p < n->n_params; p++) n->grads[p] += g[p];
+            for (size_t p = 0; p < n->n_params; p++)
+                n->grads[p] += g[p];
         }
     return ASR_OK;
 }
 
 static asr_status check_batch(const tnet *n, int T, int B, const float *x, const int *lens)
 {
-    if (T < 0 || T > n->max_T || B < 1 || B > n->max_B || !x || !lens) return ASR_ERR_ARG;
+    if (T < 0 || T > n->max_T || B < 1 || B > n->max_B || !x || !lens)
+        return ASR_ERR_ARG;
     for (int b = 0; b < B; b++)
-        if (lens[b] < 0 || lens[b] > T) return ASR_ERR_ARG;
+        if (lens[b] < 0 || lens[b] > T)
+            return ASR_ERR_ARG;
     return ASR_OK;
 }
 
 asr_status tnet_forward(tnet *n, int T, int B, const float *x, const int *lens, float *logprobs)
 {
     asr_status st = check_batch(n, T, B, x, lens);
-    if (st != ASR_OK || !logprobs) return ASR_ERR_ARG;
+    if (st != ASR_OK || !logprobs)
+        return ASR_ERR_ARG;
     n->call_T = T;
     n->call_B = B;
     n->call_x = x;
@@ -588,17 +655,21 @@ asr_status tnet_train_batch(tnet *n, int T, int B, const float *x, const int *le
                             const int *label_lens, float *loss, int *infeasible)
 {
     asr_status st = check_batch(n, T, B, x, lens);
-    if (st != ASR_OK || !label_lens || !loss) return ASR_ERR_ARG;
+    if (st != ASR_OK || !label_lens || !loss)
+        return ASR_ERR_ARG;
     int off[4096];
     int tot = 0;
     for (int b = 0; b < B; b++) {
-        if (label_lens[b] < 0) return ASR_ERR_ARG;
+        if (label_lens[b] < 0)
+            return ASR_ERR_ARG;
         off[b] = tot;
         tot += label_lens[b];
     }
-    if (tot > 0 && !labels) return ASR_ERR_ARG;
+    if (tot > 0 && !labels)
+        return ASR_ERR_ARG;
     for (int i = 0; i < tot; i++)
-        if (labels[i] < 1 || labels[i] >= n->n_out) return ASR_ERR_ARG;
+        if (labels[i] < 1 || labels[i] >= n->n_out)
+            return ASR_ERR_ARG;
     n->call_T = T;
     n->call_B = B;
     n->call_x = x;
@@ -618,9 +689,10 @@ asr_status tnet_train_batch(tnet *n, int T, int B, const float *x, const int *le
 asr_status tnet_export(const tnet *n, asr_model_desc *d, asr_error *err)
 {
     if (!d || !d->slab || d->n_layers != n->n_layers || d->n_out != n->n_out)
-        return asr_error_set(err, ASR_ERR_ARG, "tnet_export: description not allocated or shaped differently "
-                             "(layers %d vs %d, n_out %d vs %d)", d ? d->n_layers : -1, n->n_layers,
-                             d ? d->n_out : -1, n->n_out);
+        return asr_error_set(err, ASR_ERR_ARG,
+                             "tnet_export: description not allocated or shaped differently "
+                             "(layers %d vs %d, n_out %d vs %d)",
+                             d ? d->n_layers : -1, n->n_layers, d ? d->n_out : -1, n->n_out);
     for (int k = 0; k < n->n_layers; k++) {
         const tlayer *l = &n->L[k];
         nn_rnn_layer *dl = &d->layers[k];

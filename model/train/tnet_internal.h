@@ -17,8 +17,8 @@ size_t ctc_work_size(int T, int L);
  * its gradient row at grad + t * g_stride (n_out floats each). work holds ctc_work_size(T, L)
  * doubles. On infeasible input (T too short for the labels) returns INFINITY and zeroes the
  * gradient rows. */
-double ctc_loss_grad_strided(const float *logprobs, int lp_stride, int T, int n_out, const int *labels,
-                             int L, float *grad, int g_stride, double *work);
+double ctc_loss_grad_strided(const float *logprobs, int lp_stride, int T, int n_out, const int *labels, int L,
+                             float *grad, int g_stride, double *work);
 
 /* Minimum frames a CTC alignment of labels needs: L plus one blank between equal neighbours. */
 int ctc_min_frames(const int *labels, int L);
@@ -35,14 +35,14 @@ void tnet_set_parallelism(tnet *n, int workers, int blas_threads);
  * backward kernels also add them into the bias gradients gbi / gbh; dh (GRU) is in/out: the
  * recurrent gradient in, d * z out (the caller adds dG_hh W_hh); dc (LSTM) in/out likewise. */
 typedef struct tnet_kernels {
-    void (*gru_fwd)(int H, const float *gi, const float *gh, const float *bih, const float *bhh, const float *hp,
-                    float *act, float *h);
-    void (*lstm_fwd)(int H, const float *gi, const float *gh, const float *bih, const float *bhh, const float *cp,
-                     float *act, float *c, float *h);
-    void (*gru_bwd)(int H, const float *act, const float *dy, const float *hp, float *dh, float *di, float *dg,
-                    float *gbi, float *gbh);
-    void (*lstm_bwd)(int H, const float *act, const float *dy, const float *dh, const float *cp, const float *c,
-                     float *dc, float *di, float *gbi, float *gbh);
+    void (*gru_fwd)(int H, const float *gi, const float *gh, const float *bih, const float *bhh,
+                    const float *hp, float *act, float *h);
+    void (*lstm_fwd)(int H, const float *gi, const float *gh, const float *bih, const float *bhh,
+                     const float *cp, float *act, float *c, float *h);
+    void (*gru_bwd)(int H, const float *act, const float *dy, const float *hp, float *dh, float *di,
+                    float *dg, float *gbi, float *gbh);
+    void (*lstm_bwd)(int H, const float *act, const float *dy, const float *dh, const float *cp,
+                     const float *c, float *dc, float *di, float *gbi, float *gbh);
 } tnet_kernels;
 
 void tnet_gru_fwd_row_ref(int H, const float *gi, const float *gh, const float *bih, const float *bhh,

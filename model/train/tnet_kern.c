@@ -15,7 +15,10 @@
 
 #include "tnet_internal.h"
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float sigm(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
 
 void tnet_gru_fwd_row_ref(int H, const float *gi, const float *gh, const float *bih, const float *bhh,
                           const float *hp, float *act, float *h)
@@ -84,8 +87,8 @@ void tnet_lstm_bwd_row_ref(int H, const float *act, const float *dy, const float
         float d = dy[q] + dh[q];
         float tc = tanhf(c[q]);
         float dct = dc[q] + d * og * (1.0f - tc * tc);
-        float v[4] = {dct * gg * ig * (1.0f - ig), dct * cp[q] * fg * (1.0f - fg), dct * ig * (1.0f - gg * gg),
-                      d * tc * og * (1.0f - og)};
+        float v[4] = {dct * gg * ig * (1.0f - ig), dct * cp[q] * fg * (1.0f - fg),
+                      dct * ig * (1.0f - gg * gg), d * tc * og * (1.0f - og)};
         for (int k = 0; k < 4; k++) {
             di[k * H + q] = v[k];
             gbi[k * H + q] += v[k];
@@ -261,8 +264,9 @@ TGT static void lstm_bwd_avx2(int H, const float *act, const float *dy, const fl
         __m256 d = ADD(LD(dy + q), LD(dh + q));
         __m256 tc = v_tanh(LD(c + q));
         __m256 dct = _mm256_fmadd_ps(MUL(d, og), _mm256_fnmadd_ps(tc, tc, one), LD(dc + q));
-        __m256 v[4] = {MUL(MUL(dct, gg), MUL(ig, SUB(one, ig))), MUL(MUL(dct, LD(cp + q)), MUL(fg, SUB(one, fg))),
-                       MUL(MUL(dct, ig), _mm256_fnmadd_ps(gg, gg, one)), MUL(MUL(d, tc), MUL(og, SUB(one, og)))};
+        __m256 v[4] = {
+            MUL(MUL(dct, gg), MUL(ig, SUB(one, ig))), MUL(MUL(dct, LD(cp + q)), MUL(fg, SUB(one, fg))),
+            MUL(MUL(dct, ig), _mm256_fnmadd_ps(gg, gg, one)), MUL(MUL(d, tc), MUL(og, SUB(one, og)))};
         for (int k = 0; k < 4; k++) {
             ST(di + k * H + q, v[k]);
             ST(gbi + k * H + q, ADD(LD(gbi + k * H + q), v[k]));
@@ -275,8 +279,8 @@ TGT static void lstm_bwd_avx2(int H, const float *act, const float *dy, const fl
         float d = dy[q] + dh[q];
         float tc = tanhf(c[q]);
         float dct = dc[q] + d * og * (1.0f - tc * tc);
-        float v[4] = {dct * gg * ig * (1.0f - ig), dct * cp[q] * fg * (1.0f - fg), dct * ig * (1.0f - gg * gg),
-                      d * tc * og * (1.0f - og)};
+        float v[4] = {dct * gg * ig * (1.0f - ig), dct * cp[q] * fg * (1.0f - fg),
+                      dct * ig * (1.0f - gg * gg), d * tc * og * (1.0f - og)};
         for (int k = 0; k < 4; k++) {
             di[k * H + q] = v[k];
             gbi[k * H + q] += v[k];
@@ -288,7 +292,8 @@ TGT static void lstm_bwd_avx2(int H, const float *act, const float *dy, const fl
 
 tnet_kernels tnet_kernels_get(int allow_simd)
 {
-    tnet_kernels k = {tnet_gru_fwd_row_ref, tnet_lstm_fwd_row_ref, tnet_gru_bwd_row_ref, tnet_lstm_bwd_row_ref};
+    tnet_kernels k = {tnet_gru_fwd_row_ref, tnet_lstm_fwd_row_ref, tnet_gru_bwd_row_ref,
+                      tnet_lstm_bwd_row_ref};
     __builtin_cpu_init();
     if (allow_simd && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         k.gru_fwd = gru_fwd_avx2;

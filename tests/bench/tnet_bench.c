@@ -41,16 +41,25 @@ int main(int argc, char **argv)
 {
     int threads = 2, blas = 0, iters = 8, layers = 3, H = 320, lstm = 0, B = 32;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--blas") && i + 1 < argc) blas = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) H = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--B") && i + 1 < argc) B = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--lstm")) lstm = 1;
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--blas") && i + 1 < argc)
+            blas = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
+            iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc)
+            layers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--hidden") && i + 1 < argc)
+            H = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--B") && i + 1 < argc)
+            B = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--lstm"))
+            lstm = 1;
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--blas N] [--iters N] [--layers N] [--hidden H] [--lstm] "
-                    "[--B N]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--threads N] [--blas N] [--iters N] [--layers N] [--hidden H] [--lstm] "
+                    "[--B N]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -85,16 +94,20 @@ int main(int argc, char **argv)
     else
         tnet_set_threads(n, threads);
     float *x = malloc(sizeof(float) * max_T * B * I), *loss = malloc(sizeof(float) * B);
-    int *lens = malloc(sizeof(int) * B), *ll = malloc(sizeof(int) * B), *lab = malloc(sizeof(int) * B * max_T);
-    for (size_t i = 0; i < (size_t)max_T * B * I; i++) x[i] = (float)(urand() * 2 - 1);
+    int *lens = malloc(sizeof(int) * B), *ll = malloc(sizeof(int) * B),
+        *lab = malloc(sizeof(int) * B * max_T);
+    for (size_t i = 0; i < (size_t)max_T * B * I; i++)
+        x[i] = (float)(urand() * 2 - 1);
     double t_total = 0, cpu_total = 0, audio = 0, frames = 0;
     for (int it = -1; it < iters; it++) { /* iteration -1: warm-up, not timed */
         int top = 100 + (int)(urand() * 201), T = 0, nl = 0;
         for (int b = 0; b < B; b++) {
             lens[b] = top - (int)(urand() * top * 0.1);
             ll[b] = (int)(lens[b] * 0.35);
-            for (int q = 0; q < ll[b]; q++) lab[nl++] = 1 + (int)(urand() * 28);
-            if (lens[b] > T) T = lens[b];
+            for (int q = 0; q < ll[b]; q++)
+                lab[nl++] = 1 + (int)(urand() * 28);
+            if (lens[b] > T)
+                T = lens[b];
         }
         tnet_zero_grad(n);
         double t0 = now(), c0 = cpu_now();
@@ -104,7 +117,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "tnet_bench: train_batch failed: %s\n", asr_strerror(st));
             return 1;
         }
-        if (it < 0) continue;
+        if (it < 0)
+            continue;
         t_total += dt;
         cpu_total += dc;
         for (int b = 0; b < B; b++) {
@@ -113,12 +127,14 @@ int main(int argc, char **argv)
         }
     }
     printf("tnet_bench: %d x %d %s, I %d, B %d, %s: %d batches, %.1f s audio in %.2f s: %.1f audio s/s, "
-           "%.1f GFLOP/s\n", layers, H, lstm ? "LSTM" : "GRU", I, B,
+           "%.1f GFLOP/s\n",
+           layers, H, lstm ? "LSTM" : "GRU", I, B,
            blas > 0 ? "1 worker, multithreaded BLAS" : "data-parallel workers", iters, audio, t_total,
            audio / t_total, frames * flops_frame / t_total * 1e-9);
     /* CPU time too: on a shared machine wall time alone hides whether the cores were ours. */
-    printf("  (%s %d) CPU %.2f s: %.1f audio s per CPU-second, %.2f cores busy\n", blas > 0 ? "OpenBLAS threads" :
-           "threads", blas > 0 ? blas : threads, cpu_total, audio / cpu_total, cpu_total / t_total);
+    printf("  (%s %d) CPU %.2f s: %.1f audio s per CPU-second, %.2f cores busy\n",
+           blas > 0 ? "OpenBLAS threads" : "threads", blas > 0 ? blas : threads, cpu_total, audio / cpu_total,
+           cpu_total / t_total);
     free(x);
     free(loss);
     free(lens);
