@@ -16,7 +16,7 @@ DESTDIR ?=
 VERSION := 0.1.0
 
 # Every library through pkg-config (packages: see `make deps`).
-PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1 zlib libcjson portaudio-2.0 alsa
+PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1 zlib libcjson portaudio-2.0 alsa libwebsockets libsystemd
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wshadow -Werror
 CFLAGS  ?= -O2 -g
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -MMD -MP $(WARN) -DASRD_VERSION='"$(VERSION)"' \
@@ -26,7 +26,7 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 
 CORE_SRC   := $(wildcard frontend/*.c model/*.c)
 TRAIN_SRC  := $(filter-out %_main.c,$(wildcard model/train/*.c))
-DAEMON_SRC := $(filter-out %_main.c,$(wildcard daemon/*.c))
+DAEMON_SRC := $(filter-out %_main.c,$(wildcard daemon/*.c proto/*.c))
 TEST_SRC   := $(wildcard tests/test_*.c)
 TOOL_SRC   := $(wildcard tests/tool_*.c tests/bench/*.c)
 

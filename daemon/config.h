@@ -1,0 +1,82 @@
+/* config.h - the daemon's configuration: defaults, YAML file (libyaml), command-line overrides.
+ *
+ * Every key is optional. Unknown keys, wrong types and out-of-range values are errors reported as
+ * "file:line:column: message" (1-based). configs/asrd.yaml documents every key; the layout is
+ *   listen: "HOST:PORT"   model: PATH   threads: N
+ *   www:      {root: DIR, mount: /PATH}
+ *   mic:      {enabled: bool, device: NAME, sample_rate: HZ, source: FILE|-, pace: bool,
+ *              grammar: [phrase, ...]}
+ *   endpoint: {silence_ms: MS, max_utterance_ms: MS, blank_prob: P}
+ *   limits:   {max_sessions, max_message_bytes, idle_timeout_s, max_audio_s, queue_bytes,
+ *              min_sample_rate, max_sample_rate}
+ *   auth:     {token: STRING}
+ *   tls:      {cert: FILE, key: FILE}
+ *   log:      {level: debug|info|warning|error, file: PATH, json: bool}
+ *
+ * Thread safety: functions are reentrant; a cfg belongs to its caller and is read-only once the
+ * daemon starts (every thread may read it then).
+ */
+#ifndef ASRD_CONFIG_H
+#define ASRD_CONFIG_H
+
+#include "../frontend/asr_util.h"
+
+typedef struct cfg {
+    char *source; /* the file read last ("" before any), for messages */
+
+    char *listen_host; /* "127.0.0.1"; "*" or "" = every interface */
+    int port;          /* 2700 */
+    char *model;       /* NULL: the default resolution batch mode uses */
+    int threads;       /* recognition worker threads */
+
+    char *www_root;  /* static files; NULL: in-tree proto/www or the installed share dir */
+    char *www_mount; /* URL prefix of the static files, "/" */
+
+    int mic_enabled;     /* run the capture source as a stream publishing on /mic */
+    char *mic_device;    /* capture device name; NULL: system default */
+    int mic_rate;        /* capture sample rate */
+    char *mic_source;    /* a file or "-" instead of a device (tests, pipelines) */
+    int mic_pace;        /* pace the file source in real time */
+    char **mic_grammar;  /* (n_mic_grammar) phrases restricting the microphone's results */
+    int n_mic_grammar;
+
+    int silence_ms;       /* trailing "blank" audio that ends an utterance; 0: never */
+    int max_utterance_ms; /* an utterance longer than this is ended; 0: no limit */
+    double blank_prob;    /* a frame is silence when P(blank) >= this */
+
+    int max_sessions;      /* more WebSocket sessions are closed with 1013 */
+    long max_message_bytes; /* larger messages close the session with 1009 */
+    int idle_timeout_s;    /* no message for this long closes the session; 0: never */
+    double max_audio_s;    /* audio per session; 0: no cap */
+    long queue_bytes;      /* unprocessed audio per session before flow control stops reading */
+    int min_rate, max_rate; /* client sample rates accepted */
+
+    char *token; /* bearer token required from clients; NULL: none */
+    char *tls_cert, *tls_key;
+
+    int log_level; /* asr_log_level */
+    char *log_file; /* NULL: stderr */
+    int json;       /* microphone results on stdout as JSON lines */
+} cfg;
+
+/* Fills *c with the defaults (strings are owned copies; free with cfg_free). ASR_ERR_NOMEM. */
+asr_status cfg_init(cfg *c, asr_error *err);
+
+/* Reads a YAML file over the values already in *c (keys absent from the file keep theirs).
+ * On failure *err holds "file:line:column: message" (or "file: reason" for I/O errors) and *c
+ * may be partly updated. */
+asr_status cfg_load_file(cfg *c, const char *path, asr_error *err);
+
+/* Same, from a string (name is used in messages). */
+asr_status cfg_load_string(cfg *c, const char *yaml, const char *name, asr_error *err);
+
+/* Parses "HOST:PORT", ":PORT", "PORT" or "[V6ADDR]:PORT" into c (--listen and the listen key). */
+asr_status cfg_set_listen(cfg *c, const char *value, asr_error *err);
+
+/* Replaces a string field (e.g. &c->model) with a copy of v (NULL clears it). */
+asr_status cfg_set_string(char **field, const char *v, asr_error *err);
+
+/* Frees every string and zeroes *c; NULL-safe. */
+void cfg_free(cfg *c);
+
+#endif

@@ -1,0 +1,137 @@
+/* test_config.c - the daemon's YAML configuration: defaults, every section read, listen forms, and
+ * errors (unknown keys, wrong types, out-of-range values, bad YAML) reported at the right
+ * file:line:column, counted by hand from the test documents. Also parses configs/asrd.yaml. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../daemon/config.h"
+#include "test_util.h"
+
+static void test_defaults(void)
+{
+    cfg c;
+    asr_error e = {0};
+    CHECK(cfg_init(&c, &e) == ASR_OK, "init");
+    CHECK(!strcmp(c.listen_host, "127.0.0.1") && c.port == 2700, "default listen");
+    CHECK(c.model == NULL && c.token == NULL && c.tls_cert == NULL, "unset strings");
+    CHECK(cfg_load_string(&c, "", "empty.yaml", &e) == ASR_OK, "empty document: %s", e.msg);
+    CHECK(c.port == 2700, "empty keeps defaults");
+    cfg_free(&c);
+}
+
+static void test_values(void)
+{
+    cfg c;
+    asr_error e = {0};
+    cfg_init(&c, &e);
+    const char *y = "listen: \"0.0.0.0:9000\"\n"
+                    "model: /tmp/m.model\n"
+                    "threads: 3\n"
+                    "www: {root: /srv/www, mount: /ui}\n"
+                    "mic:\n"
+                    "  enabled: true\n"
+                    "  device: \"hw:1\"\n"
+                    "  sample_rate: 48000\n"
+                    "  grammar: [\"yes\", \"no thanks\"]\n"
+                    "endpoint: {silence_ms: 500, max_utterance_ms: 0, blank_prob: 0.5}\n"
+                    "limits:\n"
+                    "  max_sessions: 3\n"
+                    "  max_message_bytes: 65536\n"
+                    "  idle_timeout_s: 5\n"
+                    "  max_audio_s: 1.5\n"
+                    "auth: {token: s3cret}\n"
+                    "tls: {cert: a.pem, key: b.pem}\n"
+                    "log: {level: debug, json: yes}\n";
+    CHECK(cfg_load_string(&c, y, "v.yaml", &e) == ASR_OK, "load: %s", e.msg);
+    CHECK(!strcmp(c.listen_host, "0.0.0.0") && c.port == 9000, "listen");
+    CHECK(c.model && !strcmp(c.model, "/tmp/m.model"), "model");
+    CHECK(c.threads == 3, "threads");
+    CHECK(!strcmp(c.www_root, "/srv/www") && !strcmp(c.www_mount, "/ui"), "www");
+    CHECK(c.mic_enabled == 1 && !strcmp(c.mic_device, "hw:1") && c.mic_rate == 48000, "mic");
+    CHECK(c.n_mic_grammar == 2 && !strcmp(c.mic_grammar[1], "no thanks"), "grammar");
+    CHECK(c.silence_ms == 500 && c.max_utterance_ms == 0 && c.blank_prob == 0.5, "endpoint");
+    CHECK(c.max_sessions == 3 && c.max_message_bytes == 65536 && c.idle_timeout_s == 5 && c.max_audio_s == 1.5,
+          "limits");
+    CHECK(!strcmp(c.token, "s3cret") && !strcmp(c.tls_cert, "a.pem") && !strcmp(c.tls_key, "b.pem"), "auth/tls");
+    CHECK(c.log_level == ASR_LOG_DEBUG && c.json == 1, "log");
+    /* a second file overrides only what it names; "" clears a string */
+    CHECK(cfg_load_string(&c, "threads: 1\nauth: {token: \"\"}\n", "w.yaml", &e) == ASR_OK, "second: %s", e.msg);
+    CHECK(c.threads == 1 && c.token == NULL && c.port == 9000, "override");
+    cfg_free(&c);
+
+    cfg_init(&c, &e);
+    CHECK(cfg_set_listen(&c, "[::1]:81", &e) == ASR_OK && !strcmp(c.listen_host, "::1") && c.port == 81, "v6");
+    CHECK(cfg_set_listen(&c, "8080", &e) == ASR_OK && !strcmp(c.listen_host, "::1") && c.port == 8080, "port only");
+    CHECK(cfg_set_listen(&c, ":0", &e) == ASR_OK && !strcmp(c.listen_host, "") && c.port == 0, "any host");
+    CHECK(cfg_set_listen(&c, "h:99999", &e) != ASR_OK, "port range");
+    CHECK(cfg_set_listen(&c, "h:abc", &e) != ASR_OK, "port number");
+    cfg_free(&c);
+}
+
+/* Loads y and expects an error whose message starts with "bad.yaml:LINE:COL: " and contains want. */
+static void expect_error(const char *y, int line, int col, const char *want)
+{
+    cfg c;
+    asr_error e = {0};
+    cfg_init(&c, &e);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "bad.yaml:%d:%d: ", line, col);
+    asr_status st = cfg_load_string(&c, y, "bad.yaml", &e);
+    CHECK(st == ASR_ERR_CONFIG, "'%s' accepted", y);
+    CHECK(!strncmp(e.msg, prefix, strlen(prefix)), "'%s': want %s..., got '%s'", y, prefix, e.msg);
+    CHECK(strstr(e.msg, want) != NULL, "'%s': want '%s' in '%s'", y, want, e.msg);
+    cfg_free(&c);
+}
+
+static void test_errors(void)
+{
+    expect_error("threads: 2\nbogus: 1\n", 2, 1, "unknown key 'bogus'");
+    expect_error("limits:\n  max_sessions: 4\n  max_sesions: 5\n", 3, 3, "unknown key 'limits.max_sesions'");
+    expect_error("endpoint: {silence_ms: 100, foo: 1}\n", 1, 29, "unknown key 'endpoint.foo'");
+    expect_error("threads: two\n", 1, 10, "expected an integer");
+    expect_error("threads: \"2\"\n", 1, 10, "expected an integer");
+    expect_error("threads: 0\n", 1, 10, "out of range");
+    expect_error("threads: 1000\n", 1, 10, "out of range");
+    expect_error("endpoint:\n  blank_prob: 1.5\n", 2, 15, "out of range");
+    expect_error("limits: {max_audio_s: lots}\n", 1, 23, "expected a number");
+    expect_error("mic: {enabled: maybe}\n", 1, 16, "expected true or false");
+    expect_error("log: {level: loud}\n", 1, 14, "expected debug");
+    expect_error("mic: {grammar: yes}\n", 1, 16, "expected a list");
+    expect_error("listen: \"host:70000\"\n", 1, 9, "port");
+    expect_error("model: [a, b]\n", 1, 8, "expected a string");
+    expect_error("limits: 5\n", 1, 9, "expected a mapping");
+    expect_error("threads: [1\n", 2, 1, ""); /* YAML syntax error: libyaml's mark */
+    expect_error("- a\n- b\n", 1, 1, "expected a mapping");
+    /* cross-key checks name the file */
+    cfg c;
+    asr_error e = {0};
+    cfg_init(&c, &e);
+    CHECK(cfg_load_string(&c, "tls: {cert: a.pem}\n", "x.yaml", &e) == ASR_ERR_CONFIG && strstr(e.msg, "x.yaml"),
+          "tls pair: %s", e.msg);
+    CHECK(cfg_load_string(&c, "limits: {min_sample_rate: 48000, max_sample_rate: 8000}\n", "x.yaml", &e) ==
+              ASR_ERR_CONFIG,
+          "rate order");
+    CHECK(cfg_load_file(&c, "/nonexistent/asrd.yaml", &e) == ASR_ERR_IO && strstr(e.msg, "/nonexistent/asrd.yaml"),
+          "missing file: %s", e.msg);
+    cfg_free(&c);
+}
+
+static void test_shipped(void)
+{
+    cfg c;
+    asr_error e = {0};
+    cfg_init(&c, &e);
+    CHECK(cfg_load_file(&c, "configs/asrd.yaml", &e) == ASR_OK, "configs/asrd.yaml: %s", e.msg);
+    CHECK(c.port == 2700 && !strcmp(c.listen_host, "127.0.0.1"), "shipped config listens on the default");
+    cfg_free(&c);
+}
+
+int main(void)
+{
+    test_defaults();
+    test_values();
+    test_errors();
+    test_shipped();
+    return TEST_SUMMARY();
+}
