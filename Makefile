@@ -15,13 +15,14 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION := 0.1.0
 
-# Every library through pkg-config (packages: see `make deps`).
+# Every library through pkg-config (packages: see `make deps`). Flags are expanded lazily (=), so a
+# `make test` on a fresh machine sees the libraries that its deps step has just installed.
 PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1 zlib libcjson portaudio-2.0 alsa libwebsockets libsystemd
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wshadow -Werror
 CFLAGS  ?= -O2 -g
-BASEFLAGS := -std=c11 -D_GNU_SOURCE -pthread -MMD -MP $(WARN) -DASRD_VERSION='"$(VERSION)"' \
+BASEFLAGS = -std=c11 -D_GNU_SOURCE -pthread -MMD -MP $(WARN) -DASRD_VERSION='"$(VERSION)"' \
              -DASRD_DATADIR='"$(PREFIX)/share/asrd"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+LDLIBS  = -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 CORE_SRC   := $(wildcard frontend/*.c model/*.c)
@@ -38,7 +39,10 @@ BA := build/asan
 TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC) $(TOOL_SRC))
 ASAN_TESTS := $(patsubst tests/%.c,$(BA)/tests/%,$(TEST_SRC))
 
-.PHONY: all deps deps-build deps-test deps-corpus run test test-unit bench bench-train corpus \
+# Keep objects of chained rules (tests) so they are not rebuilt or deleted.
+.SECONDARY:
+
+.PHONY: asan-tests all deps deps-build deps-test deps-corpus run test test-unit bench bench-train corpus \
         eval-synth model model-quick install clean format
 
 # Build the daemon/batch binary, the trainer and the unit tests.
@@ -96,7 +100,7 @@ $(BA)/tests/%: $(BA)/obj/tests/%.o $(BA)/libasrd.a $(BA)/libasrtrain.a $(BA)/lib
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # --- dependencies: Debian packages, installed as root only when missing ---
-DEPS_BUILD  := build-essential pkg-config zlib1g-dev libsndfile1-dev libsamplerate0-dev libkissfft-dev \
+DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libsndfile1-dev libsamplerate0-dev libkissfft-dev \
                libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev libsystemd-dev
 DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox \
                libsox-fmt-all espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
@@ -116,19 +120,26 @@ deps: deps-build
 	@tests/install-deps.sh $(DEPS_TEST) $(DEPS_BENCH) $(DEPS_CORPUS)
 
 # Transcribe the bundled sample with the shipped model.
-run: deps-build $(B)/asrd
+run: deps-build
+	@$(MAKE) --no-print-directory $(B)/asrd
 	$(B)/asrd --batch --format text tests/data/sample.flac
 
 # Build everything, then run every unit test (normal and ASan/UBSan builds) and end-to-end test.
-test: deps-test all $(ASAN_TESTS)
+test: deps-test
+	@$(MAKE) --no-print-directory all asan-tests
 	tests/run.sh
 
+# Unit tests built with AddressSanitizer + UBSan.
+asan-tests: $(ASAN_TESTS)
+
 # Speed and memory of asrd beside pocketsphinx (see tests/bench/).
-bench: deps $(B)/asrd
+bench: deps
+	@$(MAKE) --no-print-directory all
 	tests/bench/run.sh
 
 # Trainer throughput beside a PyTorch reference on the same batches.
-bench-train: deps $(B)/asr-train
+bench-train: deps
+	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	tests/bench/train.sh
 
 # Build the training corpus (outside git, resumable).
@@ -140,9 +151,11 @@ eval-synth: deps
 	model/recipe/eval_synth.sh
 
 # Retrain the shipped model from scratch / a smaller model in <= 2 hours.
-model: deps $(B)/asr-train
+model: deps
+	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-default.yaml
-model-quick: deps $(B)/asr-train
+model-quick: deps
+	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-quick.yaml
 
 # Install binary and model.
