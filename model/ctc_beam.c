@@ -1,0 +1,881 @@
+/* ctc_beam.c - CTC prefix beam search with word LM and vocabulary trie (see ctc_beam.h).
+ *
+ * Prefixes live in a node pool: a node is one label appended to its parent, with what the prefix
+ * determines (LM context and score, position in the vocabulary trie, label timing). Nodes are
+ * reference-counted (children + membership of the beam) and recycled through a free list, so the
+ * pool holds the kept hypotheses' paths and nothing else however long the stream runs.
+ *
+ * A frame: (1) every beam member registers a "stay" candidate keyed (parent, label) - blank and
+ * repeat paths; (2) every member is extended by the pruned labels, each extension keyed (member,
+ * label), so two paths into the same prefix meet in one candidate; (3) the best `beam` candidates
+ * by acoustic + LM score become the new beam (new nodes are created only for survivors).
+ */
+#include "ctc_beam.h"
+
+#include "model_file.h" /* ASR_MAX_LABELS */
+#include "text.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NEG_INF (-INFINITY)
+#define LN10 2.302585092994046f
+
+/* ---------------- vocabulary trie ---------------- */
+
+typedef struct lex_node {
+    int first, n; /* edges[first .. first+n-1], sorted by label */
+    uint32_t word; /* LM id of the word ending here, or ASR_LM_NONE */
+} lex_node;
+
+typedef struct lex_edge {
+    int label, child;
+} lex_edge;
+
+struct ctc_lexicon {
+    lex_node *nodes; /* (n_nodes); node 0 is the root */
+    lex_edge *edges; /* (n_nodes - 1) */
+    int n_nodes, n_words;
+};
+
+static int lex_child(const ctc_lexicon *lx, int node, int label)
+{
+    const lex_node *n = &lx->nodes[node];
+    for (int i = 0; i < n->n; i++) {
+        const lex_edge *e = &lx->edges[n->first + i];
+        if (e->label == label)
+            return e->child;
+        if (e->label > label)
+            break;
+    }
+    return -1;
+}
+
+ctc_lexicon *ctc_lexicon_create(const asr_lm *lm, const char *alphabet, int n_labels,
+                                asr_error *err)
+{
+    ctc_lexicon *lx = NULL;
+    int *dense = NULL; /* (cap, n_labels) child of each node per label, building only */
+    uint32_t *word = NULL;
+    int n = 1, cap = 1024;
+    int label_of[256];
+    for (int i = 0; i < 256; i++)
+        label_of[i] = -1;
+    for (int k = 1; k < n_labels; k++)
+        if (alphabet[k - 1] != ' ')
+            label_of[(unsigned char)alphabet[k - 1]] = k;
+    dense = malloc((size_t)cap * (size_t)n_labels * sizeof *dense);
+    word = malloc((size_t)cap * sizeof *word);
+    lx = calloc(1, sizeof *lx);
+    if (!dense || !word || !lx)
+        goto nomem;
+    for (int k = 0; k < n_labels; k++)
+        dense[k] = -1;
+    word[0] = ASR_LM_NONE;
+    uint32_t nw = asr_lm_vocab_size(lm);
+    for (uint32_t id = 0; id < nw; id++) {
+        const char *w = asr_lm_word(lm, id);
+        const char *c;
+        for (c = w; *c && label_of[(unsigned char)*c] > 0; c++)
+            ;
+        if (*c || c == w)
+            continue; /* not spellable in the alphabet */
+        int node = 0;
+        for (c = w; *c; c++) {
+            int l = label_of[(unsigned char)*c];
+            int ch = dense[(size_t)node * (size_t)n_labels + (size_t)l];
+            if (ch < 0) {
+                if (n == cap) {
+                    cap *= 2;
+                    int *nd = realloc(dense, (size_t)cap * (size_t)n_labels * sizeof *nd);
+                    if (!nd)
+                        goto nomem;
+                    dense = nd;
+                    uint32_t *nwd = realloc(word, (size_t)cap * sizeof *nwd);
+                    if (!nwd)
+                        goto nomem;
+                    word = nwd;
+                }
+                ch = n++;
+                for (int k = 0; k < n_labels; k++)
+                    dense[(size_t)ch * (size_t)n_labels + (size_t)k] = -1;
+                word[ch] = ASR_LM_NONE;
+                dense[(size_t)node * (size_t)n_labels + (size_t)l] = ch;
+            }
+            node = ch;
+        }
+        if (word[node] == ASR_LM_NONE)
+            lx->n_words++;
+        word[node] = id;
+    }
+    if (lx->n_words == 0) {
+        asr_error_set(err, ASR_ERR_ARG, "lexicon: no LM word is spelt in the model's alphabet");
+        goto fail;
+    }
+    lx->nodes = malloc((size_t)n * sizeof *lx->nodes);
+    lx->edges = malloc((size_t)(n > 1 ? n - 1 : 1) * sizeof *lx->edges);
+    if (!lx->nodes || !lx->edges)
+        goto nomem;
+    int e = 0;
+    for (int i = 0; i < n; i++) {
+        lx->nodes[i].first = e;
+        lx->nodes[i].word = word[i];
+        for (int k = 0; k < n_labels; k++) {
+            int ch = dense[(size_t)i * (size_t)n_labels + (size_t)k];
+            if (ch >= 0)
+                lx->edges[e++] = (lex_edge){k, ch};
+        }
+        lx->nodes[i].n = e - lx->nodes[i].first;
+    }
+    lx->n_nodes = n;
+    free(dense);
+    free(word);
+    return lx;
+nomem:
+    asr_error_set(err, ASR_ERR_NOMEM, "lexicon: out of memory");
+fail:
+    free(dense);
+    free(word);
+    ctc_lexicon_destroy(lx);
+    return NULL;
+}
+
+void ctc_lexicon_destroy(ctc_lexicon *lx)
+{
+    if (!lx)
+        return;
+    free(lx->nodes);
+    free(lx->edges);
+    free(lx);
+}
+
+int ctc_lexicon_words(const ctc_lexicon *lx)
+{
+    return lx->n_words;
+}
+
+asr_status ctc_phrases_build(const char *const *phrases, int n_phrases, const char *alphabet,
+                             int n_labels, asr_lm **lm, ctc_lexicon **lx, asr_error *err)
+{
+    asr_status st = ASR_ERR_NOMEM;
+    char **norm = calloc((size_t)(n_phrases > 0 ? n_phrases : 1), sizeof *norm);
+    *lm = NULL;
+    *lx = NULL;
+    if (!norm) {
+        asr_error_set(err, st, "phrase list: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < n_phrases; i++) {
+        norm[i] = asr_text_normalize(phrases[i]);
+        if (!norm[i]) {
+            asr_error_set(err, st, "phrase list: out of memory");
+            goto fail;
+        }
+    }
+    *lm = asr_lm_from_words((const char *const *)norm, n_phrases, err);
+    if (!*lm)
+        goto fail_code;
+    *lx = ctc_lexicon_create(*lm, alphabet, n_labels, err);
+    if (!*lx)
+        goto fail_code;
+    for (int i = 0; i < n_phrases; i++)
+        free(norm[i]);
+    free(norm);
+    return ASR_OK;
+fail_code:
+    st = err ? err->code : ASR_ERR_ARG;
+fail:
+    if (norm)
+        for (int i = 0; i < n_phrases; i++)
+            free(norm[i]);
+    free(norm);
+    ctc_lexicon_destroy(*lx);
+    asr_lm_free(*lm);
+    *lm = NULL;
+    *lx = NULL;
+    return st;
+}
+
+/* ---------------- search ---------------- */
+
+#define MAX_CTX (ASR_LM_MAX_ORDER - 1)
+
+typedef struct bnode {
+    int parent;     /* -1 for the root */
+    int refs;       /* children + 1 while in the beam; 0 = free */
+    int label;      /* 0 at the root */
+    int lex;        /* trie node of the partial word (0 = word start), -1 = left the vocabulary */
+    int in_word;    /* 1 if the last label is a letter */
+    long t_first;   /* frame the label was first emitted */
+    long t_last;    /* last frame it kept winning over blank on this hypothesis */
+    double conf_sum; /* sum of the label's posteriors over its emitting frames */
+    long conf_n;
+    float lm;       /* natural-log LM + bonus score of the whole prefix */
+    uint32_t ctx[MAX_CTX]; /* LM context, oldest first */
+    int n_ctx;
+    float pb, pnb;  /* log P(prefix, ending in blank / in its last label) at the current frame */
+} bnode;
+
+typedef struct cand {
+    int node;     /* existing node, or -1 (created if the candidate survives) */
+    int parent;   /* key with label */
+    int label;
+    float nb, nnb; /* next frame's pb / pnb */
+    float lm;     /* prefix score (for new nodes: parent's + word score) */
+    int lex, in_word, n_ctx;
+    uint32_t ctx[MAX_CTX];
+    unsigned slot; /* its hash slot */
+    int emitting; /* existing node: its label won over blank this frame (extends t_last) */
+    float emit_lp; /* new node: posterior of its label at this frame */
+    float score;
+} cand;
+
+struct ctc_beam {
+    char labels[ASR_MAX_LABELS + 1];
+    int n_labels, space; /* space: label of ' ' or -1 */
+    double frame_ms;
+    ctc_beam_params p;
+    const asr_lm *lm;
+    const ctc_lexicon *lex;
+    uint32_t bos, eos, unk;
+    long t;
+    bnode *nodes; /* (nodes_cap) */
+    int nodes_cap, free_head; /* free list threaded through parent */
+    int *beam;    /* (p.beam) node indices */
+    int *old;     /* (p.beam) the previous frame's beam while the new one is built */
+    int n_beam;
+    cand *cands;  /* (cands_cap) */
+    int n_cands, cands_cap;
+    int *hash;    /* (hash_size) candidate index + 1 */
+    int hash_size;
+    int *order;   /* (cands_cap) candidate indices sorted by score */
+    int *tried;   /* (n_labels) labels tried this frame */
+    char *text;   /* (text_cap) partial */
+    size_t text_cap;
+    int *path;    /* (path_cap) node indices root..tip, for results */
+    int path_cap;
+    asr_status status;
+};
+
+ctc_beam_params ctc_beam_default_params(void)
+{
+    ctc_beam_params p = {
+        .beam = 16,
+        .char_prune = 1e-3f,
+        .max_chars = 8,
+        .beam_delta = 12.0f,
+        .lm_weight = 0.8f,
+        .word_bonus = 1.0f,
+        .unk_penalty = -6.0f,
+        .closed_vocab = 0,
+        .use_eos = 1,
+        .viterbi = 0,
+    };
+    return p;
+}
+
+static inline float lse(float a, float b)
+{
+    if (a == NEG_INF)
+        return b;
+    if (b == NEG_INF)
+        return a;
+    return a > b ? a + log1pf(expf(b - a)) : b + log1pf(expf(a - b));
+}
+
+static inline float merge(const ctc_beam *d, float a, float b)
+{
+    return d->p.viterbi ? (a > b ? a : b) : lse(a, b);
+}
+
+static int node_alloc(ctc_beam *d)
+{
+    if (d->free_head < 0) {
+        int cap = d->nodes_cap * 2;
+        bnode *nn = realloc(d->nodes, (size_t)cap * sizeof *nn);
+        if (!nn)
+            return -1;
+        d->nodes = nn;
+        for (int i = cap - 1; i >= d->nodes_cap; i--) {
+            d->nodes[i].refs = 0;
+            d->nodes[i].parent = d->free_head;
+            d->free_head = i;
+        }
+        d->nodes_cap = cap;
+    }
+    int i = d->free_head;
+    d->free_head = d->nodes[i].parent;
+    return i;
+}
+
+/* Drops one reference; frees the node and, transitively, ancestors left unreferenced. */
+static void node_release(ctc_beam *d, int i)
+{
+    while (i >= 0 && --d->nodes[i].refs == 0) {
+        int parent = d->nodes[i].parent;
+        d->nodes[i].parent = d->free_head;
+        d->free_head = i;
+        i = parent;
+    }
+}
+
+/* Starts a new utterance: frees every node, the beam is the root alone. */
+static void new_utterance(ctc_beam *d)
+{
+    d->free_head = -1;
+    for (int i = d->nodes_cap - 1; i >= 1; i--) {
+        d->nodes[i].refs = 0;
+        d->nodes[i].parent = d->free_head;
+        d->free_head = i;
+    }
+    bnode *r = &d->nodes[0];
+    memset(r, 0, sizeof *r);
+    r->parent = -1;
+    r->refs = 1;
+    r->lex = d->lex ? 0 : -1;
+    r->t_first = r->t_last = d->t;
+    if (d->lm && d->bos != ASR_LM_NONE) {
+        r->ctx[0] = d->bos;
+        r->n_ctx = 1;
+    }
+    r->pb = 0;
+    r->pnb = NEG_INF;
+    d->beam[0] = 0;
+    d->n_beam = 1;
+}
+
+ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms,
+                          const ctc_beam_params *p, const asr_lm *lm, const ctc_lexicon *lex,
+                          asr_error *err)
+{
+    ctc_beam *d = NULL;
+    if (!alphabet || n_labels < 2 || n_labels > ASR_MAX_LABELS + 1 ||
+        strlen(alphabet) != (size_t)(n_labels - 1) || !(frame_ms > 0)) {
+        asr_error_set(err, ASR_ERR_ARG, "beam decoder: alphabet of %zu labels does not match n_labels %d - 1 (or frame_ms %g <= 0)",
+                      alphabet ? strlen(alphabet) : 0, n_labels, frame_ms);
+        return NULL;
+    }
+    if (!p || p->beam < 1 || p->beam > 100000 || p->max_chars < 1 || !(p->char_prune >= 0) ||
+        !(p->char_prune < 1) || !(p->beam_delta >= 0) || !isfinite(p->lm_weight) ||
+        !isfinite(p->word_bonus) || !isfinite(p->unk_penalty) || (!lm) != (!lex)) {
+        asr_error_set(err, ASR_ERR_ARG, "beam decoder: bad parameters (beam >= 1, max_chars >= 1, "
+                                        "0 <= char_prune < 1, beam_delta >= 0, lm and lexicon both or neither)");
+        return NULL;
+    }
+    d = calloc(1, sizeof *d);
+    if (!d)
+        goto fail;
+    d->labels[0] = '\0';
+    memcpy(d->labels + 1, alphabet, (size_t)n_labels - 1);
+    d->n_labels = n_labels;
+    d->space = -1;
+    for (int k = 1; k < n_labels; k++)
+        if (alphabet[k - 1] == ' ')
+            d->space = k;
+    d->frame_ms = frame_ms;
+    d->p = *p;
+    if (d->p.max_chars > n_labels - 1)
+        d->p.max_chars = n_labels - 1;
+    d->lm = lm;
+    d->lex = lex;
+    d->bos = lm ? asr_lm_bos(lm) : ASR_LM_NONE;
+    d->eos = lm ? asr_lm_eos(lm) : ASR_LM_NONE;
+    d->unk = lm ? asr_lm_unk(lm) : ASR_LM_NONE;
+    d->nodes_cap = 4 * p->beam + 64;
+    d->nodes = malloc((size_t)d->nodes_cap * sizeof *d->nodes);
+    d->beam = malloc((size_t)p->beam * sizeof *d->beam);
+    d->old = malloc((size_t)p->beam * sizeof *d->old);
+    d->cands_cap = p->beam * (d->p.max_chars + 2);
+    d->cands = malloc((size_t)d->cands_cap * sizeof *d->cands);
+    d->order = malloc((size_t)d->cands_cap * sizeof *d->order);
+    d->hash_size = 16;
+    while (d->hash_size < 2 * d->cands_cap)
+        d->hash_size *= 2;
+    d->hash = calloc((size_t)d->hash_size, sizeof *d->hash);
+    d->tried = malloc((size_t)n_labels * sizeof *d->tried);
+    d->text_cap = 256;
+    d->text = malloc(d->text_cap);
+    d->path_cap = 256;
+    d->path = malloc((size_t)d->path_cap * sizeof *d->path);
+    if (!d->nodes || !d->beam || !d->old || !d->cands || !d->order || !d->hash || !d->tried || !d->text ||
+        !d->path)
+        goto fail;
+    ctc_beam_reset(d);
+    return d;
+fail:
+    ctc_beam_destroy(d);
+    asr_error_set(err, ASR_ERR_NOMEM, "beam decoder: out of memory");
+    return NULL;
+}
+
+void ctc_beam_destroy(ctc_beam *d)
+{
+    if (!d)
+        return;
+    free(d->nodes);
+    free(d->beam);
+    free(d->old);
+    free(d->cands);
+    free(d->order);
+    free(d->hash);
+    free(d->tried);
+    free(d->text);
+    free(d->path);
+    free(d);
+}
+
+void ctc_beam_reset(ctc_beam *d)
+{
+    d->t = 0;
+    d->status = ASR_OK;
+    new_utterance(d);
+}
+
+long ctc_beam_frames(const ctc_beam *d)
+{
+    return d->t;
+}
+
+static unsigned cand_hash(int parent, int label, int size)
+{
+    uint64_t h = ((uint64_t)(uint32_t)(parent + 1) << 8) ^ (uint64_t)label;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return (unsigned)(h >> 40) & (unsigned)(size - 1);
+}
+
+/* The candidate for prefix (parent, label), created empty if new; -1 if the table is full. */
+static int cand_get(ctc_beam *d, int parent, int label, int *is_new)
+{
+    unsigned mask = (unsigned)d->hash_size - 1;
+    unsigned i = cand_hash(parent, label, d->hash_size);
+    for (;; i = (i + 1) & mask) {
+        int v = d->hash[i];
+        if (v == 0)
+            break;
+        cand *c = &d->cands[v - 1];
+        if (c->parent == parent && c->label == label) {
+            *is_new = 0;
+            return v - 1;
+        }
+    }
+    if (d->n_cands == d->cands_cap)
+        return -1;
+    int k = d->n_cands++;
+    d->hash[i] = k + 1;
+    cand *c = &d->cands[k];
+    c->slot = i;
+    c->node = -1;
+    c->parent = parent;
+    c->label = label;
+    c->nb = c->nnb = NEG_INF;
+    c->emitting = 0;
+    *is_new = 1;
+    return k;
+}
+
+/* Score (natural log, weighted, bonus included) of closing the word of node-like state
+ * (lex, ctx) and the context after it; returns -inf if closed vocabulary forbids the word. */
+static float word_score(const ctc_beam *d, int lex, const uint32_t *ctx, int n_ctx,
+                        uint32_t *out_ctx, int *out_n)
+{
+    float s = d->p.word_bonus;
+    uint32_t w = ASR_LM_NONE;
+    if (d->lm) {
+        if (lex >= 0)
+            w = d->lex->nodes[lex].word;
+        if (w == ASR_LM_NONE) {
+            if (d->p.closed_vocab)
+                return NEG_INF;
+            s += d->p.unk_penalty;
+            w = d->unk;
+        }
+        if (w != ASR_LM_NONE)
+            s += d->p.lm_weight * LN10 * asr_lm_score(d->lm, ctx, n_ctx, w);
+    }
+    /* New context: ctx + w, last MAX_CTX words; an unknown word without <unk> clears it. */
+    int n = 0;
+    if (d->lm && w != ASR_LM_NONE) {
+        int keep = n_ctx < MAX_CTX ? n_ctx : MAX_CTX - 1;
+        for (int i = n_ctx - keep; i < n_ctx; i++)
+            out_ctx[n++] = ctx[i];
+        out_ctx[n++] = w;
+    }
+    *out_n = n;
+    return s;
+}
+
+static int cmp_score_desc(const void *a, const void *b, void *arg)
+{
+    const cand *c = arg;
+    float x = c[*(const int *)a].score, y = c[*(const int *)b].score;
+    if (x != y)
+        return x > y ? -1 : 1;
+    return *(const int *)a - *(const int *)b; /* deterministic */
+}
+
+void ctc_beam_push(ctc_beam *d, const float *lp)
+{
+    long t = d->t++;
+    d->n_cands = 0;
+    /* Labels to try: posterior >= char_prune, best first, at most max_chars; the frame's argmax
+     * (if not blank) always, so beam 1 can follow the greedy path. */
+    int n_tried = 0;
+    float thr = d->p.char_prune > 0 ? logf(d->p.char_prune) : NEG_INF;
+    int best_label = 0;
+    for (int k = 1; k < d->n_labels; k++) {
+        if (lp[k] > lp[best_label])
+            best_label = k;
+        if (!(lp[k] >= thr))
+            continue;
+        int pos = n_tried++;
+        while (pos > 0 && lp[d->tried[pos - 1]] < lp[k]) {
+            d->tried[pos] = d->tried[pos - 1];
+            pos--;
+        }
+        d->tried[pos] = k;
+    }
+    if (n_tried > d->p.max_chars)
+        n_tried = d->p.max_chars;
+    if (best_label != 0 && (n_tried == 0 || d->tried[0] != best_label))
+        d->tried[n_tried == d->p.max_chars ? n_tried - 1 : n_tried++] = best_label;
+    /* (1) stays */
+    for (int b = 0; b < d->n_beam; b++) {
+        int x = d->beam[b];
+        bnode *n = &d->nodes[x];
+        int is_new;
+        int ci = cand_get(d, n->parent, n->label, &is_new);
+        cand *c = &d->cands[ci];
+        c->node = x;
+        float tot = merge(d, n->pb, n->pnb);
+        float by_blank = tot + lp[0];
+        c->nb = merge(d, c->nb, by_blank);
+        if (n->label != 0) {
+            float by_rep = n->pnb + lp[n->label];
+            c->nnb = merge(d, c->nnb, by_rep);
+            if (n->in_word && by_rep > by_blank)
+                c->emitting = 1;
+        }
+        c->lm = n->lm;
+    }
+    /* (2) extensions */
+    for (int b = 0; b < d->n_beam; b++) {
+        int x = d->beam[b];
+        const bnode *n = &d->nodes[x];
+        float tot = merge(d, n->pb, n->pnb);
+        for (int j = 0; j < n_tried; j++) {
+            int c_lab = d->tried[j];
+            int is_space = c_lab == d->space;
+            if (is_space && !n->in_word) {
+                /* No empty words: a space at the start or after a space leaves the prefix as is. */
+                int is_new;
+                int ci = cand_get(d, n->parent, n->label, &is_new);
+                cand *c = &d->cands[ci];
+                if (n->label == d->space) /* its pnb path is the repeat counted in (1) */
+                    c->nnb = merge(d, c->nnb, n->pb + lp[c_lab]);
+                else
+                    c->nb = merge(d, c->nb, tot + lp[c_lab]);
+                continue;
+            }
+            float ext = (c_lab == n->label ? n->pb : tot) + lp[c_lab];
+            int is_new;
+            int ci = cand_get(d, x, c_lab, &is_new);
+            if (ci < 0) {
+                d->status = ASR_ERR_NOMEM; /* cannot happen: cands_cap bounds every frame */
+                continue;
+            }
+            cand *c = &d->cands[ci];
+            if (is_new) {
+                c->emit_lp = lp[c_lab];
+                c->lm = n->lm;
+                memcpy(c->ctx, n->ctx, sizeof c->ctx);
+                c->n_ctx = n->n_ctx;
+                if (is_space) {
+                    float ws = word_score(d, n->lex, n->ctx, n->n_ctx, c->ctx, &c->n_ctx);
+                    c->lm += ws;
+                    c->lex = d->lex ? 0 : -1;
+                    c->in_word = 0;
+                } else {
+                    int from = n->in_word ? n->lex : (d->lex ? 0 : -1);
+                    c->lex = from >= 0 ? lex_child(d->lex, from, c_lab) : -1;
+                    if (d->lex && d->p.closed_vocab && c->lex < 0)
+                        c->lm = NEG_INF;
+                    c->in_word = 1;
+                }
+            }
+            c->nnb = merge(d, c->nnb, ext);
+        }
+    }
+    /* (3) select */
+    float best = NEG_INF;
+    int n_ok = 0;
+    for (int i = 0; i < d->n_cands; i++) {
+        cand *c = &d->cands[i];
+        c->score = merge(d, c->nb, c->nnb) + c->lm;
+        if (c->score > NEG_INF) {
+            d->order[n_ok++] = i;
+            if (c->score > best)
+                best = c->score;
+        }
+    }
+    qsort_r(d->order, (size_t)n_ok, sizeof *d->order, cmp_score_desc, d->cands);
+    int keep = n_ok < d->p.beam ? n_ok : d->p.beam;
+    if (d->p.beam_delta > 0)
+        while (keep > 1 && d->cands[d->order[keep - 1]].score < best - d->p.beam_delta)
+            keep--;
+    /* Mark survivors' nodes, create new ones; then release the old beam. */
+    int *old = d->old;
+    int n_old = d->n_beam;
+    memcpy(old, d->beam, (size_t)n_old * sizeof *old);
+    d->n_beam = 0;
+    for (int r = 0; r < keep; r++) {
+        cand *c = &d->cands[d->order[r]];
+        int x = c->node;
+        if (x < 0) {
+            x = node_alloc(d);
+            if (x < 0) {
+                d->status = ASR_ERR_NOMEM;
+                continue;
+            }
+            bnode *n = &d->nodes[x];
+            n->parent = c->parent;
+            n->refs = 0;
+            n->label = c->label;
+            n->lex = c->lex;
+            n->in_word = c->in_word;
+            n->t_first = n->t_last = t;
+            n->conf_sum = exp((double)c->emit_lp);
+            n->conf_n = 1;
+            n->lm = c->lm;
+            memcpy(n->ctx, c->ctx, sizeof n->ctx);
+            n->n_ctx = c->n_ctx;
+            d->nodes[c->parent].refs++;
+        } else if (c->emitting) {
+            bnode *n = &d->nodes[x];
+            n->t_last = t;
+            n->conf_sum += exp((double)lp[n->label]);
+            n->conf_n++;
+        }
+        d->nodes[x].refs++;
+        d->nodes[x].pb = c->nb;
+        d->nodes[x].pnb = c->nnb;
+        d->beam[d->n_beam++] = x;
+    }
+    for (int i = 0; i < n_old; i++)
+        node_release(d, old[i]);
+    for (int i = 0; i < d->n_cands; i++)
+        d->hash[d->cands[i].slot] = 0;
+    if (d->n_beam == 0) /* only after a memory failure: keep the search alive from the root */
+        new_utterance(d);
+}
+
+/* Fills d->path with the nodes root..x (exclusive of the root); returns its length or -1. */
+static int build_path(ctc_beam *d, int x)
+{
+    int len = 0;
+    for (int i = x; d->nodes[i].parent >= 0; i = d->nodes[i].parent)
+        len++;
+    if (len > d->path_cap) {
+        int cap = len * 2;
+        int *np = realloc(d->path, (size_t)cap * sizeof *np);
+        if (!np)
+            return -1;
+        d->path = np;
+        d->path_cap = cap;
+    }
+    int k = len;
+    for (int i = x; k > 0; i = d->nodes[i].parent)
+        d->path[--k] = i;
+    return len;
+}
+
+/* Text of the path (spaces between words, none trailing) into d->text. */
+static int path_text(ctc_beam *d, int len)
+{
+    if ((size_t)len + 1 > d->text_cap) {
+        size_t cap = (size_t)len * 2 + 1;
+        char *nt = realloc(d->text, cap);
+        if (!nt)
+            return -1;
+        d->text = nt;
+        d->text_cap = cap;
+    }
+    size_t n = 0;
+    for (int i = 0; i < len; i++)
+        d->text[n++] = d->labels[d->nodes[d->path[i]].label];
+    while (n > 0 && d->text[n - 1] == ' ')
+        n--;
+    d->text[n] = '\0';
+    return 0;
+}
+
+static int best_member(const ctc_beam *d)
+{
+    int best = d->beam[0];
+    float bs = NEG_INF;
+    for (int b = 0; b < d->n_beam; b++) {
+        const bnode *n = &d->nodes[d->beam[b]];
+        float s = merge(d, n->pb, n->pnb) + n->lm;
+        if (s > bs) {
+            bs = s;
+            best = d->beam[b];
+        }
+    }
+    return best;
+}
+
+const char *ctc_beam_partial(ctc_beam *d)
+{
+    int len = build_path(d, best_member(d));
+    if (len < 0 || path_text(d, len) != 0) {
+        d->status = ASR_ERR_NOMEM;
+        return "";
+    }
+    return d->text;
+}
+
+asr_status ctc_beam_final(ctc_beam *d, asr_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (d->status != ASR_OK)
+        goto fail;
+    /* Close each hypothesis' last word, add </s>, pick the best. */
+    int best = -1, fallback = d->beam[0];
+    float bs = NEG_INF, fs = NEG_INF;
+    for (int b = 0; b < d->n_beam; b++) {
+        const bnode *n = &d->nodes[d->beam[b]];
+        float s = merge(d, n->pb, n->pnb) + n->lm;
+        if (s > fs) {
+            fs = s;
+            fallback = d->beam[b];
+        }
+        uint32_t ctx[MAX_CTX];
+        int n_ctx = n->n_ctx;
+        memcpy(ctx, n->ctx, sizeof ctx);
+        if (n->in_word)
+            s += word_score(d, n->lex, n->ctx, n->n_ctx, ctx, &n_ctx);
+        if (d->lm && d->p.use_eos && d->eos != ASR_LM_NONE && s > NEG_INF)
+            s += d->p.lm_weight * LN10 * asr_lm_score(d->lm, ctx, n_ctx, d->eos);
+        if (s > bs) {
+            bs = s;
+            best = d->beam[b];
+        }
+    }
+    int drop_last = 0;
+    if (best < 0) { /* closed vocabulary and every hypothesis ends inside a non-word */
+        best = fallback;
+        drop_last = d->nodes[best].in_word;
+    }
+    int len = build_path(d, best);
+    if (len < 0 || path_text(d, len) != 0)
+        goto fail;
+    /* Words: runs of letters. */
+    int n_words = 0;
+    for (int i = 0; i < len; i++)
+        if (d->nodes[d->path[i]].in_word && (i == 0 || !d->nodes[d->path[i - 1]].in_word))
+            n_words++;
+    if (drop_last && n_words > 0) {
+        n_words--;
+        while (len > 0 && d->nodes[d->path[len - 1]].in_word)
+            len--;
+        if (path_text(d, len) != 0)
+            goto fail;
+    }
+    out->text = strdup(d->text);
+    if (!out->text)
+        goto fail;
+    if (n_words > 0) {
+        out->words = calloc((size_t)n_words, sizeof *out->words);
+        if (!out->words)
+            goto fail;
+    }
+    int w = 0;
+    for (int i = 0; i < len;) {
+        if (!d->nodes[d->path[i]].in_word) {
+            i++;
+            continue;
+        }
+        int j = i;
+        double cs = 0;
+        long cn = 0;
+        while (j < len && d->nodes[d->path[j]].in_word) {
+            cs += d->nodes[d->path[j]].conf_sum;
+            cn += d->nodes[d->path[j]].conf_n;
+            j++;
+        }
+        asr_word *o = &out->words[w];
+        o->word = malloc((size_t)(j - i) + 1);
+        if (!o->word)
+            goto fail;
+        out->n_words = ++w;
+        for (int k = i; k < j; k++)
+            o->word[k - i] = d->labels[d->nodes[d->path[k]].label];
+        o->word[j - i] = '\0';
+        o->start_ms = (double)d->nodes[d->path[i]].t_first * d->frame_ms;
+        o->end_ms = (double)(d->nodes[d->path[j - 1]].t_last + 1) * d->frame_ms;
+        o->conf = (float)(cs / (double)cn);
+        i = j;
+    }
+    new_utterance(d);
+    return ASR_OK;
+fail:
+    asr_result_free(out);
+    d->status = ASR_OK;
+    new_utterance(d);
+    return ASR_ERR_NOMEM;
+}
+
+/* ---------------- one interface over both decoders ---------------- */
+
+asr_status asr_decoder_init(asr_decoder *d, asr_decoder_kind kind, const char *alphabet,
+                            int n_labels, double frame_ms, const ctc_beam_params *p,
+                            const asr_lm *lm, const ctc_lexicon *lex, asr_error *err)
+{
+    memset(d, 0, sizeof *d);
+    d->kind = kind;
+    if (kind == ASR_DECODER_GREEDY)
+        d->greedy = ctc_greedy_create(alphabet, n_labels, frame_ms, err);
+    else
+        d->beam = ctc_beam_create(alphabet, n_labels, frame_ms, p, lm, lex, err);
+    if (!d->greedy && !d->beam)
+        return err ? err->code : ASR_ERR_ARG;
+    return ASR_OK;
+}
+
+void asr_decoder_free(asr_decoder *d)
+{
+    if (!d)
+        return;
+    ctc_greedy_destroy(d->greedy);
+    ctc_beam_destroy(d->beam);
+    d->greedy = NULL;
+    d->beam = NULL;
+}
+
+void asr_decoder_push(asr_decoder *d, const float *logprobs)
+{
+    if (d->kind == ASR_DECODER_GREEDY)
+        ctc_greedy_push(d->greedy, logprobs);
+    else
+        ctc_beam_push(d->beam, logprobs);
+}
+
+const char *asr_decoder_partial(asr_decoder *d)
+{
+    return d->kind == ASR_DECODER_GREEDY ? ctc_greedy_partial(d->greedy) : ctc_beam_partial(d->beam);
+}
+
+asr_status asr_decoder_final(asr_decoder *d, asr_result *out)
+{
+    return d->kind == ASR_DECODER_GREEDY ? ctc_greedy_final(d->greedy, out)
+                                         : ctc_beam_final(d->beam, out);
+}
+
+void asr_decoder_reset(asr_decoder *d)
+{
+    if (d->kind == ASR_DECODER_GREEDY)
+        ctc_greedy_reset(d->greedy);
+    else
+        ctc_beam_reset(d->beam);
+}

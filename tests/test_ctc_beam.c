@@ -1,0 +1,492 @@
+/* test_ctc_beam.c - prefix beam search: beam 1 (max merge, no LM) == greedy decoding on random
+ * logits; a full beam == the most probable labelling by brute force over every path; toy ARPA
+ * LMs with hand-computed decisions (back-off weights as ARPA defines, closed vocabulary never
+ * outputs a forbidden word); streaming (partials between frames, consecutive utterances) ==
+ * whole-utterance decoding; phrase-list vocabularies. */
+#include "../model/ctc_beam.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static unsigned rng = 12345u;
+static double urand(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return ((rng >> 8) + 0.5) / 16777216.0;
+}
+static double nrand(void)
+{
+    return sqrt(-2 * log(urand())) * cos(6.283185307179586 * urand());
+}
+
+/* T frames of log-softmax(logits): one label per frame made dominant (blank half the time), the
+ * rest Gaussian noise, so paths spell words with repeats and blanks between them. */
+static float *random_frames(int T, int L, double peak)
+{
+    float *f = malloc((size_t)T * (size_t)L * sizeof *f);
+    for (int t = 0; t < T; t++) {
+        float *x = f + (size_t)t * (size_t)L;
+        int dom = urand() < 0.5 ? 0 : (int)(urand() * L);
+        double mx = -1e30, s = 0;
+        for (int k = 0; k < L; k++) {
+            x[k] = (float)(nrand() + (k == dom ? peak : 0));
+            mx = x[k] > mx ? x[k] : mx;
+        }
+        for (int k = 0; k < L; k++)
+            s += exp(x[k] - mx);
+        for (int k = 0; k < L; k++)
+            x[k] = (float)(x[k] - mx - log(s));
+    }
+    return f;
+}
+
+static void test_greedy_equivalence(void)
+{
+    const char *alpha = " abc'";
+    int L = 6;
+    ctc_beam_params p = ctc_beam_default_params();
+    p.beam = 1;
+    p.viterbi = 1;
+    p.word_bonus = 0;
+    int bad_text = 0, bad_words = 0, bad_partial = 0, runs = 0;
+    for (int run = 0; run < 200; run++) {
+        int T = 1 + (int)(urand() * 120);
+        float *f = random_frames(T, L, run % 2 ? 2.0 : 4.0);
+        ctc_greedy *g = ctc_greedy_create(alpha, L, 40.0, NULL);
+        ctc_beam *b = ctc_beam_create(alpha, L, 40.0, &p, NULL, NULL, NULL);
+        for (int t = 0; t < T; t++) {
+            ctc_greedy_push(g, f + (size_t)t * L);
+            ctc_beam_push(b, f + (size_t)t * L);
+            /* Greedy's partial may carry a trailing space only through words; compare words. */
+            if (strcmp(ctc_greedy_partial(g), ctc_beam_partial(b)) != 0)
+                bad_partial++;
+        }
+        asr_result rg, rb;
+        ctc_greedy_final(g, &rg);
+        ctc_beam_final(b, &rb);
+        runs++;
+        if (strcmp(rg.text, rb.text) != 0) {
+            if (bad_text++ < 3)
+                fprintf(stderr, "greedy \"%s\" beam \"%s\"\n", rg.text, rb.text);
+        } else if (rg.n_words != rb.n_words) {
+            bad_words++;
+        } else {
+            for (int i = 0; i < rg.n_words; i++)
+                if (strcmp(rg.words[i].word, rb.words[i].word) != 0 ||
+                    rg.words[i].start_ms != rb.words[i].start_ms ||
+                    rg.words[i].end_ms != rb.words[i].end_ms ||
+                    fabsf(rg.words[i].conf - rb.words[i].conf) > 1e-6f) {
+                    if (bad_words++ < 3)
+                        fprintf(stderr, "word %d: greedy %s %.0f-%.0f %.4f beam %s %.0f-%.0f %.4f\n",
+                                i, rg.words[i].word, rg.words[i].start_ms, rg.words[i].end_ms,
+                                rg.words[i].conf, rb.words[i].word, rb.words[i].start_ms,
+                                rb.words[i].end_ms, rb.words[i].conf);
+                    break;
+                }
+        }
+        asr_result_free(&rg);
+        asr_result_free(&rb);
+        ctc_greedy_destroy(g);
+        ctc_beam_destroy(b);
+        free(f);
+    }
+    CHECK(bad_text == 0, "beam 1 text != greedy in %d of %d runs", bad_text, runs);
+    CHECK(bad_words == 0, "beam 1 words/times/conf != greedy in %d of %d runs", bad_words, runs);
+    CHECK(bad_partial == 0, "beam 1 partials != greedy in %d frames", bad_partial);
+}
+
+/* ---- brute force: most probable labelling under the beam's prefix semantics ---- */
+
+/* Collapses a path to the beam's prefix: repeats merged, blanks dropped, no leading space, runs
+ * of spaces as one (a trailing space is kept: "a" and "a " are different prefixes). */
+static void collapse(const int *path, int T, const char *alpha, char *out)
+{
+    int n = 0, prev = -1;
+    for (int t = 0; t < T; t++) {
+        int k = path[t];
+        if (k != 0 && k != prev) {
+            char c = alpha[k - 1];
+            if (!(c == ' ' && (n == 0 || out[n - 1] == ' ')))
+                out[n++] = c;
+        }
+        prev = k;
+    }
+    out[n] = '\0';
+}
+
+#define BF_MAX 4096
+static char bf_key[BF_MAX][16];
+static double bf_p[BF_MAX];
+static int bf_n;
+
+static void test_brute_force(void)
+{
+    const char *alpha = " ab";
+    int L = 4, T = 5;
+    ctc_beam_params p = ctc_beam_default_params();
+    p.beam = 2000;
+    p.char_prune = 0;
+    p.max_chars = 3;
+    p.beam_delta = 0;
+    p.word_bonus = 0;
+    int bad = 0;
+    for (int run = 0; run < 60; run++) {
+        float *f = random_frames(T, L, run % 3 ? 1.0 : 0.0);
+        bf_n = 0;
+        int path[8];
+        int total = 1;
+        for (int t = 0; t < T; t++)
+            total *= L;
+        for (int code = 0; code < total; code++) {
+            double lp = 0;
+            for (int t = 0, c = code; t < T; t++, c /= L) {
+                path[t] = c % L;
+                lp += f[t * L + path[t]];
+            }
+            char key[16];
+            collapse(path, T, alpha, key);
+            int i;
+            for (i = 0; i < bf_n && strcmp(bf_key[i], key) != 0; i++)
+                ;
+            if (i == bf_n) {
+                strcpy(bf_key[bf_n], key);
+                bf_p[bf_n++] = 0;
+            }
+            bf_p[i] += exp(lp);
+        }
+        int best = 0;
+        for (int i = 1; i < bf_n; i++)
+            if (bf_p[i] > bf_p[best])
+                best = i;
+        char want[16];
+        strcpy(want, bf_key[best]);
+        size_t wl = strlen(want);
+        while (wl > 0 && want[wl - 1] == ' ')
+            want[--wl] = '\0';
+        ctc_beam *b = ctc_beam_create(alpha, L, 10.0, &p, NULL, NULL, NULL);
+        for (int t = 0; t < T; t++)
+            ctc_beam_push(b, f + t * L);
+        asr_result r;
+        ctc_beam_final(b, &r);
+        if (strcmp(r.text, want) != 0 && bad++ < 3)
+            fprintf(stderr, "brute force \"%s\" beam \"%s\"\n", want, r.text);
+        asr_result_free(&r);
+        ctc_beam_destroy(b);
+        free(f);
+    }
+    CHECK(bad == 0, "full beam != brute-force best labelling in %d of 60 runs", bad);
+}
+
+/* ---- toy LMs ---- */
+
+static char dir[] = "/tmp/test_ctc_beam_XXXXXX";
+
+static asr_lm *toy_lm(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    asr_error err = {0};
+    asr_lm *lm = asr_lm_load_arpa(path, &err);
+    CHECK(lm != NULL, "toy lm %s: %s", name, err.msg);
+    return lm;
+}
+
+/* One frame of probabilities (normalised here) as log-probabilities. */
+static void frame(float *out, int L, const double *p)
+{
+    double s = 0;
+    for (int k = 0; k < L; k++)
+        s += p[k];
+    for (int k = 0; k < L; k++)
+        out[k] = (float)log(p[k] / s);
+}
+
+static char *decode(const float *f, int T, int L, const char *alpha, const ctc_beam_params *p,
+                    const asr_lm *lm, const ctc_lexicon *lx)
+{
+    ctc_beam *b = ctc_beam_create(alpha, L, 10.0, p, lm, lx, NULL);
+    for (int t = 0; t < T; t++)
+        ctc_beam_push(b, f + (size_t)t * (size_t)L);
+    asr_result r;
+    ctc_beam_final(b, &r);
+    char *s = strdup(r.text);
+    asr_result_free(&r);
+    ctc_beam_destroy(b);
+    return s;
+}
+
+/* "a" then a frame where x and y are equally likely: only the LM decides, through bow(a). */
+static void test_backoff_decision(void)
+{
+    const char *alpha = " axy";
+    int L = 5;
+    /* labels: 0 blank, 1 space, 2 a, 3 x, 4 y */
+    const double fr[4][5] = {
+        {0.02, 0.02, 0.9, 0.03, 0.03},
+        {0.05, 0.85, 0.04, 0.03, 0.03},
+        {0.04, 0.03, 0.03, 0.45, 0.45},
+        {0.9, 0.04, 0.02, 0.02, 0.02},
+    };
+    float f[4 * 5];
+    for (int t = 0; t < 4; t++)
+        frame(f + t * L, L, fr[t]);
+    /* p(x | a) = bow(a) + p(x), p(y | a) listed; p(</s> | a x) and p(</s> | a y) both come to
+     * p(</s>) (bow(x) = bow(y) = 0, "a x" unlisted, "a y" listed without a back-off weight). */
+    const char *fmt = "\\data\\\nngram 1=5\nngram 2=2\n\n\\1-grams:\n-1 <s> 0\n-1 </s>\n"
+                      "-0.6 a %s\n-0.5 x 0\n-0.9 y 0\n\n\\2-grams:\n-0.2 <s> a\n-0.7 a y\n\n\\end\\\n";
+    char text[512];
+    ctc_beam_params p = ctc_beam_default_params();
+    p.lm_weight = 1.0f;
+    p.word_bonus = 0;
+    p.closed_vocab = 1;
+    /* bow(a) = -0.3: x scores -0.8, y -0.7: y. */
+    snprintf(text, sizeof text, fmt, "-0.3");
+    asr_lm *lm = toy_lm("bow1.arpa", text);
+    ctc_lexicon *lx = lm ? ctc_lexicon_create(lm, alpha, L, NULL) : NULL;
+    char *s = lx ? decode(f, 4, L, alpha, &p, lm, lx) : NULL;
+    CHECK(s && strcmp(s, "a y") == 0, "bow -0.3 wants \"a y\", got \"%s\"", s ? s : "(null)");
+    free(s);
+    ctc_lexicon_destroy(lx);
+    asr_lm_free(lm);
+    /* bow(a) = -0.1: x scores -0.6, y -0.7: x. */
+    snprintf(text, sizeof text, fmt, "-0.1");
+    lm = toy_lm("bow2.arpa", text);
+    lx = lm ? ctc_lexicon_create(lm, alpha, L, NULL) : NULL;
+    s = lx ? decode(f, 4, L, alpha, &p, lm, lx) : NULL;
+    CHECK(s && strcmp(s, "a x") == 0, "bow -0.1 wants \"a x\", got \"%s\"", s ? s : "(null)");
+    free(s);
+    /* Without the LM the tie goes to either; with lm_weight 0 too: only check it is one of them. */
+    p.lm_weight = 0;
+    s = lx ? decode(f, 4, L, alpha, &p, lm, lx) : NULL;
+    CHECK(s && (strcmp(s, "a x") == 0 || strcmp(s, "a y") == 0), "weight 0: \"%s\"", s ? s : "");
+    free(s);
+    ctc_lexicon_destroy(lx);
+    asr_lm_free(lm);
+}
+
+/* A word the LM does not have is never output in closed mode; open mode can output it. */
+static void test_closed_vocab(void)
+{
+    const char *alpha = " abc";
+    int L = 5;
+    asr_lm *lm = toy_lm("closed.arpa", "\\data\\\nngram 1=4\n\n\\1-grams:\n-1 <s>\n-0.5 </s>\n"
+                                       "-0.3 ab\n-0.4 ba\n\n\\end\\\n");
+    if (!lm)
+        return;
+    ctc_lexicon *lx = ctc_lexicon_create(lm, alpha, L, NULL);
+    CHECK(lx && ctc_lexicon_words(lx) == 2, "lexicon of 2 words (<s> </s> left out)");
+    /* Frames spelling "abc" clearly. */
+    const double fr[5][5] = {
+        {0.02, 0.02, 0.9, 0.03, 0.03}, {0.02, 0.02, 0.03, 0.9, 0.03}, {0.02, 0.02, 0.03, 0.03, 0.9},
+        {0.9, 0.04, 0.02, 0.02, 0.02}, {0.9, 0.04, 0.02, 0.02, 0.02},
+    };
+    float f[5 * 5];
+    for (int t = 0; t < 5; t++)
+        frame(f + t * L, L, fr[t]);
+    ctc_beam_params p = ctc_beam_default_params();
+    p.closed_vocab = 1;
+    char *s = decode(f, 5, L, alpha, &p, lm, lx);
+    CHECK(strstr(s, "abc") == NULL, "closed vocabulary output \"%s\"", s);
+    free(s);
+    p.closed_vocab = 0;
+    p.unk_penalty = -1;
+    s = decode(f, 5, L, alpha, &p, lm, lx);
+    CHECK(strcmp(s, "abc") == 0, "open vocabulary wants \"abc\", got \"%s\"", s);
+    free(s);
+    /* Random frames: every output word is in the vocabulary. */
+    p.closed_vocab = 1;
+    int bad = 0, words = 0;
+    for (int run = 0; run < 100; run++) {
+        int T = 5 + (int)(urand() * 60);
+        float *rf = random_frames(T, L, 3.0);
+        ctc_beam *b = ctc_beam_create(alpha, L, 10.0, &p, lm, lx, NULL);
+        for (int t = 0; t < T; t++)
+            ctc_beam_push(b, rf + (size_t)t * L);
+        asr_result r;
+        ctc_beam_final(b, &r);
+        for (int i = 0; i < r.n_words; i++, words++)
+            if (strcmp(r.words[i].word, "ab") != 0 && strcmp(r.words[i].word, "ba") != 0)
+                bad++;
+        asr_result_free(&r);
+        ctc_beam_destroy(b);
+        free(rf);
+    }
+    CHECK(bad == 0 && words > 20, "%d of %d words outside the closed vocabulary", bad, words);
+    ctc_lexicon_destroy(lx);
+    asr_lm_free(lm);
+}
+
+/* Results do not depend on how often partials are read, and consecutive utterances decode as
+ * fresh ones shifted in time. */
+static void test_streaming(void)
+{
+    const char *alpha = " abc";
+    int L = 5;
+    asr_lm *lm = toy_lm("stream.arpa", "\\data\\\nngram 1=6\nngram 2=2\n\n\\1-grams:\n-1 <s> -0.2\n"
+                                       "-0.8 </s>\n-0.5 ab -0.1\n-0.6 ba -0.3\n-0.9 c -0.2\n-1.1 cab 0\n\n"
+                                       "\\2-grams:\n-0.1 ab ba\n-0.2 <s> c\n\n\\end\\\n");
+    if (!lm)
+        return;
+    ctc_lexicon *lx = ctc_lexicon_create(lm, alpha, L, NULL);
+    ctc_beam_params p = ctc_beam_default_params();
+    p.beam = 8;
+    p.unk_penalty = -1; /* random letters are mostly unknown words */
+    int T1 = 80, T2 = 70;
+    float *f = random_frames(T1 + T2, L, 2.5);
+    ctc_beam *whole = ctc_beam_create(alpha, L, 10.0, &p, lm, lx, NULL);
+    ctc_beam *chunk = ctc_beam_create(alpha, L, 10.0, &p, lm, lx, NULL);
+    ctc_beam *fresh = ctc_beam_create(alpha, L, 10.0, &p, lm, lx, NULL);
+    asr_result a1, a2, c1, c2, fr2;
+    for (int t = 0; t < T1; t++)
+        ctc_beam_push(whole, f + (size_t)t * L);
+    ctc_beam_final(whole, &a1);
+    for (int t = T1; t < T1 + T2; t++)
+        ctc_beam_push(whole, f + (size_t)t * L);
+    ctc_beam_final(whole, &a2);
+    for (int t = 0; t < T1; t++) {
+        ctc_beam_push(chunk, f + (size_t)t * L);
+        if (t % 3 == 0)
+            (void)ctc_beam_partial(chunk);
+    }
+    ctc_beam_final(chunk, &c1);
+    for (int t = T1; t < T1 + T2; t++) {
+        ctc_beam_push(chunk, f + (size_t)t * L);
+        (void)ctc_beam_partial(chunk);
+    }
+    ctc_beam_final(chunk, &c2);
+    for (int t = T1; t < T1 + T2; t++)
+        ctc_beam_push(fresh, f + (size_t)t * L);
+    ctc_beam_final(fresh, &fr2);
+    CHECK(strcmp(a1.text, c1.text) == 0 && strcmp(a2.text, c2.text) == 0,
+          "partials change results: \"%s\"/\"%s\" vs \"%s\"/\"%s\"", a1.text, a2.text, c1.text,
+          c2.text);
+    CHECK(ctc_beam_frames(whole) == T1 + T2, "frames");
+    int same = strcmp(a2.text, fr2.text) == 0 && a2.n_words == fr2.n_words;
+    for (int i = 0; same && i < a2.n_words; i++)
+        same = a2.words[i].start_ms == fr2.words[i].start_ms + T1 * 10.0 &&
+               a2.words[i].end_ms == fr2.words[i].end_ms + T1 * 10.0 &&
+               a2.words[i].conf == fr2.words[i].conf;
+    CHECK(same, "second utterance \"%s\" vs fresh \"%s\"", a2.text, fr2.text);
+    CHECK(a1.n_words > 0 && a2.n_words > 0, "words were output");
+    for (int i = 0; i < a1.n_words; i++)
+        CHECK(a1.words[i].start_ms < a1.words[i].end_ms && a1.words[i].conf > 0 &&
+                  a1.words[i].conf <= 1 && (i == 0 || a1.words[i].start_ms >= a1.words[i - 1].end_ms),
+              "word %d times %.0f-%.0f conf %g", i, a1.words[i].start_ms, a1.words[i].end_ms,
+              a1.words[i].conf);
+    /* reset = fresh decoder */
+    ctc_beam_reset(chunk);
+    for (int t = T1; t < T1 + T2; t++)
+        ctc_beam_push(chunk, f + (size_t)t * L);
+    asr_result r2;
+    ctc_beam_final(chunk, &r2);
+    CHECK(strcmp(r2.text, fr2.text) == 0 && r2.n_words == fr2.n_words &&
+              (r2.n_words == 0 || r2.words[0].start_ms == fr2.words[0].start_ms),
+          "reset");
+    /* A long stream stays sane (node recycling under ASan). */
+    float *lf = random_frames(3000, L, 2.5);
+    for (int t = 0; t < 3000; t++)
+        ctc_beam_push(chunk, lf + (size_t)t * L);
+    asr_result lr;
+    CHECK(ctc_beam_final(chunk, &lr) == ASR_OK && lr.n_words > 50, "long stream: %d words: %s",
+          lr.n_words, lr.text);
+    asr_result_free(&lr);
+    free(lf);
+    asr_result_free(&a1);
+    asr_result_free(&a2);
+    asr_result_free(&c1);
+    asr_result_free(&c2);
+    asr_result_free(&fr2);
+    asr_result_free(&r2);
+    ctc_beam_destroy(whole);
+    ctc_beam_destroy(chunk);
+    ctc_beam_destroy(fresh);
+    ctc_lexicon_destroy(lx);
+    asr_lm_free(lm);
+    free(f);
+}
+
+static void test_phrases(void)
+{
+    const char *alpha = " abcdefghijklmnopqrstuvwxyz'";
+    int L = 29;
+    const char *ph[] = {"Turn ON the light", "open the door"};
+    asr_lm *lm = NULL;
+    ctc_lexicon *lx = NULL;
+    asr_error err = {0};
+    CHECK(ctc_phrases_build(ph, 2, alpha, L, &lm, &lx, &err) == ASR_OK, "phrases: %s", err.msg);
+    if (!lx)
+        return;
+    CHECK(ctc_lexicon_words(lx) == 6, "6 words, got %d", ctc_lexicon_words(lx));
+    /* Spell "the doar" (a typo): closed vocabulary turns it into phrase words. */
+    const char *spell = "the doar";
+    int T = 0;
+    float f[40 * 29];
+    for (const char *c = spell; *c; c++) {
+        double pr[29];
+        int lab = (int)(strchr(alpha, *c) - alpha) + 1;
+        for (int k = 0; k < L; k++)
+            pr[k] = 0.01;
+        pr[lab] = 0.6;
+        if (*c == 'a')
+            pr[(int)(strchr(alpha, 'o') - alpha) + 1] = 0.3;
+        frame(f + T++ * L, L, pr);
+        for (int k = 0; k < L; k++)
+            pr[k] = k == 0 ? 0.9 : 0.004;
+        frame(f + T++ * L, L, pr);
+    }
+    ctc_beam_params p = ctc_beam_default_params();
+    p.closed_vocab = 1;
+    char *s = decode(f, T, L, alpha, &p, lm, lx);
+    CHECK(strcmp(s, "the door") == 0, "phrase decode \"%s\"", s);
+    free(s);
+    ctc_lexicon_destroy(lx);
+    asr_lm_free(lm);
+}
+
+static void test_args(void)
+{
+    asr_error err = {0};
+    ctc_beam_params p = ctc_beam_default_params();
+    p.beam = 0;
+    CHECK(ctc_beam_create(" ab", 4, 10, &p, NULL, NULL, &err) == NULL && err.code == ASR_ERR_ARG,
+          "beam 0 refused");
+    p = ctc_beam_default_params();
+    CHECK(ctc_beam_create(" ab", 5, 10, &p, NULL, NULL, &err) == NULL, "alphabet mismatch refused");
+    asr_decoder d;
+    CHECK(asr_decoder_init(&d, ASR_DECODER_GREEDY, " ab", 4, 10, &p, NULL, NULL, &err) == ASR_OK &&
+              d.greedy,
+          "decoder greedy");
+    asr_decoder_free(&d);
+    CHECK(asr_decoder_init(&d, ASR_DECODER_BEAM, " ab", 4, 10, &p, NULL, NULL, &err) == ASR_OK &&
+              d.beam,
+          "decoder beam");
+    asr_decoder_free(&d);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_greedy_equivalence();
+    test_brute_force();
+    test_backoff_decision();
+    test_closed_vocab();
+    test_streaming();
+    test_phrases();
+    test_args();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return TEST_SUMMARY();
+}
