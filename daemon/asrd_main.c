@@ -53,6 +53,12 @@ static void usage(FILE *f)
           "                      over normalised references and transcripts; failed files count as empty\n"
           "  --threads N         transcribe N files in parallel (default 1); output order is unchanged\n"
           "  --no-progress       no progress bar (it is drawn on stderr only when stderr is a terminal)\n"
+          "  --decoder KIND      greedy (default) or beam: CTC prefix beam search, with --lm a word LM\n"
+          "  --lm PATH           ARPA or binary (--lm-convert) word n-gram LM; implies --decoder beam\n"
+          "  --beam N            hypotheses kept per frame (default 16)\n"
+          "  --lm-weight X       LM weight (default 0.8); --word-bonus X per word (default 1.0);\n"
+          "  --unk-penalty X     per out-of-vocabulary word (default -6); --closed-vocab: LM words only\n"
+          "  --lm-convert IN OUT convert an ARPA LM to the memory-mapped binary form and exit\n"
           "\n"
           "  -h, --help          this help\n"
           "  -V, --version       print \"asrd VERSION\"\n"
@@ -122,6 +128,7 @@ int main(int argc, char **argv)
         OPT_FEATURES,
         OPT_KALDI
     };
+    enum { OPT_DEC = 1000, OPT_LM_CONVERT = 1100 }; /* OPT_DEC + batch_decoder_opt */
     static const struct option opts[] = {
         {"batch", no_argument, NULL, OPT_BATCH},
         {"model", required_argument, NULL, OPT_MODEL},
@@ -132,6 +139,14 @@ int main(int argc, char **argv)
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
         {"features", no_argument, NULL, OPT_FEATURES},
         {"kaldi", no_argument, NULL, OPT_KALDI},
+        {"decoder", required_argument, NULL, OPT_DEC + BATCH_OPT_DECODER},
+        {"lm", required_argument, NULL, OPT_DEC + BATCH_OPT_LM},
+        {"beam", required_argument, NULL, OPT_DEC + BATCH_OPT_BEAM},
+        {"lm-weight", required_argument, NULL, OPT_DEC + BATCH_OPT_LM_WEIGHT},
+        {"word-bonus", required_argument, NULL, OPT_DEC + BATCH_OPT_WORD_BONUS},
+        {"unk-penalty", required_argument, NULL, OPT_DEC + BATCH_OPT_UNK_PENALTY},
+        {"closed-vocab", no_argument, NULL, OPT_DEC + BATCH_OPT_CLOSED},
+        {"lm-convert", no_argument, NULL, OPT_LM_CONVERT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -139,6 +154,7 @@ int main(int argc, char **argv)
     int batch = 0, features = 0, kaldi = 0, score = 0, progress = 1;
     const char *model_path = NULL, *manifest = NULL;
     batch_options bo = batch_default_options();
+    int lm_convert = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
@@ -176,6 +192,21 @@ int main(int argc, char **argv)
         case OPT_KALDI:
             kaldi = 1;
             break;
+        case OPT_DEC + BATCH_OPT_DECODER:
+        case OPT_DEC + BATCH_OPT_LM:
+        case OPT_DEC + BATCH_OPT_BEAM:
+        case OPT_DEC + BATCH_OPT_LM_WEIGHT:
+        case OPT_DEC + BATCH_OPT_WORD_BONUS:
+        case OPT_DEC + BATCH_OPT_UNK_PENALTY:
+        case OPT_DEC + BATCH_OPT_CLOSED: {
+            asr_error derr = {ASR_OK, ""};
+            if (batch_decoder_option(&bo, (batch_decoder_opt)(c - OPT_DEC), optarg, &derr) != ASR_OK)
+                return usage_error(derr.msg, NULL);
+            break;
+        }
+        case OPT_LM_CONVERT:
+            lm_convert = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -190,6 +221,16 @@ int main(int argc, char **argv)
             fputs("Try 'asrd --help'.\n", stderr);
             return 2;
         }
+    }
+    if (lm_convert) {
+        asr_error lerr = {ASR_OK, ""};
+        if (argc - optind != 2)
+            return usage_error("--lm-convert takes two arguments: IN.arpa OUT.lmbin", NULL);
+        if (batch_lm_convert(argv[optind], argv[optind + 1], &lerr) != ASR_OK) {
+            fprintf(stderr, "asrd: error: %s\n", lerr.msg);
+            return 1;
+        }
+        return 0;
     }
     int nfiles = argc - optind;
     char **files = argv + optind;

@@ -1,8 +1,8 @@
 /* batch.c - batch transcription (see batch.h).
  *
  * DESIGN. With one thread everything happens in the caller's thread: transcribe item i, print it,
- * next. With N threads, N workers each own one asr_stream and one ctc_greedy (the model is shared
- * read-only) and claim items in order from a shared counter; each result goes into its own slot.
+ * next. With N threads, N workers each own one asr_stream and one decoder (the model and the LM are
+ * shared read-only) and claim items in order from a shared counter; each result goes into its own slot.
  * The calling thread is the only writer of `out`/`errf`: it waits for slot 0, prints it, frees it,
  * waits for slot 1, and so on, so the output order is the input order whatever finishes first.
  * The counter and the slots' `done` flags are guarded by one mutex; a slot's other fields are
@@ -23,11 +23,83 @@
 batch_options batch_default_options(void)
 {
     batch_options o = {
-        .format = OUTPUT_TEXT, .with_path = 0, .threads = 1, .progress = 0, .score = 0, .block_sec = 0.5};
+        .format = OUTPUT_TEXT, .with_path = 0, .threads = 1, .progress = 0, .score = 0, .block_sec = 0.5,
+        .decoder = ASR_DECODER_GREEDY, .beam = ctc_beam_default_params(), .lm_path = NULL};
     return o;
 }
 
-asr_status batch_transcribe(const asr_model *m, asr_stream *s, ctc_greedy *d, const char *file,
+static int parse_num(const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    if (!v || !*v)
+        return -1;
+    double x = strtod(v, &end);
+    if (*end || !(x >= lo && x <= hi))
+        return -1;
+    *out = x;
+    return 0;
+}
+
+asr_status batch_decoder_option(batch_options *o, batch_decoder_opt opt, const char *value,
+                                asr_error *err)
+{
+    double x;
+    switch (opt) {
+    case BATCH_OPT_DECODER:
+        if (value && strcmp(value, "greedy") == 0)
+            o->decoder = ASR_DECODER_GREEDY;
+        else if (value && strcmp(value, "beam") == 0)
+            o->decoder = ASR_DECODER_BEAM;
+        else
+            return asr_error_set(err, ASR_ERR_ARG, "--decoder must be greedy or beam, not: %s",
+                                 value ? value : "");
+        o->decoder_set = 1;
+        return ASR_OK;
+    case BATCH_OPT_LM:
+        o->lm_path = value;
+        if (!o->decoder_set)
+            o->decoder = ASR_DECODER_BEAM;
+        return ASR_OK;
+    case BATCH_OPT_BEAM:
+        if (parse_num(value, 1, 10000, &x) != 0 || x != (int)x)
+            return asr_error_set(err, ASR_ERR_ARG, "--beam must be a number from 1 to 10000, not: %s",
+                                 value ? value : "");
+        o->beam.beam = (int)x;
+        return ASR_OK;
+    case BATCH_OPT_LM_WEIGHT:
+    case BATCH_OPT_WORD_BONUS:
+    case BATCH_OPT_UNK_PENALTY:
+        if (parse_num(value, -1000, 1000, &x) != 0)
+            return asr_error_set(err, ASR_ERR_ARG, "--%s must be a number, not: %s",
+                                 opt == BATCH_OPT_LM_WEIGHT    ? "lm-weight"
+                                 : opt == BATCH_OPT_WORD_BONUS ? "word-bonus"
+                                                               : "unk-penalty",
+                                 value ? value : "");
+        if (opt == BATCH_OPT_LM_WEIGHT)
+            o->beam.lm_weight = (float)x;
+        else if (opt == BATCH_OPT_WORD_BONUS)
+            o->beam.word_bonus = (float)x;
+        else
+            o->beam.unk_penalty = (float)x;
+        return ASR_OK;
+    case BATCH_OPT_CLOSED:
+        o->beam.closed_vocab = 1;
+        return ASR_OK;
+    }
+    return asr_error_set(err, ASR_ERR_ARG, "unknown decoder option");
+}
+
+asr_status batch_lm_convert(const char *in, const char *out, asr_error *err)
+{
+    asr_lm *lm = asr_lm_open(in, err);
+    if (!lm)
+        return err ? err->code : ASR_ERR_FORMAT;
+    asr_status st = asr_lm_save(lm, out, err);
+    asr_lm_free(lm);
+    return st;
+}
+
+asr_status batch_transcribe(const asr_model *m, asr_stream *s, asr_decoder *d, const char *file,
                             double block_sec, asr_result *out, double *audio_sec, asr_error *err)
 {
     asr_status st = ASR_ERR_NOMEM;
@@ -40,7 +112,7 @@ asr_status batch_transcribe(const asr_model *m, asr_stream *s, ctc_greedy *d, co
     memset(out, 0, sizeof *out);
     *audio_sec = 0;
     asr_stream_reset(s);
-    ctc_greedy_reset(d);
+    asr_decoder_reset(d);
     if (block < 1)
         block = 1;
     buf = malloc(block * sizeof *buf);
@@ -69,9 +141,9 @@ asr_status batch_transcribe(const asr_model *m, asr_stream *s, ctc_greedy *d, co
             goto fail;
         }
         while (asr_stream_pop(s, lp))
-            ctc_greedy_push(d, lp);
+            asr_decoder_push(d, lp);
     }
-    st = ctc_greedy_final(d, out);
+    st = asr_decoder_final(d, out);
     if (st != ASR_OK) {
         asr_error_set(err, st, "%s: decoding failed: %s", file, asr_strerror(st));
         goto fail;
@@ -203,20 +275,24 @@ typedef struct run {
     const batch_item *items;
     int n;
     const batch_options *o;
+    const asr_lm *lm;         /* shared read-only by every worker, or NULL */
+    const ctc_lexicon *lex;   /* built from lm */
     slot *slots; /* (n) */
     pthread_mutex_t mtx;
     pthread_cond_t cond; /* signalled when a slot is done */
     int next;            /* next item to claim; guarded by mtx */
 } run;
 
-/* Creates the per-worker stream and decoder. */
-static asr_status worker_state(const asr_model *m, asr_stream **s, ctc_greedy **d, asr_error *err)
+/* Creates the per-worker stream and decoder (*d zeroed first). */
+static asr_status worker_state(const run *r, asr_stream **s, asr_decoder *d, asr_error *err)
 {
+    const asr_model *m = r->m;
+    memset(d, 0, sizeof *d);
     *s = asr_stream_create(m, err);
     if (!*s)
         return err->code;
-    *d = ctc_greedy_create(asr_model_alphabet(m), asr_model_n_out(m), asr_model_frame_ms(m), err);
-    if (!*d) {
+    if (asr_decoder_init(d, r->o->decoder, asr_model_alphabet(m), asr_model_n_out(m),
+                         asr_model_frame_ms(m), &r->o->beam, r->lm, r->lex, err) != ASR_OK) {
         asr_stream_destroy(*s);
         *s = NULL;
         return err->code;
@@ -226,10 +302,10 @@ static asr_status worker_state(const asr_model *m, asr_stream **s, ctc_greedy **
 
 /* Fills slot i (without marking it done). A worker without a stream (setup failed) reports the
  * setup error for every item it claims, so the run still terminates. */
-static void process(run *r, asr_stream *s, ctc_greedy *d, const asr_error *setup_err, int i)
+static void process(run *r, asr_stream *s, asr_decoder *d, const asr_error *setup_err, int i)
 {
     slot *sl = &r->slots[i];
-    if (!s || !d) {
+    if (!s || (!d->greedy && !d->beam)) {
         sl->st = setup_err->code;
         sl->err = *setup_err;
         return;
@@ -242,22 +318,22 @@ static void *worker_main(void *arg)
 {
     run *r = arg;
     asr_stream *s = NULL;
-    ctc_greedy *d = NULL;
+    asr_decoder d;
     asr_error setup_err = {ASR_OK, ""};
-    worker_state(r->m, &s, &d, &setup_err);
+    worker_state(r, &s, &d, &setup_err);
     for (;;) {
         pthread_mutex_lock(&r->mtx);
         int i = r->next < r->n ? r->next++ : -1;
         pthread_mutex_unlock(&r->mtx);
         if (i < 0)
             break;
-        process(r, s, d, &setup_err, i);
+        process(r, s, &d, &setup_err, i);
         pthread_mutex_lock(&r->mtx);
         r->slots[i].done = 1;
         pthread_cond_broadcast(&r->cond);
         pthread_mutex_unlock(&r->mtx);
     }
-    ctc_greedy_destroy(d);
+    asr_decoder_free(&d);
     asr_stream_destroy(s);
     return NULL;
 }
@@ -317,12 +393,25 @@ int batch_run(const asr_model *m, const batch_item *items, int n, const batch_op
     int failed = 0, ret = -1, nthreads = 0, sync_ok = 0;
     pthread_t *tids = NULL;
     asr_stream *s = NULL;
-    ctc_greedy *d = NULL;
+    asr_decoder d;
+    asr_lm *lm = NULL;
+    ctc_lexicon *lex = NULL;
     asr_error setup_err = {ASR_OK, ""};
     batch_score sc = {0, 0, 0, 0, 0};
     double audio = 0, t0 = now_sec();
     run r = {.m = m, .items = items, .n = n, .o = o, .next = 0};
 
+    memset(&d, 0, sizeof d);
+    if (o->decoder == ASR_DECODER_BEAM && o->lm_path) {
+        lm = asr_lm_open(o->lm_path, err);
+        if (!lm)
+            goto fail;
+        lex = ctc_lexicon_create(lm, asr_model_alphabet(m), asr_model_n_out(m), err);
+        if (!lex)
+            goto fail;
+        r.lm = lm;
+        r.lex = lex;
+    }
     r.slots = calloc(n > 0 ? (size_t)n : 1, sizeof *r.slots);
     if (!r.slots) {
         asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
@@ -350,7 +439,7 @@ int batch_run(const asr_model *m, const batch_item *items, int n, const batch_op
             goto fail;
         }
     } else {
-        worker_state(m, &s, &d, &setup_err);
+        worker_state(&r, &s, &d, &setup_err);
     }
 
     if (o->progress)
@@ -363,7 +452,7 @@ int batch_run(const asr_model *m, const batch_item *items, int n, const batch_op
                 pthread_cond_wait(&r.cond, &r.mtx);
             pthread_mutex_unlock(&r.mtx);
         } else {
-            process(&r, s, d, &setup_err, i);
+            process(&r, s, &d, &setup_err, i);
         }
         if (o->progress)
             fputs("\r\033[K", errf);
@@ -425,7 +514,9 @@ fail:
             asr_result_free(&r.slots[i].res);
     free(r.slots);
     free(tids);
-    ctc_greedy_destroy(d);
+    asr_decoder_free(&d);
     asr_stream_destroy(s);
+    ctc_lexicon_destroy(lex);
+    asr_lm_free(lm);
     return ret;
 }

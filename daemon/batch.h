@@ -11,6 +11,7 @@
 
 #include "../frontend/asr_util.h"
 #include "../model/asr_model.h"
+#include "../model/ctc_beam.h"
 #include "../model/ctc_decoder.h"
 #include "output.h"
 
@@ -28,17 +29,40 @@ typedef struct batch_options {
     int progress;     /* draw a progress bar on the error stream (caller checks isatty) */
     int score;        /* after the transcripts, print the WER/CER summary line (items need refs) */
     double block_sec; /* audio read per step (seconds) */
+    asr_decoder_kind decoder; /* greedy or beam */
+    int decoder_set;          /* --decoder was given (then --lm does not switch to beam) */
+    ctc_beam_params beam;     /* beam search parameters (decoder == beam) */
+    const char *lm_path;      /* ARPA or binary LM for the beam decoder, or NULL (no LM) */
 } batch_options;
 
-/* text, no path prefix, 1 thread, no progress bar, no scoring, 0.5 s blocks. */
+/* text, no path prefix, 1 thread, no progress bar, no scoring, 0.5 s blocks, greedy decoder,
+ * ctc_beam_default_params(), no LM. */
 batch_options batch_default_options(void);
+
+/* Decoder options of `asrd --batch`, in this order (asrd_main maps its long options onto them). */
+typedef enum batch_decoder_opt {
+    BATCH_OPT_DECODER,     /* --decoder greedy|beam */
+    BATCH_OPT_LM,          /* --lm PATH (implies --decoder beam unless --decoder was given) */
+    BATCH_OPT_BEAM,        /* --beam N */
+    BATCH_OPT_LM_WEIGHT,   /* --lm-weight X */
+    BATCH_OPT_WORD_BONUS,  /* --word-bonus X */
+    BATCH_OPT_UNK_PENALTY, /* --unk-penalty X */
+    BATCH_OPT_CLOSED,      /* --closed-vocab (no value) */
+} batch_decoder_opt;
+
+/* Applies one decoder option (value NULL for flags); ASR_ERR_ARG with *err saying what is wrong. */
+asr_status batch_decoder_option(batch_options *o, batch_decoder_opt opt, const char *value,
+                                asr_error *err);
+
+/* `asrd --lm-convert IN OUT`: reads an ARPA (or binary) LM and writes the binary image. */
+asr_status batch_lm_convert(const char *in, const char *out, asr_error *err);
 
 /* Transcribes one file through an existing stream and decoder of model m (both are reset first):
  * reads blocks of block_sec seconds at the model's rate -> asr_stream_accept -> asr_stream_pop ->
- * ctc_greedy_push, then ctc_greedy_final. *out is filled (caller frees with asr_result_free);
+ * asr_decoder_push, then asr_decoder_final. *out is filled (caller frees with asr_result_free);
  * *audio_sec receives the seconds of audio read. On failure *out is empty and *err names the file
  * and the reason. */
-asr_status batch_transcribe(const asr_model *m, asr_stream *s, ctc_greedy *d, const char *file,
+asr_status batch_transcribe(const asr_model *m, asr_stream *s, asr_decoder *d, const char *file,
                             double block_sec, asr_result *out, double *audio_sec, asr_error *err);
 
 /* A manifest: lines "path<TAB>reference" (a line without a TAB has an empty reference; empty
@@ -62,7 +86,7 @@ typedef struct batch_score {
     int failed;
 } batch_score;
 
-/* Transcribes every item with model m, writing transcripts to out in item order and one line
+/* Transcribes every item with model m (loading o->lm_path once and sharing it between threads), writing transcripts to out in item order and one line
  * "asrd: error: PATH: reason" per failed file to errf (the other files continue). With o->score,
  * appends "WER x.xx% (edits/words) CER y.yy% (edits/chars)" to out and fills *score if not NULL.
  * Returns the number of failed files (>= 0), or -1 with *err filled if nothing could run (no
