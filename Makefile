@@ -17,7 +17,7 @@ VERSION := 0.1.0
 
 # Every library through pkg-config (packages: see `make deps`). Flags are expanded lazily (=), so a
 # `make test` on a fresh machine sees the libraries that its deps step has just installed.
-PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1 zlib libcjson portaudio-2.0 alsa libwebsockets libsystemd
+PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1 zlib libcjson portaudio-2.0 alsa jack libwebsockets libsystemd
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wshadow -Werror
 CFLAGS  ?= -O2 -g
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -pthread -MMD -MP $(WARN) -DASRD_VERSION='"$(VERSION)"' \
