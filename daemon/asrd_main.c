@@ -1,5 +1,6 @@
-/* asrd_main.c - the asrd command line: batch transcription and Kaldi feature dumps (the streaming
- * daemon is not built yet). Exit status: 0 success, 1 a file or the model failed, 2 usage error. */
+/* asrd_main.c - the asrd command line: the streaming daemon (default), batch transcription and
+ * Kaldi feature dumps. Exit status: 0 success, 1 a file, the model or start-up failed, 2 usage or
+ * configuration error. */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,6 +10,9 @@
 
 #include "../model/asr_model.h"
 #include "batch.h"
+#include "capture.h"
+#include "config.h"
+#include "daemon.h"
 #include "features.h"
 #include "output.h"
 
@@ -22,18 +26,36 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: asrd --batch [OPTIONS] FILE...\n"
+    fputs("Usage: asrd [--config FILE] [DAEMON OPTIONS]\n"
+          "       asrd --batch [OPTIONS] FILE...\n"
           "       asrd --batch [OPTIONS] --manifest LIST.tsv [--score]\n"
           "       asrd --features --kaldi FILE\n"
           "\n"
           "Speech recognition with a streaming GRU/LSTM acoustic model and a CTC greedy decoder.\n"
-          "(The streaming daemon is not available yet: use --batch.)\n"
           "\n"
           "Modes:\n"
+          "  (none)              the streaming daemon: Vosk-compatible WebSocket recognition, the live\n"
+          "                      microphone feed on /mic, GET /healthz, GET /metrics and the browser page,\n"
+          "                      all on one port (default 127.0.0.1:2700); runs until SIGTERM/SIGINT\n"
           "  --batch             transcribe audio files (WAV, FLAC, OGG, ... at any sample rate;\n"
           "                      \"-\" reads standard input) and exit\n"
           "  --features --kaldi  print raw MFCC of FILE as Kaldi's compute-mfcc-feats computes them with\n"
           "                      its defaults (13 coefficients, one 10 ms frame per line; no model needed)\n"
+          "\n"
+          "Daemon options (override the configuration file; see configs/asrd.yaml):\n"
+          "  --config FILE       YAML configuration (errors are reported as file:line:column)\n"
+          "  --listen HOST:PORT  address to listen on (\":PORT\" = every interface, port 0 = any free port)\n"
+          "  --model PATH        model file (default resolution as for --batch, below)\n"
+          "  --threads N         recognition worker threads (default 2)\n"
+          "  --device NAME       run the microphone feed from this capture device (\"default\", an index\n"
+          "                      or part of a name)\n"
+          "  --mic               run the microphone feed from the configured/default device\n"
+          "  --mic-source FILE   run the microphone feed from FILE (\"-\" = stdin), paced in real time\n"
+          "  --no-pace           with --mic-source: as fast as recognition goes\n"
+          "  --list-devices      print the capture devices and exit\n"
+          "  --json              microphone results on stdout as JSON lines\n"
+          "  --www DIR           static files for the browser page\n"
+          "  --log-level LEVEL   debug, info, warning or error\n"
           "\n"
           "Batch options:\n"
           "  --model PATH        model file; default: $ASRD_MODEL if set, else model/" MODEL_NAME "\n"
@@ -115,6 +137,104 @@ static int default_model(char *buf, size_t n, char *tried, size_t tn)
     return -1;
 }
 
+/* Finds the static files of the page: <binary dir>/../proto/www (source tree), else the installed
+ * share dir; NULL if neither exists. */
+static const char *default_www(char *buf, size_t n)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            char up[PATH_MAX + 8], real[PATH_MAX];
+            snprintf(up, sizeof up, "%s/..", exe);
+            const char *root = realpath(up, real) ? real : up;
+            int w = snprintf(buf, n, "%s/proto/www", root);
+            if (w > 0 && (size_t)w < n && access(buf, R_OK | X_OK) == 0)
+                return buf;
+        }
+    }
+    snprintf(buf, n, "%s/www", ASRD_DATADIR);
+    return access(buf, R_OK | X_OK) == 0 ? buf : NULL;
+}
+
+/* The daemon: configuration file, then command-line overrides, then daemon_run. */
+static int run_daemon(const char *config_path, const char *listen, const char *model_path, const char *device,
+                      int mic, const char *mic_source, int no_pace, int json, int threads, const char *www,
+                      const char *log_level)
+{
+    cfg c;
+    asr_error err = {ASR_OK, ""};
+    int rc = 2;
+    char pathbuf[PATH_MAX + 64], tried[2 * PATH_MAX + 128], wwwbuf[PATH_MAX + 16];
+    if (cfg_init(&c, &err) != ASR_OK) {
+        fprintf(stderr, "asrd: error: %s\n", err.msg);
+        return 1;
+    }
+    if (config_path && cfg_load_file(&c, config_path, &err) != ASR_OK) {
+        fprintf(stderr, "asrd: error: %s\n", err.msg);
+        goto done;
+    }
+    if (listen && cfg_set_listen(&c, listen, &err) != ASR_OK) {
+        fprintf(stderr, "asrd: error: --%s\n", err.msg);
+        goto done;
+    }
+    if (model_path && cfg_set_string(&c.model, model_path, &err) != ASR_OK)
+        goto done;
+    if (device) {
+        if (cfg_set_string(&c.mic_device, device, &err) != ASR_OK)
+            goto done;
+        c.mic_enabled = 1;
+    }
+    if (mic_source) {
+        if (cfg_set_string(&c.mic_source, mic_source, &err) != ASR_OK)
+            goto done;
+        c.mic_enabled = 1;
+    }
+    if (mic)
+        c.mic_enabled = 1;
+    if (no_pace)
+        c.mic_pace = 0;
+    if (json)
+        c.json = 1;
+    if (threads)
+        c.threads = threads;
+    if (www && cfg_set_string(&c.www_root, www, &err) != ASR_OK)
+        goto done;
+    if (log_level) {
+        static const char *const names[] = {"debug", "info", "warning", "error"};
+        int found = 0;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(log_level, names[i])) {
+                c.log_level = i;
+                found = 1;
+            }
+        if (!found) {
+            rc = usage_error("--log-level must be debug, info, warning or error, not", log_level);
+            goto done;
+        }
+    }
+    rc = 1;
+    if (!c.model) {
+        if (default_model(pathbuf, sizeof pathbuf, tried, sizeof tried) != 0) {
+            fprintf(stderr, "asrd: error: no model at %s; train one with make model or pass --model PATH\n", tried);
+            goto done;
+        }
+        if (cfg_set_string(&c.model, pathbuf, &err) != ASR_OK)
+            goto done;
+    }
+    const char *root = c.www_root ? c.www_root : default_www(wwwbuf, sizeof wwwbuf);
+    if (!root)
+        fprintf(stderr, "asrd: warning: no static files (proto/www or %s/www): the browser page is not served\n",
+                ASRD_DATADIR);
+    rc = daemon_run(&c, c.model, root);
+done:
+    cfg_free(&c);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -126,7 +246,17 @@ int main(int argc, char **argv)
         OPT_THREADS,
         OPT_NO_PROGRESS,
         OPT_FEATURES,
-        OPT_KALDI
+        OPT_KALDI,
+        OPT_CONFIG,
+        OPT_LISTEN,
+        OPT_DEVICE,
+        OPT_MIC,
+        OPT_MIC_SOURCE,
+        OPT_NO_PACE,
+        OPT_LIST_DEVICES,
+        OPT_JSON,
+        OPT_WWW,
+        OPT_LOG_LEVEL
     };
     enum { OPT_DEC = 1000, OPT_LM_CONVERT = 1100 }; /* OPT_DEC + batch_decoder_opt */
     static const struct option opts[] = {
@@ -139,6 +269,16 @@ int main(int argc, char **argv)
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
         {"features", no_argument, NULL, OPT_FEATURES},
         {"kaldi", no_argument, NULL, OPT_KALDI},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"device", required_argument, NULL, OPT_DEVICE},
+        {"mic", no_argument, NULL, OPT_MIC},
+        {"mic-source", required_argument, NULL, OPT_MIC_SOURCE},
+        {"no-pace", no_argument, NULL, OPT_NO_PACE},
+        {"list-devices", no_argument, NULL, OPT_LIST_DEVICES},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"www", required_argument, NULL, OPT_WWW},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"decoder", required_argument, NULL, OPT_DEC + BATCH_OPT_DECODER},
         {"lm", required_argument, NULL, OPT_DEC + BATCH_OPT_LM},
         {"beam", required_argument, NULL, OPT_DEC + BATCH_OPT_BEAM},
@@ -153,6 +293,9 @@ int main(int argc, char **argv)
     };
     int batch = 0, features = 0, kaldi = 0, score = 0, progress = 1;
     const char *model_path = NULL, *manifest = NULL;
+    const char *config_path = NULL, *listen = NULL, *device = NULL, *mic_source = NULL, *www = NULL,
+               *log_level = NULL;
+    int mic = 0, no_pace = 0, list_devices = 0, json = 0, threads = 0, daemon_only = 0;
     batch_options bo = batch_default_options();
     int lm_convert = 0;
     int c;
@@ -181,6 +324,7 @@ int main(int argc, char **argv)
             if (*end || t < 1 || t > 256)
                 return usage_error("--threads must be a number from 1 to 256, not", optarg);
             bo.threads = (int)t;
+            threads = (int)t;
             break;
         }
         case OPT_NO_PROGRESS:
@@ -191,6 +335,45 @@ int main(int argc, char **argv)
             break;
         case OPT_KALDI:
             kaldi = 1;
+            break;
+        case OPT_CONFIG:
+            config_path = optarg;
+            daemon_only = 1;
+            break;
+        case OPT_LISTEN:
+            listen = optarg;
+            daemon_only = 1;
+            break;
+        case OPT_DEVICE:
+            device = optarg;
+            daemon_only = 1;
+            break;
+        case OPT_MIC:
+            mic = 1;
+            daemon_only = 1;
+            break;
+        case OPT_MIC_SOURCE:
+            mic_source = optarg;
+            daemon_only = 1;
+            break;
+        case OPT_NO_PACE:
+            no_pace = 1;
+            daemon_only = 1;
+            break;
+        case OPT_LIST_DEVICES:
+            list_devices = 1;
+            break;
+        case OPT_JSON:
+            json = 1;
+            daemon_only = 1;
+            break;
+        case OPT_WWW:
+            www = optarg;
+            daemon_only = 1;
+            break;
+        case OPT_LOG_LEVEL:
+            log_level = optarg;
+            daemon_only = 1;
             break;
         case OPT_DEC + BATCH_OPT_DECODER:
         case OPT_DEC + BATCH_OPT_LM:
@@ -253,11 +436,24 @@ int main(int argc, char **argv)
     }
     if (kaldi)
         return usage_error("--kaldi is only meaningful with --features", NULL);
-    if (!batch) {
-        fprintf(stderr, "asrd: the streaming daemon is not implemented yet; use 'asrd --batch FILE...' to "
-                        "transcribe files (see 'asrd --help').\n");
-        return 2;
+    if (list_devices) {
+        asr_error err = {ASR_OK, ""};
+        if (capture_list_devices(stdout, &err) != ASR_OK) {
+            fprintf(stderr, "asrd: error: %s\n", err.msg);
+            return 1;
+        }
+        return 0;
     }
+    if (!batch) {
+        if (nfiles > 0)
+            return usage_error("the daemon takes no FILE arguments (use --batch to transcribe files)", files[0]);
+        return run_daemon(config_path, listen, model_path, device, mic, mic_source, no_pace, json, threads, www,
+                          log_level);
+    }
+    if (daemon_only)
+        return usage_error("daemon options (--config, --listen, --device, --mic, --mic-source, --no-pace, --json, "
+                           "--www, --log-level) cannot be combined with --batch",
+                           NULL);
     if (manifest && nfiles > 0)
         return usage_error("--manifest and FILE arguments cannot be combined", NULL);
     if (!manifest && nfiles == 0)

@@ -1,0 +1,335 @@
+/* daemon.c - the service's main loop (see daemon.h for the shutdown order). */
+#include "daemon.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "server.h"
+#include "session.h"
+#include "worker.h"
+
+static volatile sig_atomic_t stop_flag, hup_flag;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        hup_flag = 1;
+    else
+        stop_flag = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* ---- logging to a file (reopened on SIGHUP) ---- */
+
+static FILE *log_fp;
+
+static void file_sink(asr_log_level level, const char *msg, void *user)
+{
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    (void)user;
+    if (!log_fp)
+        return;
+    char ts[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+    fprintf(log_fp, "%s asrd: %s: %s\n", ts, names[level], msg);
+    fflush(log_fp);
+}
+
+static int open_log(const cfg *c)
+{
+    if (!c->log_file) {
+        asr_log_set(NULL, NULL, (asr_log_level)c->log_level);
+        return 0;
+    }
+    FILE *f = fopen(c->log_file, "a");
+    if (!f) {
+        asr_log(ASR_LOG_ERROR, "%s: cannot open log file: %s", c->log_file, strerror(errno));
+        return -1;
+    }
+    /* The sink is swapped while only this thread logs... workers may log too: keep the old stream
+     * open until the new one is installed, then close it. */
+    FILE *old = log_fp;
+    log_fp = f;
+    asr_log_set(file_sink, NULL, (asr_log_level)c->log_level);
+    if (old)
+        fclose(old);
+    return 0;
+}
+
+/* ---- microphone feed ---- */
+
+typedef struct mic_feed {
+    capture *cap;
+    session *s;
+    hub *h;
+    const cfg *c;
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    long long own_drops; /* model-rate samples dropped here (the session's queue was full) */
+    int json;
+    int tty;
+} mic_feed;
+
+/* The capture consumer: moves samples from the ring into the mic session's job queue. */
+static void *mic_main(void *arg)
+{
+    mic_feed *f = arg;
+    size_t max = (size_t)f->h->rate / 10; /* up to 100 ms per job */
+    float *buf = malloc(max * sizeof *buf);
+    asr_error err = {ASR_OK, ""};
+    if (!buf)
+        return NULL;
+    double ratio = (double)f->h->rate / f->c->mic_rate;
+    while (!atomic_load(&f->stop)) {
+        long n = capture_read(f->cap, buf, max, &err);
+        if (n < 0) {
+            asr_log(ASR_LOG_ERROR, "microphone: %s", err.msg);
+            n = 0;
+        }
+        if (n > 0) {
+            pthread_mutex_lock(&f->h->lock);
+            int full = f->s->queued_bytes > (size_t)f->c->queue_bytes;
+            pthread_mutex_unlock(&f->h->lock);
+            job *j = full ? NULL : job_new(JOB_AUDIO, (size_t)n);
+            if (j) {
+                memcpy(j->samples, buf, (size_t)n * sizeof *buf);
+                j->n = (size_t)n;
+                session_push(f->s, j);
+            } else {
+                f->own_drops += n;
+            }
+            atomic_store(&f->h->stats.dropped_samples,
+                         f->own_drops + (long long)((double)capture_dropped(f->cap) * ratio));
+            continue;
+        }
+        if (capture_eof(f->cap))
+            break;
+        usleep(10000);
+    }
+    job *j = job_new(JOB_EOF, 0); /* the last utterance's final result; the feed then ends */
+    if (j)
+        session_push(f->s, j);
+    free(buf);
+    return NULL;
+}
+
+/* Prints a microphone reply on stdout: a JSON line with --json, else final texts as lines (and the
+ * partial on a terminal, redrawn in place). */
+static void mic_print(const char *json, void *user)
+{
+    mic_feed *f = user;
+    cJSON *j = cJSON_Parse(json);
+    if (!j)
+        return;
+    if (f->json) {
+        char *line = cJSON_PrintUnformatted(j);
+        if (line) {
+            printf("%s\n", line);
+            free(line);
+        }
+    } else {
+        const cJSON *t = cJSON_GetObjectItem(j, "text");
+        const cJSON *p = cJSON_GetObjectItem(j, "partial");
+        if (cJSON_IsString(t) && t->valuestring[0])
+            printf(f->tty ? "\r\033[K%s\n" : "%s\n", t->valuestring);
+        else if (f->tty && cJSON_IsString(p))
+            printf("\r\033[K%s", p->valuestring);
+    }
+    fflush(stdout);
+    cJSON_Delete(j);
+}
+
+static int mic_idle(mic_feed *f)
+{
+    if (!f->s)
+        return 1;
+    pthread_mutex_lock(&f->h->lock);
+    int idle = !f->s->jobs && !f->s->scheduled && !f->s->out;
+    pthread_mutex_unlock(&f->h->lock);
+    return idle;
+}
+
+static int mic_start(mic_feed *f, const cfg *c, hub *h, asr_error *err)
+{
+    capture_opts o = capture_default_opts();
+    o.kind = c->mic_source ? CAPTURE_FILE : CAPTURE_PORTAUDIO;
+    o.device = c->mic_device;
+    o.device_rate = c->mic_rate;
+    o.path = c->mic_source;
+    o.paced = c->mic_pace;
+    o.out_rate = h->rate;
+    f->h = h;
+    f->c = c;
+    f->json = c->json;
+    f->tty = isatty(STDOUT_FILENO);
+    if (c->n_mic_grammar > 0)
+        asr_log(ASR_LOG_INFO, "mic.grammar (%d phrases) accepted but not applied: constrained decoding is not "
+                              "available yet",
+                c->n_mic_grammar);
+    f->cap = capture_open(&o, err);
+    if (!f->cap)
+        return -1;
+    f->s = session_create(h, 1, err);
+    if (!f->s)
+        return -1;
+    if (capture_start(f->cap, err) != ASR_OK)
+        return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int e = pthread_create(&f->thread, NULL, mic_main, f);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) {
+        asr_error_set(err, ASR_ERR_NOMEM, "microphone: cannot start thread: %s", strerror(e));
+        return -1;
+    }
+    f->started = 1;
+    asr_log(ASR_LOG_INFO, "microphone feed: %s %s, results on /mic%s", c->mic_source ? "file" : "device",
+            c->mic_source ? c->mic_source : (c->mic_device ? c->mic_device : "(default)"),
+            c->json ? " and stdout (JSON lines)" : " and stdout");
+    return 0;
+}
+
+static void mic_stop(mic_feed *f)
+{
+    if (f->started) {
+        atomic_store(&f->stop, 1);
+        pthread_join(f->thread, NULL);
+        f->started = 0;
+    }
+}
+
+/* ---- main loop ---- */
+
+int daemon_run(const cfg *c, const char *model_path, const char *www_root)
+{
+    int rc = 1;
+    asr_model *model = NULL;
+    hub h;
+    int hub_ok = 0;
+    worker_pool *pool = NULL;
+    server *sv = NULL;
+    mic_feed mic;
+    asr_error err = {ASR_OK, ""};
+    memset(&mic, 0, sizeof mic);
+
+    if (open_log(c) != 0)
+        return 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    double t0 = now_s();
+    model = asr_model_load(model_path, &err);
+    if (!model) {
+        asr_log(ASR_LOG_ERROR, "%s", err.msg);
+        goto done;
+    }
+    hub_params hp = {c->silence_ms, c->max_utterance_ms, c->blank_prob};
+    if (hub_init(&h, model, &hp, &err) != ASR_OK) {
+        asr_log(ASR_LOG_ERROR, "%s", err.msg);
+        goto done;
+    }
+    hub_ok = 1;
+    sv = server_create(c, &h, www_root, &err);
+    if (!sv) {
+        asr_log(ASR_LOG_ERROR, "%s", err.msg);
+        goto done;
+    }
+    pool = worker_pool_start(&h, c->threads, &err);
+    if (!pool) {
+        asr_log(ASR_LOG_ERROR, "%s", err.msg);
+        goto done;
+    }
+    if (c->mic_enabled) {
+        if (mic_start(&mic, c, &h, &err) != 0) {
+            asr_log(ASR_LOG_ERROR, "microphone: %s", err.msg);
+            goto done;
+        }
+        server_set_mic(sv, mic.s, mic_print, &mic);
+    }
+    const char *host = c->listen_host && *c->listen_host ? c->listen_host : "0.0.0.0";
+    asr_log(ASR_LOG_INFO, "listening on %s://%s:%d/ (model %s, %d workers, ready in %.0f ms)",
+            c->tls_cert ? "https" : "http", host, server_port(sv), model_path, c->threads, (now_s() - t0) * 1000);
+    sd_notify(0, "READY=1\nSTATUS=ready, 0 sessions open");
+
+    uint64_t wd_usec = 0;
+    double wd_every = sd_watchdog_enabled(0, &wd_usec) > 0 ? (double)wd_usec / 2e6 : 0;
+    double last_wd = now_s(), last_status = 0, stop_at = 0;
+    int stopping = 0;
+    for (;;) {
+        if (server_service(sv) < 0) {
+            asr_log(ASR_LOG_ERROR, "event loop failed");
+            break;
+        }
+        double now = now_s();
+        if (hup_flag) {
+            hup_flag = 0;
+            asr_log(ASR_LOG_INFO, "SIGHUP: reopening the log");
+            open_log(c);
+        }
+        if (stop_flag && !stopping) {
+            stopping = 1;
+            stop_at = now;
+            asr_log(ASR_LOG_INFO, "stopping: finishing %d sessions", server_open_sessions(sv));
+            sd_notify(0, "STOPPING=1");
+            mic_stop(&mic);
+            server_shutdown(sv);
+        }
+        if (wd_every > 0 && now - last_wd >= wd_every) {
+            sd_notify(0, "WATCHDOG=1");
+            last_wd = now;
+        }
+        if (now - last_status >= 1.0) {
+            sd_notifyf(0, "STATUS=%s, %d sessions open, %ld total", stopping ? "stopping" : "running",
+                       server_open_sessions(sv), (long)atomic_load(&h.stats.sessions_total));
+            last_status = now;
+        }
+        if (stopping && server_open_sessions(sv) == 0 && mic_idle(&mic))
+            break;
+        if (stopping && now - stop_at > 10) {
+            asr_log(ASR_LOG_WARN, "stopping: %d sessions did not finish within 10 s", server_open_sessions(sv));
+            break;
+        }
+    }
+    rc = 0;
+done:
+    mic_stop(&mic);
+    worker_pool_stop(pool);
+    server_destroy(sv);
+    capture_close(mic.cap);
+    session_unref(mic.s);
+    if (hub_ok)
+        hub_destroy(&h);
+    asr_model_free(model);
+    asr_log(ASR_LOG_INFO, rc == 0 ? "stopped" : "start-up failed");
+    if (log_fp) {
+        asr_log_set(NULL, NULL, (asr_log_level)c->log_level);
+        fclose(log_fp);
+        log_fp = NULL;
+    }
+    return rc;
+}

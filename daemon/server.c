@@ -1,0 +1,739 @@
+/* server.c - libwebsockets server: Vosk sessions, /mic subscribers, /healthz, /metrics, static files
+ * (see server.h for the design and the close codes). */
+#include "server.h"
+
+#include <libwebsockets.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../proto/vosk.h"
+
+#define OUT_MAX 64           /* unsent replies before a session stops being read */
+#define TICK_US (200 * 1000) /* timer: idle checks, and lws_service returns at least this often */
+
+/* lws's per-connection struct (zeroed by lws, freed by lws after CLOSED). [net] */
+typedef struct pss {
+    struct lws *wsi;
+    session *s;      /* NULL for HTTP requests and refused connections */
+    int mic_sub;     /* a /mic subscriber */
+    struct pss *prev, *next;
+
+    /* the message being received */
+    int in_msg, binary;
+    size_t msg_bytes;
+    char *text;
+    size_t text_len, text_cap;
+    job *cur;
+    size_t cur_cap;
+    int have_carry; /* a PCM16 sample split across fragments or messages */
+    unsigned char carry;
+
+    int rate;       /* the client's sample rate (for the audio cap) */
+    double audio_s; /* client audio received */
+    int eof_sent;   /* no more audio accepted */
+    int rx_paused;
+    long long last_rx_ms;
+    int close_code; /* close at the next writable callback */
+    char close_reason[64];
+    int close_when_drained; /* subscribers at shutdown */
+
+    /* HTTP */
+    unsigned char *body; /* LWS_PRE + body_len */
+    size_t body_len;
+} pss;
+
+struct server {
+    const cfg *c;
+    hub *h;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    struct lws_protocols protocols[2];
+    struct lws_http_mount mounts[3];
+    lws_retry_bo_t retry;
+    lws_sorted_usec_list_t sul;
+    char www_root[PATH_MAX];
+    char www_mount[256];
+    pss *list; /* open WebSocket connections */
+    int n_open;
+    int stopping;
+    session *mic;
+    void (*mic_print)(const char *json, void *user);
+    void *mic_user;
+};
+
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static server *srv_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+static void count_error(server *sv, hub_error_kind k)
+{
+    atomic_fetch_add(&sv->h->stats.errors[k], 1);
+}
+
+/* Queues {"error" : msg} for the client and asks for a write. */
+static void send_error(pss *p, const char *msg)
+{
+    char *t = vosk_format_error(msg);
+    if (t)
+        session_push_out(p->s, t, 0, NULL);
+    lws_callback_on_writable(p->wsi);
+}
+
+/* Closes at once from inside a receive/established callback: the caller returns -1. */
+static int close_now(struct lws *wsi, int code, const char *reason)
+{
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+    return -1;
+}
+
+/* Closes at the next writable callback (from outside the connection's own callbacks). */
+static void close_later(pss *p, int code, const char *reason)
+{
+    p->close_code = code;
+    snprintf(p->close_reason, sizeof p->close_reason, "%s", reason);
+    lws_callback_on_writable(p->wsi);
+}
+
+/* Stops reading a client whose work or replies pile up. */
+static void maybe_pause(server *sv, pss *p)
+{
+    pthread_mutex_lock(&sv->h->lock);
+    int full = p->s->queued_bytes > (size_t)sv->c->queue_bytes || p->s->n_out > OUT_MAX;
+    pthread_mutex_unlock(&sv->h->lock);
+    if (full && !p->rx_paused) {
+        p->rx_paused = 1;
+        lws_rx_flow_control(p->wsi, 0);
+    }
+}
+
+/* Wakes writers and resumes paused readers; broadcasts the microphone's replies. [net] */
+static void service_all(server *sv)
+{
+    if (sv->mic) {
+        out_msg *m;
+        while ((m = session_pop_out(sv->mic))) {
+            if (m->text) {
+                if (sv->mic_print)
+                    sv->mic_print(m->text, sv->mic_user);
+                for (pss *p = sv->list; p; p = p->next)
+                    if (p->mic_sub) {
+                        char *copy = strdup(m->text);
+                        if (copy)
+                            session_push_out(p->s, copy, 0, NULL);
+                    }
+            }
+            out_msg_free(m);
+        }
+    }
+    long long now = now_ms();
+    for (pss *p = sv->list; p; p = p->next) {
+        pthread_mutex_lock(&sv->h->lock);
+        int has_out = p->s->out != NULL;
+        int can_resume = p->rx_paused && p->s->queued_bytes <= (size_t)sv->c->queue_bytes / 2 &&
+                         p->s->n_out <= OUT_MAX / 2;
+        pthread_mutex_unlock(&sv->h->lock);
+        if (has_out || p->close_when_drained)
+            lws_callback_on_writable(p->wsi);
+        if (can_resume) {
+            p->rx_paused = 0;
+            lws_rx_flow_control(p->wsi, 1);
+        }
+        if (!p->mic_sub && !p->close_code && sv->c->idle_timeout_s > 0 && !p->eof_sent &&
+            now - p->last_rx_ms > (long long)sv->c->idle_timeout_s * 1000) {
+            count_error(sv, ERR_IDLE_TIMEOUT);
+            asr_log(ASR_LOG_INFO, "session idle for %d s: closing", sv->c->idle_timeout_s);
+            close_later(p, 1001, "idle timeout");
+        }
+    }
+}
+
+static void tick(lws_sorted_usec_list_t *sul)
+{
+    server *sv = lws_container_of(sul, server, sul);
+    service_all(sv);
+    lws_sul_schedule(sv->ctx, 0, &sv->sul, tick, TICK_US);
+}
+
+/* ---- HTTP: /healthz and /metrics ---- */
+
+static size_t metrics_text(server *sv, char *buf, size_t cap)
+{
+    hub_stats *st = &sv->h->stats;
+    double audio_s = (double)atomic_load(&st->samples_in) / sv->h->rate;
+    double busy_s = (double)atomic_load(&st->busy_ns) / 1e9;
+    long queued;
+    pthread_mutex_lock(&sv->h->lock);
+    queued = sv->h->jobs_queued;
+    pthread_mutex_unlock(&sv->h->lock);
+    size_t n = 0;
+#define OUT(...) (n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__))
+    OUT("# HELP asrd_sessions_open WebSocket sessions open now (Vosk clients and /mic subscribers).\n"
+        "# TYPE asrd_sessions_open gauge\nasrd_sessions_open %ld\n",
+        (long)atomic_load(&st->sessions_open));
+    OUT("# HELP asrd_sessions_total WebSocket sessions accepted since start.\n"
+        "# TYPE asrd_sessions_total counter\nasrd_sessions_total %ld\n",
+        (long)atomic_load(&st->sessions_total));
+    OUT("# HELP asrd_audio_seconds_total Audio recognised, in seconds.\n"
+        "# TYPE asrd_audio_seconds_total counter\nasrd_audio_seconds_total %.3f\n",
+        audio_s);
+    OUT("# HELP asrd_processing_seconds_total Worker time spent recognising.\n"
+        "# TYPE asrd_processing_seconds_total counter\nasrd_processing_seconds_total %.3f\n",
+        busy_s);
+    OUT("# HELP asrd_real_time_factor Processing time over audio time since start.\n"
+        "# TYPE asrd_real_time_factor gauge\nasrd_real_time_factor %.4f\n",
+        audio_s > 0 ? busy_s / audio_s : 0.0);
+    OUT("# HELP asrd_queue_depth Jobs (audio chunks, commands) waiting for a worker.\n"
+        "# TYPE asrd_queue_depth gauge\nasrd_queue_depth %ld\n",
+        queued);
+    OUT("# HELP asrd_dropped_audio_seconds_total Audio dropped because recognition fell behind.\n"
+        "# TYPE asrd_dropped_audio_seconds_total counter\nasrd_dropped_audio_seconds_total %.3f\n",
+        (double)atomic_load(&st->dropped_samples) / sv->h->rate);
+    OUT("# HELP asrd_results_total Final results sent.\n# TYPE asrd_results_total counter\n"
+        "asrd_results_total %ld\n",
+        (long)atomic_load(&st->results));
+    OUT("# HELP asrd_partials_total Partial results sent.\n# TYPE asrd_partials_total counter\n"
+        "asrd_partials_total %ld\n",
+        (long)atomic_load(&st->partials));
+    OUT("# HELP asrd_errors_total Refused messages and connections, by kind.\n# TYPE asrd_errors_total counter\n");
+    for (int k = 0; k < ERR_N_KINDS; k++)
+        OUT("asrd_errors_total{kind=\"%s\"} %ld\n", hub_error_name((hub_error_kind)k),
+            (long)atomic_load(&st->errors[k]));
+#undef OUT
+    return n;
+}
+
+static int http_reply(struct lws *wsi, pss *p, int status, const char *type, const char *body, size_t len)
+{
+    p->body = malloc(LWS_PRE + len + 1);
+    if (!p->body)
+        return -1;
+    memcpy(p->body + LWS_PRE, body, len);
+    p->body_len = len;
+    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *q = start, *end = hdr + sizeof hdr - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned)status, type, len, &q, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store", 8, &q,
+                                     end) ||
+        lws_finalize_write_http_header(wsi, start, &q, end))
+        return -1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int on_http(struct lws *wsi, pss *p)
+{
+    server *sv = srv_of(wsi);
+    char uri[256] = "";
+    lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+    if (!strcmp(uri, "/healthz") || !strcmp(uri, "/healthz/")) {
+        char body[128];
+        int n = snprintf(body, sizeof body, "%s\n", sv->stopping ? "stopping" : "ok");
+        return http_reply(wsi, p, sv->stopping ? 503 : 200, "text/plain", body, (size_t)n);
+    }
+    if (!strcmp(uri, "/metrics") || !strcmp(uri, "/metrics/")) {
+        size_t need = metrics_text(sv, NULL, 0) + 1;
+        char *body = malloc(need);
+        if (!body)
+            return -1;
+        metrics_text(sv, body, need);
+        int rc = http_reply(wsi, p, 200, "text/plain; version=0.0.4", body, need - 1);
+        free(body);
+        return rc;
+    }
+    return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ? -1 : (lws_http_transaction_completed(wsi) ? -1 : 0);
+}
+
+/* ---- WebSocket ---- */
+
+static int token_ok(server *sv, struct lws *wsi)
+{
+    if (!sv->c->token)
+        return 1;
+    char buf[512];
+    size_t tl = strlen(sv->c->token);
+    int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 7 && !strncasecmp(buf, "Bearer ", 7) && strlen(buf + 7) == tl && !strcmp(buf + 7, sv->c->token))
+        return 1;
+    const char *v = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof buf); /* points after "token=" */
+    if (v && strlen(v) == tl && !strcmp(v, sv->c->token))
+        return 1;
+    return 0;
+}
+
+static int on_established(struct lws *wsi, pss *p)
+{
+    server *sv = srv_of(wsi);
+    asr_error err = {ASR_OK, ""};
+    if (sv->stopping)
+        return close_now(wsi, 1001, "server shutting down");
+    if (sv->n_open >= sv->c->max_sessions) {
+        count_error(sv, ERR_TOO_MANY_SESSIONS);
+        asr_log(ASR_LOG_WARN, "refusing a session: %d open (limits.max_sessions)", sv->n_open);
+        return close_now(wsi, 1013, "too many sessions, try again later");
+    }
+    char uri[256] = "";
+    lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+    p->wsi = wsi;
+    p->mic_sub = !strcmp(uri, "/mic") || !strncmp(uri, "/mic?", 5);
+    p->s = session_create(sv->h, 0, &err);
+    if (!p->s) {
+        count_error(sv, ERR_INTERNAL);
+        return close_now(wsi, 1011, "out of memory");
+    }
+    p->s->user = p;
+    p->rate = sv->h->rate;
+    p->last_rx_ms = now_ms();
+    p->next = sv->list;
+    if (sv->list)
+        sv->list->prev = p;
+    sv->list = p;
+    sv->n_open++;
+    atomic_fetch_add(&sv->h->stats.sessions_open, 1);
+    atomic_fetch_add(&sv->h->stats.sessions_total, 1);
+    asr_log(ASR_LOG_DEBUG, "session opened (%s), %d open", p->mic_sub ? "/mic subscriber" : "recognition", sv->n_open);
+    return 0;
+}
+
+static void on_closed(server *sv, pss *p)
+{
+    free(p->text);
+    p->text = NULL;
+    job_free(p->cur);
+    p->cur = NULL;
+    if (!p->s)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        sv->list = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    sv->n_open--;
+    atomic_fetch_sub(&sv->h->stats.sessions_open, 1);
+    session_close(p->s);
+    p->s = NULL;
+    asr_log(ASR_LOG_DEBUG, "session closed, %d open", sv->n_open);
+}
+
+static void end_audio(pss *p, int code, const char *reason)
+{
+    job *j = job_new(JOB_EOF, 0);
+    if (!j)
+        return;
+    j->close_code = code;
+    snprintf(j->reason, sizeof j->reason, "%s", reason);
+    p->eof_sent = 1;
+    session_push(p->s, j);
+}
+
+static int on_text(struct lws *wsi, server *sv, pss *p)
+{
+    vosk_msg m;
+    vosk_msg_type t = vosk_parse(p->text ? p->text : "", p->text_len, &m);
+    p->text_len = 0;
+    if (p->mic_sub && t != VOSK_MSG_ERROR) {
+        send_error(p, "the /mic feed only publishes results; send audio to another path");
+        vosk_msg_free(&m);
+        return 0;
+    }
+    switch (t) {
+    case VOSK_MSG_ERROR:
+        count_error(sv, strstr(m.error, "unknown command")  ? ERR_UNKNOWN_COMMAND
+                        : strstr(m.error, "JSON")           ? ERR_INVALID_JSON
+                                                             : ERR_BAD_CONFIG);
+        send_error(p, m.error);
+        return 0;
+    case VOSK_MSG_CONFIG: {
+        int r = m.config.sample_rate;
+        if (r && (r < sv->c->min_rate || r > sv->c->max_rate)) {
+            char why[120];
+            snprintf(why, sizeof why, "unsupported sample rate %d (accepted: %d..%d Hz)", r, sv->c->min_rate,
+                     sv->c->max_rate);
+            count_error(sv, ERR_UNSUPPORTED_RATE);
+            vosk_msg_free(&m);
+            return close_now(wsi, 1003, why);
+        }
+        if (m.config.has_phrase_list)
+            asr_log(ASR_LOG_INFO, "phrase_list of %d phrases accepted but not applied: constrained decoding is not "
+                                  "available yet (open-vocabulary results)",
+                    m.config.n_phrases);
+        job *j = job_new(JOB_CONFIG, 0);
+        if (j) {
+            j->rate = r;
+            j->words = m.config.words;
+            if (r)
+                p->rate = r;
+            session_push(p->s, j);
+        }
+        vosk_msg_free(&m);
+        return 0;
+    }
+    case VOSK_MSG_EOF:
+        if (!p->eof_sent)
+            end_audio(p, 1000, "");
+        return 0;
+    case VOSK_MSG_RESET: {
+        job *j = p->eof_sent ? NULL : job_new(JOB_RESET, 0);
+        if (j)
+            session_push(p->s, j);
+        return 0;
+    }
+    }
+    return 0;
+}
+
+/* Appends a fragment of PCM16LE bytes to the current audio job, carrying an odd byte over. */
+static int add_pcm(pss *p, const unsigned char *b, size_t len)
+{
+    size_t need = (len + (size_t)p->have_carry) / 2;
+    if (!p->cur) {
+        p->cur = job_new(JOB_AUDIO, 0);
+        p->cur_cap = 0;
+        if (!p->cur)
+            return -1;
+    }
+    if (p->cur->n + need > p->cur_cap) {
+        size_t cap = p->cur_cap ? p->cur_cap : 1024;
+        while (cap < p->cur->n + need)
+            cap *= 2;
+        float *ns = realloc(p->cur->samples, cap * sizeof *ns);
+        if (!ns)
+            return -1;
+        p->cur->samples = ns;
+        p->cur_cap = cap;
+    }
+    float *out = p->cur->samples + p->cur->n;
+    size_t i = 0;
+    if (p->have_carry && len > 0) {
+        *out++ = (float)(int16_t)(uint16_t)(p->carry | (b[0] << 8));
+        i = 1;
+        p->have_carry = 0;
+    }
+    for (; i + 1 < len; i += 2)
+        *out++ = (float)(int16_t)(uint16_t)(b[i] | (b[i + 1] << 8));
+    if (i < len) {
+        p->carry = b[i];
+        p->have_carry = 1;
+    }
+    p->cur->n = (size_t)(out - p->cur->samples);
+    return 0;
+}
+
+static int on_receive(struct lws *wsi, pss *p, const void *in, size_t len)
+{
+    server *sv = srv_of(wsi);
+    if (!p->s)
+        return 0;
+    if (!p->in_msg) {
+        p->in_msg = 1;
+        p->binary = lws_frame_is_binary(wsi);
+        p->msg_bytes = 0;
+        p->text_len = 0;
+    }
+    p->msg_bytes += len;
+    p->last_rx_ms = now_ms();
+    if (p->msg_bytes > (size_t)sv->c->max_message_bytes) {
+        count_error(sv, ERR_MESSAGE_TOO_BIG);
+        return close_now(wsi, 1009, "message too big");
+    }
+    int done = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    if (p->binary) {
+        if (!p->eof_sent && !sv->stopping && !p->mic_sub && add_pcm(p, in, len) != 0) {
+            count_error(sv, ERR_INTERNAL);
+            return close_now(wsi, 1011, "out of memory");
+        }
+        if (done) {
+            p->in_msg = 0;
+            if (p->mic_sub) {
+                send_error(p, "the /mic feed only publishes results; send audio to another path");
+                return 0;
+            }
+            if (p->eof_sent || sv->stopping) {
+                job_free(p->cur);
+                p->cur = NULL;
+                return 0;
+            }
+            job *j = p->cur ? p->cur : job_new(JOB_AUDIO, 0);
+            p->cur = NULL;
+            if (!j)
+                return 0;
+            p->audio_s += (double)j->n / p->rate;
+            session_push(p->s, j);
+            if (sv->c->max_audio_s > 0 && p->audio_s >= sv->c->max_audio_s) {
+                count_error(sv, ERR_AUDIO_CAP);
+                end_audio(p, 1008, "audio limit reached");
+            }
+            maybe_pause(sv, p);
+        }
+        return 0;
+    }
+    if (p->text_len + len + 1 > p->text_cap) {
+        size_t cap = p->text_cap ? p->text_cap : 256;
+        while (cap < p->text_len + len + 1)
+            cap *= 2;
+        char *nt = realloc(p->text, cap);
+        if (!nt)
+            return close_now(wsi, 1011, "out of memory");
+        p->text = nt;
+        p->text_cap = cap;
+    }
+    memcpy(p->text + p->text_len, in, len);
+    p->text_len += len;
+    p->text[p->text_len] = '\0';
+    if (!done)
+        return 0;
+    p->in_msg = 0;
+    return on_text(wsi, sv, p);
+}
+
+/* The microphone's last replies have been broadcast (subscribers may close at shutdown). */
+static int mic_done(server *sv)
+{
+    if (!sv->mic)
+        return 1;
+    pthread_mutex_lock(&sv->h->lock);
+    int idle = !sv->mic->jobs && !sv->mic->scheduled && !sv->mic->out;
+    pthread_mutex_unlock(&sv->h->lock);
+    return idle;
+}
+
+static int on_writable(struct lws *wsi, pss *p)
+{
+    if (!p->s)
+        return 0;
+    if (p->close_code)
+        return close_now(wsi, p->close_code, p->close_reason);
+    out_msg *m = session_pop_out(p->s);
+    if (!m) {
+        if (p->close_when_drained && mic_done(srv_of(wsi)))
+            return close_now(wsi, 1001, "server shutting down");
+        return 0;
+    }
+    if (!m->text) {
+        int code = m->close_code;
+        char reason[64];
+        snprintf(reason, sizeof reason, "%s", m->reason);
+        out_msg_free(m);
+        return close_now(wsi, code, reason);
+    }
+    unsigned char *buf = malloc(LWS_PRE + m->len);
+    if (!buf) {
+        out_msg_free(m);
+        return close_now(wsi, 1011, "out of memory");
+    }
+    memcpy(buf + LWS_PRE, m->text, m->len);
+    int n = lws_write(wsi, buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+    free(buf);
+    out_msg_free(m);
+    if (n < 0)
+        return -1;
+    server *sv = srv_of(wsi);
+    pthread_mutex_lock(&sv->h->lock);
+    int more = p->s->out != NULL;
+    pthread_mutex_unlock(&sv->h->lock);
+    if (more || p->close_when_drained)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    pss *p = user;
+    server *sv;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        sv = srv_of(wsi);
+        if (sv)
+            service_all(sv);
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        sv = srv_of(wsi);
+        if (!token_ok(sv, wsi)) {
+            count_error(sv, ERR_AUTH);
+            asr_log(ASR_LOG_WARN, "refusing a connection: missing or wrong bearer token");
+            return 1; /* lws drops the connection: the handshake fails */
+        }
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        return on_established(wsi, p);
+    case LWS_CALLBACK_RECEIVE:
+        return on_receive(wsi, p, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return on_writable(wsi, p);
+    case LWS_CALLBACK_CLOSED:
+        on_closed(srv_of(wsi), p);
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        return on_http(wsi, p);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (p && p->body) {
+            int n = lws_write(wsi, p->body + LWS_PRE, p->body_len, LWS_WRITE_HTTP_FINAL);
+            free(p->body);
+            p->body = NULL;
+            if (n < 0 || lws_http_transaction_completed(wsi))
+                return -1;
+            return 0;
+        }
+        break;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (p) {
+            free(p->body);
+            p->body = NULL;
+        }
+        break;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---- lifecycle ---- */
+
+static void lws_log_sink(int level, const char *line)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "lws: %s", line);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    asr_log(level == LLL_ERR ? ASR_LOG_ERROR : ASR_LOG_WARN, "%s", msg);
+}
+
+static void wake(void *user)
+{
+    lws_cancel_service(user);
+}
+
+server *server_create(const cfg *c, hub *h, const char *www_root, asr_error *err)
+{
+    server *sv = calloc(1, sizeof *sv);
+    if (!sv) {
+        asr_error_set(err, ASR_ERR_NOMEM, "server: out of memory");
+        return NULL;
+    }
+    sv->c = c;
+    sv->h = h;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_sink);
+
+    /* Protocol 0 is the Vosk protocol: clients that name no subprotocol bind to it. */
+    sv->protocols[0] = (struct lws_protocols){
+        .name = "asrd",
+        .callback = callback,
+        .per_session_data_size = sizeof(pss),
+        .rx_buffer_size = 16384,
+    };
+
+    /* /healthz and /metrics are answered by the callback; the page comes from www_root. */
+    int nm = 0;
+    static const char *const dyn[] = {"/healthz", "/metrics"};
+    for (int i = 0; i < 2; i++, nm++) {
+        sv->mounts[nm] = (struct lws_http_mount){
+            .mountpoint = dyn[i],
+            .origin = "asrd",
+            .origin_protocol = LWSMPRO_CALLBACK,
+            .mountpoint_len = (unsigned char)strlen(dyn[i]),
+        };
+    }
+    if (www_root && *www_root) {
+        snprintf(sv->www_root, sizeof sv->www_root, "%s", www_root);
+        snprintf(sv->www_mount, sizeof sv->www_mount, "%s", c->www_mount ? c->www_mount : "/");
+        sv->mounts[nm++] = (struct lws_http_mount){
+            .mountpoint = sv->www_mount,
+            .origin = sv->www_root,
+            .def = "index.html",
+            .origin_protocol = LWSMPRO_FILE,
+            .mountpoint_len = (unsigned char)strlen(sv->www_mount),
+        };
+    }
+    for (int i = 0; i + 1 < nm; i++)
+        sv->mounts[i].mount_next = &sv->mounts[i + 1];
+
+    sv->retry = (lws_retry_bo_t){.secs_since_valid_ping = 30, .secs_since_valid_hangup = 60};
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = c->port;
+    info.iface = (c->listen_host && *c->listen_host && strcmp(c->listen_host, "*")) ? c->listen_host : NULL;
+    info.protocols = sv->protocols;
+    info.mounts = sv->mounts;
+    info.user = sv;
+    info.retry_and_idle_policy = &sv->retry;
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * 0;
+    if (c->tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = c->tls_cert;
+        info.ssl_private_key_filepath = c->tls_key;
+    }
+    sv->ctx = lws_create_context(&info);
+    if (!sv->ctx) {
+        asr_error_set(err, ASR_ERR_IO, "cannot listen on %s:%d%s (address in use, bad address or TLS files?)",
+                      info.iface ? info.iface : "*", c->port, c->tls_cert ? " with TLS" : "");
+        goto fail;
+    }
+    sv->vh = lws_get_vhost_by_name(sv->ctx, "default");
+    h->wake = wake;
+    h->wake_user = sv->ctx;
+    lws_sul_schedule(sv->ctx, 0, &sv->sul, tick, TICK_US);
+    return sv;
+fail:
+    server_destroy(sv);
+    return NULL;
+}
+
+int server_port(const server *sv)
+{
+    return sv->vh ? lws_get_vhost_listen_port(sv->vh) : sv->c->port;
+}
+
+int server_service(server *sv)
+{
+    return lws_service(sv->ctx, 0);
+}
+
+void server_set_mic(server *sv, session *mic, void (*print)(const char *json, void *user), void *user)
+{
+    sv->mic = mic;
+    sv->mic_print = print;
+    sv->mic_user = user;
+}
+
+void server_shutdown(server *sv)
+{
+    if (sv->stopping)
+        return;
+    sv->stopping = 1;
+    for (pss *p = sv->list; p; p = p->next) {
+        if (p->mic_sub) {
+            p->close_when_drained = 1;
+            lws_callback_on_writable(p->wsi);
+        } else if (!p->eof_sent) {
+            end_audio(p, 1001, "server shutting down");
+        }
+    }
+}
+
+int server_open_sessions(const server *sv)
+{
+    return sv->n_open;
+}
+
+void server_destroy(server *sv)
+{
+    if (!sv)
+        return;
+    if (sv->ctx) {
+        sv->h->wake = NULL;
+        lws_context_destroy(sv->ctx);
+    }
+    free(sv);
+}

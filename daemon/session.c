@@ -1,0 +1,443 @@
+/* session.c - sessions, their job/output queues and the recognition a worker runs (see session.h). */
+#include "session.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../proto/vosk.h"
+
+static const char *const error_names[ERR_N_KINDS] = {
+    "invalid_json", "unknown_command", "bad_config", "unsupported_rate", "message_too_big",
+    "too_many_sessions", "auth", "idle_timeout", "audio_cap", "internal",
+};
+
+const char *hub_error_name(hub_error_kind k)
+{
+    return k < ERR_N_KINDS ? error_names[k] : "unknown";
+}
+
+asr_status hub_init(hub *h, const asr_model *m, const hub_params *p, asr_error *err)
+{
+    memset(h, 0, sizeof *h);
+    h->model = m;
+    h->params = *p;
+    h->rate = asr_model_sample_rate(m);
+    h->ready_cap = 64;
+    h->ready = calloc(h->ready_cap, sizeof *h->ready);
+    if (!h->ready)
+        return asr_error_set(err, ASR_ERR_NOMEM, "hub: out of memory");
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->cond, NULL);
+    return ASR_OK;
+}
+
+void hub_destroy(hub *h)
+{
+    if (!h->ready)
+        return;
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->cond);
+    free(h->ready);
+    h->ready = NULL;
+}
+
+job *job_new(job_type t, size_t n)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->type = t;
+    j->words = -1;
+    if (t == JOB_AUDIO && n > 0) {
+        j->samples = malloc(n * sizeof *j->samples);
+        if (!j->samples) {
+            free(j);
+            return NULL;
+        }
+    }
+    return j;
+}
+
+void job_free(job *j)
+{
+    if (j) {
+        free(j->samples);
+        free(j);
+    }
+}
+
+void out_msg_free(out_msg *m)
+{
+    if (m) {
+        free(m->text);
+        free(m);
+    }
+}
+
+session *session_create(hub *h, int is_mic, asr_error *err)
+{
+    session *s = calloc(1, sizeof *s);
+    if (!s) {
+        asr_error_set(err, ASR_ERR_NOMEM, "session: out of memory");
+        return NULL;
+    }
+    s->h = h;
+    s->refs = 1;
+    s->is_mic = is_mic;
+    s->client_rate = h->rate;
+    s->words = 1; /* vosk-server's default (VOSK_SHOW_WORDS) */
+    return s;
+}
+
+static void session_free(session *s)
+{
+    for (job *j = s->jobs, *n; j; j = n) {
+        n = j->next;
+        job_free(j);
+    }
+    for (out_msg *m = s->out, *n; m; m = n) {
+        n = m->next;
+        out_msg_free(m);
+    }
+    audio_resampler_destroy(s->rs);
+    free(s->rs_buf);
+    asr_stream_destroy(s->stream);
+    ctc_greedy_destroy(s->dec);
+    free(s->lp);
+    free(s);
+}
+
+void session_ref(session *s)
+{
+    pthread_mutex_lock(&s->h->lock);
+    s->refs++;
+    pthread_mutex_unlock(&s->h->lock);
+}
+
+void session_unref(session *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->h->lock);
+    int last = --s->refs == 0;
+    pthread_mutex_unlock(&s->h->lock);
+    if (last)
+        session_free(s);
+}
+
+/* Puts s on the ready queue (hub lock held); grows the ring when full. */
+static int schedule_locked(session *s)
+{
+    hub *h = s->h;
+    if (s->scheduled)
+        return 0;
+    if (h->ready_n == h->ready_cap) {
+        size_t cap = h->ready_cap * 2;
+        session **r = malloc(cap * sizeof *r);
+        if (!r)
+            return -1;
+        for (size_t i = 0; i < h->ready_n; i++)
+            r[i] = h->ready[(h->ready_head + i) % h->ready_cap];
+        free(h->ready);
+        h->ready = r;
+        h->ready_cap = cap;
+        h->ready_head = 0;
+    }
+    h->ready[(h->ready_head + h->ready_n) % h->ready_cap] = s;
+    h->ready_n++;
+    s->scheduled = 1;
+    s->refs++;
+    pthread_cond_signal(&h->cond);
+    return 0;
+}
+
+void session_push(session *s, job *j)
+{
+    hub *h = s->h;
+    j->next = NULL;
+    pthread_mutex_lock(&h->lock);
+    if (s->gone) {
+        pthread_mutex_unlock(&h->lock);
+        job_free(j);
+        return;
+    }
+    if (s->jobs_tail)
+        s->jobs_tail->next = j;
+    else
+        s->jobs = j;
+    s->jobs_tail = j;
+    s->queued_bytes += j->n * sizeof(float);
+    h->jobs_queued++;
+    if (schedule_locked(s) != 0)
+        atomic_fetch_add(&h->stats.errors[ERR_INTERNAL], 1); /* stays queued: runs with the next push */
+    pthread_mutex_unlock(&h->lock);
+}
+
+void session_close(session *s)
+{
+    hub *h = s->h;
+    job *drop;
+    pthread_mutex_lock(&h->lock);
+    s->gone = 1;
+    drop = s->jobs;
+    for (job *j = drop; j; j = j->next)
+        h->jobs_queued--;
+    s->jobs = s->jobs_tail = NULL;
+    s->queued_bytes = 0;
+    s->user = NULL;
+    pthread_mutex_unlock(&h->lock);
+    for (job *n; drop; drop = n) {
+        n = drop->next;
+        job_free(drop);
+    }
+    session_unref(s);
+}
+
+out_msg *session_pop_out(session *s)
+{
+    pthread_mutex_lock(&s->h->lock);
+    out_msg *m = s->out;
+    if (m) {
+        s->out = m->next;
+        if (!s->out)
+            s->out_tail = NULL;
+        s->n_out--;
+    }
+    pthread_mutex_unlock(&s->h->lock);
+    return m;
+}
+
+/* Appends to the output queue with the lock held. */
+static void append_out_locked(session *s, out_msg *m)
+{
+    m->next = NULL;
+    if (s->out_tail)
+        s->out_tail->next = m;
+    else
+        s->out = m;
+    s->out_tail = m;
+    s->n_out++;
+}
+
+static out_msg *make_out(char *text, int close_code, const char *reason)
+{
+    out_msg *m = calloc(1, sizeof *m);
+    if (!m) {
+        free(text);
+        return NULL;
+    }
+    m->text = text;
+    m->len = text ? strlen(text) : 0;
+    m->close_code = close_code;
+    snprintf(m->reason, sizeof m->reason, "%s", reason ? reason : "");
+    return m;
+}
+
+void session_push_out(session *s, char *text, int close_code, const char *reason)
+{
+    out_msg *m = make_out(text, close_code, reason);
+    if (!m)
+        return;
+    pthread_mutex_lock(&s->h->lock);
+    if (s->gone)
+        out_msg_free(m);
+    else
+        append_out_locked(s, m);
+    pthread_mutex_unlock(&s->h->lock);
+}
+
+/* ---- recognition (worker) ---- */
+
+/* Replies produced while running one job, handed over in one locked step. */
+typedef struct out_list {
+    out_msg *head, *tail;
+} out_list;
+
+static void emit(out_list *l, char *text, int close_code, const char *reason)
+{
+    if (!text && !close_code)
+        return;
+    out_msg *m = make_out(text, close_code, reason);
+    if (!m)
+        return;
+    if (l->tail)
+        l->tail->next = m;
+    else
+        l->head = m;
+    l->tail = m;
+}
+
+static asr_status ensure_state(session *s, asr_error *err)
+{
+    const asr_model *m = s->h->model;
+    if (!s->stream && !(s->stream = asr_stream_create(m, err)))
+        return err->code;
+    if (!s->dec && !(s->dec = ctc_greedy_create(asr_model_alphabet(m), asr_model_n_out(m), asr_model_frame_ms(m), err)))
+        return err->code;
+    if (!s->lp && !(s->lp = malloc((size_t)asr_model_n_out(m) * sizeof *s->lp)))
+        return asr_error_set(err, ASR_ERR_NOMEM, "session: out of memory");
+    if (!s->rs && !(s->rs = audio_resampler_create(s->client_rate, s->h->rate, err)))
+        return err->code;
+    return ASR_OK;
+}
+
+/* Ends the utterance: the final result as Vosk formats it. */
+static char *final_result(session *s)
+{
+    asr_result r = {0};
+    if (ctc_greedy_final(s->dec, &r) != ASR_OK) {
+        atomic_fetch_add(&s->h->stats.errors[ERR_INTERNAL], 1);
+        return vosk_format_result("", NULL, 0, s->words);
+    }
+    vosk_word *w = r.n_words ? calloc((size_t)r.n_words, sizeof *w) : NULL;
+    int n = w ? r.n_words : 0;
+    for (int i = 0; i < n; i++)
+        w[i] = (vosk_word){r.words[i].word, r.words[i].start_ms / 1000.0, r.words[i].end_ms / 1000.0, r.words[i].conf};
+    char *text = vosk_format_result(r.text ? r.text : "", w, n, s->words);
+    free(w);
+    asr_result_free(&r);
+    s->utt_frames = 0;
+    s->silence_frames = 0;
+    atomic_fetch_add(&s->h->stats.results, 1);
+    return text;
+}
+
+/* Feeds model-rate samples; returns the number of results emitted (utterances ended). */
+static int feed(session *s, const float *x, size_t n, out_list *out)
+{
+    hub *h = s->h;
+    int results = 0;
+    if (n > 0 && asr_stream_accept(s->stream, x, n) != ASR_OK) {
+        atomic_fetch_add(&h->stats.errors[ERR_INTERNAL], 1);
+        return 0;
+    }
+    atomic_fetch_add(&h->stats.samples_in, (long long)n);
+    double frame_ms = asr_model_frame_ms(h->model);
+    float log_blank = h->params.blank_prob > 0 ? (float)log(h->params.blank_prob) : -INFINITY;
+    while (asr_stream_pop(s->stream, s->lp)) {
+        ctc_greedy_push(s->dec, s->lp);
+        s->utt_frames++;
+        if (s->lp[0] >= log_blank)
+            s->silence_frames++;
+        else
+            s->silence_frames = 0;
+        int end = 0;
+        if (h->params.silence_ms > 0 && s->silence_frames * frame_ms >= h->params.silence_ms &&
+            ctc_greedy_partial(s->dec)[0])
+            end = 1;
+        if (h->params.max_utterance_ms > 0 && s->utt_frames * frame_ms >= h->params.max_utterance_ms)
+            end = 1;
+        if (end) {
+            emit(out, final_result(s), 0, NULL);
+            results++;
+        }
+    }
+    return results;
+}
+
+static void run_job(session *s, job *j, out_list *out)
+{
+    hub *h = s->h;
+    asr_error err = {ASR_OK, ""};
+    if (s->finished)
+        return;
+    if (j->type == JOB_CONFIG) {
+        if (j->words >= 0)
+            s->words = j->words;
+        if (j->rate > 0 && j->rate != s->client_rate) {
+            s->client_rate = j->rate;
+            audio_resampler_destroy(s->rs); /* a tail of the old rate's filter is dropped */
+            s->rs = NULL;
+        }
+        return;
+    }
+    if (ensure_state(s, &err) != ASR_OK) {
+        asr_log(ASR_LOG_ERROR, "session: %s", err.msg);
+        atomic_fetch_add(&h->stats.errors[ERR_INTERNAL], 1);
+        emit(out, vosk_format_error(err.msg), 1011, "internal error");
+        s->finished = 1;
+        return;
+    }
+    if (j->type == JOB_AUDIO) {
+        long got = audio_resampler_process(s->rs, j->samples, j->n, 0, &s->rs_buf, &s->rs_cap, &err);
+        if (got < 0) {
+            atomic_fetch_add(&h->stats.errors[ERR_INTERNAL], 1);
+            got = 0;
+        }
+        /* One reply per audio message, as Vosk: the result(s) of utterances that ended, else the
+         * partial hypothesis. */
+        if (feed(s, s->rs_buf, (size_t)got, out) == 0) {
+            emit(out, vosk_format_partial(ctc_greedy_partial(s->dec)), 0, NULL);
+            atomic_fetch_add(&h->stats.partials, 1);
+        }
+        return;
+    }
+    if (j->type == JOB_RESET) {
+        emit(out, final_result(s), 0, NULL);
+        asr_stream_reset_state(s->stream);
+        return;
+    }
+    /* JOB_EOF: flush the resampler's tail, then the final result and the close. */
+    long got = audio_resampler_process(s->rs, NULL, 0, 1, &s->rs_buf, &s->rs_cap, &err);
+    if (got > 0)
+        feed(s, s->rs_buf, (size_t)got, out);
+    emit(out, final_result(s), 0, NULL);
+    if (j->close_code)
+        emit(out, NULL, j->close_code, j->reason);
+    s->finished = 1;
+}
+
+static long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+void session_run(session *s)
+{
+    hub *h = s->h;
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        job *j = s->jobs;
+        if (!j || s->gone) {
+            s->scheduled = 0;
+            pthread_mutex_unlock(&h->lock);
+            break;
+        }
+        s->jobs = j->next;
+        if (!s->jobs)
+            s->jobs_tail = NULL;
+        s->queued_bytes -= j->n * sizeof(float);
+        h->jobs_queued--;
+        pthread_mutex_unlock(&h->lock);
+
+        out_list out = {NULL, NULL};
+        long long t0 = now_ns();
+        run_job(s, j, &out);
+        atomic_fetch_add(&h->stats.busy_ns, now_ns() - t0);
+        job_free(j);
+
+        pthread_mutex_lock(&h->lock);
+        if (s->gone) {
+            pthread_mutex_unlock(&h->lock);
+            for (out_msg *m = out.head, *n; m; m = n) {
+                n = m->next;
+                out_msg_free(m);
+            }
+            continue;
+        }
+        for (out_msg *m = out.head, *n; m; m = n) {
+            n = m->next;
+            append_out_locked(s, m);
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (out.head && h->wake)
+            h->wake(h->wake_user);
+    }
+    if (h->wake) /* the network thread may resume reading from a flow-controlled client */
+        h->wake(h->wake_user);
+}
