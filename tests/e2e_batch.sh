@@ -232,8 +232,8 @@ for flag in --batch --model --format --manifest --score --threads --no-progress 
     check "--help documents $flag" grep -q -- "$flag" <<<"$help"
 done
 check "--version" [ "$("$ASRD" --version)" = "asrd $(sed -n 's/^VERSION *:= *//p' Makefile)" ]
-"$ASRD" >/dev/null 2>"$T/err"; rc=$?
-check "no --batch: exit 2 with a message about the daemon" [ $rc -eq 2 ] && grep -q daemon "$T/err"
+"$ASRD" "$T/a.wav" >/dev/null 2>"$T/err"; rc=$? # FILE without --batch: the daemon takes no files
+check "FILE without --batch: exit 2 with a message about the daemon" [ $rc -eq 2 ] && grep -q daemon "$T/err"
 "$ASRD" --batch "${M[@]}" --format xml "$T/a.wav" >/dev/null 2>&1; rc=$?
 check "bad --format: exit 2" [ $rc -eq 2 ]
 "$ASRD" --batch "${M[@]}" >/dev/null 2>&1; rc=$?
