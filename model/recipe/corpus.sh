@@ -6,7 +6,8 @@
 #   real-aug.tsv  augmented copies of ../shared/corpus/*/train.tsv (the originals are not copied)
 #   synth/, real-aug/  16 kHz mono FLAC (telephone-band copies 8 kHz)
 #   text/train.tsv, text/heldout.tsv  the sentence pool and the sentences held out for eval-synth
-#   plan/         the job list (plan.py), done.log (path, seconds), failed.log, log.txt
+#   plan/         the job list (plan.py), done.log (path, seconds), failed.log, stats.md (hours
+#                 per voice, text source and augmentation: stats.py)
 # Manifest paths are relative to the manifest. A manifest only lists complete files; the run is
 # resumable (existing files are skipped), parallel (-j) and deterministic given --seed.
 #
@@ -81,6 +82,7 @@ ls "$out"/plan/chunk-*.tsv | xargs -P "$jobs" -n 1 $PY "$here/worker.py" --out "
 kill $monitor 2>/dev/null || true
 $PY "$here/manifest.py" --out "$out"
 progress
+$PY "$here/stats.py" --out "$out" > "$out/stats.md"
 nfail=$(wc -l < "$out/failed.log")
 if [ "$nfail" -gt 0 ]; then
     echo "corpus: $nfail jobs failed (see $out/failed.log); rerun to retry them" >&2
