@@ -268,17 +268,16 @@ static PaStream *pa_open(capture *c, char *why, size_t why_size) {
         return NULL;
     }
     publish_rate(c, rate);
+    /* Named and logged before the first callback, so nobody sees samples from a nameless device. */
+    set_name(c, info->name);
+    asr_log(ASR_LOG_INFO, "capture: recording from \"%s\" (%s) at %d Hz, %d channel%s", info->name,
+            Pa_GetHostApiInfo(info->hostApi)->name, rate, c->channels, c->channels > 1 ? "s" : "");
     e = Pa_StartStream(s);
     if (e != paNoError) {
         snprintf(why, why_size, "cannot start input device \"%s\": %s", info->name, Pa_GetErrorText(e));
         Pa_CloseStream(s);
         return NULL;
     }
-    char name[256];
-    snprintf(name, sizeof name, "%s", info->name);
-    set_name(c, name);
-    asr_log(ASR_LOG_INFO, "capture: recording from \"%s\" (%s) at %d Hz, %d channel%s", info->name,
-            Pa_GetHostApiInfo(info->hostApi)->name, rate, c->channels, c->channels > 1 ? "s" : "");
     return s;
 }
 
