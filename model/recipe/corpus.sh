@@ -38,7 +38,7 @@ done
 cd "$root"
 data=${ASRD_DATA:-data}
 out=${out:-$data/corpus}
-shared=${shared:-$root/../shared}
+shared=${shared:-${ASRD_SHARED:-$root/../shared}}
 for tool in sox flite espeak-ng festival; do
     command -v $tool >/dev/null || { echo "corpus.sh: $tool is missing (make deps)" >&2; exit 1; }
 done

@@ -27,7 +27,7 @@ done
 cd "$root"
 data=${ASRD_DATA:-data}
 out=${out:-$data/eval-synth}
-shared=${shared:-$root/../shared}
+shared=${shared:-${ASRD_SHARED:-$root/../shared}}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
