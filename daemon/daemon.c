@@ -180,16 +180,28 @@ static int mic_start(mic_feed *f, const cfg *c, hub *h, asr_error *err)
     f->c = c;
     f->json = c->json;
     f->tty = isatty(STDOUT_FILENO);
-    if (c->n_mic_grammar > 0)
-        asr_log(ASR_LOG_INFO, "mic.grammar (%d phrases) accepted but not applied: constrained decoding is not "
-                              "available yet",
-                c->n_mic_grammar);
     f->cap = capture_open(&o, err);
     if (!f->cap)
         return -1;
     f->s = session_create(h, 1, err);
     if (!f->s)
         return -1;
+    if (c->n_mic_grammar > 0) { /* mic.grammar: the feed's decoder becomes the phrase-list beam search */
+        job *j = job_new(JOB_CONFIG, 0);
+        if (!j || !(j->phrases = calloc((size_t)c->n_mic_grammar, sizeof *j->phrases))) {
+            job_free(j);
+            asr_error_set(err, ASR_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+        j->has_phrases = 1;
+        for (; j->n_phrases < c->n_mic_grammar; j->n_phrases++)
+            if (!(j->phrases[j->n_phrases] = strdup(c->mic_grammar[j->n_phrases]))) {
+                job_free(j);
+                asr_error_set(err, ASR_ERR_NOMEM, "out of memory");
+                return -1;
+            }
+        session_push(f->s, j);
+    }
     if (capture_start(f->cap, err) != ASR_OK)
         return -1;
     sigset_t all, old;

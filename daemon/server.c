@@ -363,14 +363,15 @@ static int on_text(struct lws *wsi, server *sv, pss *p)
             vosk_msg_free(&m);
             return close_now(wsi, 1003, why);
         }
-        if (m.config.has_phrase_list)
-            asr_log(ASR_LOG_INFO, "phrase_list of %d phrases accepted but not applied: constrained decoding is not "
-                                  "available yet (open-vocabulary results)",
-                    m.config.n_phrases);
         job *j = job_new(JOB_CONFIG, 0);
         if (j) {
             j->rate = r;
             j->words = m.config.words;
+            j->has_phrases = m.config.has_phrase_list; /* the job takes the list over */
+            j->phrases = m.config.phrases;
+            j->n_phrases = m.config.n_phrases;
+            m.config.phrases = NULL;
+            m.config.n_phrases = 0;
             if (r)
                 p->rate = r;
             session_push(p->s, j);

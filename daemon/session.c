@@ -64,6 +64,9 @@ job *job_new(job_type t, size_t n)
 void job_free(job *j)
 {
     if (j) {
+        for (int i = 0; i < j->n_phrases; i++)
+            free(j->phrases[i]);
+        free(j->phrases);
         free(j->samples);
         free(j);
     }
@@ -105,7 +108,10 @@ static void session_free(session *s)
     audio_resampler_destroy(s->rs);
     free(s->rs_buf);
     asr_stream_destroy(s->stream);
-    ctc_greedy_destroy(s->dec);
+    if (s->dec_ok)
+        asr_decoder_free(&s->dec);
+    ctc_lexicon_destroy(s->lex);
+    asr_lm_free(s->lm);
     free(s->lp);
     free(s);
 }
@@ -275,8 +281,12 @@ static asr_status ensure_state(session *s, asr_error *err)
     const asr_model *m = s->h->model;
     if (!s->stream && !(s->stream = asr_stream_create(m, err)))
         return err->code;
-    if (!s->dec && !(s->dec = ctc_greedy_create(asr_model_alphabet(m), asr_model_n_out(m), asr_model_frame_ms(m), err)))
-        return err->code;
+    if (!s->dec_ok) {
+        if (asr_decoder_init(&s->dec, ASR_DECODER_GREEDY, asr_model_alphabet(m), asr_model_n_out(m),
+                             asr_model_frame_ms(m), NULL, NULL, NULL, err) != ASR_OK)
+            return err->code;
+        s->dec_ok = 1;
+    }
     if (!s->lp && !(s->lp = malloc((size_t)asr_model_n_out(m) * sizeof *s->lp)))
         return asr_error_set(err, ASR_ERR_NOMEM, "session: out of memory");
     if (!s->rs && !(s->rs = audio_resampler_create(s->client_rate, s->h->rate, err)))
@@ -288,7 +298,7 @@ static asr_status ensure_state(session *s, asr_error *err)
 static char *final_result(session *s)
 {
     asr_result r = {0};
-    if (ctc_greedy_final(s->dec, &r) != ASR_OK) {
+    if (asr_decoder_final(&s->dec, &r) != ASR_OK) {
         atomic_fetch_add(&s->h->stats.errors[ERR_INTERNAL], 1);
         return vosk_format_result("", NULL, 0, s->words);
     }
@@ -318,7 +328,7 @@ static int feed(session *s, const float *x, size_t n, out_list *out)
     double frame_ms = asr_model_frame_ms(h->model);
     float log_blank = h->params.blank_prob > 0 ? (float)log(h->params.blank_prob) : -INFINITY;
     while (asr_stream_pop(s->stream, s->lp)) {
-        ctc_greedy_push(s->dec, s->lp);
+        asr_decoder_push(&s->dec, s->lp);
         s->utt_frames++;
         if (s->lp[0] >= log_blank)
             s->silence_frames++;
@@ -326,7 +336,7 @@ static int feed(session *s, const float *x, size_t n, out_list *out)
             s->silence_frames = 0;
         int end = 0;
         if (h->params.silence_ms > 0 && s->silence_frames * frame_ms >= h->params.silence_ms &&
-            ctc_greedy_partial(s->dec)[0])
+            asr_decoder_partial(&s->dec)[0])
             end = 1;
         if (h->params.max_utterance_ms > 0 && s->utt_frames * frame_ms >= h->params.max_utterance_ms)
             end = 1;
@@ -336,6 +346,40 @@ static int feed(session *s, const float *x, size_t n, out_list *out)
         }
     }
     return results;
+}
+
+/* Switches the decoder: beam search over the phrases' closed vocabulary, or greedy (n == 0).
+ * On failure the old decoder stays and the client gets an error message. */
+static void set_phrases(session *s, char **phrases, int n, out_list *out)
+{
+    const asr_model *m = s->h->model;
+    asr_error err = {ASR_OK, ""};
+    asr_lm *lm = NULL;
+    ctc_lexicon *lex = NULL;
+    asr_decoder d;
+    if (n > 0 && ctc_phrases_build((const char *const *)phrases, n, asr_model_alphabet(m), asr_model_n_out(m), &lm,
+                                   &lex, &err) != ASR_OK)
+        goto fail;
+    ctc_beam_params bp = ctc_beam_default_params();
+    bp.closed_vocab = 1;
+    if (asr_decoder_init(&d, n > 0 ? ASR_DECODER_BEAM : ASR_DECODER_GREEDY, asr_model_alphabet(m), asr_model_n_out(m),
+                         asr_model_frame_ms(m), &bp, lm, lex, &err) != ASR_OK)
+        goto fail;
+    if (s->dec_ok)
+        asr_decoder_free(&s->dec);
+    ctc_lexicon_destroy(s->lex);
+    asr_lm_free(s->lm);
+    s->dec = d;
+    s->dec_ok = 1;
+    s->lm = lm;
+    s->lex = lex;
+    asr_log(ASR_LOG_DEBUG, "session: %s", n > 0 ? "phrase list: closed-vocabulary beam search" : "greedy decoding");
+    return;
+fail:
+    ctc_lexicon_destroy(lex);
+    asr_lm_free(lm);
+    atomic_fetch_add(&s->h->stats.errors[ERR_BAD_CONFIG], 1);
+    emit(out, vosk_format_error(err.msg), 0, NULL);
 }
 
 static void run_job(session *s, job *j, out_list *out)
@@ -352,6 +396,8 @@ static void run_job(session *s, job *j, out_list *out)
             audio_resampler_destroy(s->rs); /* a tail of the old rate's filter is dropped */
             s->rs = NULL;
         }
+        if (j->has_phrases)
+            set_phrases(s, j->phrases, j->n_phrases, out);
         return;
     }
     if (ensure_state(s, &err) != ASR_OK) {
@@ -370,7 +416,7 @@ static void run_job(session *s, job *j, out_list *out)
         /* One reply per audio message, as Vosk: the result(s) of utterances that ended, else the
          * partial hypothesis. */
         if (feed(s, s->rs_buf, (size_t)got, out) == 0) {
-            emit(out, vosk_format_partial(ctc_greedy_partial(s->dec)), 0, NULL);
+            emit(out, vosk_format_partial(asr_decoder_partial(&s->dec)), 0, NULL);
             atomic_fetch_add(&h->stats.partials, 1);
         }
         return;

@@ -23,7 +23,12 @@
  * chunk edge, and the results would then depend on how the client chunked its audio; after a run of
  * silence frames the state carries little beyond the channel/speaker context that helps the next
  * utterance. Consequently the text of consecutive results joined by spaces equals the transcript of
- * the whole audio (what asrd --batch prints) when utterances end on silence. Only {"reset" : 1} clears
+ * the whole audio (what asrd --batch prints) when utterances end on silence.
+ *
+ * Phrase lists ({"config": {"phrase_list": [...]}}, mic.grammar): the session switches to the CTC
+ * prefix beam search over a closed vocabulary of the phrases' words (ctc_phrases_build); an empty
+ * list switches back to greedy decoding. Send it before the audio, as Vosk requires: the new decoder
+ * starts its clock at 0. Only {"reset" : 1} clears
  * the recurrent state (a client's explicit "new utterance, forget the past").
  *
  * Thread ownership of fields is stated on each field: [net] network thread, [worker] the worker that
@@ -39,6 +44,7 @@
 #include "../frontend/asr_util.h"
 #include "../frontend/audio.h"
 #include "../model/asr_model.h"
+#include "../model/ctc_beam.h"
 #include "../model/ctc_decoder.h"
 
 typedef struct session session;
@@ -106,6 +112,9 @@ typedef struct job {
     size_t n;
     int rate;       /* JOB_CONFIG: new client rate (0: unchanged) */
     int words;      /* JOB_CONFIG: -1 unchanged, else words on/off */
+    int has_phrases; /* JOB_CONFIG: a phrase list was given (n_phrases 0: back to open vocabulary) */
+    char **phrases;  /* (n_phrases) owned */
+    int n_phrases;
     int close_code; /* JOB_EOF: close code after the final result (1000, 1001, 1008); 0: do not close */
     char reason[64];
 } job;
@@ -138,7 +147,10 @@ struct session {
     audio_resampler *rs;
     float *rs_buf; size_t rs_cap;
     asr_stream *stream;
-    ctc_greedy *dec;
+    asr_decoder dec;        /* greedy, or beam search restricted to a phrase list */
+    int dec_ok;
+    asr_lm *lm;             /* phrase-list LM and vocabulary (beam decoder only) */
+    ctc_lexicon *lex;
     float *lp;              /* (n_out) one frame's log-probabilities */
     long utt_frames;        /* frames in the current utterance */
     long silence_frames;    /* trailing silence frames */

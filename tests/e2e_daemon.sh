@@ -3,7 +3,8 @@
 # back from its log) and real WebSocket clients (tests/ws_client.py on Debian's python3-websockets).
 # Model: a tiny random-weight model from tool_mkmodel (garbage text, but deterministic, so the
 # WebSocket transcript must equal `asrd --batch` exactly).
-#  - 8, 16 and 44.1 kHz clients, odd/even/jittered chunk sizes: text == batch; word times == batch json
+#  - 8, 16 and 44.1 kHz clients, odd/even/jittered chunk sizes: text == batch; word times == batch json;
+#    phrase_list restricts words to the list; an empty list restores greedy (== batch)
 #  - endpointing (max length, silence) splits results before eof
 #  - bad input and limits, each beside a concurrent healthy session that must finish unaffected:
 #    invalid JSON, unknown command, bad config value, unsupported rate (1003), message too big (1009),
@@ -127,6 +128,22 @@ check "words false: text still equals batch" [ "$(field "$T/o" text)" = "$(batch
 # reset mid-stream: a result before eof, session goes on to the normal close
 $CL "$U" "$T/a16.wav" --chunk 8000 --send '{"reset" : 1}' >"$T/o" 2>/dev/null
 check "reset answered with a result, close 1000" [ "$(count_msgs "$T/o" text)" -ge 2 ] && [ "$(field "$T/o" close)" = 1000 ]
+# phrase_list: closed-vocabulary beam search; every word is one of the phrases' words
+$CL "$U" "$T/a16.wav" --chunk 4000 --send '{"config" : {"phrase_list" : ["yes no", "maybe later"]}}' >"$T/o" 2>/dev/null
+check "phrase_list: close 1000, no error ($(field "$T/o" close))" [ "$(field "$T/o" close)" = 1000 ] && ! grep -q '"error"' "$T/o"
+check "phrase_list: result words only from the list ('$(field "$T/o" text)')" $PY - "$T/o" <<'EOF2'
+import json, sys
+vocab = {"yes", "no", "maybe", "later"}
+msgs = [json.loads(l)["msg"] for l in open(sys.argv[1]) if "msg" in json.loads(l)]
+words = [w for m in msgs if "text" in m for w in m["text"].split()]
+assert words and set(words) <= vocab, words
+# partials may end in a word still being spelt: a prefix of a vocabulary word
+part = [w for m in msgs if "partial" in m for w in m["partial"].split()]
+assert all(any(v.startswith(w) for v in vocab) for w in part), part
+EOF2
+# an empty phrase_list goes back to greedy decoding: the batch transcript again
+$CL "$U" "$T/a16.wav" --send '{"config" : {"phrase_list" : ["yes"]}}' --send '{"config" : {"phrase_list" : []}}' >"$T/o" 2>/dev/null
+check "empty phrase_list: greedy again" [ "$(field "$T/o" text)" = "$(batch "$T/a16.wav")" ]
 # a client that names a subprotocol also works
 $CL "$U" "$T/a16.wav" --subprotocol asrd >"$T/o" 2>/dev/null
 check "subprotocol asrd works" [ "$(field "$T/o" text)" = "$(batch "$T/a16.wav")" ]
