@@ -15,7 +15,7 @@
 # Ends with "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
-ASRD=$PWD/build/asrd
+ASRD=${ASRD_BIN:-$PWD/build/asrd} # ASRD_BIN: e.g. a sanitizer build
 MK=$PWD/build/tests/tool_mkmodel
 PY=/usr/bin/python3
 CL="$PY $PWD/tests/ws_client.py"
