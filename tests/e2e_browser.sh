@@ -1,0 +1,185 @@
+#!/bin/bash
+# e2e_browser.sh - the browser page (proto/www) in a real headless Chromium against the real daemon.
+#
+# Chromium's fake microphone plays a WAV (tests/data/sample.flac plus trailing silence) into
+# getUserMedia; the page's AudioWorklet resamples it to 16 kHz PCM16, streams it over the Vosk
+# protocol to asrd on a loopback port, and shows partial and final text.  playwright-core (npm,
+# installed at test time into build/node_modules; it drives /usr/bin/chromium, it downloads no
+# browser) clicks Start, waits for the audio to play through, clicks Stop and reads the page.
+#
+# Checks: the page, its script, worklet and stylesheet are served and reference no external URL;
+# the page reaches "listening", the level meter moves; after Stop the final text settles and the
+# connection closes normally; the text shown on the page equals `asrd --batch` of exactly the PCM the
+# page sent (an exact equivalence of the whole browser -> socket -> session path), and, with the
+# shipped model, equals `asrd --batch` of the original audio.  A screenshot is kept in
+# build/test-artifacts/browser.png.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=/usr/bin/python3
+pass=0; fail=0
+ok() { pass=$((pass+1)); echo "ok: $*"; }
+bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+finish() { echo "$pass passed, $fail failed"; [ $fail = 0 ]; exit; }
+T=$(mktemp -d)
+DPID=
+trap '[ -n "${KEEP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"; [ -n "$DPID" ] && kill "$DPID" 2>/dev/null' EXIT
+ART=build/test-artifacts
+mkdir -p "$ART"
+
+CHROME=${CHROMIUM:-/usr/bin/chromium}
+[ -x "$CHROME" ] || { bad "no $CHROME (Debian package chromium: make deps-test)"; finish; }
+[ -x build/asrd ] || { bad "build/asrd missing"; finish; }
+if [ ! -d build/node_modules/playwright-core ] || [ ! -d build/node_modules/ws ]; then
+    npm install --prefix build --no-audit --no-fund --loglevel=error playwright-core ws >/dev/null ||
+        { bad "npm install playwright-core ws"; finish; }
+fi
+
+# No external URLs in the page (it must work on a closed network).
+if grep -nE '(https?:)?//[a-zA-Z0-9.-]+\.[a-z]{2,}' proto/www/*.html proto/www/*.js proto/www/*.css | grep -v '^\S*:[0-9]*:\s*//' ; then
+    bad "external URL in proto/www"; else ok "no external URLs in proto/www"; fi
+
+# The worklet's resampler and encoder outside the browser, against analytic tones.
+if node tests/worklet_check.mjs; then ok "worklet resampler/encoder (tests/worklet_check.mjs)"; else bad "worklet_check"; fi
+
+MODEL=model/asrd-en.model
+REAL=1
+if [ ! -f "$MODEL" ]; then
+    REAL=0
+    MODEL="$T/m.model"
+    build/tests/tool_mkmodel "$MODEL" --layers 2 --hidden 48 --seed 11 >/dev/null
+fi
+
+# The fake microphone's audio: the sample, 0.3 s of silence before and 1.5 s after.
+sox tests/data/sample.flac -r 16000 -c 1 -b 16 "$T/mic.wav" pad 0.3 1.5
+DUR=$(soxi -D "$T/mic.wav")
+
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+build/asrd --config configs/asrd.yaml --model "$MODEL" --listen 127.0.0.1:$port --www proto/www \
+    >"$T/d.out" 2>"$T/d.err" &
+DPID=$!
+for _ in $(seq 100); do
+    $PY -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" 2>/dev/null && break
+    sleep 0.1
+done
+for f in "" app.js worklet.js style.css; do
+    code=$($PY -c "import urllib.request as u
+try: print(u.urlopen('http://127.0.0.1:$port/$f', timeout=5).status)
+except Exception as e: print(getattr(e, 'code', e))")
+    if [ "$code" = 200 ]; then ok "served /$f"; else bad "/$f: HTTP $code"; fi
+done
+
+cat >"$T/drive.mjs" <<'EOF'
+import { createRequire } from 'module';
+import fs from 'fs';
+const require = createRequire(process.env.ROOT + '/build/node_modules/');
+const { chromium } = require('playwright-core');
+const [url, wav, dur, shot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROME,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync',
+         '--autoplay-policy=no-user-gesture-required',
+         '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+         `--use-file-for-fake-audio-capture=${wav}%noloop`],
+});
+const out = { log: [] };
+try {
+  const page = await browser.newPage();
+  page.on('console', (m) => out.log.push(m.text()));
+  page.on('pageerror', (e) => out.log.push('pageerror: ' + e.message));
+  await page.goto(url);
+  await page.click('#start');
+  await page.waitForFunction(() => window.asrd.state === 'listening' || window.asrd.state === 'error',
+                             null, { timeout: 20000 });
+  out.listening = await page.evaluate(() => window.asrd.state);
+  // Let the file play through while watching the meter and the partial text.
+  const end = Date.now() + (parseFloat(dur) + 1.0) * 1000;
+  out.maxLevel = 0; out.partials = [];
+  while (Date.now() < end) {
+    const s = await page.evaluate(() => ({ w: parseFloat(document.getElementById('level').style.width) || 0,
+                                           p: window.asrd.partial }));
+    out.maxLevel = Math.max(out.maxLevel, s.w);
+    if (s.p && out.partials[out.partials.length - 1] !== s.p) out.partials.push(s.p);
+    await page.waitForTimeout(50);
+  }
+  await page.click('#stop');
+  await page.waitForFunction(() => window.asrd.state === 'closed' || window.asrd.state === 'error',
+                             null, { timeout: 30000 });
+  const r = await page.evaluate(() => {
+    const a = window.asrd;
+    const n = a.sent.reduce((s, b) => s + b.byteLength, 0);
+    const all = new Uint8Array(n); let o = 0;
+    for (const b of a.sent) { all.set(new Uint8Array(b), o); o += b.byteLength; }
+    let bin = ''; for (let i = 0; i < all.length; i += 8192) bin += String.fromCharCode(...all.subarray(i, i + 8192));
+    return { state: a.state, closeCode: a.closeCode, finals: a.finals, contextRate: a.contextRate,
+             shown: document.getElementById('final').textContent, sent: btoa(bin), error: a.error };
+  });
+  Object.assign(out, r);
+  await page.screenshot({ path: shot, fullPage: true });
+} catch (e) {
+  out.exception = String(e);
+} finally {
+  await browser.close();
+}
+fs.writeFileSync(1, JSON.stringify(out) + '\n');
+EOF
+
+ROOT="$ROOT" CHROME="$CHROME" timeout 120 node "$T/drive.mjs" "http://127.0.0.1:$port/?record=1" "$T/mic.wav" "$DUR" \
+    "$ROOT/$ART/browser.png" >"$T/page.json" 2>"$T/node.err"
+rc=$?
+[ $rc = 0 ] || { bad "driver exit $rc: $(tail -5 "$T/node.err")"; tail -5 "$T/d.err"; finish; }
+
+get() { $PY -c "import json,sys; d=json.load(open('$T/page.json')); v=d.get('$1'); print(v if not isinstance(v,(list,dict)) else json.dumps(v))"; }
+echo "page: state=$(get state) close=$(get closeCode) context=$(get contextRate) Hz meter max=$(get maxLevel)%"
+echo "partials seen: $(get partials)"
+echo "finals: $(get finals)"
+[ "$(get exception)" = None ] || bad "driver: $(get exception) / log: $(get log)"
+if [ "$(get listening)" = listening ]; then ok "page started listening"; else bad "page did not start: $(get error)"; fi
+if $PY -c "import json; exit(0 if json.load(open('$T/page.json')).get('maxLevel',0) > 20 else 1)"; then
+    ok "level meter moved"; else bad "level meter flat"; fi
+if [ "$(get state)" = closed ] && [ "$(get closeCode)" = 1000 ]; then ok "final settled, normal close"; else bad "state $(get state), close $(get closeCode)"; fi
+if [ -s "$ART/browser.png" ]; then ok "screenshot $ART/browser.png"; else bad "no screenshot"; fi
+
+# What the page sent, through asrd --batch, must equal what the page shows.
+$PY -c "import json,base64; open('$T/sent.raw','wb').write(base64.b64decode(json.load(open('$T/page.json'))['sent']))"
+sent_s=$($PY -c "import os; print(round(os.path.getsize('$T/sent.raw')/32000, 2))")
+echo "page sent $sent_s s of 16 kHz PCM (file: $DUR s)"
+# The fake microphone plays the file once (%noloop), then silence: what was sent must contain the
+# whole file (normalised cross-correlation at the best lag; Chromium resamples the WAV to its
+# capture rate and the worklet back to 16 kHz, so it is close, not bit-exact).
+sox "$T/mic.wav" -t raw -e signed -b 16 "$T/mic.raw"
+corr=$($PY - "$T/sent.raw" "$T/mic.raw" <<'EOF'
+import sys, numpy as np
+x = np.fromfile(sys.argv[1], dtype='<i2').astype(np.float64)
+s = np.fromfile(sys.argv[2], dtype='<i2').astype(np.float64)
+if not x.any(): print(0.0); sys.exit()
+L = 1 << int(np.ceil(np.log2(len(x) + len(s))))
+c = np.fft.irfft(np.fft.rfft(x, L) * np.conj(np.fft.rfft(s, L)), L)
+k = int(np.argmax(c)); lag = k if k < L // 2 else k - L   # x[n + lag] ~ s[n]
+n0 = max(0, -lag); n1 = min(len(s), len(x) - lag)
+a, b = s[n0:n1], x[n0 + lag:n1 + lag]
+# The file's voiced part must lie inside what was sent (only leading silence may be cut).
+voiced = np.nonzero(np.abs(s) > 1000)[0]
+inside = n0 <= voiced[0] and n1 > voiced[-1]
+print(round(float(np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b))), 4) if inside else 0.0)
+EOF
+)
+echo "sent audio vs the file: correlation $corr"
+if $PY -c "exit(0 if $corr > 0.95 else 1)"; then ok "page sent the whole file (correlation $corr)"; else bad "sent audio does not match the file ($corr)"; fi
+sox -t raw -r 16000 -e signed -b 16 -c 1 "$T/sent.raw" "$T/sent.wav"
+want=$(build/asrd --batch --model "$MODEL" "$T/sent.wav")
+shown=$(get shown)
+echo "batch of sent PCM: '$want'"
+echo "page shows:        '$shown'"
+if [ -n "$want" ] || [ "$REAL" = 0 ]; then :; else bad "batch transcript empty"; fi
+if [ "$shown" = "$want" ]; then ok "page text == asrd --batch of the PCM it sent"; else bad "page text differs from batch"; fi
+orig=$(build/asrd --batch --model "$MODEL" "$T/mic.wav")
+echo "batch of original: '$orig'"
+if [ "$REAL" = 1 ]; then
+    if [ "$shown" = "$orig" ]; then ok "page text == asrd --batch of the original audio"; else bad "page text differs from batch of the original"; fi
+else
+    echo "note: random test model (no model/asrd-en.model): original-audio comparison skipped"
+fi
+kill -TERM $DPID; wait $DPID; DPID=
+finish
