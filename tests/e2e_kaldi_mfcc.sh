@@ -23,7 +23,7 @@ pass=0; fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
-corpus=../shared/corpus
+corpus=${ASRD_SHARED:-../shared}/corpus
 [ -d "$corpus" ] || corpus=/work/shared/corpus
 real=()
 if [ -d "$corpus/cathy/dev" ] && [ -d "$corpus/fsdd/dev" ]; then

@@ -17,7 +17,7 @@ for f in /usr/share/games/fortunes/fortunes /usr/share/wordnet/data.noun \
          /usr/share/doc/jargon-text/jargon.txt.gz /usr/share/state/us-declaration.gz; do
     [ -f $f ] || { echo "$f missing (make deps-test)"; echo "0 passed, 1 failed"; exit 1; }
 done
-shared=$(cd .. && pwd)/shared
+shared=${ASRD_SHARED:-$(cd .. && pwd)/shared}
 [ -f "$shared/corpus/cathy/train.tsv" ] || { echo "no $shared/corpus"; echo "0 passed, 1 failed"; exit 1; }
 
 dir=$(mktemp -d)

@@ -5,6 +5,14 @@
 set -u
 cd "$(dirname "$0")/.."
 filter="${1:-}"
+# The shared speech corpus (../shared/corpus next to the checkout); a clone elsewhere falls back to
+# /work/shared. Tests that use real speech read $ASRD_SHARED.
+if [ -z "${ASRD_SHARED:-}" ]; then
+    for d in "$PWD/../shared" /work/shared; do
+        [ -d "$d/corpus" ] && { ASRD_SHARED=$(cd "$d" && pwd); break; }
+    done
+fi
+export ASRD_SHARED=${ASRD_SHARED:-$PWD/../shared}
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 total_pass=0; total_fail=0; failed=()
