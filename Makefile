@@ -159,9 +159,24 @@ model-quick: deps
 	model/recipe/train.sh configs/train-quick.yaml
 
 # Install binary and model.
+# Also: the browser page, the configuration (an existing one is kept), the systemd unit and the man
+# page, with their /usr/local paths rewritten for PREFIX/SYSCONFDIR.
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+MANDIR     ?= $(PREFIX)/share/man
 install: $(B)/asrd
 	install -D -m 755 $(B)/asrd $(DESTDIR)$(PREFIX)/bin/asrd
-	install -D -m 644 model/asrd-en.model $(DESTDIR)$(PREFIX)/share/asrd/asrd-en.model
+	@if [ -f model/asrd-en.model ]; then \
+	    install -D -m 644 model/asrd-en.model $(DESTDIR)$(PREFIX)/share/asrd/asrd-en.model; \
+	else echo "install: no model/asrd-en.model (make model): model not installed" >&2; fi
+	install -d $(DESTDIR)$(PREFIX)/share/asrd/www $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(wildcard proto/www/*.html proto/www/*.js proto/www/*.css) $(DESTDIR)$(PREFIX)/share/asrd/www/
+	[ -f $(DESTDIR)$(SYSCONFDIR)/asrd/asrd.yaml ] || \
+	    install -D -m 644 configs/asrd.yaml $(DESTDIR)$(SYSCONFDIR)/asrd/asrd.yaml
+	sed -e 's|/usr/local/bin|$(PREFIX)/bin|g' -e 's|/usr/local/etc|$(SYSCONFDIR)|g' configs/asrd.service \
+	    >$(DESTDIR)$(UNITDIR)/asrd.service && chmod 644 $(DESTDIR)$(UNITDIR)/asrd.service
+	sed -e 's|/usr/local/etc|$(SYSCONFDIR)|g' -e 's|/usr/local/share|$(PREFIX)/share|g' configs/asrd.1 \
+	    >$(DESTDIR)$(MANDIR)/man1/asrd.1 && chmod 644 $(DESTDIR)$(MANDIR)/man1/asrd.1
 
 format:
 	clang-format -i $(wildcard */*.[ch] model/train/*.[ch])
