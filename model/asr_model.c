@@ -4,13 +4,18 @@
  *   1. frontend: samples -> mfcc_stream -> raw MFCC frames -> (x - mean) / std;
  *   2. stacking: a ring of the last `stack` normalised frames; input frame idx completes network
  *      input j when idx == j*stride + stack - 1 (the stacked vector is frames idx-stack+1 .. idx);
- *   3. network: the stacked inputs completed by one call are run LAYER BY LAYER in blocks of up to
- *      BLOCK frames (layer 0 over the whole block, then layer 1, ...): each layer's weights stay in
- *      cache for the block and its input projection is one matrix product. nn_rnn_forward gives
- *      bit-identical results for T frames in one call or T calls of one frame, so any chunking of
- *      the audio gives bit-identical output. Results queue as n_out log-probabilities per frame.
- * Audio is fed to the frontend in slices of at most SLICE samples so a long file given in one call
- * never buffers more than a slice of samples and a block of frames.
+ *   3. network: the pending stacked inputs are run LAYER BY LAYER in rounds of up to BLOCK frames
+ *      per stream (layer 0 over the whole round, then layer 1, ...): each layer's weights stay in
+ *      cache for the round and its input projection is one matrix product. Several streams can
+ *      share a round (asr_stream_run_batch): their input projections become one product and
+ *      their recurrence steps one product per step (nn_rnn_forward_batch). Every output row is
+ *      computed by the same kernel in the same order however many frames or streams go
+ *      together, so any chunking of the audio and any batching give bit-identical output.
+ *      Results queue as n_out log-probabilities per frame.
+ * Stages 1-2 (asr_stream_feed) and 3 (asr_stream_run_batch) are separate so a daemon can feed many
+ * streams and then run them together; asr_stream_accept does both for one stream, feeding the
+ * frontend in slices of at most SLICE samples so a long file given in one call never buffers more
+ * than a slice of samples and its frames.
  *
  * Threads: an asr_model is read-only after construction (shared by any number of streams and
  * threads); an asr_stream is touched by one thread at a time (its owner).
@@ -32,7 +37,6 @@ struct asr_model {
     mfcc *fe;
     int in0;          /* network input size: n_feat * stack */
     int max_hidden;
-    size_t scratch_floats; /* nn_rnn_scratch_size of the largest layer for BLOCK frames */
 };
 
 struct asr_stream {
@@ -41,14 +45,29 @@ struct asr_stream {
     float *raw;        /* (n_feat) one raw MFCC frame */
     float *ring;       /* (stack, n_feat) last normalised frames, frame idx at row idx % stack */
     long n_in;         /* normalised frames seen since reset */
-    float *xin;        /* (BLOCK, in0) stacked inputs waiting for the network */
-    int n_x;           /* rows of xin filled */
-    float *buf_a, *buf_b; /* (BLOCK, max_hidden) layer outputs, ping-pong */
-    float *scratch;    /* nn_rnn_scratch_size floats */
+    float *xin;        /* (x_cap, in0) stacked inputs waiting for the network */
+    int n_x, x_cap;    /* rows of xin filled / allocated */
     float *state[ASR_MAX_LAYERS]; /* nn_rnn_state_size floats per layer */
     float *queue;      /* (q_cap, n_out) ring of log-probability frames */
     size_t q_cap, q_head, q_len;
     long frames;       /* output frames produced since reset */
+    asr_batch *own;    /* workspace for runs given none (created on first use) */
+};
+
+/* A batch's activations and scratch, sized for the largest round seen so far. Streams keep only
+ * their state and pending inputs: the per-layer buffers live here, one set per thread. */
+struct asr_batch {
+    const asr_model *m;
+    int width;          /* floats per row of a and b: max(in0, widest layer, n_out) */
+    size_t rows;        /* rows allocated in a and b */
+    float *a, *b;       /* (rows, width) layer inputs/outputs, ping-pong; logits at the end */
+    float *scratch;     /* nn_rnn_batch_scratch_size floats of the largest layer */
+    size_t scratch_cap;
+    int n_cap;          /* entries in the per-stream arrays below */
+    int *T;             /* (n_cap) frames of each active stream in this round */
+    int *cur;           /* (n_cap) rows of each stream's xin already run */
+    float **state;      /* (n_cap) one layer's state of each active stream */
+    int *ix;            /* (n_cap) active streams of this round (indices into the call's array) */
 };
 
 /* ---- model ---- */
@@ -63,13 +82,7 @@ static asr_model *finish_model(asr_model *m, asr_error *err)
     for (int k = 0; k < d->n_layers; k++) {
         if (d->layers[k].hidden > m->max_hidden)
             m->max_hidden = d->layers[k].hidden;
-        size_t s = nn_rnn_scratch_size(&d->layers[k], BLOCK);
-        if (s > m->scratch_floats)
-            m->scratch_floats = s;
     }
-    /* run_block also uses the scratch for the projection's logits */
-    if ((size_t)BLOCK * d->n_out > m->scratch_floats)
-        m->scratch_floats = (size_t)BLOCK * d->n_out;
     return m;
 }
 
@@ -203,12 +216,10 @@ void asr_stream_destroy(asr_stream *s)
     free(s->raw);
     free(s->ring);
     free(s->xin);
-    free(s->buf_a);
-    free(s->buf_b);
-    free(s->scratch);
     for (int k = 0; k < ASR_MAX_LAYERS; k++)
         free(s->state[k]);
     free(s->queue);
+    asr_batch_destroy(s->own);
     free(s);
 }
 
@@ -222,13 +233,11 @@ asr_stream *asr_stream_create(const asr_model *m, asr_error *err)
     s->fs = mfcc_stream_create(m->fe);
     s->raw = falloc(d->n_feat);
     s->ring = falloc((size_t)d->stack * d->n_feat);
-    s->xin = falloc((size_t)BLOCK * m->in0);
-    s->buf_a = falloc((size_t)BLOCK * m->max_hidden);
-    s->buf_b = falloc((size_t)BLOCK * m->max_hidden);
-    s->scratch = falloc(m->scratch_floats);
-    s->q_cap = BLOCK;
+    s->x_cap = 8; /* grows with the frames a feed completes */
+    s->xin = falloc((size_t)s->x_cap * m->in0);
+    s->q_cap = 16;
     s->queue = falloc(s->q_cap * d->n_out);
-    if (!s->fs || !s->raw || !s->ring || !s->xin || !s->buf_a || !s->buf_b || !s->scratch || !s->queue)
+    if (!s->fs || !s->raw || !s->ring || !s->xin || !s->queue)
         goto fail;
     for (int k = 0; k < d->n_layers; k++)
         if (!(s->state[k] = falloc(nn_rnn_state_size(&d->layers[k]))))
@@ -260,60 +269,194 @@ static asr_status queue_reserve(asr_stream *s, size_t n)
     return ASR_OK;
 }
 
-/* Runs the network over the n_x stacked inputs, layer by layer, and queues the results. */
-static asr_status run_block(asr_stream *s)
+/* ---- batch workspace ---- */
+
+asr_batch *asr_batch_create(const asr_model *m)
 {
-    const asr_model *m = s->m;
-    const asr_model_desc *d = &m->d;
-    int T = s->n_x;
-    if (T == 0)
-        return ASR_OK;
-    if (queue_reserve(s, (size_t)T))
-        return ASR_ERR_NOMEM;
-    const float *in = s->xin;
-    float *out = s->buf_a;
+    asr_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->m = m;
+    b->width = m->in0 > m->max_hidden ? m->in0 : m->max_hidden;
+    if (m->d.n_out > b->width)
+        b->width = m->d.n_out;
+    b->width = (b->width + 15) & ~15;
+    return b;
+}
+
+void asr_batch_destroy(asr_batch *b)
+{
+    if (!b)
+        return;
+    free(b->a);
+    free(b->b);
+    free(b->scratch);
+    free(b->T);
+    free(b->cur);
+    free(b->state);
+    free(b->ix);
+    free(b);
+}
+
+/* Grows b for n streams with R frames in one round. Nothing is lost on failure. */
+static asr_status batch_reserve(asr_batch *b, int n, int R)
+{
+    const asr_model_desc *d = &b->m->d;
+    if (n > b->n_cap) {
+        int cap = n < 16 ? 16 : n;
+        int *T = malloc((size_t)cap * sizeof *T), *cur = malloc((size_t)cap * sizeof *cur);
+        float **st = malloc((size_t)cap * sizeof *st);
+        int *ix = malloc((size_t)cap * sizeof *ix);
+        if (!T || !cur || !st || !ix) {
+            free(T), free(cur), free(st), free(ix);
+            return ASR_ERR_NOMEM;
+        }
+        free(b->T), free(b->cur), free(b->state), free(b->ix);
+        b->T = T, b->cur = cur, b->state = st, b->ix = ix;
+        b->n_cap = cap;
+    }
+    if ((size_t)R > b->rows) {
+        size_t rows = b->rows ? b->rows : 64;
+        while (rows < (size_t)R)
+            rows *= 2;
+        float *a = falloc(rows * b->width), *bb = falloc(rows * b->width);
+        if (!a || !bb) {
+            free(a), free(bb);
+            return ASR_ERR_NOMEM;
+        }
+        free(b->a), free(b->b);
+        b->a = a, b->b = bb;
+        b->rows = rows;
+    }
+    size_t need = 0;
     for (int k = 0; k < d->n_layers; k++) {
-        nn_rnn_forward(&d->layers[k], T, in, s->state[k], out, s->scratch);
-        in = out;
-        out = out == s->buf_a ? s->buf_b : s->buf_a;
+        size_t s = nn_rnn_batch_scratch_size(&d->layers[k], n, R);
+        need = s > need ? s : need;
     }
-    /* Projection into the scratch (free now), then log-softmax into the queue ring. */
-    int no = d->n_out, h = d->layers[d->n_layers - 1].hidden;
-    float *logits = s->scratch;
-    nn_linear_forward(d->proj_w, d->proj_b, h, no, T, in, logits);
-    for (int t = 0; t < T; t++) {
-        float *dst = s->queue + ((s->q_head + s->q_len) % s->q_cap) * (size_t)no;
-        memcpy(dst, logits + (size_t)t * no, (size_t)no * sizeof(float));
-        nn_log_softmax(dst, no);
-        s->q_len++;
+    if (need > b->scratch_cap) {
+        float *sc = falloc(need + need / 2);
+        if (!sc)
+            return ASR_ERR_NOMEM;
+        free(b->scratch);
+        b->scratch = sc;
+        b->scratch_cap = need + need / 2;
     }
-    s->frames += T;
-    s->n_x = 0;
     return ASR_OK;
 }
 
-/* Normalises one raw MFCC frame into the stacking ring; queues a stacked input when it completes
- * one and runs the network when a block is full. */
+/* Picks this round's active streams (up to BLOCK pending frames each) into b->ix/T; returns
+ * their number and their frames in *R. */
+static int batch_round(asr_batch *b, asr_stream *const *streams, int n, int *R)
+{
+    int k = 0;
+    *R = 0;
+    for (int i = 0; i < n; i++) {
+        int p = streams[i]->n_x - b->cur[i];
+        if (p <= 0)
+            continue;
+        b->ix[k] = i;
+        b->T[k] = p < BLOCK ? p : BLOCK;
+        *R += b->T[k++];
+    }
+    return k;
+}
+
+asr_status asr_stream_run_batch(asr_stream *const *streams, int n, asr_batch *b)
+{
+    if (n <= 0)
+        return ASR_OK;
+    const asr_model *m = streams[0]->m;
+    const asr_model_desc *d = &m->d;
+    for (int i = 1; i < n; i++)
+        if (streams[i]->m != m)
+            return ASR_ERR_ARG;
+    if (!b) {
+        if (!streams[0]->own && !(streams[0]->own = asr_batch_create(m)))
+            return ASR_ERR_NOMEM;
+        b = streams[0]->own;
+    }
+    if (b->m != m)
+        return ASR_ERR_ARG;
+    /* Everything that can fail happens before any state changes: the first round is the
+     * largest, and every stream's queue gets room for all its pending frames. */
+    if (batch_reserve(b, n, 0))
+        return ASR_ERR_NOMEM;
+    for (int i = 0; i < n; i++)
+        b->cur[i] = 0;
+    int R, k = batch_round(b, streams, n, &R);
+    if (k == 0)
+        return ASR_OK;
+    if (batch_reserve(b, k, R))
+        return ASR_ERR_NOMEM;
+    for (int i = 0; i < n; i++)
+        if (queue_reserve(streams[i], (size_t)streams[i]->n_x))
+            return ASR_ERR_NOMEM;
+    int no = d->n_out, h_last = d->layers[d->n_layers - 1].hidden;
+    while (k > 0) {
+        /* Layer 0's input: each active stream's next rows of xin, stream after stream. */
+        float *in = b->a, *out = b->b;
+        for (int j = 0, off = 0; j < k; off += b->T[j++])
+            memcpy(in + (size_t)off * m->in0, streams[b->ix[j]]->xin + (size_t)b->cur[b->ix[j]] * m->in0,
+                   (size_t)b->T[j] * m->in0 * sizeof(float));
+        for (int l = 0; l < d->n_layers; l++) {
+            for (int j = 0; j < k; j++)
+                b->state[j] = streams[b->ix[j]]->state[l];
+            nn_rnn_forward_batch(&d->layers[l], k, b->T, in, b->state, out, b->scratch);
+            float *t = in;
+            in = out;
+            out = t;
+        }
+        /* Projection of every row at once into the free buffer, then log-softmax into the queues. */
+        nn_linear_forward(d->proj_w, d->proj_b, h_last, no, R, in, out);
+        for (int j = 0, off = 0; j < k; off += b->T[j++]) {
+            asr_stream *s = streams[b->ix[j]];
+            for (int t = 0; t < b->T[j]; t++) {
+                float *dst = s->queue + ((s->q_head + s->q_len) % s->q_cap) * (size_t)no;
+                memcpy(dst, out + (size_t)(off + t) * no, (size_t)no * sizeof(float));
+                nn_log_softmax(dst, no);
+                s->q_len++;
+            }
+            s->frames += b->T[j];
+            b->cur[b->ix[j]] += b->T[j];
+        }
+        k = batch_round(b, streams, n, &R);
+    }
+    for (int i = 0; i < n; i++)
+        streams[i]->n_x = 0;
+    return ASR_OK;
+}
+
+/* Normalises one raw MFCC frame into the stacking ring; appends a stacked input to xin when it
+ * completes one. */
 static asr_status push_frame(asr_stream *s, const float *raw)
 {
     const asr_model_desc *d = &s->m->d;
     int nf = d->n_feat, stack = d->stack;
+    long first = s->n_in - stack + 1; /* first frame of the stack ending at this one */
+    if (first >= 0 && first % d->stride == 0 && s->n_x == s->x_cap) {
+        /* grow before touching anything, so a failure loses no frame */
+        float *x = falloc((size_t)2 * s->x_cap * s->m->in0);
+        if (!x)
+            return ASR_ERR_NOMEM;
+        memcpy(x, s->xin, (size_t)s->n_x * s->m->in0 * sizeof(float));
+        free(s->xin);
+        s->xin = x;
+        s->x_cap *= 2;
+    }
     long idx = s->n_in++;
     float *row = s->ring + (idx % stack) * nf;
     for (int i = 0; i < nf; i++)
         row[i] = (raw[i] - d->feat_mean[i]) / d->feat_std[i];
-    long first = idx - stack + 1; /* first frame of the stack ending here */
     if (first < 0 || first % d->stride)
         return ASR_OK;
     float *x = s->xin + (size_t)s->n_x * s->m->in0;
     for (long f = first; f <= idx; f++)
         memcpy(x + (f - first) * nf, s->ring + (f % stack) * nf, (size_t)nf * sizeof(float));
-    if (++s->n_x == BLOCK)
-        return run_block(s);
+    s->n_x++;
     return ASR_OK;
 }
 
-asr_status asr_stream_accept(asr_stream *s, const float *samples, size_t n)
+asr_status asr_stream_feed(asr_stream *s, const float *samples, size_t n)
 {
     asr_status st;
     while (n > 0) {
@@ -326,16 +469,37 @@ asr_status asr_stream_accept(asr_stream *s, const float *samples, size_t n)
             if ((st = push_frame(s, s->raw)))
                 return st;
     }
-    return run_block(s);
+    return ASR_OK;
+}
+
+int asr_stream_pending(const asr_stream *s)
+{
+    return s->n_x;
+}
+
+asr_status asr_stream_accept(asr_stream *s, const float *samples, size_t n)
+{
+    asr_status st;
+    do {
+        size_t take = n < SLICE ? n : SLICE;
+        if ((st = asr_stream_feed(s, samples, take)) || (st = asr_stream_run_batch(&s, 1, NULL)))
+            return st;
+        samples += take;
+        n -= take;
+    } while (n > 0);
+    return ASR_OK;
 }
 
 asr_status asr_stream_accept_features(asr_stream *s, const float *feats, int n_frames)
 {
     asr_status st;
-    for (int i = 0; i < n_frames; i++)
+    for (int i = 0; i < n_frames; i++) {
         if ((st = push_frame(s, feats + (size_t)i * s->m->d.n_feat)))
             return st;
-    return run_block(s);
+        if (s->n_x == BLOCK && (st = asr_stream_run_batch(&s, 1, NULL)))
+            return st;
+    }
+    return asr_stream_run_batch(&s, 1, NULL);
 }
 
 int asr_stream_pop(asr_stream *s, float *logprobs)

@@ -44,8 +44,34 @@ void asr_stream_destroy(asr_stream *s);
 
 /* Feeds n samples at the model's rate (int16 scale) and runs the network over every output frame
  * they complete (layer by layer over blocks of up to 64 frames); results queue inside the stream
- * until popped (the queue grows as needed). ASR_OK or ASR_ERR_NOMEM. */
+ * until popped (the queue grows as needed). Same as asr_stream_feed + asr_stream_run_batch of
+ * this one stream (in slices, so a long input never buffers more than a second of frames).
+ * ASR_OK or ASR_ERR_NOMEM. */
 asr_status asr_stream_accept(asr_stream *s, const float *samples, size_t n);
+
+/* Frontend only: feeds n samples (int16 scale) through MFCC, normalisation and stacking; the
+ * network input frames they complete wait in the stream (the buffer grows as needed) until
+ * asr_stream_run_batch runs them. ASR_OK or ASR_ERR_NOMEM. */
+asr_status asr_stream_feed(asr_stream *s, const float *samples, size_t n);
+
+/* Network input frames fed but not yet run. */
+int asr_stream_pending(const asr_stream *s);
+
+/* Workspace for asr_stream_run_batch (activations and scratch of a batch; grows as needed). One per
+ * thread; about (streams x 64 frames x widest layer) floats at its largest. NULL on no memory. */
+typedef struct asr_batch asr_batch;
+asr_batch *asr_batch_create(const asr_model *m);
+void asr_batch_destroy(asr_batch *b);
+
+/* Runs the pending frames of n distinct streams of the same model together and queues each one's
+ * output. Per layer, the input projections of all pending frames of all streams are one matrix
+ * product and recurrence step t of every stream that has a frame t is one (n_t, H) x (H, G*H)
+ * product (nn_rnn_forward_batch); frames go in rounds of up to 64 per stream. Each stream's
+ * output is BIT-IDENTICAL to running it alone (the same kernels compute every row in the same
+ * arithmetic order), so batching, like chunking, never changes results. b may be NULL (the
+ * stream(s) then use a workspace of their own). ASR_OK, ASR_ERR_ARG (streams of different
+ * models) or ASR_ERR_NOMEM (no stream's state has changed). */
+asr_status asr_stream_run_batch(asr_stream *const *streams, int n, asr_batch *b);
 
 /* Feeds raw (un-normalised) MFCC frames (n_frames x n_feat) directly, bypassing the frontend. */
 asr_status asr_stream_accept_features(asr_stream *s, const float *feats, int n_frames);

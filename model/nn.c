@@ -156,3 +156,86 @@ void nn_rnn_forward(const nn_rnn_layer *l, int T, const float *x, float *state, 
     }
     memcpy(state, y + (size_t)(T - 1) * H, (size_t)H * sizeof(float));
 }
+
+/* ---- many streams at once ---- */
+
+size_t nn_rnn_batch_scratch_size(const nn_rnn_layer *l, int n, int R)
+{
+    /* xp (R, G*H), hp (n, G*H) and the gathered previous states (n, H), rows padded to 16 floats. */
+    size_t gh = (size_t)nn_rnn_gates(l->type) * l->hidden;
+    size_t row = (gh + 15) & ~(size_t)15, hrow = ((size_t)l->hidden + 15) & ~(size_t)15;
+    return row * ((size_t)R + (size_t)n) + hrow * (size_t)n;
+}
+
+/* The shared body of nn_rnn_forward_batch and its reference: fast selects the AVX2 kernels.
+ * Per step t the streams still running (T[i] > t) have their previous h gathered into hs
+ * (n_t, H); one product gives hp (n_t, G*H); each stream's gates then run exactly as alone. */
+static void rnn_batch(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state, float *y,
+                      float *scratch, int fast)
+{
+    int H = l->hidden, I = l->in, gh = nn_rnn_gates(l->type) * H;
+    int row = (gh + 15) & ~15, hrow = (H + 15) & ~15;
+    int R = 0, maxT = 0;
+    for (int i = 0; i < n; i++) {
+        R += T[i];
+        maxT = T[i] > maxT ? T[i] : maxT;
+    }
+    if (R == 0)
+        return;
+    float *xp = scratch, *hp = xp + (size_t)row * R, *hs = hp + (size_t)row * n;
+    if (fast)
+        nn_avx2_gemm_nt(l->w_ih, l->b_ih, I, gh, R, x, I, xp, row);
+    else
+        for (int r = 0; r < R; r++)
+            matvec_ref(l->w_ih, l->b_ih, I, gh, x + (size_t)r * I, xp + (size_t)row * r);
+    for (int t = 0; t < maxT; t++) {
+        int nt = 0;
+        for (int i = 0, off = 0; i < n; off += T[i++]) {
+            if (T[i] <= t)
+                continue;
+            const float *h_prev = t ? y + (size_t)(off + t - 1) * H : state[i];
+            memcpy(hs + (size_t)hrow * nt, h_prev, (size_t)H * sizeof(float));
+            nt++;
+        }
+        if (fast)
+            nn_avx2_gemm_nt(l->w_hh, l->b_hh, H, gh, nt, hs, hrow, hp, row);
+        else
+            for (int j = 0; j < nt; j++)
+                matvec_ref(l->w_hh, l->b_hh, H, gh, hs + (size_t)hrow * j, hp + (size_t)row * j);
+        nt = 0;
+        for (int i = 0, off = 0; i < n; off += T[i++]) {
+            if (T[i] <= t)
+                continue;
+            const float *h_prev = hs + (size_t)hrow * nt, *xpt = xp + (size_t)row * (off + t);
+            const float *hpt = hp + (size_t)row * nt;
+            float *h = y + (size_t)(off + t) * H;
+            nt++;
+            if (l->type == NN_GRU) {
+                if (fast)
+                    nn_avx2_gru_gates(H, xpt, hpt, h_prev, h);
+                else
+                    gru_gates_ref(H, xpt, hpt, h_prev, h);
+            } else {
+                if (fast)
+                    nn_avx2_lstm_gates(H, xpt, hpt, state[i] + H, h);
+                else
+                    lstm_gates_ref(H, xpt, hpt, state[i] + H, h);
+            }
+        }
+    }
+    for (int i = 0, off = 0; i < n; off += T[i++])
+        if (T[i] > 0)
+            memcpy(state[i], y + (size_t)(off + T[i] - 1) * H, (size_t)H * sizeof(float));
+}
+
+void nn_rnn_forward_batch_ref(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state,
+                              float *y, float *scratch)
+{
+    rnn_batch(l, n, T, x, state, y, scratch, 0);
+}
+
+void nn_rnn_forward_batch(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state,
+                          float *y, float *scratch)
+{
+    rnn_batch(l, n, T, x, state, y, scratch, have_avx2());
+}

@@ -51,6 +51,21 @@ void nn_rnn_forward(const nn_rnn_layer *l, int T, const float *x, float *state, 
 void nn_rnn_forward_ref(const nn_rnn_layer *l, int T, const float *x, float *state, float *y,
                         float *scratch);
 
+/* Floats of scratch nn_rnn_forward_batch needs for n streams with R frames in all. */
+size_t nn_rnn_batch_scratch_size(const nn_rnn_layer *l, int n, int R);
+
+/* Runs n independent streams through one layer at once. Stream i has T[i] >= 0 frames; x (R, I)
+ * and y (R, H) hold the frames of stream 0, then those of stream 1, ... (R = sum of T); state[i]
+ * is stream i's state (distinct streams). The input projection of all R frames is one matrix
+ * product, and recurrence step t of every stream with T[i] > t is one (n_t, H) x (H, G*H) product.
+ * Contract: each stream's y and state are BIT-IDENTICAL to nn_rnn_forward(l, T[i], x_i, state[i],
+ * y_i) alone (every output row is one dot product in the same kernel arithmetic order whatever
+ * the number of rows computed together). Fast path and reference (== nn_rnn_forward_ref). */
+void nn_rnn_forward_batch(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state,
+                          float *y, float *scratch);
+void nn_rnn_forward_batch_ref(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state,
+                              float *y, float *scratch);
+
 /* y (T, out) = x (T, in) * W^T + b, W (out, in) row-major, b may be NULL. Fast path and reference. */
 void nn_linear_forward(const float *w, const float *b, int in, int out, int T, const float *x, float *y);
 void nn_linear_forward_ref(const float *w, const float *b, int in, int out, int T, const float *x,
