@@ -102,7 +102,7 @@ $(BA)/tests/%: $(BA)/obj/tests/%.o $(BA)/libasrd.a $(BA)/libasrtrain.a $(BA)/lib
 # --- dependencies: Debian packages, installed as root only when missing ---
 DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libsndfile1-dev libsamplerate0-dev libkissfft-dev \
                libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev libsystemd-dev
-DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium nodejs npm \
+DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium nodejs \
                libsox-fmt-all espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
                festvox-us-slt-hts fortunes fortunes-min wordnet-base jargon-text miscfiles
 DEPS_BENCH  := pocketsphinx pocketsphinx-en-us sctk hyperfine
@@ -141,6 +141,13 @@ bench: deps
 bench-train: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	tests/bench/train.sh
+
+# Live load: N concurrent real-time WebSocket sessions for rising N (latency p50/p95, drops, CPU and
+# memory per session); prints the largest N held with p95 <= 200 ms and no drops.
+.PHONY: bench-live
+bench-live: deps-test
+	@$(MAKE) --no-print-directory $(B)/asrd $(B)/tests/tool_mkmodel
+	/usr/bin/python3 tests/bench/live.py
 
 # Build the training corpus (outside git, resumable).
 corpus: deps
