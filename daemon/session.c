@@ -315,16 +315,23 @@ static char *final_result(session *s)
     return text;
 }
 
-/* Feeds model-rate samples; returns the number of results emitted (utterances ended). */
-static int feed(session *s, const float *x, size_t n, out_list *out)
+/* Frontend only: feeds model-rate samples to the stream; the network runs later (batched). */
+static int feed_audio(session *s, const float *x, size_t n)
+{
+    if (n > 0 && asr_stream_feed(s->stream, x, n) != ASR_OK) {
+        atomic_fetch_add(&s->h->stats.errors[ERR_INTERNAL], 1);
+        return -1;
+    }
+    atomic_fetch_add(&s->h->stats.samples_in, (long long)n);
+    return 0;
+}
+
+/* Decodes every output frame the stream has queued (endpointing included); returns the number of
+ * results emitted (utterances ended). */
+static int decode_frames(session *s, out_list *out)
 {
     hub *h = s->h;
     int results = 0;
-    if (n > 0 && asr_stream_accept(s->stream, x, n) != ASR_OK) {
-        atomic_fetch_add(&h->stats.errors[ERR_INTERNAL], 1);
-        return 0;
-    }
-    atomic_fetch_add(&h->stats.samples_in, (long long)n);
     double frame_ms = asr_model_frame_ms(h->model);
     float log_blank = h->params.blank_prob > 0 ? (float)log(h->params.blank_prob) : -INFINITY;
     while (asr_stream_pop(s->stream, s->lp)) {
@@ -346,6 +353,14 @@ static int feed(session *s, const float *x, size_t n, out_list *out)
         }
     }
     return results;
+}
+
+/* Feeds, runs the network for this session alone and decodes; returns the results emitted. */
+static int feed(session *s, const float *x, size_t n, out_list *out, asr_batch *b)
+{
+    if (feed_audio(s, x, n) == 0 && asr_stream_run_batch(&s->stream, 1, b) != ASR_OK)
+        atomic_fetch_add(&s->h->stats.errors[ERR_INTERNAL], 1);
+    return decode_frames(s, out);
 }
 
 /* Switches the decoder: beam search over the phrases' closed vocabulary, or greedy (n == 0).
@@ -382,12 +397,15 @@ fail:
     emit(out, vosk_format_error(err.msg), 0, NULL);
 }
 
-static void run_job(session *s, job *j, out_list *out)
+/* Runs job j. An audio job only goes as far as the frontend and returns 1: the caller runs the
+ * network (batched with other sessions) and then calls finish_audio. Everything else runs to the
+ * end here and returns 0. */
+static int run_job(session *s, job *j, out_list *out, asr_batch *b)
 {
     hub *h = s->h;
     asr_error err = {ASR_OK, ""};
     if (s->finished)
-        return;
+        return 0;
     if (j->type == JOB_CONFIG) {
         if (j->words >= 0)
             s->words = j->words;
@@ -398,14 +416,14 @@ static void run_job(session *s, job *j, out_list *out)
         }
         if (j->has_phrases)
             set_phrases(s, j->phrases, j->n_phrases, out);
-        return;
+        return 0;
     }
     if (ensure_state(s, &err) != ASR_OK) {
         asr_log(ASR_LOG_ERROR, "session: %s", err.msg);
         atomic_fetch_add(&h->stats.errors[ERR_INTERNAL], 1);
         emit(out, vosk_format_error(err.msg), 1011, "internal error");
         s->finished = 1;
-        return;
+        return 0;
     }
     if (j->type == JOB_AUDIO) {
         long got = audio_resampler_process(s->rs, j->samples, j->n, 0, &s->rs_buf, &s->rs_cap, &err);
@@ -413,27 +431,33 @@ static void run_job(session *s, job *j, out_list *out)
             atomic_fetch_add(&h->stats.errors[ERR_INTERNAL], 1);
             got = 0;
         }
-        /* One reply per audio message, as Vosk: the result(s) of utterances that ended, else the
-         * partial hypothesis. */
-        if (feed(s, s->rs_buf, (size_t)got, out) == 0) {
-            emit(out, vosk_format_partial(asr_decoder_partial(&s->dec)), 0, NULL);
-            atomic_fetch_add(&h->stats.partials, 1);
-        }
-        return;
+        feed_audio(s, s->rs_buf, (size_t)got);
+        return 1;
     }
     if (j->type == JOB_RESET) {
         emit(out, final_result(s), 0, NULL);
         asr_stream_reset_state(s->stream);
-        return;
+        return 0;
     }
     /* JOB_EOF: flush the resampler's tail, then the final result and the close. */
     long got = audio_resampler_process(s->rs, NULL, 0, 1, &s->rs_buf, &s->rs_cap, &err);
     if (got > 0)
-        feed(s, s->rs_buf, (size_t)got, out);
+        feed(s, s->rs_buf, (size_t)got, out, b);
     emit(out, final_result(s), 0, NULL);
     if (j->close_code)
         emit(out, NULL, j->close_code, j->reason);
     s->finished = 1;
+    return 0;
+}
+
+/* The rest of an audio job once the network has run: one reply per audio message, as Vosk sends
+ * them: the result(s) of utterances that ended, else the partial hypothesis. */
+static void finish_audio(session *s, out_list *out)
+{
+    if (decode_frames(s, out) == 0) {
+        emit(out, vosk_format_partial(asr_decoder_partial(&s->dec)), 0, NULL);
+        atomic_fetch_add(&s->h->stats.partials, 1);
+    }
 }
 
 static long long now_ns(void)
@@ -443,47 +467,88 @@ static long long now_ns(void)
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-void session_run(session *s)
+int session_run_round(session **ss, int n, asr_batch *b)
 {
-    hub *h = s->h;
-    for (;;) {
-        pthread_mutex_lock(&h->lock);
+    if (n <= 0)
+        return 0;
+    if (n > SESSION_BATCH_MAX)
+        n = SESSION_BATCH_MAX;
+    hub *h = ss[0]->h;
+    job *jobs[SESSION_BATCH_MAX];
+    out_list outs[SESSION_BATCH_MAX];
+    asr_stream *fed[SESSION_BATCH_MAX];
+    int fed_ix[SESSION_BATCH_MAX], n_fed = 0, dropped = 0, any_out = 0;
+
+    /* 1. Each session's next job; a session with none left (or whose client is gone) is
+     * unscheduled: from here on this worker no longer owns it. */
+    pthread_mutex_lock(&h->lock);
+    for (int i = 0; i < n; i++) {
+        session *s = ss[i];
         job *j = s->jobs;
+        outs[i] = (out_list){NULL, NULL};
         if (!j || s->gone) {
             s->scheduled = 0;
-            pthread_mutex_unlock(&h->lock);
-            break;
+            jobs[i] = NULL;
+            continue;
         }
         s->jobs = j->next;
         if (!s->jobs)
             s->jobs_tail = NULL;
         s->queued_bytes -= j->n * sizeof(float);
         h->jobs_queued--;
-        pthread_mutex_unlock(&h->lock);
-
-        out_list out = {NULL, NULL};
-        long long t0 = now_ns();
-        run_job(s, j, &out);
-        atomic_fetch_add(&h->stats.busy_ns, now_ns() - t0);
-        job_free(j);
-
-        pthread_mutex_lock(&h->lock);
-        if (s->gone) {
-            pthread_mutex_unlock(&h->lock);
-            for (out_msg *m = out.head, *n; m; m = n) {
-                n = m->next;
-                out_msg_free(m);
-            }
-            continue;
-        }
-        for (out_msg *m = out.head, *n; m; m = n) {
-            n = m->next;
-            append_out_locked(s, m);
-        }
-        pthread_mutex_unlock(&h->lock);
-        if (out.head && h->wake)
-            h->wake(h->wake_user);
+        jobs[i] = j;
     }
-    if (h->wake) /* the network thread may resume reading from a flow-controlled client */
+    pthread_mutex_unlock(&h->lock);
+
+    /* 2. Run the jobs; audio jobs stop after the frontend. 3. One network pass for all of them.
+     * 4. Decode each. Batching never changes a stream's output (asr_stream_run_batch). */
+    long long t0 = now_ns();
+    for (int i = 0; i < n; i++)
+        if (jobs[i] && run_job(ss[i], jobs[i], &outs[i], b)) {
+            fed[n_fed] = ss[i]->stream;
+            fed_ix[n_fed++] = i;
+        }
+    if (n_fed > 0 && asr_stream_run_batch(fed, n_fed, b) != ASR_OK) {
+        /* no memory for the batch: each alone (its own, smaller workspace) */
+        atomic_fetch_add(&h->stats.errors[ERR_INTERNAL], 1);
+        for (int k = 0; k < n_fed; k++)
+            if (asr_stream_run_batch(&fed[k], 1, NULL) != ASR_OK)
+                atomic_fetch_add(&h->stats.errors[ERR_INTERNAL], 1);
+    }
+    for (int k = 0; k < n_fed; k++)
+        finish_audio(ss[fed_ix[k]], &outs[fed_ix[k]]);
+    atomic_fetch_add(&h->stats.busy_ns, now_ns() - t0);
+
+    /* 5. Hand the replies to the network thread in one locked step. */
+    pthread_mutex_lock(&h->lock);
+    for (int i = 0; i < n; i++) {
+        session *s = ss[i];
+        for (out_msg *m = outs[i].head, *nx; m; m = nx) {
+            nx = m->next;
+            if (s->gone) {
+                out_msg_free(m);
+            } else {
+                append_out_locked(s, m);
+                any_out = 1;
+            }
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+
+    /* 6. Drop the sessions that left; keep the rest in order. */
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        if (jobs[i]) {
+            job_free(jobs[i]);
+            ss[kept++] = ss[i];
+        } else {
+            session_unref(ss[i]); /* the ready queue's reference */
+            dropped = 1;
+        }
+    }
+    /* Replies to write, or a session unscheduled: the network thread may also resume reading
+     * from a flow-controlled client. */
+    if ((any_out || dropped) && h->wake)
         h->wake(h->wake_user);
+    return kept;
 }

@@ -4,9 +4,12 @@
  * DESIGN
  * The network thread (libwebsockets service loop) only does I/O: it turns client messages into jobs
  * (audio, config, reset, eof) appended to the session's job queue and schedules the session on the
- * hub's ready queue. A worker thread takes a scheduled session and runs its jobs in order:
- * resampling to the model's rate, asr_stream_accept, CTC decoding, endpointing. Every reply (a
- * partial, a result, a close) goes to the session's output queue; then the worker calls the hub's
+ * hub's ready queue. A worker thread takes scheduled sessions (up to SESSION_BATCH_MAX) and runs
+ * their jobs in order, one job per session per round: resampling to the model's rate, the frontend
+ * (asr_stream_feed); then the network steps of every session of the round with fresh audio as one
+ * batch (asr_stream_run_batch: their GRU steps become one matrix product per step, with output
+ * bit-identical to each session alone); then CTC decoding and endpointing per session. Every reply
+ * (a partial, a result, a close) goes to the session's output queue; then the worker calls the hub's
  * wake function (lws_cancel_service), and the network thread writes the replies. A session is
  * scheduled at most once at a time, so its recognition state has one owner at a time and needs no
  * lock; the job and output queues, flags and counters are guarded by the one hub mutex, held only to
@@ -185,7 +188,14 @@ void out_msg_free(out_msg *m);
 /* [net] Queues a reply made by the network thread itself (errors); takes ownership of text. */
 void session_push_out(session *s, char *text, int close_code, const char *reason);
 
-/* [worker] Runs every job the session has queued, then unschedules it (called by worker.c). */
-void session_run(session *s);
+/* Most sessions one session_run_round takes. */
+#define SESSION_BATCH_MAX 64
+
+/* [worker] One round over the n (<= SESSION_BATCH_MAX) scheduled sessions a worker holds (each with
+ * the ready queue's reference): every session runs its next job; the audio jobs' network steps run
+ * together in one asr_stream_run_batch (workspace b, may be NULL), then each is decoded and its
+ * replies are queued. A session with no job left (or whose client is gone) is unscheduled, loses
+ * the queue's reference and leaves ss; returns how many remain (in order, at ss[0..]). */
+int session_run_round(session **ss, int n, asr_batch *b);
 
 #endif

@@ -1,6 +1,15 @@
-/* worker.c - recognition worker threads (see worker.h). A worker sleeps on the hub's condition
- * variable, pops one scheduled session, runs all of its jobs, drops the queue's reference and looks
- * again. Because a session sits on the queue at most once, two workers never run the same session. */
+/* worker.c - recognition worker threads (see worker.h).
+ *
+ * DESIGN. A worker sleeps on the hub's condition variable while it holds no session and none is
+ * ready. It takes scheduled sessions off the ready queue (a fair share: ready / workers, at least
+ * one, at most SESSION_BATCH_MAX held) and runs rounds over them (session_run_round): each round
+ * runs one job per session and the network steps of all of them as one batch, so many sessions
+ * with frames ready cost matrix products instead of matrix-vector products. Between rounds it
+ * takes more ready sessions (they join the batch); sessions with no job left leave it and are
+ * unscheduled. Because a session sits on the ready queue at most once and stays with the worker
+ * that took it until unscheduled, two workers never run the same session; each worker owns its
+ * batch workspace (asr_batch).
+ */
 #include "worker.h"
 
 #include <signal.h>
@@ -9,28 +18,39 @@
 
 struct worker_pool {
     hub *h;
-    int n;
+    int n;       /* [main] threads started */
+    int workers; /* [any] threads wanted, set before any starts (for the fair share) */
     pthread_t *threads;
 };
 
 static void *worker_main(void *arg)
 {
-    hub *h = arg;
+    worker_pool *p = arg;
+    hub *h = p->h;
+    asr_batch *b = asr_batch_create(h->model); /* NULL (no memory): streams use their own */
+    session *held[SESSION_BATCH_MAX];
+    int n = 0;
     for (;;) {
         pthread_mutex_lock(&h->lock);
-        while (h->ready_n == 0 && !h->quit)
+        while (n == 0 && h->ready_n == 0 && !h->quit)
             pthread_cond_wait(&h->cond, &h->lock);
-        if (h->ready_n == 0) { /* quit and nothing left */
+        if (n == 0 && h->ready_n == 0) { /* quit and nothing left */
             pthread_mutex_unlock(&h->lock);
-            return NULL;
+            break;
         }
-        session *s = h->ready[h->ready_head];
-        h->ready_head = (h->ready_head + 1) % h->ready_cap;
-        h->ready_n--;
+        size_t share = (h->ready_n + (size_t)p->workers - 1) / (size_t)p->workers;
+        if (share == 0 && n == 0)
+            share = 1;
+        while (share-- > 0 && h->ready_n > 0 && n < SESSION_BATCH_MAX) {
+            held[n++] = h->ready[h->ready_head];
+            h->ready_head = (h->ready_head + 1) % h->ready_cap;
+            h->ready_n--;
+        }
         pthread_mutex_unlock(&h->lock);
-        session_run(s);
-        session_unref(s);
+        n = session_run_round(held, n, b);
     }
+    asr_batch_destroy(b);
+    return NULL;
 }
 
 worker_pool *worker_pool_start(hub *h, int n, asr_error *err)
@@ -41,12 +61,13 @@ worker_pool *worker_pool_start(hub *h, int n, asr_error *err)
         goto fail;
     }
     p->h = h;
+    p->workers = n;
     /* Signals go to the main thread only (its poll is what they must interrupt). */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     for (; p->n < n; p->n++) {
-        int e = pthread_create(&p->threads[p->n], NULL, worker_main, h);
+        int e = pthread_create(&p->threads[p->n], NULL, worker_main, p);
         if (e) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             asr_error_set(err, ASR_ERR_NOMEM, "workers: cannot start thread %d: %s", p->n + 1, strerror(e));

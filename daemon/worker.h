@@ -1,5 +1,6 @@
-/* worker.h - the recognition worker threads: each takes a scheduled session from the hub's ready
- * queue and runs its queued jobs (session_run), so recognition never runs on the network thread.
+/* worker.h - the recognition worker threads: each takes scheduled sessions from the hub's ready
+ * queue and runs their queued jobs in batched rounds (session_run_round), so recognition never
+ * runs on the network thread.
  *
  * Thread safety: worker_pool_start/stop belong to the daemon's main thread.
  */
