@@ -212,7 +212,7 @@ async def idle_rss(pid, port, m):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--levels", default="1,8,16,32,64,96,128,160,200,256,320")
+    ap.add_argument("--levels", default="1,8,16,32,64,96,128,160,200,256,320,400,512,640,800")
     ap.add_argument("--seconds", type=float, default=8.0, help="audio streamed per session per level")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--model", default=None)
