@@ -113,11 +113,14 @@ DEPS_CORPUS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festv
 deps-build:
 	@tests/install-deps.sh $(DEPS_BUILD)
 # Install everything the tests need.
+# Debian's nodejs 18 comes without npm (package npm); NodeSource's nodejs ships its own npm,
+# which Debian's npm package conflicts with: install npm only when there is none.
 deps-test: deps-build
 	@tests/install-deps.sh $(DEPS_TEST)
+	@command -v npm >/dev/null || tests/install-deps.sh npm
 # Install everything: build, tests, benchmarks, corpus recipe.
-deps: deps-build
-	@tests/install-deps.sh $(DEPS_TEST) $(DEPS_BENCH) $(DEPS_CORPUS)
+deps: deps-test
+	@tests/install-deps.sh $(DEPS_BENCH) $(DEPS_CORPUS)
 
 # Transcribe the bundled sample with the shipped model.
 run: deps-build
