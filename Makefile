@@ -122,10 +122,14 @@ deps-test: deps-build
 deps: deps-test
 	@tests/install-deps.sh $(DEPS_BENCH) $(DEPS_CORPUS)
 
-# Transcribe the bundled sample with the shipped model.
+# Transcribe the bundled sample with the shipped model, then start the daemon on 127.0.0.1:2700
+# (WebSocket/Vosk protocol, browser page, /healthz, /metrics) until Ctrl-C.
 run: deps-build
 	@$(MAKE) --no-print-directory $(B)/asrd
+	@echo "== asrd --batch tests/data/sample.flac (reference: $$(cat tests/data/sample.txt))"
 	$(B)/asrd --batch --format text tests/data/sample.flac
+	@echo "== asrd daemon: open http://127.0.0.1:2700/ in a browser; Ctrl-C stops it"
+	$(B)/asrd --config configs/asrd.yaml
 
 # Build everything, then run every unit test (normal and ASan/UBSan builds) and end-to-end test.
 test: deps-test
