@@ -26,7 +26,7 @@ HELPERS = os.path.join(BUILD, "tests", "bench")
 ASRD = os.path.join(BUILD, "asrd")
 MKMODEL = os.path.join(BUILD, "tests", "tool_mkmodel")
 SHIPPED_MODEL = os.path.join(ROOT, "model", "asrd-en.model")
-CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpus"))
+CORPUS = os.path.join(os.environ.get("ASRD_SHARED") or os.path.normpath(os.path.join(ROOT, "..", "shared")), "corpus")
 PS_MODEL = "/usr/share/pocketsphinx/model/en-us"
 FORTUNES = "/usr/share/games/fortunes/fortunes"
 SCLITE = shutil.which("sclite") or "/usr/lib/sctk/bin/sclite"
@@ -393,8 +393,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
                     help="timed runs per system and set; medians are quoted (default 3)")
-    ap.add_argument("--sets", default=os.environ.get("BENCH_SETS", "synth,cathy,fsdd"),
-                    help="comma-separated: synth, cathy, fsdd")
+    ap.add_argument("--sets", default=os.environ.get("BENCH_SETS", "synth,cathy,fsdd,slt"),
+                    help="comma-separated: synth, cathy, fsdd, slt (the eval-synth set, if built)")
     ap.add_argument("--synth-n", type=int, default=20, help="sentences to synthesise")
     ap.add_argument("--no-pocketsphinx", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -444,6 +444,12 @@ def run(a, env, tmp, rep):
             os.makedirs(d)
             log("bench: synthesising %d sentences (espeak-ng, flite)..." % a.synth_n)
             items = make_synth(d, a.synth_n)
+        elif name == "slt":
+            man = os.path.join(os.environ.get("ASRD_DATA", os.path.join(ROOT, "data")), "eval-synth", "eval.tsv")
+            if not os.path.exists(man):
+                print("set slt: %s not present (make eval-synth), skipped" % man)
+                continue
+            items = read_manifest(man)
         elif name in ("cathy", "fsdd"):
             man = os.path.join(CORPUS, name, "dev.tsv")
             if not os.path.exists(man):
