@@ -1,14 +1,13 @@
 /* config.c - YAML configuration of the daemon (see config.h). A table names every key with its
  * type, range and field, so the parser, the range checks and the error messages cannot drift. */
 #include "config.h"
+#include "../frontend/yamlcfg.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 typedef enum { K_INT, K_LONG, K_DOUBLE, K_BOOL, K_STR, K_LIST, K_LISTEN, K_LEVEL } key_type;
 
@@ -143,109 +142,49 @@ asr_status cfg_set_listen(cfg *c, const char *value, asr_error *err)
 
 /* ---- YAML tree ---- */
 
-typedef struct parse_ctx {
-    yaml_document_t *doc;
-    const char *name;
-    asr_error *err;
+/* Where the pairs of one mapping go: the top level (section NULL) or a section. */
+typedef struct walk_ctx {
     cfg *c;
-} parse_ctx;
+    const char *section;
+} walk_ctx;
 
-static asr_status node_err(parse_ctx *x, const yaml_node_t *nd, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static asr_status node_err(parse_ctx *x, const yaml_node_t *nd, const char *fmt, ...)
+static asr_status set_value(cfg_reader *r, cfg *c, const key_def *k, const char *full, yaml_node_t *v)
 {
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return asr_error_set(x->err, ASR_ERR_CONFIG, "%s:%lu:%lu: %s", x->name, (unsigned long)nd->start_mark.line + 1,
-                         (unsigned long)nd->start_mark.column + 1, msg);
-}
-
-static const char *scalar(const yaml_node_t *nd)
-{
-    return nd->type == YAML_SCALAR_NODE ? (const char *)nd->data.scalar.value : NULL;
-}
-
-/* A scalar written in quotes is a string even if it looks like a number or a boolean. */
-static int quoted(const yaml_node_t *nd)
-{
-    return nd->type == YAML_SCALAR_NODE && (nd->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-                                            nd->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE);
-}
-
-static asr_status set_value(parse_ctx *x, const key_def *k, const char *full, yaml_node_t *v)
-{
-    void *field = (char *)x->c + k->off;
-    const char *s = scalar(v);
-    char *end;
+    void *field = (char *)c + k->off;
+    const char *s = cfg_scalar(v);
     switch (k->type) {
     case K_INT:
-    case K_LONG: {
-        if (!s || !*s || quoted(v))
-            return node_err(x, v, "%s: expected an integer", full);
-        errno = 0;
-        long n = strtol(s, &end, 10);
-        if (*end || errno)
-            return node_err(x, v, "%s: expected an integer, got '%s'", full, s);
-        if (n < k->lo || n > k->hi)
-            return node_err(x, v, "%s: %s is out of range [%.0f, %.0f]", full, s, k->lo, k->hi);
-        if (k->type == K_INT)
-            *(int *)field = (int)n;
-        else
-            *(long *)field = n;
-        return ASR_OK;
-    }
-    case K_DOUBLE: {
-        if (!s || !*s || quoted(v))
-            return node_err(x, v, "%s: expected a number", full);
-        errno = 0;
-        double d = strtod(s, &end);
-        if (*end || errno || !isfinite(d))
-            return node_err(x, v, "%s: expected a number, got '%s'", full, s);
-        if (d < k->lo || d > k->hi)
-            return node_err(x, v, "%s: %s is out of range [%g, %g]", full, s, k->lo, k->hi);
-        *(double *)field = d;
-        return ASR_OK;
-    }
+        return cfg_get_int(r, v, full, (long)k->lo, (long)k->hi, (int *)field);
+    case K_LONG:
+        return cfg_get_long(r, v, full, (long)k->lo, (long)k->hi, (long *)field);
+    case K_DOUBLE:
+        return cfg_get_double(r, v, full, k->lo, k->hi, (double *)field);
     case K_BOOL:
-        if (s && !quoted(v) && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")))
-            *(int *)field = 1;
-        else if (s && !quoted(v) && (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off")))
-            *(int *)field = 0;
-        else
-            return node_err(x, v, "%s: expected true or false", full);
-        return ASR_OK;
+        return cfg_get_bool(r, v, full, (int *)field);
     case K_LEVEL: {
         static const char *const names[] = {"debug", "info", "warning", "error"};
-        for (int i = 0; s && i < 4; i++)
-            if (!strcmp(s, names[i])) {
-                *(int *)field = i;
-                return ASR_OK;
-            }
-        return node_err(x, v, "%s: expected debug, info, warning or error", full);
+        static const int levels[] = {ASR_LOG_DEBUG, ASR_LOG_INFO, ASR_LOG_WARN, ASR_LOG_ERROR};
+        return cfg_get_enum(r, v, full, names, levels, 4, (int *)field);
     }
     case K_STR:
         if (!s)
-            return node_err(x, v, "%s: expected a string", full);
+            return cfg_error(r, v, "%s: expected a string", full);
         /* An empty string means "not set" (the default behaviour). */
-        return cfg_set_string((char **)field, *s ? s : NULL, x->err);
+        return cfg_set_string((char **)field, *s ? s : NULL, r->err);
     case K_LISTEN:
         if (!s || !*s)
-            return node_err(x, v, "%s: expected \"HOST:PORT\"", full);
-        if (cfg_set_listen(x->c, s, x->err) != ASR_OK) {
-            char why[sizeof x->err->msg];
-            snprintf(why, sizeof why, "%s", x->err->msg);
-            return node_err(x, v, "%s", why);
+            return cfg_error(r, v, "%s: expected \"HOST:PORT\"", full);
+        if (cfg_set_listen(c, s, r->err) != ASR_OK) {
+            char why[sizeof r->err->msg];
+            snprintf(why, sizeof why, "%s", r->err->msg);
+            return cfg_error(r, v, "%s", why);
         }
         return ASR_OK;
     case K_LIST: {
         if (v->type != YAML_SEQUENCE_NODE)
-            return node_err(x, v, "%s: expected a list of strings", full);
+            return cfg_error(r, v, "%s: expected a list of strings", full);
         char ***list = (char ***)field;
-        int *n = (int *)((char *)x->c + k->n_off);
+        int *n = (int *)((char *)c + k->n_off);
         for (int i = 0; i < *n; i++)
             free((*list)[i]);
         free(*list);
@@ -256,15 +195,15 @@ static asr_status set_value(parse_ctx *x, const key_def *k, const char *full, ya
             return ASR_OK;
         *list = calloc(cnt, sizeof **list);
         if (!*list)
-            return asr_error_set(x->err, ASR_ERR_NOMEM, "%s: out of memory", x->name);
+            return asr_error_set(r->err, ASR_ERR_NOMEM, "%s: out of memory", r->name);
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-            yaml_node_t *e = yaml_document_get_node(x->doc, *it);
-            const char *es = scalar(e);
+            yaml_node_t *e = cfg_node(r, *it);
+            const char *es = cfg_scalar(e);
             if (!es || !*es)
-                return node_err(x, e, "%s: expected a non-empty string", full);
+                return cfg_error(r, e, "%s: expected a non-empty string", full);
             (*list)[*n] = strdup(es);
             if (!(*list)[*n])
-                return asr_error_set(x->err, ASR_ERR_NOMEM, "%s: out of memory", x->name);
+                return asr_error_set(r->err, ASR_ERR_NOMEM, "%s: out of memory", r->name);
             (*n)++;
         }
         return ASR_OK;
@@ -273,71 +212,45 @@ static asr_status set_value(parse_ctx *x, const key_def *k, const char *full, ya
     return ASR_OK;
 }
 
-/* Walks one mapping: the top level (section NULL) or a section's mapping. */
-static asr_status walk(parse_ctx *x, yaml_node_t *nd, const char *section)
+/* One pair of the top level or of a section: a key of the table, or (top level) a section. */
+static asr_status walk_pair(cfg_reader *r, void *user, const char *ks, yaml_node_t *k, yaml_node_t *v)
 {
-    if (nd->type != YAML_MAPPING_NODE)
-        return node_err(x, nd, "%s: expected a mapping (key: value lines)", section ? section : "top level");
-    for (yaml_node_pair_t *p = nd->data.mapping.pairs.start; p < nd->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
-        const char *ks = scalar(k);
-        if (!ks)
-            return node_err(x, k, "keys must be plain words");
-        char full[128];
-        snprintf(full, sizeof full, "%s%s%s", section ? section : "", section ? "." : "", ks);
-        int is_section = 0, found = 0;
-        for (size_t i = 0; i < N_KEYS; i++) {
-            if (!section && keys[i].section && !strcmp(keys[i].section, ks))
-                is_section = 1;
-            if (((!section && !keys[i].section) || (section && keys[i].section && !strcmp(keys[i].section, section))) &&
-                !strcmp(keys[i].name, ks)) {
-                asr_status st = set_value(x, &keys[i], full, v);
-                if (st != ASR_OK)
-                    return st;
-                found = 1;
-                break;
-            }
-        }
-        if (found)
-            continue;
-        if (is_section) {
-            /* "section:" with nothing under it is an empty (null) scalar: nothing to set. */
-            if (v->type == YAML_SCALAR_NODE && !*scalar(v))
-                continue;
-            asr_status st = walk(x, v, ks);
-            if (st != ASR_OK)
-                return st;
-            continue;
-        }
-        return node_err(x, k, "unknown key '%s'", full);
+    const walk_ctx *w = user;
+    const char *section = w->section;
+    char full[128];
+    snprintf(full, sizeof full, "%s%s%s", section ? section : "", section ? "." : "", ks);
+    int is_section = 0;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (!section && keys[i].section && !strcmp(keys[i].section, ks))
+            is_section = 1;
+        if (((!section && !keys[i].section) || (section && keys[i].section && !strcmp(keys[i].section, section))) &&
+            !strcmp(keys[i].name, ks))
+            return set_value(r, w->c, &keys[i], full, v);
     }
-    return ASR_OK;
+    if (is_section) {
+        /* "section:" with nothing under it is an empty (null) scalar: nothing to set. */
+        if (v->type == YAML_SCALAR_NODE && !*cfg_scalar(v))
+            return ASR_OK;
+        walk_ctx sub = {w->c, ks};
+        return cfg_walk_map(r, v, ks, walk_pair, &sub);
+    }
+    return cfg_error(r, k, "unknown key '%s'", full);
 }
 
 asr_status cfg_load_string(cfg *c, const char *yaml, const char *name, asr_error *err)
 {
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    asr_status st = ASR_OK;
-    if (!yaml_parser_initialize(&parser))
-        return asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", name);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, strlen(yaml));
-    if (!yaml_parser_load(&parser, &doc)) {
-        st = asr_error_set(err, ASR_ERR_CONFIG, "%s:%lu:%lu: %s", name, (unsigned long)parser.problem_mark.line + 1,
-                           (unsigned long)parser.problem_mark.column + 1,
-                           parser.problem ? parser.problem : "invalid YAML");
-        yaml_parser_delete(&parser);
-        return st;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    cfg_reader r;
+    asr_status st = cfg_reader_open(&r, yaml, strlen(yaml), name, CFG_QUOTED_IS_STRING, err);
+    if (st != ASR_OK)
+        goto fail;
+    yaml_node_t *root = cfg_root(&r);
     if (cfg_set_string(&c->source, name, err) != ASR_OK) {
         st = ASR_ERR_NOMEM;
         goto fail;
     }
-    if (root && !(root->type == YAML_SCALAR_NODE && !*scalar(root))) { /* empty file: defaults */
-        parse_ctx x = {&doc, name, err, c};
-        st = walk(&x, root, NULL);
+    if (root && !(root->type == YAML_SCALAR_NODE && !*cfg_scalar(root))) { /* empty file: defaults */
+        walk_ctx top = {c, NULL};
+        st = cfg_walk_map(&r, root, NULL, walk_pair, &top);
         if (st == ASR_OK && c->min_rate > c->max_rate)
             st = asr_error_set(err, ASR_ERR_CONFIG, "%s: limits.min_sample_rate (%d) exceeds limits.max_sample_rate (%d)",
                                name, c->min_rate, c->max_rate);
@@ -347,47 +260,18 @@ asr_status cfg_load_string(cfg *c, const char *yaml, const char *name, asr_error
             st = asr_error_set(err, ASR_ERR_CONFIG, "%s: www.mount must start with '/', got '%s'", name, c->www_mount);
     }
 fail:
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
+    cfg_reader_close(&r);
     return st;
 }
 
 asr_status cfg_load_file(cfg *c, const char *path, asr_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    asr_status st;
-    if (!f)
-        return asr_error_set(err, ASR_ERR_IO, "%s: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    buf = malloc(cap);
-    if (!buf) {
-        st = asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                st = asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", path);
-                goto fail;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        st = asr_error_set(err, ASR_ERR_IO, "%s: read error", path);
-        goto fail;
-    }
-    buf[n] = '\0';
-    st = cfg_load_string(c, buf, path, err);
-fail:
-    free(buf);
-    fclose(f);
+    char *text;
+    size_t len;
+    asr_status st = cfg_read_file(path, &text, &len, err);
+    if (st != ASR_OK)
+        return st;
+    st = cfg_load_string(c, text, path, err);
+    free(text);
     return st;
 }

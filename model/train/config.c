@@ -1,15 +1,12 @@
 /* config.c - YAML training configuration (libyaml document API), strict: unknown keys are errors. */
 #include "config.h"
 #include "../model_file.h"
+#include "../../frontend/yamlcfg.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <glob.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 void tcfg_default(tcfg *c)
 {
@@ -142,139 +139,26 @@ char *tcfg_expand_env(const char *s, int *bad)
     return out;
 }
 
-/* ---- tree walking ---- */
-
-typedef struct parse_ctx {
-    yaml_document_t *doc;
-    const char *name;
-    asr_error *err;
-    tcfg *c;
-} parse_ctx;
-
-static asr_status node_err(parse_ctx *x, const yaml_node_t *nd, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static asr_status node_err(parse_ctx *x, const yaml_node_t *nd, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return asr_error_set(x->err, ASR_ERR_CONFIG, "%s:%lu:%lu: %s", x->name, (unsigned long)nd->start_mark.line + 1,
-                         (unsigned long)nd->start_mark.column + 1, msg);
-}
-
-static const char *scalar(const yaml_node_t *nd)
-{
-    return nd->type == YAML_SCALAR_NODE ? (const char *)nd->data.scalar.value : NULL;
-}
-
-static asr_status get_double(parse_ctx *x, const yaml_node_t *nd, const char *key, double lo, double hi, double *out)
-{
-    const char *s = scalar(nd);
-    char *end;
-    if (!s || !*s)
-        return node_err(x, nd, "%s: expected a number", key);
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*end || errno || !isfinite(v))
-        return node_err(x, nd, "%s: expected a number, got '%s'", key, s);
-    if (v < lo || v > hi)
-        return node_err(x, nd, "%s: %s is out of range [%g, %g]", key, s, lo, hi);
-    *out = v;
-    return ASR_OK;
-}
-
-static asr_status get_long(parse_ctx *x, const yaml_node_t *nd, const char *key, long lo, long hi, long *out)
-{
-    const char *s = scalar(nd);
-    char *end;
-    if (!s || !*s)
-        return node_err(x, nd, "%s: expected an integer", key);
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*end || errno) {
-        /* accept integral floats such as 1e4 */
-        double d = strtod(s, &end);
-        if (*end || d != floor(d) || fabs(d) > 9e15)
-            return node_err(x, nd, "%s: expected an integer, got '%s'", key, s);
-        v = (long)d;
-    }
-    if (v < lo || v > hi)
-        return node_err(x, nd, "%s: %s is out of range [%ld, %ld]", key, s, lo, hi);
-    *out = v;
-    return ASR_OK;
-}
-
-static asr_status get_int(parse_ctx *x, const yaml_node_t *nd, const char *key, long lo, long hi, int *out)
-{
-    long v;
-    asr_status st = get_long(x, nd, key, lo, hi, &v);
-    if (st == ASR_OK)
-        *out = (int)v;
-    return st;
-}
-
-static asr_status get_float(parse_ctx *x, const yaml_node_t *nd, const char *key, double lo, double hi, float *out)
-{
-    double v;
-    asr_status st = get_double(x, nd, key, lo, hi, &v);
-    if (st == ASR_OK)
-        *out = (float)v;
-    return st;
-}
-
-static asr_status get_bool(parse_ctx *x, const yaml_node_t *nd, const char *key, int *out)
-{
-    const char *s = scalar(nd);
-    if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on") || !strcmp(s, "1")))
-        *out = 1;
-    else if (s && (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off") || !strcmp(s, "0")))
-        *out = 0;
-    else
-        return node_err(x, nd, "%s: expected true or false", key);
-    return ASR_OK;
-}
+/* ---- tree walking (frontend/yamlcfg.h); the pair callbacks get the tcfg as their user pointer ---- */
 
 /* Expanded copy of a string scalar into *out (replacing any previous value). */
-static asr_status get_path(parse_ctx *x, const yaml_node_t *nd, const char *key, char **out)
+static asr_status get_path(cfg_reader *x, const yaml_node_t *nd, const char *key, char **out)
 {
-    const char *s = scalar(nd);
+    const char *s = cfg_scalar(nd);
     int bad = 0;
     if (!s || !*s)
-        return node_err(x, nd, "%s: expected a non-empty string", key);
+        return cfg_error(x, nd, "%s: expected a non-empty string", key);
     char *v = tcfg_expand_env(s, &bad);
     if (!v)
-        return bad ? node_err(x, nd, "%s: unterminated ${ in '%s'", key, s)
+        return bad ? cfg_error(x, nd, "%s: unterminated ${ in '%s'", key, s)
                    : asr_error_set(x->err, ASR_ERR_NOMEM, "%s: out of memory", x->name);
     free(*out);
     *out = v;
     return ASR_OK;
 }
 
-typedef asr_status (*pair_fn)(parse_ctx *x, const char *key, yaml_node_t *val, yaml_node_t *keynode);
-
-/* Calls fn for every key of a mapping node. */
-static asr_status walk_map(parse_ctx *x, yaml_node_t *nd, const char *what, pair_fn fn)
-{
-    if (nd->type != YAML_MAPPING_NODE)
-        return node_err(x, nd, "%s: expected a mapping (key: value lines)", what);
-    for (yaml_node_pair_t *p = nd->data.mapping.pairs.start; p < nd->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
-        const char *ks = scalar(k);
-        if (!ks)
-            return node_err(x, k, "%s: keys must be plain words", what);
-        asr_status st = fn(x, ks, v, k);
-        if (st != ASR_OK)
-            return st;
-    }
-    return ASR_OK;
-}
-
 /* Glob-expands `pattern` (already env-expanded) into a list of paths; appends to *list. */
-static asr_status expand_glob(parse_ctx *x, yaml_node_t *nd, const char *pattern, char ***list, int *n)
+static asr_status expand_glob(cfg_reader *x, yaml_node_t *nd, const char *pattern, char ***list, int *n)
 {
     glob_t g;
     memset(&g, 0, sizeof(g));
@@ -282,13 +166,13 @@ static asr_status expand_glob(parse_ctx *x, yaml_node_t *nd, const char *pattern
     int rc = glob(pattern, 0, NULL, &g);
     if (rc == GLOB_NOMATCH || (rc == 0 && g.gl_pathc == 0)) {
         globfree(&g);
-        return node_err(x, nd, "%s: %s", pattern,
-                        has_magic ? "no manifest matches this pattern (run make corpus first?)"
-                                  : "no such manifest (run make corpus first?)");
+        return cfg_error(x, nd, "%s: %s", pattern,
+                         has_magic ? "no manifest matches this pattern (run make corpus first?)"
+                                   : "no such manifest (run make corpus first?)");
     }
     if (rc != 0) {
         globfree(&g);
-        return node_err(x, nd, "%s: cannot expand pattern", pattern);
+        return cfg_error(x, nd, "%s: cannot expand pattern", pattern);
     }
     char **t = realloc(*list, sizeof(char *) * (size_t)(*n + (int)g.gl_pathc));
     if (!t) {
@@ -308,34 +192,42 @@ static asr_status expand_glob(parse_ctx *x, yaml_node_t *nd, const char *pattern
     return ASR_OK;
 }
 
-/* One train entry: "path" or {path: P, repeat: R}. */
-static asr_status add_train(parse_ctx *x, yaml_node_t *nd)
+/* The keys of a {path: P, repeat: R} train entry. */
+typedef struct train_entry {
+    char *path;
+    yaml_node_t *pathnode; /* where glob errors point */
+    double repeat;
+} train_entry;
+
+static asr_status train_entry_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
-    char *path = NULL;
-    double repeat = 1.0;
-    asr_status st = ASR_OK;
-    yaml_node_t *pathnode = nd;
-    if (nd->type == YAML_SCALAR_NODE) {
-        st = get_path(x, nd, "data.train", &path);
-    } else if (nd->type == YAML_MAPPING_NODE) {
-        for (yaml_node_pair_t *p = nd->data.mapping.pairs.start; p < nd->data.mapping.pairs.top && st == ASR_OK; p++) {
-            yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
-            yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
-            const char *ks = scalar(k);
-            if (ks && !strcmp(ks, "path")) {
-                st = get_path(x, v, "data.train.path", &path);
-                pathnode = v;
-            } else if (ks && !strcmp(ks, "repeat")) {
-                st = get_double(x, v, "data.train.repeat", 0.0, 1000.0, &repeat);
-            } else {
-                st = node_err(x, k, "data.train: unknown key '%s' (expected path, repeat)", ks ? ks : "?");
-            }
-        }
-        if (st == ASR_OK && !path)
-            st = node_err(x, nd, "data.train: entry without a path");
-    } else {
-        st = node_err(x, nd, "data.train: expected a path or {path: P, repeat: R}");
+    train_entry *t = user;
+    if (!strcmp(key, "path")) {
+        t->pathnode = v;
+        return get_path(x, v, "data.train.path", &t->path);
     }
+    if (!strcmp(key, "repeat"))
+        return cfg_get_double(x, v, "data.train.repeat", 0.0, 1000.0, &t->repeat);
+    return cfg_error(x, k, "data.train: unknown key '%s' (expected path, repeat)", key);
+}
+
+/* One train entry: "path" or {path: P, repeat: R}. */
+static asr_status add_train(cfg_reader *x, tcfg *c, yaml_node_t *nd)
+{
+    train_entry e = {NULL, nd, 1.0};
+    asr_status st;
+    if (nd->type == YAML_SCALAR_NODE) {
+        st = get_path(x, nd, "data.train", &e.path);
+    } else if (nd->type == YAML_MAPPING_NODE) {
+        st = cfg_walk_map(x, nd, "data.train", train_entry_pair, &e);
+        if (st == ASR_OK && !e.path)
+            st = cfg_error(x, nd, "data.train: entry without a path");
+    } else {
+        st = cfg_error(x, nd, "data.train: expected a path or {path: P, repeat: R}");
+    }
+    char *path = e.path;
+    double repeat = e.repeat;
+    yaml_node_t *pathnode = e.pathnode;
     if (st != ASR_OK) {
         free(path);
         return st;
@@ -345,15 +237,15 @@ static asr_status add_train(parse_ctx *x, yaml_node_t *nd)
     st = expand_glob(x, pathnode, path, &list, &n);
     free(path);
     if (st == ASR_OK) {
-        tcfg_manifest *t = realloc(x->c->train, sizeof(*t) * (size_t)(x->c->n_train + n));
+        tcfg_manifest *t = realloc(c->train, sizeof(*t) * (size_t)(c->n_train + n));
         if (!t) {
             st = asr_error_set(x->err, ASR_ERR_NOMEM, "%s: out of memory", x->name);
         } else {
-            x->c->train = t;
+            c->train = t;
             for (int i = 0; i < n; i++) {
-                t[x->c->n_train].path = list[i];
-                t[x->c->n_train].repeat = repeat;
-                x->c->n_train++;
+                t[c->n_train].path = list[i];
+                t[c->n_train].repeat = repeat;
+                c->n_train++;
                 list[i] = NULL;
             }
         }
@@ -364,17 +256,17 @@ static asr_status add_train(parse_ctx *x, yaml_node_t *nd)
     return st;
 }
 
-static asr_status data_pair(parse_ctx *x, const char *key, yaml_node_t *v, yaml_node_t *k)
+static asr_status data_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
-    tcfg *c = x->c;
+    tcfg *c = user;
     if (!strcmp(key, "train") || !strcmp(key, "dev")) {
         if (v->type != YAML_SEQUENCE_NODE)
-            return node_err(x, v, "data.%s: expected a list", key);
+            return cfg_error(x, v, "data.%s: expected a list", key);
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-            yaml_node_t *e = yaml_document_get_node(x->doc, *it);
+            yaml_node_t *e = cfg_node(x, *it);
             asr_status st;
             if (key[0] == 't') {
-                st = add_train(x, e);
+                st = add_train(x, c, e);
             } else {
                 char *path = NULL;
                 st = get_path(x, e, "data.dev", &path);
@@ -390,179 +282,176 @@ static asr_status data_pair(parse_ctx *x, const char *key, yaml_node_t *v, yaml_
     if (!strcmp(key, "cache_dir"))
         return get_path(x, v, "data.cache_dir", &c->cache_dir);
     if (!strcmp(key, "max_utt_seconds"))
-        return get_double(x, v, "data.max_utt_seconds", 0, 3600, &c->max_utt_seconds);
+        return cfg_get_double(x, v, "data.max_utt_seconds", 0, 3600, &c->max_utt_seconds);
     if (!strcmp(key, "max_utts"))
-        return get_int(x, v, "data.max_utts", 0, 1L << 30, &c->max_utts);
+        return cfg_get_int(x, v, "data.max_utts", 0, 1L << 30, &c->max_utts);
     if (!strcmp(key, "log_hyps"))
-        return get_bool(x, v, "data.log_hyps", &c->log_hyps);
-    return node_err(x, k, "data: unknown key '%s'", key);
+        return cfg_get_bool(x, v, "data.log_hyps", &c->log_hyps);
+    return cfg_error(x, k, "data: unknown key '%s'", key);
 }
 
-static asr_status mfcc_pair(parse_ctx *x, const char *key, yaml_node_t *v, yaml_node_t *k)
+static asr_status mfcc_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
-    mfcc_params *m = &x->c->mfcc;
+    tcfg *c = user;
+    mfcc_params *m = &c->mfcc;
     if (!strcmp(key, "num_mel_bins"))
-        return get_int(x, v, "features.mfcc.num_mel_bins", 1, 256, &m->num_mel_bins);
+        return cfg_get_int(x, v, "features.mfcc.num_mel_bins", 1, 256, &m->num_mel_bins);
     if (!strcmp(key, "num_ceps"))
-        return get_int(x, v, "features.mfcc.num_ceps", 1, 256, &m->num_ceps);
+        return cfg_get_int(x, v, "features.mfcc.num_ceps", 1, 256, &m->num_ceps);
     if (!strcmp(key, "low_freq"))
-        return get_float(x, v, "features.mfcc.low_freq", 0, 8000, &m->low_freq);
+        return cfg_get_float(x, v, "features.mfcc.low_freq", 0, 8000, &m->low_freq);
     if (!strcmp(key, "high_freq"))
-        return get_float(x, v, "features.mfcc.high_freq", -8000, 8000, &m->high_freq);
+        return cfg_get_float(x, v, "features.mfcc.high_freq", -8000, 8000, &m->high_freq);
     if (!strcmp(key, "frame_length_ms"))
-        return get_float(x, v, "features.mfcc.frame_length_ms", 1, 1000, &m->frame_length_ms);
+        return cfg_get_float(x, v, "features.mfcc.frame_length_ms", 1, 1000, &m->frame_length_ms);
     if (!strcmp(key, "frame_shift_ms"))
-        return get_float(x, v, "features.mfcc.frame_shift_ms", 1, 1000, &m->frame_shift_ms);
+        return cfg_get_float(x, v, "features.mfcc.frame_shift_ms", 1, 1000, &m->frame_shift_ms);
     if (!strcmp(key, "cepstral_lifter"))
-        return get_float(x, v, "features.mfcc.cepstral_lifter", 0, 1000, &m->cepstral_lifter);
+        return cfg_get_float(x, v, "features.mfcc.cepstral_lifter", 0, 1000, &m->cepstral_lifter);
     if (!strcmp(key, "preemph"))
-        return get_float(x, v, "features.mfcc.preemph", 0, 1, &m->preemph);
+        return cfg_get_float(x, v, "features.mfcc.preemph", 0, 1, &m->preemph);
     if (!strcmp(key, "use_energy"))
-        return get_bool(x, v, "features.mfcc.use_energy", &m->use_energy);
+        return cfg_get_bool(x, v, "features.mfcc.use_energy", &m->use_energy);
     if (!strcmp(key, "remove_dc_offset"))
-        return get_bool(x, v, "features.mfcc.remove_dc_offset", &m->remove_dc_offset);
+        return cfg_get_bool(x, v, "features.mfcc.remove_dc_offset", &m->remove_dc_offset);
     if (!strcmp(key, "energy_floor"))
-        return get_float(x, v, "features.mfcc.energy_floor", 0, 1e9, &m->energy_floor);
+        return cfg_get_float(x, v, "features.mfcc.energy_floor", 0, 1e9, &m->energy_floor);
     if (!strcmp(key, "sample_rate"))
-        return get_int(x, v, "features.mfcc.sample_rate", 8000, 48000, &m->sample_rate);
+        return cfg_get_int(x, v, "features.mfcc.sample_rate", 8000, 48000, &m->sample_rate);
     if (!strcmp(key, "window")) {
-        const char *s = scalar(v);
-        if (s && !strcmp(s, "povey"))
-            m->window = MFCC_WINDOW_POVEY;
-        else if (s && !strcmp(s, "hamming"))
-            m->window = MFCC_WINDOW_HAMMING;
-        else if (s && !strcmp(s, "hanning"))
-            m->window = MFCC_WINDOW_HANNING;
-        else
-            return node_err(x, v, "features.mfcc.window: expected povey, hamming or hanning");
-        return ASR_OK;
+        static const char *const names[] = {"povey", "hamming", "hanning"};
+        static const int values[] = {MFCC_WINDOW_POVEY, MFCC_WINDOW_HAMMING, MFCC_WINDOW_HANNING};
+        int w;
+        asr_status st = cfg_get_enum(x, v, "features.mfcc.window", names, values, 3, &w);
+        if (st == ASR_OK)
+            m->window = (mfcc_window)w;
+        return st;
     }
-    return node_err(x, k, "features.mfcc: unknown key '%s'", key);
+    return cfg_error(x, k, "features.mfcc: unknown key '%s'", key);
 }
 
-static asr_status features_pair(parse_ctx *x, const char *key, yaml_node_t *v, yaml_node_t *k)
+static asr_status features_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
+    tcfg *c = user;
     if (!strcmp(key, "stack"))
-        return get_int(x, v, "features.stack", 1, 16, &x->c->stack);
+        return cfg_get_int(x, v, "features.stack", 1, 16, &c->stack);
     if (!strcmp(key, "stride"))
-        return get_int(x, v, "features.stride", 1, 16, &x->c->stride);
+        return cfg_get_int(x, v, "features.stride", 1, 16, &c->stride);
     if (!strcmp(key, "mfcc"))
-        return walk_map(x, v, "features.mfcc", mfcc_pair);
-    return node_err(x, k, "features: unknown key '%s'", key);
+        return cfg_walk_map(x, v, "features.mfcc", mfcc_pair, c);
+    return cfg_error(x, k, "features: unknown key '%s'", key);
 }
 
-static asr_status model_pair(parse_ctx *x, const char *key, yaml_node_t *v, yaml_node_t *k)
+static asr_status model_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
+    tcfg *c = user;
     if (!strcmp(key, "type")) {
-        const char *s = scalar(v);
-        if (s && !strcmp(s, "gru"))
-            x->c->type = NN_GRU;
-        else if (s && !strcmp(s, "lstm"))
-            x->c->type = NN_LSTM;
-        else
-            return node_err(x, v, "model.type: expected gru or lstm");
-        return ASR_OK;
+        static const char *const names[] = {"gru", "lstm"};
+        static const int values[] = {NN_GRU, NN_LSTM};
+        int t;
+        asr_status st = cfg_get_enum(x, v, "model.type", names, values, 2, &t);
+        if (st == ASR_OK)
+            c->type = (nn_layer_type)t;
+        return st;
     }
     if (!strcmp(key, "layers"))
-        return get_int(x, v, "model.layers", 1, ASR_MAX_LAYERS, &x->c->layers);
+        return cfg_get_int(x, v, "model.layers", 1, ASR_MAX_LAYERS, &c->layers);
     if (!strcmp(key, "hidden"))
-        return get_int(x, v, "model.hidden", 1, 4096, &x->c->hidden);
-    return node_err(x, k, "model: unknown key '%s'", key);
+        return cfg_get_int(x, v, "model.hidden", 1, 4096, &c->hidden);
+    return cfg_error(x, k, "model: unknown key '%s'", key);
 }
 
-static asr_status optim_pair(parse_ctx *x, const char *key, yaml_node_t *v, yaml_node_t *k)
+static asr_status optim_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
-    tcfg *c = x->c;
+    tcfg *c = user;
     if (!strcmp(key, "lr"))
-        return get_double(x, v, "optim.lr", 0, 10, &c->lr);
+        return cfg_get_double(x, v, "optim.lr", 0, 10, &c->lr);
     if (!strcmp(key, "beta1"))
-        return get_double(x, v, "optim.beta1", 0, 0.999999, &c->beta1);
+        return cfg_get_double(x, v, "optim.beta1", 0, 0.999999, &c->beta1);
     if (!strcmp(key, "beta2"))
-        return get_double(x, v, "optim.beta2", 0, 0.99999999, &c->beta2);
+        return cfg_get_double(x, v, "optim.beta2", 0, 0.99999999, &c->beta2);
     if (!strcmp(key, "eps"))
-        return get_double(x, v, "optim.eps", 1e-20, 1, &c->eps);
+        return cfg_get_double(x, v, "optim.eps", 1e-20, 1, &c->eps);
     if (!strcmp(key, "weight_decay"))
-        return get_double(x, v, "optim.weight_decay", 0, 1, &c->weight_decay);
+        return cfg_get_double(x, v, "optim.weight_decay", 0, 1, &c->weight_decay);
     if (!strcmp(key, "clip"))
-        return get_double(x, v, "optim.clip", 0, 1e9, &c->clip);
+        return cfg_get_double(x, v, "optim.clip", 0, 1e9, &c->clip);
     if (!strcmp(key, "min_lr"))
-        return get_double(x, v, "optim.min_lr", 0, 10, &c->min_lr);
+        return cfg_get_double(x, v, "optim.min_lr", 0, 10, &c->min_lr);
     if (!strcmp(key, "decay_rate"))
-        return get_double(x, v, "optim.decay_rate", 1e-6, 1, &c->decay_rate);
+        return cfg_get_double(x, v, "optim.decay_rate", 1e-6, 1, &c->decay_rate);
     if (!strcmp(key, "warmup"))
-        return get_long(x, v, "optim.warmup", 0, 1L << 40, &c->warmup);
+        return cfg_get_long(x, v, "optim.warmup", 0, 1L << 40, &c->warmup);
     if (!strcmp(key, "decay_updates"))
-        return get_long(x, v, "optim.decay_updates", 0, 1L << 40, &c->decay_updates);
+        return cfg_get_long(x, v, "optim.decay_updates", 0, 1L << 40, &c->decay_updates);
     if (!strcmp(key, "schedule")) {
-        const char *s = scalar(v);
-        if (s && !strcmp(s, "constant"))
-            c->schedule = TCFG_SCHED_CONSTANT;
-        else if (s && !strcmp(s, "cosine"))
-            c->schedule = TCFG_SCHED_COSINE;
-        else if (s && !strcmp(s, "exponential"))
-            c->schedule = TCFG_SCHED_EXPONENTIAL;
-        else
-            return node_err(x, v, "optim.schedule: expected constant, cosine or exponential");
-        return ASR_OK;
+        static const char *const names[] = {"constant", "cosine", "exponential"};
+        static const int values[] = {TCFG_SCHED_CONSTANT, TCFG_SCHED_COSINE, TCFG_SCHED_EXPONENTIAL};
+        int sc;
+        asr_status st = cfg_get_enum(x, v, "optim.schedule", names, values, 3, &sc);
+        if (st == ASR_OK)
+            c->schedule = (tcfg_schedule)sc;
+        return st;
     }
-    return node_err(x, k, "optim: unknown key '%s'", key);
+    return cfg_error(x, k, "optim: unknown key '%s'", key);
 }
 
-static asr_status batch_pair(parse_ctx *x, const char *key, yaml_node_t *v, yaml_node_t *k)
+static asr_status batch_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
+    tcfg *c = user;
     if (!strcmp(key, "size"))
-        return get_int(x, v, "batch.size", 1, 4096, &x->c->batch_size);
+        return cfg_get_int(x, v, "batch.size", 1, 4096, &c->batch_size);
     if (!strcmp(key, "max_frames"))
-        return get_long(x, v, "batch.max_frames", 0, 1L << 40, &x->c->max_frames);
-    return node_err(x, k, "batch: unknown key '%s'", key);
+        return cfg_get_long(x, v, "batch.max_frames", 0, 1L << 40, &c->max_frames);
+    return cfg_error(x, k, "batch: unknown key '%s'", key);
 }
 
-static asr_status augment_pair(parse_ctx *x, const char *key, yaml_node_t *v, yaml_node_t *k)
+static asr_status augment_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
-    tcfg *c = x->c;
+    tcfg *c = user;
     if (!strcmp(key, "time_masks"))
-        return get_int(x, v, "augment.time_masks", 0, 100, &c->time_masks);
+        return cfg_get_int(x, v, "augment.time_masks", 0, 100, &c->time_masks);
     if (!strcmp(key, "time_mask_width"))
-        return get_int(x, v, "augment.time_mask_width", 0, 10000, &c->time_mask_width);
+        return cfg_get_int(x, v, "augment.time_mask_width", 0, 10000, &c->time_mask_width);
     if (!strcmp(key, "freq_masks"))
-        return get_int(x, v, "augment.freq_masks", 0, 100, &c->freq_masks);
+        return cfg_get_int(x, v, "augment.freq_masks", 0, 100, &c->freq_masks);
     if (!strcmp(key, "freq_mask_width"))
-        return get_int(x, v, "augment.freq_mask_width", 0, 256, &c->freq_mask_width);
-    return node_err(x, k, "augment: unknown key '%s'", key);
+        return cfg_get_int(x, v, "augment.freq_mask_width", 0, 256, &c->freq_mask_width);
+    return cfg_error(x, k, "augment: unknown key '%s'", key);
 }
 
-static asr_status top_pair(parse_ctx *x, const char *key, yaml_node_t *v, yaml_node_t *k)
+static asr_status top_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
-    tcfg *c = x->c;
+    tcfg *c = user;
     if (!strcmp(key, "data"))
-        return walk_map(x, v, "data", data_pair);
+        return cfg_walk_map(x, v, "data", data_pair, c);
     if (!strcmp(key, "features"))
-        return walk_map(x, v, "features", features_pair);
+        return cfg_walk_map(x, v, "features", features_pair, c);
     if (!strcmp(key, "model"))
-        return walk_map(x, v, "model", model_pair);
+        return cfg_walk_map(x, v, "model", model_pair, c);
     if (!strcmp(key, "optim"))
-        return walk_map(x, v, "optim", optim_pair);
+        return cfg_walk_map(x, v, "optim", optim_pair, c);
     if (!strcmp(key, "batch"))
-        return walk_map(x, v, "batch", batch_pair);
+        return cfg_walk_map(x, v, "batch", batch_pair, c);
     if (!strcmp(key, "augment"))
-        return walk_map(x, v, "augment", augment_pair);
+        return cfg_walk_map(x, v, "augment", augment_pair, c);
     if (!strcmp(key, "epochs"))
-        return get_int(x, v, "epochs", 0, 1000000, &c->epochs);
+        return cfg_get_int(x, v, "epochs", 0, 1000000, &c->epochs);
     if (!strcmp(key, "max_updates"))
-        return get_long(x, v, "max_updates", 0, 1L << 40, &c->max_updates);
+        return cfg_get_long(x, v, "max_updates", 0, 1L << 40, &c->max_updates);
     if (!strcmp(key, "max_hours"))
-        return get_double(x, v, "max_hours", 0, 1e6, &c->max_hours);
+        return cfg_get_double(x, v, "max_hours", 0, 1e6, &c->max_hours);
     if (!strcmp(key, "eval_every"))
-        return get_long(x, v, "eval_every", 0, 1L << 40, &c->eval_every);
+        return cfg_get_long(x, v, "eval_every", 0, 1L << 40, &c->eval_every);
     if (!strcmp(key, "log_every"))
-        return get_long(x, v, "log_every", 1, 1L << 40, &c->log_every);
+        return cfg_get_long(x, v, "log_every", 1, 1L << 40, &c->log_every);
     if (!strcmp(key, "checkpoint_minutes"))
-        return get_double(x, v, "checkpoint_minutes", 0, 1e6, &c->checkpoint_minutes);
+        return cfg_get_double(x, v, "checkpoint_minutes", 0, 1e6, &c->checkpoint_minutes);
     if (!strcmp(key, "threads"))
-        return get_int(x, v, "threads", 1, 256, &c->threads);
+        return cfg_get_int(x, v, "threads", 1, 256, &c->threads);
     if (!strcmp(key, "seed")) {
         long s;
-        asr_status st = get_long(x, v, "seed", 0, 0x7fffffffffffffffL, &s);
+        asr_status st = cfg_get_long(x, v, "seed", 0, 0x7fffffffffffffffL, &s);
         if (st == ASR_OK)
             c->seed = (unsigned long long)s;
         return st;
@@ -570,59 +459,42 @@ static asr_status top_pair(parse_ctx *x, const char *key, yaml_node_t *v, yaml_n
     if (!strcmp(key, "outdir"))
         return get_path(x, v, "outdir", &c->outdir);
     if (!strcmp(key, "best_metric")) {
-        const char *s = scalar(v);
-        if (s && !strcmp(s, "wer"))
-            c->best_by_cer = 0;
-        else if (s && !strcmp(s, "cer"))
-            c->best_by_cer = 1;
-        else
-            return node_err(x, v, "best_metric: expected wer or cer");
-        return ASR_OK;
+        static const char *const names[] = {"wer", "cer"};
+        static const int values[] = {0, 1};
+        return cfg_get_enum(x, v, "best_metric", names, values, 2, &c->best_by_cer);
     }
-    return node_err(x, k, "unknown key '%s'", key);
+    return cfg_error(x, k, "unknown key '%s'", key);
 }
 
 asr_status tcfg_parse(const char *text, size_t len, const char *name, tcfg *c, asr_error *err)
 {
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    int have_doc = 0;
-    asr_status st = ASR_OK;
-    parse_ctx x = {&doc, name, err, c};
+    cfg_reader x;
+    asr_status st;
 
     tcfg_default(c);
-    if (!yaml_parser_initialize(&parser))
-        return asr_error_set(err, ASR_ERR_NOMEM, "%s: cannot initialise the YAML parser", name);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        const yaml_mark_t *m = parser.problem_mark.line || parser.problem_mark.column ? &parser.problem_mark
-                                                                                      : &parser.context_mark;
-        st = asr_error_set(err, ASR_ERR_CONFIG, "%s:%lu:%lu: %s%s%s", name, (unsigned long)m->line + 1,
-                           (unsigned long)m->column + 1, parser.problem ? parser.problem : "YAML syntax error",
-                           parser.context ? " " : "", parser.context ? parser.context : "");
+    st = cfg_reader_open(&x, text, len, name, CFG_LENIENT_NUMBERS, err);
+    if (st != ASR_OK)
         goto fail;
-    }
-    have_doc = 1;
     c->source = strdup(name);
     if (!c->source) {
         st = asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", name);
         goto fail;
     }
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_node_t *root = cfg_root(&x);
     if (!root) {
         st = asr_error_set(err, ASR_ERR_CONFIG, "%s:1:1: empty configuration (data.train is required)", name);
         goto fail;
     }
-    st = walk_map(&x, root, "configuration", top_pair);
+    st = cfg_walk_map(&x, root, "configuration", top_pair, c);
     if (st != ASR_OK)
         goto fail;
     if (c->n_train == 0) {
-        st = node_err(&x, root, "data.train: at least one training manifest is required");
+        st = cfg_error(&x, root, "data.train: at least one training manifest is required");
         goto fail;
     }
     if (c->mfcc.num_ceps > c->mfcc.num_mel_bins) {
-        st = node_err(&x, root, "features.mfcc: num_ceps (%d) exceeds num_mel_bins (%d)", c->mfcc.num_ceps,
-                      c->mfcc.num_mel_bins);
+        st = cfg_error(&x, root, "features.mfcc: num_ceps (%d) exceeds num_mel_bins (%d)", c->mfcc.num_ceps,
+                       c->mfcc.num_mel_bins);
         goto fail;
     }
     if (!c->cache_dir || !c->outdir) {
@@ -643,48 +515,23 @@ asr_status tcfg_parse(const char *text, size_t len, const char *name, tcfg *c, a
             goto fail;
         }
     }
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
+    cfg_reader_close(&x);
     return ASR_OK;
 fail:
-    if (have_doc)
-        yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
+    cfg_reader_close(&x);
     tcfg_free(c);
     return st;
 }
 
 asr_status tcfg_load(const char *path, tcfg *c, asr_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
+    char *text;
+    size_t len;
     memset(c, 0, sizeof(*c));
-    if (!f)
-        return asr_error_set(err, ASR_ERR_IO, "%s: %s", path, strerror(errno));
-    for (;;) {
-        if (n + 4096 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *t = realloc(buf, cap);
-            if (!t) {
-                free(buf);
-                fclose(f);
-                return asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", path);
-            }
-            buf = t;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return asr_error_set(err, ASR_ERR_IO, "%s: read error", path);
-    }
-    asr_status st = tcfg_parse(buf, n, path, c, err);
-    free(buf);
+    asr_status st = cfg_read_file(path, &text, &len, err);
+    if (st != ASR_OK)
+        return st;
+    st = tcfg_parse(text, len, path, c, err);
+    free(text);
     return st;
 }
