@@ -12,6 +12,7 @@
  */
 #include "ctc_beam.h"
 
+#include "ctc_result.h"
 #include "model_file.h" /* ASR_MAX_LABELS */
 #include "text.h"
 
@@ -782,41 +783,35 @@ asr_status ctc_beam_final(ctc_beam *d, asr_result *out)
         if (path_text(d, len) != 0)
             goto fail;
     }
-    out->text = strdup(d->text);
-    if (!out->text)
+    /* path_text wrote one byte per path node, so a word's nodes i..j-1 are its bytes i..j-1. */
+    ctc_word_span *spans = n_words > 0 ? malloc((size_t)n_words * sizeof *spans) : NULL;
+    if (n_words > 0 && !spans)
         goto fail;
-    if (n_words > 0) {
-        out->words = calloc((size_t)n_words, sizeof *out->words);
-        if (!out->words)
-            goto fail;
-    }
     int w = 0;
     for (int i = 0; i < len;) {
         if (!d->nodes[d->path[i]].in_word) {
             i++;
             continue;
         }
+        ctc_word_span *sp = &spans[w++];
+        sp->off = (size_t)i;
+        sp->first = d->nodes[d->path[i]].t_first;
+        sp->conf_sum = 0;
+        sp->conf_n = 0;
         int j = i;
-        double cs = 0;
-        long cn = 0;
         while (j < len && d->nodes[d->path[j]].in_word) {
-            cs += d->nodes[d->path[j]].conf_sum;
-            cn += d->nodes[d->path[j]].conf_n;
+            sp->conf_sum += d->nodes[d->path[j]].conf_sum;
+            sp->conf_n += d->nodes[d->path[j]].conf_n;
             j++;
         }
-        asr_word *o = &out->words[w];
-        o->word = malloc((size_t)(j - i) + 1);
-        if (!o->word)
-            goto fail;
-        out->n_words = ++w;
-        for (int k = i; k < j; k++)
-            o->word[k - i] = d->labels[d->nodes[d->path[k]].label];
-        o->word[j - i] = '\0';
-        o->start_ms = (double)d->nodes[d->path[i]].t_first * d->frame_ms;
-        o->end_ms = (double)(d->nodes[d->path[j - 1]].t_last + 1) * d->frame_ms;
-        o->conf = (float)(cs / (double)cn);
+        sp->len = (size_t)(j - i);
+        sp->last = d->nodes[d->path[j - 1]].t_last;
         i = j;
     }
+    asr_status st = ctc_result_make(out, d->text, spans, n_words, d->frame_ms);
+    free(spans);
+    if (st != ASR_OK)
+        goto fail;
     new_utterance(d);
     return ASR_OK;
 fail:

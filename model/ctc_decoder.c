@@ -7,18 +7,12 @@
  */
 #include "ctc_decoder.h"
 
+#include "ctc_result.h"
 #include "model_file.h" /* ASR_MAX_LABELS */
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct word_span {
-    size_t off, len;  /* bytes of the word in d->text */
-    long first, last; /* frame indices (from the stream's start) of its first and last label frames */
-    double conf_sum;  /* sum of max posteriors over the word's emitting frames */
-    long conf_n;      /* number of those frames */
-} word_span;
 
 struct ctc_greedy {
     char labels[ASR_MAX_LABELS + 1]; /* labels[k] = byte of label k; labels[0] (blank) unused */
@@ -28,10 +22,10 @@ struct ctc_greedy {
     int prev;   /* argmax of the previous frame, -1 at an utterance start */
     char *text; /* (text_cap) NUL-terminated partial hypothesis */
     size_t text_len, text_cap;
-    word_span *words; /* (words_cap) finished words of the utterance */
+    ctc_word_span *words; /* (words_cap) finished words of the utterance */
     int n_words, words_cap;
     int in_word; /* 1 while a word is being spelled (cur is valid) */
-    word_span cur;
+    ctc_word_span cur;
     asr_status status; /* sticky: ASR_ERR_NOMEM if a push could not grow a buffer */
 };
 
@@ -115,7 +109,7 @@ static void close_word(ctc_greedy *d)
         return;
     if (d->n_words == d->words_cap) {
         int cap = d->words_cap * 2;
-        word_span *p = realloc(d->words, (size_t)cap * sizeof *p);
+        ctc_word_span *p = realloc(d->words, (size_t)cap * sizeof *p);
         if (!p) {
             d->status = ASR_ERR_NOMEM;
             d->in_word = 0;
@@ -200,39 +194,42 @@ void asr_result_free(asr_result *r)
     memset(r, 0, sizeof *r);
 }
 
+asr_status ctc_result_make(asr_result *out, const char *text, const ctc_word_span *words, int n_words,
+                           double frame_ms)
+{
+    memset(out, 0, sizeof *out);
+    out->text = strdup(text);
+    if (!out->text)
+        goto fail;
+    if (n_words > 0) {
+        out->words = calloc((size_t)n_words, sizeof *out->words);
+        if (!out->words)
+            goto fail;
+    }
+    for (int i = 0; i < n_words; i++) {
+        const ctc_word_span *w = &words[i];
+        asr_word *o = &out->words[i];
+        o->word = strndup(text + w->off, w->len);
+        if (!o->word)
+            goto fail;
+        out->n_words = i + 1;
+        o->start_ms = (double)w->first * frame_ms;
+        o->end_ms = (double)(w->last + 1) * frame_ms;
+        o->conf = (float)(w->conf_sum / (double)w->conf_n);
+    }
+    return ASR_OK;
+fail:
+    asr_result_free(out);
+    return ASR_ERR_NOMEM;
+}
+
 asr_status ctc_greedy_final(ctc_greedy *d, asr_result *out)
 {
     asr_status st = ASR_ERR_NOMEM;
     memset(out, 0, sizeof *out);
     close_word(d);
-    if (d->status != ASR_OK)
-        goto fail;
-    out->text = malloc(d->text_len + 1);
-    if (!out->text)
-        goto fail;
-    memcpy(out->text, d->text, d->text_len + 1);
-    if (d->n_words > 0) {
-        out->words = calloc((size_t)d->n_words, sizeof *out->words);
-        if (!out->words)
-            goto fail;
-    }
-    for (int i = 0; i < d->n_words; i++) {
-        const word_span *w = &d->words[i];
-        asr_word *o = &out->words[i];
-        o->word = malloc(w->len + 1);
-        if (!o->word)
-            goto fail;
-        out->n_words = i + 1;
-        memcpy(o->word, d->text + w->off, w->len);
-        o->word[w->len] = '\0';
-        o->start_ms = (double)w->first * d->frame_ms;
-        o->end_ms = (double)(w->last + 1) * d->frame_ms;
-        o->conf = (float)(w->conf_sum / (double)w->conf_n);
-    }
-    new_utterance(d);
-    return ASR_OK;
-fail:
-    asr_result_free(out);
+    if (d->status == ASR_OK)
+        st = ctc_result_make(out, d->text, d->words, d->n_words, d->frame_ms);
     new_utterance(d);
     d->status = ASR_OK;
     return st;
