@@ -1,7 +1,7 @@
 #!/bin/bash
 # lm.sh - build the word language model reproducibly: ARPA trigram + binary image.
 #
-# Usage: model/recipe/lm.sh [--out DIR] [--order 2|3]
+# Usage: model/recipe/lm.sh [--out DIR] [--order 2|3] [--source corpus|pocketsphinx]
 #   Source text: the general English sentence pool the corpus recipe extracts
 #   ($ASRD_DATA/corpus/text/train.tsv, third column, already in the model alphabet; made by
 #   model/recipe/textpool.py from Debian's fortunes, WordNet examples, the Jargon File and the US
@@ -14,28 +14,50 @@
 #   Licences of the text: fortunes (BSD-style/public domain collections, Debian fortune-mod),
 #   WordNet 3.0 (WordNet licence, BSD-like), Jargon File (public domain), US Constitution and
 #   Declaration (public domain) - see model/recipe/textpool.py and the corpus README.
-# Alternative not taken: Debian's pocketsphinx-en-us en-us.lm.bin (BSD-2) is a sphinxbase "Trie
-# Language Model"; sphinx_lm_convert aborts writing it as ARPA and the installed libsphinxbase
-# (5prealpha) exports no n-gram iterator (ngram_model_mgrams/ngram_iter_* are not in the .so), so
-# dumping it needs an own reader of that trie format (not written yet).
+# --source pocketsphinx: instead of the corpus model, Debian's pocketsphinx-en-us general English
+#   trigram (/usr/share/pocketsphinx/model/en-us/en-us.lm.bin, or $PSPHINX_LM; licence BSD-2,
+#   Copyright 1995-2014 Carnegie Mellon University, 2014-2015 Alpha Cephei Inc., see
+#   /usr/share/doc/pocketsphinx-en-us/copyright; keep that notice when shipping the model). Its
+#   sphinxbase "Trie Language Model" is dumped by model/recipe/sphinx_lm_to_arpa.py (own reader:
+#   sphinx_lm_convert aborts writing it as ARPA and libsphinxbase 5prealpha exports no n-gram
+#   iterator); words outside a-z and apostrophe (279 of 72,547: hyphenated compounds, spelled
+#   letters "a.") are dropped with their n-grams, no renormalisation. Output: DIR/en-us.arpa,
+#   DIR/en-us.lmbin, DIR/en-us.SHA256SUMS. --order does not apply (the model is a trigram).
+#   What text it was estimated from is not documented upstream; it is not built from our
+#   corpora's prompts or dev/test transcripts by us.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 export ASRD_DATA=${ASRD_DATA:-data}
 ASRD_SHARED=${ASRD_SHARED:-$root/../shared}
-out=$ASRD_DATA/lm order=3
+out=$ASRD_DATA/lm order=3 source=corpus
 while [ $# -gt 0 ]; do
     case $1 in
     --out) out=$2; shift 2 ;;
     --order) order=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --source) source=$2; shift 2 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "lm.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
+ASRD=${ASRD:-build/asrd}
+case $source in
+corpus) ;;
+pocketsphinx)
+    src=${PSPHINX_LM:-/usr/share/pocketsphinx/model/en-us/en-us.lm.bin}
+    [ -s "$src" ] || { echo "lm.sh: $src missing (Debian package pocketsphinx-en-us)" >&2; exit 1; }
+    [ -x "$ASRD" ] || { echo "lm.sh: $ASRD missing (make build/asrd)" >&2; exit 2; }
+    mkdir -p "$out"
+    /usr/bin/python3 "$here/sphinx_lm_to_arpa.py" "$src" "$out/en-us.arpa"
+    "$ASRD" --lm-convert "$out/en-us.arpa" "$out/en-us.lmbin"
+    sha256sum "$src" "$out/en-us.arpa" "$out/en-us.lmbin" | tee "$out/en-us.SHA256SUMS"
+    head -5 "$out/en-us.arpa" | grep ngram
+    exit 0 ;;
+*) echo "lm.sh: --source corpus|pocketsphinx, not $source" >&2; exit 2 ;;
+esac
 pool=$ASRD_DATA/corpus/text/train.tsv
 [ -s "$pool" ] || { echo "lm.sh: $pool missing: run make corpus (model/recipe/corpus.sh) first" >&2; exit 1; }
-ASRD=${ASRD:-build/asrd}
 [ -x "$ASRD" ] || { echo "lm.sh: $ASRD missing (make build/asrd)" >&2; exit 2; }
 mkdir -p "$out"
 tmp=$(mktemp -d)
