@@ -9,6 +9,7 @@
  * times, so the product is bound by FMA throughput instead.
  */
 #include "nn_avx2.h"
+#include "nn_avx2_math.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -190,50 +191,7 @@ TGT void nn_avx2_gemm_nt(const float *w, const float *b, int K, int N, int T, co
     }
 }
 
-/* ---- nonlinearities (Cephes single-precision polynomials, a few ulp from libm) ---- */
-
-INL __m256 exp256(__m256 x)
-{
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.37f));
-    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-INL __m256 sigmoid256(__m256 x)
-{
-    __m256 one = _mm256_set1_ps(1.0f);
-    return _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-}
-
-/* tanh: odd polynomial below |x| = 0.625 (no cancellation near 0), else 1 - 2 / (exp(2|x|) + 1). */
-INL __m256 tanh256(__m256 x)
-{
-    __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
-    __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-    __m256 z = _mm256_mul_ps(x, x);
-    __m256 p = _mm256_set1_ps(-5.70498872745e-3f);
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(2.06390887954e-2f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-5.37397155531e-2f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.33314422036e-1f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-3.33332819422e-1f));
-    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
-    __m256 one = _mm256_set1_ps(1.0f);
-    __m256 e = exp256(_mm256_add_ps(ax, ax));
-    __m256 big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
-    big = _mm256_or_ps(big, sign);
-    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
-}
+/* ---- gate nonlinearities (nn_avx2_math.h) ---- */
 
 static float sigmoid1(float x)
 {
@@ -245,9 +203,10 @@ TGT void nn_avx2_gru_gates(int H, const float *xp, const float *hp, const float 
     int i = 0;
     __m256 one = _mm256_set1_ps(1.0f);
     for (; i + 8 <= H; i += 8) {
-        __m256 r = sigmoid256(_mm256_add_ps(_mm256_loadu_ps(xp + i), _mm256_loadu_ps(hp + i)));
-        __m256 z = sigmoid256(_mm256_add_ps(_mm256_loadu_ps(xp + H + i), _mm256_loadu_ps(hp + H + i)));
-        __m256 n = tanh256(_mm256_fmadd_ps(r, _mm256_loadu_ps(hp + 2 * H + i), _mm256_loadu_ps(xp + 2 * H + i)));
+        __m256 r = nn_avx2_sigmoid(_mm256_add_ps(_mm256_loadu_ps(xp + i), _mm256_loadu_ps(hp + i)));
+        __m256 z = nn_avx2_sigmoid(_mm256_add_ps(_mm256_loadu_ps(xp + H + i), _mm256_loadu_ps(hp + H + i)));
+        __m256 n = nn_avx2_tanh(
+            _mm256_fmadd_ps(r, _mm256_loadu_ps(hp + 2 * H + i), _mm256_loadu_ps(xp + 2 * H + i)));
         /* h' = (1 - z) n + z h */
         __m256 hv = _mm256_fmadd_ps(z, _mm256_loadu_ps(h_prev + i), _mm256_mul_ps(_mm256_sub_ps(one, z), n));
         _mm256_storeu_ps(h + i, hv);
@@ -264,13 +223,15 @@ TGT void nn_avx2_lstm_gates(int H, const float *xp, const float *hp, float *c, f
 {
     int j = 0;
     for (; j + 8 <= H; j += 8) {
-        __m256 ig = sigmoid256(_mm256_add_ps(_mm256_loadu_ps(xp + j), _mm256_loadu_ps(hp + j)));
-        __m256 fg = sigmoid256(_mm256_add_ps(_mm256_loadu_ps(xp + H + j), _mm256_loadu_ps(hp + H + j)));
-        __m256 gg = tanh256(_mm256_add_ps(_mm256_loadu_ps(xp + 2 * H + j), _mm256_loadu_ps(hp + 2 * H + j)));
-        __m256 og = sigmoid256(_mm256_add_ps(_mm256_loadu_ps(xp + 3 * H + j), _mm256_loadu_ps(hp + 3 * H + j)));
+        __m256 ig = nn_avx2_sigmoid(_mm256_add_ps(_mm256_loadu_ps(xp + j), _mm256_loadu_ps(hp + j)));
+        __m256 fg = nn_avx2_sigmoid(_mm256_add_ps(_mm256_loadu_ps(xp + H + j), _mm256_loadu_ps(hp + H + j)));
+        __m256 gg =
+            nn_avx2_tanh(_mm256_add_ps(_mm256_loadu_ps(xp + 2 * H + j), _mm256_loadu_ps(hp + 2 * H + j)));
+        __m256 og =
+            nn_avx2_sigmoid(_mm256_add_ps(_mm256_loadu_ps(xp + 3 * H + j), _mm256_loadu_ps(hp + 3 * H + j)));
         __m256 cv = _mm256_fmadd_ps(fg, _mm256_loadu_ps(c + j), _mm256_mul_ps(ig, gg));
         _mm256_storeu_ps(c + j, cv);
-        _mm256_storeu_ps(h + j, _mm256_mul_ps(og, tanh256(cv)));
+        _mm256_storeu_ps(h + j, _mm256_mul_ps(og, nn_avx2_tanh(cv)));
     }
     for (; j < H; j++) {
         float ig = sigmoid1(xp[j] + hp[j]);

@@ -14,16 +14,17 @@
 #include <math.h>
 
 #include "tnet_internal.h"
+#include "../nn_avx2_math.h"
 
 static inline float sigm(float x)
 {
     return 1.0f / (1.0f + expf(-x));
 }
 
-void tnet_gru_fwd_row_ref(int H, const float *gi, const float *gh, const float *bih, const float *bhh,
-                          const float *hp, float *act, float *h)
+static void gru_fwd_cols(int H, int q0, const float *gi, const float *gh, const float *bih, const float *bhh,
+                         const float *hp, float *act, float *h)
 {
-    for (int q = 0; q < H; q++) {
+    for (int q = q0; q < H; q++) {
         float r = sigm(gi[q] + bih[q] + gh[q] + bhh[q]);
         float z = sigm(gi[H + q] + bih[H + q] + gh[H + q] + bhh[H + q]);
         float ghn = gh[2 * H + q] + bhh[2 * H + q];
@@ -36,10 +37,16 @@ void tnet_gru_fwd_row_ref(int H, const float *gi, const float *gh, const float *
     }
 }
 
-void tnet_lstm_fwd_row_ref(int H, const float *gi, const float *gh, const float *bih, const float *bhh,
-                           const float *cp, float *act, float *c, float *h)
+void tnet_gru_fwd_row_ref(int H, const float *gi, const float *gh, const float *bih, const float *bhh,
+                          const float *hp, float *act, float *h)
 {
-    for (int q = 0; q < H; q++) {
+    gru_fwd_cols(H, 0, gi, gh, bih, bhh, hp, act, h);
+}
+
+static void lstm_fwd_cols(int H, int q0, const float *gi, const float *gh, const float *bih, const float *bhh,
+                          const float *cp, float *act, float *c, float *h)
+{
+    for (int q = q0; q < H; q++) {
         float ig = sigm(gi[q] + bih[q] + gh[q] + bhh[q]);
         float fg = sigm(gi[H + q] + bih[H + q] + gh[H + q] + bhh[H + q]);
         float gg = tanhf(gi[2 * H + q] + bih[2 * H + q] + gh[2 * H + q] + bhh[2 * H + q]);
@@ -54,10 +61,16 @@ void tnet_lstm_fwd_row_ref(int H, const float *gi, const float *gh, const float 
     }
 }
 
-void tnet_gru_bwd_row_ref(int H, const float *act, const float *dy, const float *hp, float *dh, float *di,
-                          float *dg, float *gbi, float *gbh)
+void tnet_lstm_fwd_row_ref(int H, const float *gi, const float *gh, const float *bih, const float *bhh,
+                           const float *cp, float *act, float *c, float *h)
 {
-    for (int q = 0; q < H; q++) {
+    lstm_fwd_cols(H, 0, gi, gh, bih, bhh, cp, act, c, h);
+}
+
+static void gru_bwd_cols(int H, int q0, const float *act, const float *dy, const float *hp, float *dh,
+                         float *di, float *dg, float *gbi, float *gbh)
+{
+    for (int q = q0; q < H; q++) {
         float r = act[q], z = act[H + q], n = act[2 * H + q], ghn = act[3 * H + q];
         float d = dy[q] + dh[q];
         float dan = d * (1.0f - z) * (1.0f - n * n);
@@ -79,10 +92,16 @@ void tnet_gru_bwd_row_ref(int H, const float *act, const float *dy, const float 
     }
 }
 
-void tnet_lstm_bwd_row_ref(int H, const float *act, const float *dy, const float *dh, const float *cp,
-                           const float *c, float *dc, float *di, float *gbi, float *gbh)
+void tnet_gru_bwd_row_ref(int H, const float *act, const float *dy, const float *hp, float *dh, float *di,
+                          float *dg, float *gbi, float *gbh)
 {
-    for (int q = 0; q < H; q++) {
+    gru_bwd_cols(H, 0, act, dy, hp, dh, di, dg, gbi, gbh);
+}
+
+static void lstm_bwd_cols(int H, int q0, const float *act, const float *dy, const float *dh, const float *cp,
+                          const float *c, float *dc, float *di, float *gbi, float *gbh)
+{
+    for (int q = q0; q < H; q++) {
         float ig = act[q], fg = act[H + q], gg = act[2 * H + q], og = act[3 * H + q];
         float d = dy[q] + dh[q];
         float tc = tanhf(c[q]);
@@ -98,42 +117,18 @@ void tnet_lstm_bwd_row_ref(int H, const float *act, const float *dy, const float
     }
 }
 
+void tnet_lstm_bwd_row_ref(int H, const float *act, const float *dy, const float *dh, const float *cp,
+                           const float *c, float *dc, float *di, float *gbi, float *gbh)
+{
+    lstm_bwd_cols(H, 0, act, dy, dh, cp, c, dc, di, gbi, gbh);
+}
+
 /* ---------- AVX2 / FMA ---------- */
 
 #define TGT __attribute__((target("avx2,fma")))
 #define INL static inline __attribute__((always_inline)) TGT
 
-/* exp(x), Cephes-style: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial; relative error ~1e-7. */
-INL __m256 v_exp(__m256 x)
-{
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
-    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
-INL __m256 v_sigm(__m256 x)
-{
-    const __m256 one = _mm256_set1_ps(1.0f);
-    return _mm256_div_ps(one, _mm256_add_ps(one, v_exp(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-}
-
-/* tanh(x) = 2 sigmoid(2x) - 1 (absolute error ~1e-7). */
-INL __m256 v_tanh(__m256 x)
-{
-    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
-    return _mm256_fmsub_ps(two, v_sigm(_mm256_mul_ps(two, x)), one);
-}
+/* exp, sigmoid and tanh: the runtime's (../nn_avx2_math.h), so training and recognition agree. */
 
 #define LD(p) _mm256_loadu_ps(p)
 #define ST(p, v) _mm256_storeu_ps(p, v)
@@ -147,27 +142,19 @@ TGT static void gru_fwd_avx2(int H, const float *gi, const float *gh, const floa
     const __m256 one = _mm256_set1_ps(1.0f);
     int q = 0;
     for (; q + 8 <= H; q += 8) {
-        __m256 r = v_sigm(ADD(ADD(LD(gi + q), LD(bih + q)), ADD(LD(gh + q), LD(bhh + q))));
-        __m256 z = v_sigm(ADD(ADD(LD(gi + H + q), LD(bih + H + q)), ADD(LD(gh + H + q), LD(bhh + H + q))));
+        __m256 r = nn_avx2_sigmoid(ADD(ADD(LD(gi + q), LD(bih + q)), ADD(LD(gh + q), LD(bhh + q))));
+        __m256 z =
+            nn_avx2_sigmoid(ADD(ADD(LD(gi + H + q), LD(bih + H + q)), ADD(LD(gh + H + q), LD(bhh + H + q))));
         __m256 ghn = ADD(LD(gh + 2 * H + q), LD(bhh + 2 * H + q));
-        __m256 n = v_tanh(_mm256_fmadd_ps(r, ghn, ADD(LD(gi + 2 * H + q), LD(bih + 2 * H + q))));
+        __m256 n = nn_avx2_tanh(_mm256_fmadd_ps(r, ghn, ADD(LD(gi + 2 * H + q), LD(bih + 2 * H + q))));
         ST(act + q, r);
         ST(act + H + q, z);
         ST(act + 2 * H + q, n);
         ST(act + 3 * H + q, ghn);
         ST(h + q, _mm256_fmadd_ps(z, LD(hp + q), MUL(SUB(one, z), n)));
     }
-    for (; q < H; q++) { /* tail (gate blocks stay H apart, so not the reference on H - q) */
-        float r = sigm(gi[q] + bih[q] + gh[q] + bhh[q]);
-        float z = sigm(gi[H + q] + bih[H + q] + gh[H + q] + bhh[H + q]);
-        float ghn = gh[2 * H + q] + bhh[2 * H + q];
-        float n = tanhf(gi[2 * H + q] + bih[2 * H + q] + r * ghn);
-        act[q] = r;
-        act[H + q] = z;
-        act[2 * H + q] = n;
-        act[3 * H + q] = ghn;
-        h[q] = (1.0f - z) * n + z * hp[q];
-    }
+    /* tail: the reference on the remaining columns (gate blocks stay H apart) */
+    gru_fwd_cols(H, q, gi, gh, bih, bhh, hp, act, h);
 }
 
 TGT static void lstm_fwd_avx2(int H, const float *gi, const float *gh, const float *bih, const float *bhh,
@@ -175,11 +162,12 @@ TGT static void lstm_fwd_avx2(int H, const float *gi, const float *gh, const flo
 {
     int q = 0;
     for (; q + 8 <= H; q += 8) {
-        __m256 ig = v_sigm(ADD(ADD(LD(gi + q), LD(bih + q)), ADD(LD(gh + q), LD(bhh + q))));
-        __m256 fg = v_sigm(ADD(ADD(LD(gi + H + q), LD(bih + H + q)), ADD(LD(gh + H + q), LD(bhh + H + q))));
-        __m256 gg = v_tanh(
+        __m256 ig = nn_avx2_sigmoid(ADD(ADD(LD(gi + q), LD(bih + q)), ADD(LD(gh + q), LD(bhh + q))));
+        __m256 fg =
+            nn_avx2_sigmoid(ADD(ADD(LD(gi + H + q), LD(bih + H + q)), ADD(LD(gh + H + q), LD(bhh + H + q))));
+        __m256 gg = nn_avx2_tanh(
             ADD(ADD(LD(gi + 2 * H + q), LD(bih + 2 * H + q)), ADD(LD(gh + 2 * H + q), LD(bhh + 2 * H + q))));
-        __m256 og = v_sigm(
+        __m256 og = nn_avx2_sigmoid(
             ADD(ADD(LD(gi + 3 * H + q), LD(bih + 3 * H + q)), ADD(LD(gh + 3 * H + q), LD(bhh + 3 * H + q))));
         __m256 cc = _mm256_fmadd_ps(fg, LD(cp + q), MUL(ig, gg));
         ST(act + q, ig);
@@ -187,23 +175,9 @@ TGT static void lstm_fwd_avx2(int H, const float *gi, const float *gh, const flo
         ST(act + 2 * H + q, gg);
         ST(act + 3 * H + q, og);
         ST(c + q, cc);
-        ST(h + q, MUL(og, v_tanh(cc)));
+        ST(h + q, MUL(og, nn_avx2_tanh(cc)));
     }
-    {
-        for (; q < H; q++) { /* tail */
-            float ig = sigm(gi[q] + bih[q] + gh[q] + bhh[q]);
-            float fg = sigm(gi[H + q] + bih[H + q] + gh[H + q] + bhh[H + q]);
-            float gg = tanhf(gi[2 * H + q] + bih[2 * H + q] + gh[2 * H + q] + bhh[2 * H + q]);
-            float og = sigm(gi[3 * H + q] + bih[3 * H + q] + gh[3 * H + q] + bhh[3 * H + q]);
-            float cc = fg * cp[q] + ig * gg;
-            act[q] = ig;
-            act[H + q] = fg;
-            act[2 * H + q] = gg;
-            act[3 * H + q] = og;
-            c[q] = cc;
-            h[q] = og * tanhf(cc);
-        }
-    }
+    lstm_fwd_cols(H, q, gi, gh, bih, bhh, cp, act, c, h); /* tail */
 }
 
 TGT static void gru_bwd_avx2(int H, const float *act, const float *dy, const float *hp, float *dh, float *di,
@@ -232,26 +206,7 @@ TGT static void gru_bwd_avx2(int H, const float *act, const float *dy, const flo
         ST(gbh + 2 * H + q, ADD(LD(gbh + 2 * H + q), dnr));
         ST(dh + q, MUL(d, z));
     }
-    for (; q < H; q++) {
-        float r = act[q], z = act[H + q], n = act[2 * H + q], ghn = act[3 * H + q];
-        float d = dy[q] + dh[q];
-        float dan = d * (1.0f - z) * (1.0f - n * n);
-        float daz = d * (hp[q] - n) * (z * (1.0f - z));
-        float dar = dan * ghn * (r * (1.0f - r));
-        di[q] = dar;
-        di[H + q] = daz;
-        di[2 * H + q] = dan;
-        dg[q] = dar;
-        dg[H + q] = daz;
-        dg[2 * H + q] = dan * r;
-        gbi[q] += dar;
-        gbi[H + q] += daz;
-        gbi[2 * H + q] += dan;
-        gbh[q] += dar;
-        gbh[H + q] += daz;
-        gbh[2 * H + q] += dan * r;
-        dh[q] = d * z;
-    }
+    gru_bwd_cols(H, q, act, dy, hp, dh, di, dg, gbi, gbh); /* tail */
 }
 
 TGT static void lstm_bwd_avx2(int H, const float *act, const float *dy, const float *dh, const float *cp,
@@ -262,7 +217,7 @@ TGT static void lstm_bwd_avx2(int H, const float *act, const float *dy, const fl
     for (; q + 8 <= H; q += 8) {
         __m256 ig = LD(act + q), fg = LD(act + H + q), gg = LD(act + 2 * H + q), og = LD(act + 3 * H + q);
         __m256 d = ADD(LD(dy + q), LD(dh + q));
-        __m256 tc = v_tanh(LD(c + q));
+        __m256 tc = nn_avx2_tanh(LD(c + q));
         __m256 dct = _mm256_fmadd_ps(MUL(d, og), _mm256_fnmadd_ps(tc, tc, one), LD(dc + q));
         __m256 v[4] = {
             MUL(MUL(dct, gg), MUL(ig, SUB(one, ig))), MUL(MUL(dct, LD(cp + q)), MUL(fg, SUB(one, fg))),
@@ -274,20 +229,7 @@ TGT static void lstm_bwd_avx2(int H, const float *act, const float *dy, const fl
         }
         ST(dc + q, MUL(dct, fg));
     }
-    for (; q < H; q++) {
-        float ig = act[q], fg = act[H + q], gg = act[2 * H + q], og = act[3 * H + q];
-        float d = dy[q] + dh[q];
-        float tc = tanhf(c[q]);
-        float dct = dc[q] + d * og * (1.0f - tc * tc);
-        float v[4] = {dct * gg * ig * (1.0f - ig), dct * cp[q] * fg * (1.0f - fg),
-                      dct * ig * (1.0f - gg * gg), d * tc * og * (1.0f - og)};
-        for (int k = 0; k < 4; k++) {
-            di[k * H + q] = v[k];
-            gbi[k * H + q] += v[k];
-            gbh[k * H + q] += v[k];
-        }
-        dc[q] = dct * fg;
-    }
+    lstm_bwd_cols(H, q, act, dy, dh, cp, c, dc, di, gbi, gbh); /* tail */
 }
 
 tnet_kernels tnet_kernels_get(int allow_simd)
