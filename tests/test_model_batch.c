@@ -12,25 +12,12 @@
 #include "../frontend/mfcc.h"
 #include "../model/asr_model.h"
 #include "../model/nn.h"
+#include "test_model_util.h"
 #include "test_util.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static float frand(void)
-{
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
 static int irand(int n)
 {
     return (int)((frand() + 1.0f) * 0.5f * n) % n;
-}
-
-static float *frand_buf(size_t n, float scale)
-{
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        p[i] = frand() * scale;
-    return p;
 }
 
 /* ---- layer level ---- */
@@ -82,42 +69,6 @@ static void test_layer(nn_layer_type type, int I, int H, int n, int fast)
 }
 
 /* ---- model level ---- */
-
-static void make_desc(asr_model_desc *d, nn_layer_type type, int layers, int hidden, int stack, int stride)
-{
-    memset(d, 0, sizeof *d);
-    mfcc_params *p = &d->frontend;
-    *p = mfcc_default_params();
-    p->num_mel_bins = 40;
-    p->num_ceps = 20;
-    p->use_energy = 0;
-    p->high_freq = -400.0f;
-    d->n_feat = 20;
-    d->stack = stack;
-    d->stride = stride;
-    snprintf(d->alphabet, sizeof d->alphabet, "%s", ASR_DEFAULT_ALPHABET);
-    d->n_out = 1 + (int)strlen(d->alphabet);
-    d->n_layers = layers;
-    int in = d->n_feat * stack;
-    for (int k = 0; k < layers; k++) {
-        d->layers[k] = (nn_rnn_layer){.type = type, .in = in, .hidden = hidden};
-        in = hidden;
-    }
-    asr_error err;
-    if (asr_model_desc_alloc(d, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        exit(1);
-    }
-    float b = 1.0f / sqrtf((float)hidden);
-    float *all = (float *)d->layers[0].w_ih;
-    size_t n = asr_model_desc_params(d);
-    for (size_t i = 0; i < n; i++)
-        all[i] = frand() * b;
-    for (int i = 0; i < d->n_feat; i++) {
-        d->feat_mean[i] = i == 0 ? 60.0f : frand() * 5.0f;
-        d->feat_std[i] = i == 0 ? 15.0f : 5.0f + 3.0f * frand();
-    }
-}
 
 /* Speech-like audio at int16 scale: gliding harmonics, noise, quiet stretches. */
 static float *make_audio(size_t n, int seed)
@@ -250,7 +201,7 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
     snprintf(tag, sizeof tag, "%s %dx%d stack %d stride %d", type == NN_GRU ? "gru" : "lstm", layers, hidden, stack,
              stride);
     asr_model_desc d;
-    make_desc(&d, type, layers, hidden, stack, stride);
+    test_model_desc(&d, type, layers, hidden, stack, stride);
     asr_error err = {ASR_OK, ""};
     asr_model *m = asr_model_from_desc(&d, &err);
     asr_model_desc_free(&d);
@@ -267,7 +218,7 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
 
     /* Streams of another model are refused before anything runs. */
     asr_model_desc d2;
-    make_desc(&d2, type, layers, hidden, stack, stride);
+    test_model_desc(&d2, type, layers, hidden, stack, stride);
     asr_model *m2 = asr_model_from_desc(&d2, &err);
     asr_model_desc_free(&d2);
     asr_stream *s[2] = {asr_stream_create(m, &err), asr_stream_create(m2, &err)};

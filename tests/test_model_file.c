@@ -10,17 +10,12 @@
 #include <zlib.h>
 
 #include "../model/model_file.h"
+#define TEST_RNG_SEED 88172645463325252ULL
+#include "test_model_util.h"
 #include "test_util.h"
 
 static char dir[256];
 static char path[512];
-
-static uint64_t rng = 88172645463325252ULL;
-static float frand(void)
-{
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
 
 /* A small two-type model: layer0 GRU, layer1 LSTM, odd sizes. */
 static void make_desc(asr_model_desc *d)

@@ -12,50 +12,10 @@
 #include "../frontend/mfcc.h"
 #include "../model/asr_model.h"
 #include "../model/nn.h"
+#define TEST_RNG_SEED 0x2545F4914F6CDD1DULL
+#include "test_model_util.h"
 #include "test_util.h"
 
-static uint64_t rng = 0x2545F4914F6CDD1DULL;
-static float frand(void)
-{
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
-
-static void make_desc(asr_model_desc *d, nn_layer_type type, int layers, int hidden, int stack, int stride)
-{
-    memset(d, 0, sizeof *d);
-    mfcc_params *p = &d->frontend;
-    *p = mfcc_default_params();
-    p->num_mel_bins = 40;
-    p->num_ceps = 20;
-    p->use_energy = 0;
-    p->high_freq = -400.0f;
-    d->n_feat = 20;
-    d->stack = stack;
-    d->stride = stride;
-    snprintf(d->alphabet, sizeof d->alphabet, "%s", ASR_DEFAULT_ALPHABET);
-    d->n_out = 1 + (int)strlen(d->alphabet);
-    d->n_layers = layers;
-    int in = d->n_feat * stack;
-    for (int k = 0; k < layers; k++) {
-        d->layers[k] = (nn_rnn_layer){.type = type, .in = in, .hidden = hidden};
-        in = hidden;
-    }
-    asr_error err;
-    if (asr_model_desc_alloc(d, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        exit(1);
-    }
-    float b = 1.0f / sqrtf((float)hidden);
-    float *all = (float *)d->layers[0].w_ih;
-    size_t n = asr_model_desc_params(d);
-    for (size_t i = 0; i < n; i++)
-        all[i] = frand() * b;
-    for (int i = 0; i < d->n_feat; i++) {
-        d->feat_mean[i] = i == 0 ? 60.0f : frand() * 5.0f;
-        d->feat_std[i] = i == 0 ? 15.0f : 5.0f + 3.0f * frand();
-    }
-}
 
 /* Speech-like test audio at int16 scale: gliding harmonics plus noise and a silent gap. */
 static float *make_audio(size_t n, int seed)
@@ -153,7 +113,7 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
     snprintf(tag, sizeof tag, "%s %dx%d stack %d stride %d", type == NN_GRU ? "gru" : "lstm", layers, hidden, stack,
              stride);
     asr_model_desc d;
-    make_desc(&d, type, layers, hidden, stack, stride);
+    test_model_desc(&d, type, layers, hidden, stack, stride);
     asr_error err = {ASR_OK, ""};
     asr_model *m = asr_model_from_desc(&d, &err);
     CHECK(m != NULL, "%s: from_desc: %s", tag, err.msg);

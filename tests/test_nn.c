@@ -7,22 +7,8 @@
 #include <string.h>
 
 #include "../model/nn.h"
+#include "test_model_util.h"
 #include "test_util.h"
-
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static float frand(void) /* U(-1, 1) */
-{
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
-
-static float *rand_vec(size_t n, float scale)
-{
-    float *v = malloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        v[i] = frand() * scale;
-    return v;
-}
 
 /* max |a - b| / max(1, |b|) */
 static double rel_err(const float *a, const float *b, size_t n)
@@ -41,14 +27,14 @@ static void test_rnn(nn_layer_type type, int I, int H, int T)
     const char *tn = type == NN_GRU ? "gru" : "lstm";
     int G = nn_rnn_gates(type);
     float bound = 1.0f / sqrtf((float)H);
-    float *w_ih = rand_vec((size_t)G * H * I, bound), *w_hh = rand_vec((size_t)G * H * H, bound);
-    float *b_ih = rand_vec((size_t)G * H, bound), *b_hh = rand_vec((size_t)G * H, bound);
+    float *w_ih = frand_buf((size_t)G * H * I, bound), *w_hh = frand_buf((size_t)G * H * H, bound);
+    float *b_ih = frand_buf((size_t)G * H, bound), *b_hh = frand_buf((size_t)G * H, bound);
     nn_rnn_layer l = {type, I, H, w_ih, w_hh, b_ih, b_hh};
     int S = nn_rnn_state_size(&l);
     CHECK(S == (type == NN_GRU ? H : 2 * H), "state size %d", S);
     /* inputs of order a few units, like normalised features */
-    float *x = rand_vec((size_t)T * I, 2.0f);
-    float *s0 = rand_vec((size_t)S, 0.5f);
+    float *x = frand_buf((size_t)T * I, 2.0f);
+    float *s0 = frand_buf((size_t)S, 0.5f);
     float *scratch = malloc(nn_rnn_scratch_size(&l, T) * sizeof(float));
     float *scratch1 = malloc(nn_rnn_scratch_size(&l, 1) * sizeof(float));
     float *y_ref = malloc((size_t)T * H * sizeof(float)), *y_fast = malloc((size_t)T * H * sizeof(float));
@@ -115,7 +101,7 @@ static void test_gru_by_hand(void)
 
 static void test_linear(int in, int out, int T, int with_bias)
 {
-    float *w = rand_vec((size_t)in * out, 0.3f), *b = rand_vec(out, 0.3f), *x = rand_vec((size_t)T * in, 1.0f);
+    float *w = frand_buf((size_t)in * out, 0.3f), *b = frand_buf(out, 0.3f), *x = frand_buf((size_t)T * in, 1.0f);
     float *y1 = malloc((size_t)T * out * sizeof(float)), *y2 = malloc((size_t)T * out * sizeof(float));
     float *y3 = malloc((size_t)T * out * sizeof(float));
     nn_linear_forward_ref(w, with_bias ? b : NULL, in, out, T, x, y1);
