@@ -121,6 +121,21 @@ static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
     return len;
 }
 
+/* Code points that fold to something other than one letter of the tables above: two letters,
+ * an apostrophe, a hyphen or a currency marker. */
+static const struct {
+    uint32_t cp;
+    char to[3];
+} folds[] = {
+    /* clang-format off */
+    {0xC6, "AE"}, {0xDE, "TH"}, {0xDF, "ss"}, {0xE6, "ae"}, {0xFE, "th"},       /* Latin-1 */
+    {0x132, "IJ"}, {0x133, "ij"}, {0x152, "OE"}, {0x153, "oe"},                 /* Latin Extended-A */
+    {0x2018, "'"}, {0x2019, "'"}, {0x02BC, "'"}, {0x2032, "'"},                 /* quotes, prime */
+    {0x2010, "-"}, {0x2011, "-"}, {0x2012, "-"}, {0x2013, "-"}, {0x2014, "-"}, {0x2212, "-"},
+    {0xA3, {MARK_POUND}}, {0x20AC, {MARK_EURO}},
+    /* clang-format on */
+};
+
 static void fold_ascii(const char *text, sbuf *out)
 {
     const unsigned char *s = (const unsigned char *)text;
@@ -130,69 +145,19 @@ static void fold_ascii(const char *text, sbuf *out)
         i += utf8_next(s + i, n - i, &cp);
         if (cp < 0x80) {
             sb_putc(out, (cp == MARK_POUND || cp == MARK_EURO || cp == 0) ? ' ' : (char)cp);
-        } else if (cp >= 0xC0 && cp <= 0xFF) {
-            switch (cp) {
-            case 0xC6:
-                sb_putn(out, "AE", 2);
-                break;
-            case 0xDE:
-                sb_putn(out, "TH", 2);
-                break;
-            case 0xDF:
-                sb_putn(out, "ss", 2);
-                break;
-            case 0xE6:
-                sb_putn(out, "ae", 2);
-                break;
-            case 0xFE:
-                sb_putn(out, "th", 2);
-                break;
-            default:
-                sb_putc(out, latin1[cp - 0xC0]);
-            }
-        } else if (cp >= 0x100 && cp <= 0x17F) {
-            switch (cp) {
-            case 0x132:
-                sb_putn(out, "IJ", 2);
-                break;
-            case 0x133:
-                sb_putn(out, "ij", 2);
-                break;
-            case 0x152:
-                sb_putn(out, "OE", 2);
-                break;
-            case 0x153:
-                sb_putn(out, "oe", 2);
-                break;
-            default:
-                sb_putc(out, latin_ext_a[cp - 0x100]);
-            }
-        } else {
-            switch (cp) {
-            case 0x2018:
-            case 0x2019:
-            case 0x02BC:
-            case 0x2032:
-                sb_putc(out, '\'');
-                break;
-            case 0x2010:
-            case 0x2011:
-            case 0x2012:
-            case 0x2013:
-            case 0x2014:
-            case 0x2212:
-                sb_putc(out, '-');
-                break;
-            case 0xA3:
-                sb_putc(out, MARK_POUND);
-                break;
-            case 0x20AC:
-                sb_putc(out, MARK_EURO);
-                break;
-            default:
-                sb_putc(out, ' ');
-            }
+            continue;
         }
+        size_t k = 0;
+        while (k < sizeof folds / sizeof folds[0] && folds[k].cp != cp)
+            k++;
+        if (k < sizeof folds / sizeof folds[0])
+            sb_putn(out, folds[k].to, strlen(folds[k].to));
+        else if (cp >= 0xC0 && cp <= 0xFF)
+            sb_putc(out, latin1[cp - 0xC0]);
+        else if (cp >= 0x100 && cp <= 0x17F)
+            sb_putc(out, latin_ext_a[cp - 0x100]);
+        else
+            sb_putc(out, ' ');
     }
 }
 
@@ -647,22 +612,6 @@ static long levenshtein(const tok *a, long na, const tok *b, long nb)
     return d;
 }
 
-asr_errors asr_wer(const char *ref, const char *hyp)
-{
-    asr_errors e = {-1, 0};
-    tok *r = NULL, *h = NULL;
-    long nr = split_words(ref ? ref : "", &r);
-    long nh = nr < 0 ? -1 : split_words(hyp ? hyp : "", &h);
-    if (nr < 0 || nh < 0)
-        goto fail;
-    e.ref_len = nr;
-    e.edits = levenshtein(r, nr, h, nh);
-fail:
-    free(r);
-    free(h);
-    return e;
-}
-
 /* Characters of the words of s, single spaces between words: one token per character. */
 static long split_chars(const char *s, tok **out)
 {
@@ -690,12 +639,13 @@ static long split_chars(const char *s, tok **out)
     return n;
 }
 
-asr_errors asr_cer(const char *ref, const char *hyp)
+/* Edits between the token sequences split from ref and hyp, and ref's length. */
+static asr_errors error_rate(const char *ref, const char *hyp, long (*split)(const char *, tok **))
 {
     asr_errors e = {-1, 0};
     tok *r = NULL, *h = NULL;
-    long nr = split_chars(ref ? ref : "", &r);
-    long nh = nr < 0 ? -1 : split_chars(hyp ? hyp : "", &h);
+    long nr = split(ref ? ref : "", &r);
+    long nh = nr < 0 ? -1 : split(hyp ? hyp : "", &h);
     if (nr < 0 || nh < 0)
         goto fail;
     e.ref_len = nr;
@@ -704,4 +654,14 @@ fail:
     free(r);
     free(h);
     return e;
+}
+
+asr_errors asr_wer(const char *ref, const char *hyp)
+{
+    return error_rate(ref, hyp, split_words);
+}
+
+asr_errors asr_cer(const char *ref, const char *hyp)
+{
+    return error_rate(ref, hyp, split_chars);
 }
