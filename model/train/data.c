@@ -72,8 +72,7 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path)
+int tdata_mkdirs(const char *path)
 {
     char buf[PATH_MAX];
     size_t n = strlen(path);
@@ -534,7 +533,7 @@ tdata_set *tdata_set_load(const char *manifest, const tdata_opts *o, asr_error *
     uint64_t key = cache_key(manifest, o, lines.n, err, &ok);
     if (!ok)
         goto fail;
-    if (make_dirs(o->cache_dir) != 0) {
+    if (tdata_mkdirs(o->cache_dir) != 0) {
         asr_error_set(err, ASR_ERR_IO, "%s: cannot create folder: %s", o->cache_dir, strerror(errno));
         goto fail;
     }

@@ -126,4 +126,8 @@ asr_status tdata_stats(tdata_set *const *sets, const double *weights, int n_sets
 /* Deterministic 64-bit mixing (splitmix64 finaliser) for deriving seeds. */
 uint64_t tdata_mix(uint64_t a, uint64_t b);
 
+/* mkdir -p: creates path and its missing parents (mode 0777 less umask). 0, or -1 (an empty path,
+ * one of PATH_MAX bytes or more, or mkdir failed: errno). */
+int tdata_mkdirs(const char *path);
+
 #endif

@@ -64,25 +64,6 @@ static void usage(FILE *f)
                "                       --check-count (8) utterances of the first training manifest\n");
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(buf))
-        return -1;
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == 0) {
-            char c = buf[i];
-            buf[i] = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return -1;
-            buf[i] = c;
-        }
-    }
-    return 0;
-}
-
 static char *join(const char *dir, const char *name)
 {
     char *p = malloc(strlen(dir) + strlen(name) + 2);
@@ -915,7 +896,7 @@ int main(int argc, char **argv)
         rc = check_model(&r, check, check_count, &err);
         goto out;
     }
-    if (mkdir_p(r.outdir) != 0) {
+    if (tdata_mkdirs(r.outdir) != 0) {
         fprintf(stderr, "asr-train: %s: cannot create folder: %s\n", r.outdir, strerror(errno));
         goto out;
     }
