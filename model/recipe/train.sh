@@ -1,10 +1,12 @@
 #!/bin/bash
 # train.sh - train an asrd model from a config (`make model`, `make model-quick`).
 #
-# Usage: model/recipe/train.sh CONFIG [--fresh] [--install] [--outdir DIR] [asr-train options...]
+# Usage: model/recipe/train.sh CONFIG [--fresh] [--continue] [--install] [--outdir DIR] [asr-train options...]
 #   Runs build/asr-train from the repository root. If OUTDIR/checkpoint.bin exists the run is
 #   resumed (pieces of at most max_hours each; run the command again to continue) unless --fresh
-#   is given (the old run folder is moved aside). --install copies OUTDIR/best.model to
+#   is given (the old run folder is moved aside). --continue first restores the committed
+#   model/checkpoint/NAME.ckpt.gz when the run folder has no checkpoint (continuing the shipped
+#   model's training on another machine). --install copies OUTDIR/best.model to
 #   model/asrd-en.model afterwards. Needs the corpus manifests (`make corpus` first).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,11 +14,12 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 [ $# -ge 1 ] || { sed -n '2,9p' "$0"; exit 2; }
 config=$1; shift
-fresh=0 install=0 outdir= extra=()
+fresh=0 install=0 continue=0 outdir= extra=()
 while [ $# -gt 0 ]; do
     case $1 in
     --fresh) fresh=1; shift ;;
     --install) install=1; shift ;;
+    --continue) continue=1; shift ;;
     --outdir) outdir=$2; shift 2 ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) extra+=("$1"); shift ;;
@@ -44,6 +47,16 @@ if [ -z "$outdir" ]; then
     outdir=$(eval echo "\"$outdir\"")
 fi
 args=(--config "$config" --outdir "$outdir")
+# A run in progress is carried between machines as a committed checkpoint (model/checkpoint/NAME.ckpt.gz,
+# NAME = the config's file name without train- and .yaml): restored when the run folder has none.
+name=$(basename "$config" .yaml); name=${name#train-}
+saved=model/checkpoint/$name.ckpt.gz
+if [ $continue = 1 ] && [ ! -f "$outdir/checkpoint.bin" ]; then
+    [ -f "$saved" ] || { echo "train.sh: --continue: no $saved" >&2; exit 1; }
+    mkdir -p "$outdir"
+    gunzip -c "$saved" > "$outdir/checkpoint.bin.tmp" && mv "$outdir/checkpoint.bin.tmp" "$outdir/checkpoint.bin"
+    echo "train.sh: restored $saved into $outdir" >&2
+fi
 if [ -f "$outdir/checkpoint.bin" ]; then
     if [ $fresh = 1 ]; then
         old="$outdir.old-$(date +%Y%m%d-%H%M%S)"
