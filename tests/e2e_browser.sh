@@ -30,9 +30,13 @@ mkdir -p "$ART"
 CHROME=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROME" ] || { bad "no $CHROME (Debian package chromium: make deps-test)"; finish; }
 [ -x build/asrd ] || { bad "build/asrd missing"; finish; }
-if [ ! -d build/node_modules/playwright-core ] || [ ! -d build/node_modules/ws ]; then
-    npm install --prefix build --no-audit --no-fund --loglevel=error playwright-core ws >/dev/null ||
-        { bad "npm install playwright-core ws"; finish; }
+# playwright-core 1.61 is the newest that runs on Debian 12's Node.js 18 (1.62 needs Node 20); it
+# drives the system chromium over CDP, no browser download.
+PW=1.61.1
+if [ "$(node -p "require('./build/node_modules/playwright-core/package.json').version" 2>/dev/null)" != $PW ] ||
+    [ ! -d build/node_modules/ws ]; then
+    npm install --prefix build --no-audit --no-fund --loglevel=error playwright-core@$PW ws >/dev/null ||
+        { bad "npm install playwright-core@$PW ws"; finish; }
 fi
 
 # No external URLs in the page (it must work on a closed network).
