@@ -43,7 +43,7 @@ ASAN_TESTS := $(patsubst tests/%.c,$(BA)/tests/%,$(TEST_SRC))
 .SECONDARY:
 
 .PHONY: asan-tests all deps deps-build deps-test deps-corpus run test test-unit bench bench-train corpus \
-        eval-synth model model-continue model-quick install clean format
+        eval-synth lm model model-continue model-quick install clean format
 
 # Build the daemon/batch binary, the trainer and the unit tests.
 all: $(B)/asrd $(B)/asr-train $(TESTS)
@@ -163,6 +163,13 @@ corpus: deps
 # Synthetic evaluation set spoken by the reserved slt voices.
 eval-synth: deps
 	model/recipe/eval_synth.sh
+
+# Word language models for the beam decoder: Debian's pocketsphinx en-us trigram converted to ARPA
+# and asrd's binary form (data/lm/en-us.lmbin), and our own trigram from the corpus text
+# (data/lm/asrd-en.lmbin, needs `make corpus`).
+lm: deps
+	@$(MAKE) --no-print-directory $(B)/asrd
+	model/recipe/lm.sh --source pocketsphinx
 
 # Retrain the shipped model from scratch / a smaller model in <= 2 hours.
 model: deps
