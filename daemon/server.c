@@ -36,8 +36,10 @@ typedef struct pss {
     int eof_sent;   /* no more audio accepted */
     int rx_paused;
     long long last_rx_ms;
-    int close_code; /* close at the next writable callback */
-    char close_reason[64];
+    int close_code;         /* closing: input is ignored, the close goes out at the next writable callback */
+    char close_reason[124]; /* a close frame carries at most 123 bytes of reason */
+    int refused;            /* closing a connection refused at ESTABLISHED (no session) */
+    int close_started;      /* the writable callback returned -1 once: lws runs the close handshake */
     int close_when_drained; /* subscribers at shutdown */
 
     /* HTTP */
@@ -58,6 +60,7 @@ struct server {
     char www_mount[256];
     pss *list; /* open WebSocket connections */
     int n_open;
+    int n_refusing; /* refused connections whose close handshake is still under way */
     int stopping;
     session *mic;
     void (*mic_print)(const char *json, void *user);
@@ -90,16 +93,25 @@ static void send_error(pss *p, const char *msg)
     lws_callback_on_writable(p->wsi);
 }
 
-/* Closes at once from inside a receive/established callback: the caller returns -1. */
+/* Starts lws's close handshake; only from the SERVER_WRITEABLE callback, which then returns -1.
+ * lws sends the close frame with this code and reason, keeps reading (and dropping) what the client
+ * had already sent until the client's own close frame arrives (LRS_AWAITING_CLOSE_ACK, 5 s at most),
+ * and only then shuts the socket, so the client reads the code and reason instead of a reset. */
 static int close_now(struct lws *wsi, int code, const char *reason)
 {
     lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
     return -1;
 }
 
-/* Closes at the next writable callback (from outside the connection's own callbacks). */
+/* Stops taking messages and closes at the next writable callback: the way to close from any other
+ * callback. Returning -1 from LWS_CALLBACK_RECEIVE instead drops the rest of lws's read buffer, so a
+ * frame that came in the same read (audio sent right after a refused config) leaves lws's frame
+ * parser mid-frame; it then reads audio bytes as a frame header, fails, and kills the socket before
+ * the close frame goes out (the client sees 1006). */
 static void close_later(pss *p, int code, const char *reason)
 {
+    if (p->close_code)
+        return; /* the first reason stands */
     p->close_code = code;
     snprintf(p->close_reason, sizeof p->close_reason, "%s", reason);
     lws_callback_on_writable(p->wsi);
@@ -143,13 +155,13 @@ static void service_all(server *sv)
         int can_resume = p->rx_paused && p->s->queued_bytes <= (size_t)sv->c->queue_bytes / 2 &&
                          p->s->n_out <= OUT_MAX / 2;
         pthread_mutex_unlock(&sv->h->lock);
-        if (has_out || p->close_when_drained)
+        if ((has_out || p->close_when_drained) && !p->close_started)
             lws_callback_on_writable(p->wsi);
-        if (can_resume) {
+        if (can_resume && !p->close_code) {
             p->rx_paused = 0;
             lws_rx_flow_control(p->wsi, 1);
         }
-        if (!p->mic_sub && !p->close_code && sv->c->idle_timeout_s > 0 && !p->eof_sent &&
+        if (!p->mic_sub && !p->close_code && !p->close_started && sv->c->idle_timeout_s > 0 && !p->eof_sent &&
             now - p->last_rx_ms > (long long)sv->c->idle_timeout_s * 1000) {
             count_error(sv, ERR_IDLE_TIMEOUT);
             asr_log(ASR_LOG_INFO, "session idle for %d s: closing", sv->c->idle_timeout_s);
@@ -270,25 +282,35 @@ static int token_ok(server *sv, struct lws *wsi)
     return 0;
 }
 
+/* Refuses an established connection without a session: the close goes out from the writable
+ * callback like every other (see close_later). */
+static int refuse(server *sv, pss *p, int code, const char *reason)
+{
+    p->refused = 1;
+    sv->n_refusing++;
+    close_later(p, code, reason);
+    return 0;
+}
+
 static int on_established(struct lws *wsi, pss *p)
 {
     server *sv = srv_of(wsi);
     asr_error err = {ASR_OK, ""};
+    p->wsi = wsi;
     if (sv->stopping)
-        return close_now(wsi, 1001, "server shutting down");
+        return refuse(sv, p, 1001, "server shutting down");
     if (sv->n_open >= sv->c->max_sessions) {
         count_error(sv, ERR_TOO_MANY_SESSIONS);
         asr_log(ASR_LOG_WARN, "refusing a session: %d open (limits.max_sessions)", sv->n_open);
-        return close_now(wsi, 1013, "too many sessions, try again later");
+        return refuse(sv, p, 1013, "too many sessions, try again later");
     }
     char uri[256] = "";
     lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
-    p->wsi = wsi;
     p->mic_sub = !strcmp(uri, "/mic") || !strncmp(uri, "/mic?", 5);
     p->s = session_create(sv->h, 0, &err);
     if (!p->s) {
         count_error(sv, ERR_INTERNAL);
-        return close_now(wsi, 1011, "out of memory");
+        return refuse(sv, p, 1011, "out of memory");
     }
     p->s->user = p;
     p->rate = sv->h->rate;
@@ -310,6 +332,10 @@ static void on_closed(server *sv, pss *p)
     p->text = NULL;
     job_free(p->cur);
     p->cur = NULL;
+    if (p->refused) {
+        p->refused = 0;
+        sv->n_refusing--;
+    }
     if (!p->s)
         return;
     if (p->prev)
@@ -336,7 +362,7 @@ static void end_audio(pss *p, int code, const char *reason)
     session_push(p->s, j);
 }
 
-static int on_text(struct lws *wsi, server *sv, pss *p)
+static int on_text(server *sv, pss *p)
 {
     vosk_msg m;
     vosk_msg_type t = vosk_parse(p->text ? p->text : "", p->text_len, &m);
@@ -361,7 +387,8 @@ static int on_text(struct lws *wsi, server *sv, pss *p)
                      sv->c->max_rate);
             count_error(sv, ERR_UNSUPPORTED_RATE);
             vosk_msg_free(&m);
-            return close_now(wsi, 1003, why);
+            close_later(p, 1003, why);
+            return 0;
         }
         job *j = job_new(JOB_CONFIG, 0);
         if (j) {
@@ -433,8 +460,8 @@ static int add_pcm(pss *p, const unsigned char *b, size_t len)
 static int on_receive(struct lws *wsi, pss *p, const void *in, size_t len)
 {
     server *sv = srv_of(wsi);
-    if (!p->s)
-        return 0;
+    if (!p->s || p->close_code || p->close_started)
+        return 0; /* closing: what the client sent meanwhile is dropped */
     if (!p->in_msg) {
         p->in_msg = 1;
         p->binary = lws_frame_is_binary(wsi);
@@ -445,13 +472,15 @@ static int on_receive(struct lws *wsi, pss *p, const void *in, size_t len)
     p->last_rx_ms = now_ms();
     if (p->msg_bytes > (size_t)sv->c->max_message_bytes) {
         count_error(sv, ERR_MESSAGE_TOO_BIG);
-        return close_now(wsi, 1009, "message too big");
+        close_later(p, 1009, "message too big");
+        return 0;
     }
     int done = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
     if (p->binary) {
         if (!p->eof_sent && !sv->stopping && !p->mic_sub && add_pcm(p, in, len) != 0) {
             count_error(sv, ERR_INTERNAL);
-            return close_now(wsi, 1011, "out of memory");
+            close_later(p, 1011, "out of memory");
+            return 0;
         }
         if (done) {
             p->in_msg = 0;
@@ -483,8 +512,10 @@ static int on_receive(struct lws *wsi, pss *p, const void *in, size_t len)
         while (cap < p->text_len + len + 1)
             cap *= 2;
         char *nt = realloc(p->text, cap);
-        if (!nt)
-            return close_now(wsi, 1011, "out of memory");
+        if (!nt) {
+            close_later(p, 1011, "out of memory");
+            return 0;
+        }
         p->text = nt;
         p->text_cap = cap;
     }
@@ -494,7 +525,7 @@ static int on_receive(struct lws *wsi, pss *p, const void *in, size_t len)
     if (!done)
         return 0;
     p->in_msg = 0;
-    return on_text(wsi, sv, p);
+    return on_text(sv, p);
 }
 
 /* The microphone's last replies have been broadcast (subscribers may close at shutdown). */
@@ -508,16 +539,34 @@ static int mic_done(server *sv)
     return idle;
 }
 
+/* Closes from the writable callback (see close_now), once. A paused session is read again, so that
+ * lws sees the client's close frame: at once (PROCESS_NOW), as lws would apply a change made inside
+ * a callback only after the callback returned 0. */
+static int close_here(pss *p, int code, const char *reason)
+{
+    p->close_started = 1;
+    if (p->rx_paused) {
+        p->rx_paused = 0;
+        lws_rx_flow_control(p->wsi, LWS_RXFLOW_REASON_APPLIES_ENABLE | LWS_RXFLOW_REASON_USER_BOOL |
+                                        LWS_RXFLOW_REASON_FLAG_PROCESS_NOW);
+    }
+    return close_now(p->wsi, code, reason);
+}
+
 static int on_writable(struct lws *wsi, pss *p)
 {
-    if (!p->s)
+    /* lws still calls back while it awaits the client's close frame; a second -1 would make it drop
+     * the connection at once (it treats that as the polite close having failed). */
+    if (p->close_started)
         return 0;
     if (p->close_code)
-        return close_now(wsi, p->close_code, p->close_reason);
+        return close_here(p, p->close_code, p->close_reason);
+    if (!p->s)
+        return 0;
     out_msg *m = session_pop_out(p->s);
     if (!m) {
         if (p->close_when_drained && mic_done(srv_of(wsi)))
-            return close_now(wsi, 1001, "server shutting down");
+            return close_here(p, 1001, "server shutting down");
         return 0;
     }
     if (!m->text) {
@@ -525,12 +574,12 @@ static int on_writable(struct lws *wsi, pss *p)
         char reason[64];
         snprintf(reason, sizeof reason, "%s", m->reason);
         out_msg_free(m);
-        return close_now(wsi, code, reason);
+        return close_here(p, code, reason);
     }
     unsigned char *buf = malloc(LWS_PRE + m->len);
     if (!buf) {
         out_msg_free(m);
-        return close_now(wsi, 1011, "out of memory");
+        return close_here(p, 1011, "out of memory");
     }
     memcpy(buf + LWS_PRE, m->text, m->len);
     int n = lws_write(wsi, buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
@@ -725,7 +774,7 @@ void server_shutdown(server *sv)
 
 int server_open_sessions(const server *sv)
 {
-    return sv->n_open;
+    return sv->n_open + sv->n_refusing;
 }
 
 void server_destroy(server *sv)

@@ -7,7 +7,8 @@
 #    phrase_list restricts words to the list; an empty list restores greedy (== batch)
 #  - endpointing (max length, silence) splits results before eof
 #  - bad input and limits, each beside a concurrent healthy session that must finish unaffected:
-#    invalid JSON, unknown command, bad config value, unsupported rate (1003), message too big (1009),
+#    invalid JSON, unknown command, bad config value, unsupported rate (1003, also with audio in the
+#    same read), message too big (1009),
 #    max sessions (1013), idle timeout (1001), audio cap (1008 after a final result), bearer token
 #  - SIGTERM mid-stream: the final result arrives, close 1001, exit 0
 #  - config errors as file:line:column; /healthz; /metrics counters
@@ -212,6 +213,11 @@ check "audio cap: a final result before the close" [ "$(count_msgs "$T/o" text)"
 $CL "$U" "$T/a16.wav" --rate 4000 >"$T/o" 2>/dev/null
 check "rate 4000: close 1003 ($(field "$T/o" close))" [ "$(field "$T/o" close)" = 1003 ]
 check "rate 4000: reason names the range" grep -q "unsupported sample rate 4000" "$T/o"
+# the same with the config and the first audio in one TCP segment (one server read): the close must
+# not lose the audio that follows the refused config in lws's buffer (it used to end in 1006)
+$CL "$U" "$T/a16.wav" --rate 4000 --cork >"$T/o" 2>/dev/null
+check "rate 4000, audio in the same read: close 1003 ($(field "$T/o" close))" [ "$(field "$T/o" close)" = 1003 ]
+check "rate 4000, audio in the same read: reason" grep -q "unsupported sample rate 4000" "$T/o"
 # message too big (65536 limit)
 $CL "$U" "$T/a16.wav" --chunk 100000 >"$T/o" 2>/dev/null
 check "100 kB message: close 1009 ($(field "$T/o" close))" [ "$(field "$T/o" close)" = 1009 ]
@@ -246,7 +252,7 @@ for l in open(sys.argv[1]):
         continue
     k, v = l.rsplit(" ", 1)
     m[k] = float(v)
-assert m["asrd_sessions_total"] == 11, m  # healthy, 3 bad-message, cap, rate, too big, idle, 3 holders
+assert m["asrd_sessions_total"] == 12, m  # healthy, 3 bad-message, cap, 2 rate, too big, idle, 3 holders
 assert m["asrd_sessions_open"] == 0, m
 assert m["asrd_audio_seconds_total"] > 10, m
 for kind in ("invalid_json", "unknown_command", "bad_config", "unsupported_rate", "message_too_big",

@@ -16,6 +16,8 @@ Usage: ws_client.py URL [options] [FILE.wav]
   --pace X         sleep so that audio goes at X times real time (0 = as fast as possible)
   --listen         only receive (a /mic subscriber): print messages until closed or --max-seconds
   --max-seconds S  give up after S seconds
+  --cork           hold the TCP socket corked (TCP_CORK) while sending the text messages and the
+                   first audio chunk, so that they reach the server in one segment (one server read)
   --signal-pid P --signal-after N   send SIGTERM to P after N audio chunks
 
 Prints one JSON object per line on stdout:
@@ -30,6 +32,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sys
 import wave
 
@@ -79,6 +82,19 @@ async def run(a):
             pass
 
     rx = asyncio.ensure_future(receiver())
+    sock = ws.transport.get_extra_info("socket") if a.cork else None
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+
+    def uncork():
+        nonlocal sock
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+            except OSError:  # already closed: nothing left to flush
+                pass
+            sock = None
+
     try:
         for t in a.send:
             await ws.send(t)
@@ -99,16 +115,19 @@ async def run(a):
                 i += n
                 await ws.send(chunk)
                 sent += 1
+                uncork()
                 if a.signal_pid and sent == a.signal_after:
                     os.kill(a.signal_pid, signal.SIGTERM)
                 if a.pace > 0:
                     await asyncio.sleep(len(chunk) / 2 / rate / a.pace)
         if a.hold:
             await asyncio.sleep(a.hold)
+        uncork()
         if not a.no_eof and not a.listen:
             await ws.send('{"eof" : 1}')
     except websockets.ConnectionClosed:
         pass
+    uncork()
     try:
         await asyncio.wait_for(rx, a.max_seconds)
     except asyncio.TimeoutError:
@@ -136,6 +155,7 @@ def main():
     p.add_argument("--max-seconds", type=float, default=60)
     p.add_argument("--signal-pid", type=int)
     p.add_argument("--signal-after", type=int, default=1)
+    p.add_argument("--cork", action="store_true")
     a = p.parse_args()
     sys.exit(asyncio.run(run(a)))
 
