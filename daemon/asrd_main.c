@@ -31,7 +31,8 @@ static void usage(FILE *f)
           "       asrd --batch [OPTIONS] --manifest LIST.tsv [--score]\n"
           "       asrd --features --kaldi FILE\n"
           "\n"
-          "Speech recognition with a streaming GRU/LSTM acoustic model and a CTC greedy decoder.\n"
+          "Speech recognition with a streaming GRU/LSTM acoustic model and a CTC greedy or beam search\n"
+          "decoder (optionally with a word n-gram language model).\n"
           "\n"
           "Modes:\n"
           "  (none)              the streaming daemon: Vosk-compatible WebSocket recognition, the live\n"
@@ -75,14 +76,25 @@ static void usage(FILE *f)
           "                      over normalised references and transcripts; failed files count as empty\n"
           "  --threads N         transcribe N files in parallel (default 1); output order is unchanged\n"
           "  --no-progress       no progress bar (it is drawn on stderr only when stderr is a terminal)\n"
-          "  --decoder KIND      greedy (default) or beam: CTC prefix beam search, with --lm a word LM\n"
-          "  --lm PATH           ARPA or binary (--lm-convert) word n-gram LM; implies --decoder beam\n"
-          "  --beam N            hypotheses kept per frame (default 16)\n"
-          "  --lm-weight X       LM weight (default 0.8); --word-bonus X per word (default 1.0);\n"
-          "  --unk-penalty X     per out-of-vocabulary word (default -6); --closed-vocab: LM words only\n"
           "  --lm-convert IN OUT convert an ARPA LM to the memory-mapped binary form and exit\n"
-          "\n"
-          "  -h, --help          this help\n"
+          "\n",
+          f);
+    /* The defaults come from the one place that defines them. */
+    ctc_beam_params bp = ctc_beam_default_params();
+    fprintf(f,
+            "Decoder options (batch and daemon; for the daemon they override the configuration's\n"
+            "decoder section):\n"
+            "  --decoder KIND      greedy (default) or beam: CTC prefix beam search, with --lm a word LM\n"
+            "  --lm PATH           ARPA or binary (--lm-convert) word n-gram LM (make lm builds\n"
+            "                      data/lm/en-us.lmbin); implies --decoder beam unless --decoder is given\n"
+            "  --beam N            hypotheses kept per frame (default %d)\n"
+            "  --lm-weight X       LM weight (default %g)\n"
+            "  --word-bonus X      added per word (default %g)\n"
+            "  --unk-penalty X     per out-of-vocabulary word (default %g)\n"
+            "  --closed-vocab      output LM words only\n"
+            "\n",
+            bp.beam, bp.lm_weight, bp.word_bonus, bp.unk_penalty);
+    fputs("  -h, --help          this help\n"
           "  -V, --version       print \"asrd VERSION\"\n"
           "\n"
           "A file that cannot be read or decoded gets one line \"asrd: error: PATH: reason\" on stderr\n"
@@ -161,9 +173,32 @@ static const char *default_www(char *buf, size_t n)
 }
 
 /* The daemon: configuration file, then command-line overrides, then daemon_run. */
+/* Decoder flags in command-line order, replayed over the configuration's decoder section. */
+#define MAX_DEC_OPTS 64
+typedef struct dec_opt {
+    batch_decoder_opt opt;
+    const char *value;
+} dec_opt;
+
+/* Applies the decoder flags to c with batch mode's parser (same names, ranges and rules: --lm
+ * implies beam unless --decoder is given). The flags were validated while parsing. */
+static asr_status apply_decoder_opts(cfg *c, const dec_opt *d, int n, asr_error *err)
+{
+    batch_options o = batch_default_options();
+    o.decoder = (asr_decoder_kind)c->decoder;
+    o.beam = c->beam;
+    o.lm_path = c->lm;
+    for (int i = 0; i < n; i++)
+        if (batch_decoder_option(&o, d[i].opt, d[i].value, err) != ASR_OK)
+            return err->code;
+    c->decoder = (int)o.decoder;
+    c->beam = o.beam;
+    return o.lm_path == c->lm ? ASR_OK : cfg_set_string(&c->lm, o.lm_path, err);
+}
+
 static int run_daemon(const char *config_path, const char *listen, const char *model_path, const char *device,
                       int mic, const char *mic_source, int no_pace, int json, int threads, const char *www,
-                      const char *log_level)
+                      const char *log_level, const dec_opt *dec, int n_dec)
 {
     cfg c;
     asr_error err = {ASR_OK, ""};
@@ -203,6 +238,10 @@ static int run_daemon(const char *config_path, const char *listen, const char *m
         c.threads = threads;
     if (www && cfg_set_string(&c.www_root, www, &err) != ASR_OK)
         goto done;
+    if (apply_decoder_opts(&c, dec, n_dec, &err) != ASR_OK) {
+        fprintf(stderr, "asrd: error: %s\n", err.msg);
+        goto done;
+    }
     if (log_level) {
         static const char *const names[] = {"debug", "info", "warning", "error"};
         int found = 0;
@@ -297,6 +336,8 @@ int main(int argc, char **argv)
                *log_level = NULL;
     int mic = 0, no_pace = 0, list_devices = 0, json = 0, threads = 0, daemon_only = 0;
     batch_options bo = batch_default_options();
+    dec_opt dec[MAX_DEC_OPTS];
+    int n_dec = 0;
     int lm_convert = 0;
     int c;
     opterr = 0;
@@ -385,6 +426,9 @@ int main(int argc, char **argv)
             asr_error derr = {ASR_OK, ""};
             if (batch_decoder_option(&bo, (batch_decoder_opt)(c - OPT_DEC), optarg, &derr) != ASR_OK)
                 return usage_error(derr.msg, NULL);
+            if (n_dec == MAX_DEC_OPTS)
+                return usage_error("too many decoder options", NULL);
+            dec[n_dec++] = (dec_opt){(batch_decoder_opt)(c - OPT_DEC), optarg};
             break;
         }
         case OPT_LM_CONVERT:
@@ -447,8 +491,8 @@ int main(int argc, char **argv)
     if (!batch) {
         if (nfiles > 0)
             return usage_error("the daemon takes no FILE arguments (use --batch to transcribe files)", files[0]);
-        return run_daemon(config_path, listen, model_path, device, mic, mic_source, no_pace, json, threads, www,
-                          log_level);
+        return run_daemon(config_path, listen, model_path, device, mic, mic_source, no_pace, json, threads,
+                          www, log_level, dec, n_dec);
     }
     if (daemon_only)
         return usage_error("daemon options (--config, --listen, --device, --mic, --mic-source, --no-pace, --json, "

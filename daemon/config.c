@@ -9,7 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { K_INT, K_LONG, K_DOUBLE, K_BOOL, K_STR, K_LIST, K_LISTEN, K_LEVEL } key_type;
+typedef enum {
+    K_INT,
+    K_LONG,
+    K_DOUBLE,
+    K_FLOAT,
+    K_BOOL,
+    K_STR,
+    K_LIST,
+    K_LISTEN,
+    K_LEVEL,
+    K_DECODER
+} key_type;
 
 typedef struct key_def {
     const char *section; /* NULL: top level */
@@ -49,6 +60,14 @@ static const key_def keys[] = {
     {"log", "level", K_LEVEL, F(log_level), 0, 0, 0},
     {"log", "file", K_STR, F(log_file), 0, 0, 0},
     {"log", "json", K_BOOL, F(json), 0, 0, 0},
+    /* The ranges of asrd --batch's --beam, --lm-weight, --word-bonus, --unk-penalty (daemon/batch.c). */
+    {"decoder", "kind", K_DECODER, F(decoder), 0, 0, 0},
+    {"decoder", "beam", K_INT, F(beam.beam), 1, 10000, 0},
+    {"decoder", "lm", K_STR, F(lm), 0, 0, 0},
+    {"decoder", "lm_weight", K_FLOAT, F(beam.lm_weight), -1000, 1000, 0},
+    {"decoder", "word_bonus", K_FLOAT, F(beam.word_bonus), -1000, 1000, 0},
+    {"decoder", "unk_penalty", K_FLOAT, F(beam.unk_penalty), -1000, 1000, 0},
+    {"decoder", "closed_vocab", K_BOOL, F(beam.closed_vocab), 0, 0, 0},
 };
 #undef F
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -84,6 +103,8 @@ asr_status cfg_init(cfg *c, asr_error *err)
     c->min_rate = 8000;
     c->max_rate = 192000;
     c->log_level = ASR_LOG_INFO;
+    c->decoder = ASR_DECODER_GREEDY; /* the LM is built by `make lm`, not shipped in git */
+    c->beam = ctc_beam_default_params();
     if (cfg_set_string(&c->source, "", err) || cfg_set_string(&c->listen_host, "127.0.0.1", err) ||
         cfg_set_string(&c->www_mount, "/", err)) {
         cfg_free(c);
@@ -159,8 +180,15 @@ static asr_status set_value(cfg_reader *r, cfg *c, const key_def *k, const char 
         return cfg_get_long(r, v, full, (long)k->lo, (long)k->hi, (long *)field);
     case K_DOUBLE:
         return cfg_get_double(r, v, full, k->lo, k->hi, (double *)field);
+    case K_FLOAT:
+        return cfg_get_float(r, v, full, k->lo, k->hi, (float *)field);
     case K_BOOL:
         return cfg_get_bool(r, v, full, (int *)field);
+    case K_DECODER: {
+        static const char *const names[] = {"greedy", "beam"};
+        static const int kinds[] = {ASR_DECODER_GREEDY, ASR_DECODER_BEAM};
+        return cfg_get_enum(r, v, full, names, kinds, 2, (int *)field);
+    }
     case K_LEVEL: {
         static const char *const names[] = {"debug", "info", "warning", "error"};
         static const int levels[] = {ASR_LOG_DEBUG, ASR_LOG_INFO, ASR_LOG_WARN, ASR_LOG_ERROR};

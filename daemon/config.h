@@ -12,6 +12,8 @@
  *   auth:     {token: STRING}
  *   tls:      {cert: FILE, key: FILE}
  *   log:      {level: debug|info|warning|error, file: PATH, json: bool}
+ *   decoder:  {kind: greedy|beam, beam: N, lm: PATH, lm_weight: X, word_bonus: X, unk_penalty: X,
+ *              closed_vocab: bool}
  *
  * Thread safety: functions are reentrant; a cfg belongs to its caller and is read-only once the
  * daemon starts (every thread may read it then).
@@ -20,6 +22,7 @@
 #define ASRD_CONFIG_H
 
 #include "../frontend/asr_util.h"
+#include "../model/ctc_beam.h"
 
 typedef struct cfg {
     char *source; /* the file read last ("" before any), for messages */
@@ -57,6 +60,13 @@ typedef struct cfg {
     int log_level; /* asr_log_level */
     char *log_file; /* NULL: stderr */
     int json;       /* microphone results on stdout as JSON lines */
+
+    /* The decoder of every session without a phrase list (phrase lists keep their closed-vocabulary
+     * beam search). Defaults: greedy, ctc_beam_default_params(), no LM. */
+    int decoder;          /* asr_decoder_kind: ASR_DECODER_GREEDY or ASR_DECODER_BEAM */
+    ctc_beam_params beam; /* decoder.beam, lm_weight, word_bonus, unk_penalty, closed_vocab; the rest as
+                           * ctc_beam_default_params() */
+    char *lm;             /* decoder.lm: ARPA or binary LM file; NULL: none (acoustic-only beam) */
 } cfg;
 
 /* Fills *c with the defaults (strings are owned copies; free with cfg_free). ASR_ERR_NOMEM. */

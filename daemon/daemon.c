@@ -235,6 +235,8 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
 {
     int rc = 1;
     asr_model *model = NULL;
+    asr_lm *lm = NULL;
+    ctc_lexicon *lex = NULL;
     hub h;
     int hub_ok = 0;
     worker_pool *pool = NULL;
@@ -260,7 +262,30 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
         asr_log(ASR_LOG_ERROR, "%s", err.msg);
         goto done;
     }
-    hub_params hp = {c->silence_ms, c->max_utterance_ms, c->blank_prob};
+    hub_params hp = {.silence_ms = c->silence_ms,
+                     .max_utterance_ms = c->max_utterance_ms,
+                     .blank_prob = c->blank_prob,
+                     .decoder = (asr_decoder_kind)c->decoder,
+                     .beam = c->beam};
+    if (c->decoder == ASR_DECODER_BEAM && c->lm) {
+        /* Once for the process: every session's beam search reads the same mapped pages. */
+        lm = asr_lm_open(c->lm, &err);
+        if (!lm || !(lex = ctc_lexicon_create(lm, asr_model_alphabet(model), asr_model_n_out(model), &err))) {
+            asr_log(ASR_LOG_ERROR, "decoder.lm: %s", err.msg);
+            goto done;
+        }
+        hp.lm = lm;
+        hp.lex = lex;
+    } else if (c->lm) {
+        asr_log(ASR_LOG_WARN, "decoder.lm (%s) is not loaded: decoder.kind is greedy", c->lm);
+    }
+    if (c->decoder == ASR_DECODER_BEAM)
+        asr_log(ASR_LOG_INFO,
+                "decoder: beam %d, LM %s (%d words), lm_weight %g, word_bonus %g, unk_penalty %g%s",
+                c->beam.beam, c->lm ? c->lm : "none", lex ? ctc_lexicon_words(lex) : 0, c->beam.lm_weight,
+                c->beam.word_bonus, c->beam.unk_penalty, c->beam.closed_vocab ? ", closed vocabulary" : "");
+    else
+        asr_log(ASR_LOG_INFO, "decoder: greedy");
     if (hub_init(&h, model, &hp, &err) != ASR_OK) {
         asr_log(ASR_LOG_ERROR, "%s", err.msg);
         goto done;
@@ -336,6 +361,8 @@ done:
     session_unref(mic.s);
     if (hub_ok)
         hub_destroy(&h);
+    ctc_lexicon_destroy(lex); /* after the workers: sessions read them until then */
+    asr_lm_free(lm);
     asr_model_free(model);
     asr_log(ASR_LOG_INFO, rc == 0 ? "stopped" : "start-up failed");
     if (log_fp) {

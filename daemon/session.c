@@ -282,8 +282,9 @@ static asr_status ensure_state(session *s, asr_error *err)
     if (!s->stream && !(s->stream = asr_stream_create(m, err)))
         return err->code;
     if (!s->dec_ok) {
-        if (asr_decoder_init(&s->dec, ASR_DECODER_GREEDY, asr_model_alphabet(m), asr_model_n_out(m),
-                             asr_model_frame_ms(m), NULL, NULL, NULL, err) != ASR_OK)
+        const hub_params *p = &s->h->params;
+        if (asr_decoder_init(&s->dec, p->decoder, asr_model_alphabet(m), asr_model_n_out(m),
+                             asr_model_frame_ms(m), &p->beam, p->lm, p->lex, err) != ASR_OK)
             return err->code;
         s->dec_ok = 1;
     }
@@ -363,11 +364,12 @@ static int feed(session *s, const float *x, size_t n, out_list *out, asr_batch *
     return decode_frames(s, out);
 }
 
-/* Switches the decoder: beam search over the phrases' closed vocabulary, or greedy (n == 0).
- * On failure the old decoder stays and the client gets an error message. */
+/* Switches the decoder: beam search over the phrases' closed vocabulary, or (n == 0) back to the
+ * configured decoder. On failure the old decoder stays and the client gets an error message. */
 static void set_phrases(session *s, char **phrases, int n, out_list *out)
 {
     const asr_model *m = s->h->model;
+    const hub_params *hp = &s->h->params;
     asr_error err = {ASR_OK, ""};
     asr_lm *lm = NULL;
     ctc_lexicon *lex = NULL;
@@ -375,10 +377,15 @@ static void set_phrases(session *s, char **phrases, int n, out_list *out)
     if (n > 0 && ctc_phrases_build((const char *const *)phrases, n, asr_model_alphabet(m), asr_model_n_out(m), &lm,
                                    &lex, &err) != ASR_OK)
         goto fail;
+    /* The phrase list's search keeps the built-in parameters (its uniform LM is not the one the
+     * configured weights were tuned for). */
     ctc_beam_params bp = ctc_beam_default_params();
     bp.closed_vocab = 1;
-    if (asr_decoder_init(&d, n > 0 ? ASR_DECODER_BEAM : ASR_DECODER_GREEDY, asr_model_alphabet(m), asr_model_n_out(m),
-                         asr_model_frame_ms(m), &bp, lm, lex, &err) != ASR_OK)
+    asr_status st = n > 0 ? asr_decoder_init(&d, ASR_DECODER_BEAM, asr_model_alphabet(m), asr_model_n_out(m),
+                                             asr_model_frame_ms(m), &bp, lm, lex, &err)
+                          : asr_decoder_init(&d, hp->decoder, asr_model_alphabet(m), asr_model_n_out(m),
+                                             asr_model_frame_ms(m), &hp->beam, hp->lm, hp->lex, &err);
+    if (st != ASR_OK)
         goto fail;
     if (s->dec_ok)
         asr_decoder_free(&s->dec);
@@ -388,7 +395,8 @@ static void set_phrases(session *s, char **phrases, int n, out_list *out)
     s->dec_ok = 1;
     s->lm = lm;
     s->lex = lex;
-    asr_log(ASR_LOG_DEBUG, "session: %s", n > 0 ? "phrase list: closed-vocabulary beam search" : "greedy decoding");
+    asr_log(ASR_LOG_DEBUG, "session: %s",
+            n > 0 ? "phrase list: closed-vocabulary beam search" : "configured decoder");
     return;
 fail:
     ctc_lexicon_destroy(lex);

@@ -28,9 +28,11 @@
  * utterance. Consequently the text of consecutive results joined by spaces equals the transcript of
  * the whole audio (what asrd --batch prints) when utterances end on silence.
  *
- * Phrase lists ({"config": {"phrase_list": [...]}}, mic.grammar): the session switches to the CTC
- * prefix beam search over a closed vocabulary of the phrases' words (ctc_phrases_build); an empty
- * list switches back to greedy decoding. Send it before the audio, as Vosk requires: the new decoder
+ * Decoders: a session decodes with the configured decoder (hub_params: greedy, or the CTC prefix
+ * beam search with the daemon's one shared LM). Phrase lists ({"config": {"phrase_list": [...]}},
+ * mic.grammar): the session switches to the beam search over a closed vocabulary of the phrases'
+ * words (ctc_phrases_build, the session's own small LM); an empty list switches back to the
+ * configured decoder. Send it before the audio, as Vosk requires: the new decoder
  * starts its clock at 0. Only {"reset" : 1} clears
  * the recurrent state (a client's explicit "new utterance, forget the past").
  *
@@ -82,6 +84,11 @@ typedef struct hub_stats {
 typedef struct hub_params {
     int silence_ms, max_utterance_ms;
     double blank_prob;
+    /* The decoder of sessions without a phrase list (the configuration's decoder section). */
+    asr_decoder_kind decoder;
+    ctc_beam_params beam;   /* decoder == ASR_DECODER_BEAM */
+    const asr_lm *lm;       /* loaded once at start-up, shared read-only by every session; or NULL */
+    const ctc_lexicon *lex; /* built from lm (NULL iff lm is); both outlive the hub */
 } hub_params;
 
 typedef struct hub {
@@ -150,9 +157,9 @@ struct session {
     audio_resampler *rs;
     float *rs_buf; size_t rs_cap;
     asr_stream *stream;
-    asr_decoder dec;        /* greedy, or beam search restricted to a phrase list */
+    asr_decoder dec;        /* the configured decoder, or beam search restricted to a phrase list */
     int dec_ok;
-    asr_lm *lm;             /* phrase-list LM and vocabulary (beam decoder only) */
+    asr_lm *lm;             /* phrase-list LM and vocabulary (NULL with the configured decoder) */
     ctc_lexicon *lex;
     float *lp;              /* (n_out) one frame's log-probabilities */
     long utt_frames;        /* frames in the current utterance */

@@ -1,6 +1,7 @@
 /* test_config.c - the daemon's YAML configuration: defaults, every section read, listen forms, and
  * errors (unknown keys, wrong types, out-of-range values, bad YAML) reported at the right
- * file:line:column, counted by hand from the test documents. Also parses configs/asrd.yaml. */
+ * file:line:column, counted by hand from the test documents; the decoder section against
+ * ctc_beam_default_params(). Also parses configs/asrd.yaml. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,73 @@ static void test_errors(void)
     cfg_free(&c);
 }
 
+/* The decoder section: defaults are exactly ctc_beam_default_params() (the one place batch mode
+ * reads them too), every key is read, the other search parameters are left alone. */
+static int same_beam(const ctc_beam_params *a, const ctc_beam_params *b)
+{
+    return a->beam == b->beam && a->char_prune == b->char_prune && a->max_chars == b->max_chars &&
+           a->beam_delta == b->beam_delta && a->lm_weight == b->lm_weight && a->word_bonus == b->word_bonus &&
+           a->unk_penalty == b->unk_penalty && a->closed_vocab == b->closed_vocab &&
+           a->use_eos == b->use_eos && a->viterbi == b->viterbi;
+}
+
+static void test_decoder(void)
+{
+    cfg c;
+    asr_error e = {0};
+    ctc_beam_params d = ctc_beam_default_params();
+    cfg_init(&c, &e);
+    CHECK(c.decoder == ASR_DECODER_GREEDY && c.lm == NULL, "default decoder greedy, no LM");
+    CHECK(same_beam(&c.beam, &d), "default beam parameters are ctc_beam_default_params()");
+    const char *y = "decoder:\n"
+                    "  kind: beam\n"
+                    "  lm: /data/en.lmbin\n"
+                    "  beam: 7\n"
+                    "  lm_weight: 1.25\n"
+                    "  word_bonus: -2\n"
+                    "  unk_penalty: -9.5\n"
+                    "  closed_vocab: true\n";
+    CHECK(cfg_load_string(&c, y, "d.yaml", &e) == ASR_OK, "decoder section: %s", e.msg);
+    CHECK(c.decoder == ASR_DECODER_BEAM, "kind beam");
+    CHECK(c.lm && !strcmp(c.lm, "/data/en.lmbin"), "lm path");
+    CHECK(c.beam.beam == 7 && c.beam.lm_weight == 1.25f && c.beam.word_bonus == -2.0f &&
+              c.beam.unk_penalty == -9.5f && c.beam.closed_vocab == 1,
+          "beam %d weight %g bonus %g unk %g closed %d", c.beam.beam, c.beam.lm_weight, c.beam.word_bonus,
+          c.beam.unk_penalty, c.beam.closed_vocab);
+    CHECK(c.beam.char_prune == d.char_prune && c.beam.max_chars == d.max_chars &&
+              c.beam.beam_delta == d.beam_delta && c.beam.use_eos == d.use_eos && c.beam.viterbi == d.viterbi,
+          "unconfigurable search parameters keep their defaults");
+    /* a later file changes only what it names; lm "" clears the LM; kind back to greedy */
+    CHECK(cfg_load_string(&c, "decoder: {kind: greedy, lm: \"\"}\n", "e.yaml", &e) == ASR_OK, "second: %s",
+          e.msg);
+    CHECK(c.decoder == ASR_DECODER_GREEDY && c.lm == NULL && c.beam.beam == 7, "partial override");
+    /* an empty section is allowed and changes nothing */
+    CHECK(cfg_load_string(&c, "decoder:\n", "f.yaml", &e) == ASR_OK && c.beam.beam == 7, "empty section: %s",
+          e.msg);
+    /* integral floats and the range ends are accepted */
+    CHECK(cfg_load_string(&c, "decoder: {lm_weight: 0, word_bonus: 1000, unk_penalty: -1000, beam: 10000}\n",
+                          "g.yaml", &e) == ASR_OK &&
+              c.beam.lm_weight == 0 && c.beam.word_bonus == 1000 && c.beam.unk_penalty == -1000 &&
+              c.beam.beam == 10000,
+          "range ends: %s", e.msg);
+    cfg_free(&c);
+
+    expect_error("decoder:\n  kind: viterbi\n", 2, 9, "decoder.kind: expected greedy or beam");
+    expect_error("decoder: {kind: 1}\n", 1, 17, "decoder.kind: expected greedy or beam");
+    expect_error("decoder:\n  beam: 0\n", 2, 9, "decoder.beam: 0 is out of range");
+    expect_error("decoder:\n  beam: 10001\n", 2, 9, "out of range");
+    expect_error("decoder:\n  beam: 2.5\n", 2, 9, "decoder.beam: expected an integer");
+    expect_error("decoder:\n  beam: 8\n  lm_weight: heavy\n", 3, 14, "decoder.lm_weight: expected a number");
+    expect_error("decoder:\n  lm_weight: \"0.5\"\n", 2, 14, "decoder.lm_weight: expected a number");
+    expect_error("decoder:\n  word_bonus: 1e9\n", 2, 15, "decoder.word_bonus");
+    expect_error("decoder:\n  unk_penalty: -2000\n", 2, 16, "out of range");
+    expect_error("decoder:\n  closed_vocab: 2\n", 2, 17, "decoder.closed_vocab: expected true or false");
+    expect_error("decoder:\n  lm: [a.lm]\n", 2, 7, "decoder.lm: expected a string");
+    expect_error("decoder:\n  beam: 4\n  lm_wieght: 1\n", 3, 3, "unknown key 'decoder.lm_wieght'");
+    expect_error("decoder: beam\n", 1, 10, "expected a mapping");
+    expect_error("kind: beam\n", 1, 1, "unknown key 'kind'");
+}
+
 static void test_shipped(void)
 {
     cfg c;
@@ -124,6 +192,13 @@ static void test_shipped(void)
     cfg_init(&c, &e);
     CHECK(cfg_load_file(&c, "configs/asrd.yaml", &e) == ASR_OK, "configs/asrd.yaml: %s", e.msg);
     CHECK(c.port == 2700 && !strcmp(c.listen_host, "127.0.0.1"), "shipped config listens on the default");
+    /* The values the file documents are the built-in ones (the file cannot drift from the code). */
+    ctc_beam_params d = ctc_beam_default_params();
+    CHECK(c.decoder == ASR_DECODER_GREEDY && c.lm == NULL, "shipped decoder greedy without LM");
+    CHECK(same_beam(&c.beam, &d),
+          "shipped decoder section equals ctc_beam_default_params(): beam %d weight %g "
+          "bonus %g unk %g",
+          c.beam.beam, c.beam.lm_weight, c.beam.word_bonus, c.beam.unk_penalty);
     cfg_free(&c);
 }
 
@@ -132,6 +207,7 @@ int main(void)
     test_defaults();
     test_values();
     test_errors();
+    test_decoder();
     test_shipped();
     return TEST_SUMMARY();
 }
