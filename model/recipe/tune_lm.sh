@@ -18,7 +18,7 @@ ASRD=${ASRD:-build/asrd}
 model=$1; shift
 lm=$ASRD_DATA/lm/asrd-en.lmbin
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then lm=$1; shift; fi
-beam=16 weights="0 0.3 0.5 0.8 1.2" bonuses="0 1 2 3"
+beam=16 weights="0 0.3 0.5 0.8 1.2" bonuses="0 1 2 3 4 5"
 while [ $# -gt 0 ]; do
     case $1 in
     --beam) beam=$2; shift 2 ;;
