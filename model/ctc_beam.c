@@ -267,8 +267,8 @@ ctc_beam_params ctc_beam_default_params(void)
         .char_prune = 1e-3f,
         .max_chars = 8,
         .beam_delta = 12.0f,
-        .lm_weight = 0.5f, /* tuned on cathy/dev + fsdd/dev with the pocketsphinx en-us LM */
-        .word_bonus = 4.0f,
+        .lm_weight = 0.3f, /* tuned on cathy/dev + fsdd/dev with the pocketsphinx en-us LM (tune_lm.sh) */
+        .word_bonus = 3.0f,
         .unk_penalty = -6.0f,
         .closed_vocab = 0,
         .use_eos = 1,
