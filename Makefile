@@ -102,7 +102,7 @@ $(BA)/tests/%: $(BA)/obj/tests/%.o $(BA)/libasrd.a $(BA)/libasrtrain.a $(BA)/lib
 # --- dependencies: Debian packages, installed as root only when missing ---
 DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libjack-jackd2-dev libsndfile1-dev libsamplerate0-dev libkissfft-dev \
                libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev libsystemd-dev
-DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium nodejs curl \
+DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium firefox-esr nodejs curl \
                libsox-fmt-all espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
                festvox-us-slt-hts fortunes fortunes-min wordnet-base jargon-text miscfiles
 DEPS_BENCH  := pocketsphinx pocketsphinx-en-us sctk hyperfine bc
