@@ -18,9 +18,7 @@ set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 TOOL=build/tests/tool_capture
-pass=0; fail=0
-ok() { pass=$((pass+1)); echo "ok: $*"; }
-bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ -x "$TOOL" ] || make -s "$TOOL" >/dev/null || { echo "cannot build $TOOL"; echo "0 passed, 1 failed"; exit 1; }
 
 T=$(mktemp -d)

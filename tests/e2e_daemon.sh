@@ -20,15 +20,7 @@ ASRD=${ASRD_BIN:-$PWD/build/asrd} # ASRD_BIN: e.g. a sanitizer build
 MK=$PWD/build/tests/tool_mkmodel
 PY=/usr/bin/python3
 CL="$PY $PWD/tests/ws_client.py"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { # check "description" command...
-    local d="$1"; shift
-    if "$@"; then ok; else bad "$d"; fi
-}
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for b in "$ASRD" "$MK"; do
     [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }

@@ -10,12 +10,7 @@ ASRD=${ASRD_BIN:-$PWD/build/asrd}
 MK=$PWD/build/tests/tool_mkmodel
 PY=/usr/bin/python3
 CL="$PY $PWD/tests/ws_client.py"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { local d="$1"; shift; if "$@"; then ok; else bad "$d"; fi; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 for b in "$ASRD" "$MK"; do [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }; done
 command -v openssl >/dev/null || { bad "openssl missing"; finish; }
 T=$(mktemp -d)

@@ -19,9 +19,7 @@ fi
 echo "features from: ${KALDI[*]}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 corpus=${ASRD_SHARED:-../shared}/corpus
 [ -d "$corpus" ] || corpus=/work/shared/corpus

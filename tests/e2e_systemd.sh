@@ -7,9 +7,7 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
-pass=0; fail=0
-ok() { pass=$((pass+1)); echo "ok: $*"; }
-bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 UNIT=configs/asrd.service

@@ -5,11 +5,7 @@
 # Any memcheck error or definite leak fails. Ends with "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 command -v valgrind >/dev/null || { bad "valgrind not installed (make deps-test)"; finish; }
 for b in build/asrd build/asr-train build/tests/tool_mkmodel; do
     [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }

@@ -8,10 +8,7 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
-pass=0; fail=0
-ok() { pass=$((pass+1)); echo "ok: $*"; }
-bad() { fail=$((fail+1)); echo "FAIL: $*"; }
-finish() { echo "$pass passed, $fail failed"; [ $fail = 0 ]; exit; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 T=$(mktemp -d)
 DPID=
 trap 'rm -rf "$T"; [ -n "$DPID" ] && kill "$DPID" 2>/dev/null' EXIT

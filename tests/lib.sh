@@ -1,0 +1,11 @@
+# lib.sh - the pass/fail bookkeeping every tests/e2e_*.sh script shares (sourced, not run).
+#   ok [what]            count a pass (prints "ok: what" when given)
+#   bad what             count a failure and print "FAIL: what"
+#   check what cmd...    ok if cmd succeeds, else bad what
+#   finish               print "N passed, N failed" (the line tests/run.sh reads) and exit
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); [ $# -eq 0 ] || echo "ok: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { local d="$1"; shift; if "$@"; then ok; else bad "$d"; fi; }
+finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
