@@ -22,10 +22,13 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-/* "name:L:C:" of the first occurrence of `marker` in text (1-based). */
+/* "name:L:C:" of the last occurrence of `marker` in text (1-based): the texts put the bad value
+ * after the temp dir path, which holds the PID and so may contain a numeric marker too. */
 static void where(const char *name, const char *text, const char *marker, char *out, size_t n)
 {
     const char *p = strstr(text, marker);
+    for (const char *q = p; q; q = strstr(q + 1, marker))
+        p = q;
     int line = 1, col = 1;
     for (const char *q = text; q < p; q++) {
         if (*q == '\n') {
