@@ -105,7 +105,8 @@ DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libjack-jack
 DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium firefox-esr nodejs curl \
                libsox-fmt-all espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
                festvox-us-slt-hts fortunes fortunes-min wordnet-base jargon-text miscfiles
-DEPS_BENCH  := pocketsphinx pocketsphinx-en-us sctk hyperfine bc
+DEPS_LM     := pocketsphinx-en-us python3
+DEPS_BENCH  := pocketsphinx $(DEPS_LM) sctk hyperfine bc
 DEPS_CORPUS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
                libsox-fmt-all fortunes fortunes-min wordnet-base jargon-text miscfiles
 
@@ -122,14 +123,18 @@ deps-test: deps-build
 deps: deps-test
 	@tests/install-deps.sh $(DEPS_BENCH) $(DEPS_CORPUS)
 
-# Transcribe the bundled sample with the shipped model, then start the daemon on 127.0.0.1:2700
-# (WebSocket/Vosk protocol, browser page, /healthz, /metrics) until Ctrl-C.
+# Transcribe the bundled sample with the shipped model (greedy, then beam search with the word LM),
+# then start the daemon on 127.0.0.1:2700 (WebSocket/Vosk protocol, browser page, /healthz, /metrics)
+# decoding with the LM, until Ctrl-C.
 run: deps-build
-	@$(MAKE) --no-print-directory $(B)/asrd
+	@tests/install-deps.sh $(DEPS_LM)
+	@$(MAKE) --no-print-directory $(B)/asrd $(LMBIN)
 	@echo "== asrd --batch tests/data/sample.flac (reference: $$(cat tests/data/sample.txt))"
 	$(B)/asrd --batch --format text tests/data/sample.flac
+	@echo "== the same with beam search and the word LM (--lm default = $(LMBIN))"
+	$(B)/asrd --batch --format text --lm default tests/data/sample.flac
 	@echo "== asrd daemon: open http://127.0.0.1:2700/ in a browser; Ctrl-C stops it"
-	$(B)/asrd --config configs/asrd.yaml
+	$(B)/asrd --config configs/asrd.yaml --lm default
 
 # Build everything, then run every unit test (normal and ASan/UBSan builds) and end-to-end test.
 test: deps-test
@@ -169,7 +174,11 @@ eval-synth: deps
 # (data/lm/asrd-en.lmbin, needs `make corpus`).
 lm: deps
 	@$(MAKE) --no-print-directory $(B)/asrd
-	model/recipe/lm.sh --source pocketsphinx
+	model/recipe/lm.sh --source pocketsphinx --out data/lm
+# The LM `asrd --lm default` and decoder.lm "default" load from the source tree (built when missing).
+LMBIN := data/lm/en-us.lmbin
+$(LMBIN): | $(B)/asrd
+	model/recipe/lm.sh --source pocketsphinx --out data/lm
 
 # Retrain the shipped model from scratch / a smaller model in <= 2 hours.
 model: deps
@@ -194,6 +203,11 @@ install: $(B)/asrd
 	@if [ -f model/asrd-en.model ]; then \
 	    install -D -m 644 model/asrd-en.model $(DESTDIR)$(PREFIX)/share/asrd/asrd-en.model; \
 	else echo "install: no model/asrd-en.model (make model): model not installed" >&2; fi
+	@if [ -f $(LMBIN) ]; then \
+	    install -D -m 644 $(LMBIN) $(DESTDIR)$(PREFIX)/share/asrd/en-us.lmbin && \
+	    install -D -m 644 /usr/share/doc/pocketsphinx-en-us/copyright \
+	        $(DESTDIR)$(PREFIX)/share/asrd/en-us.lmbin.copyright; \
+	else echo "install: no $(LMBIN) (make lm): the word LM (--lm default) not installed" >&2; fi
 	install -d $(DESTDIR)$(PREFIX)/share/asrd/www $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(wildcard proto/www/*.html proto/www/*.js proto/www/*.css) $(DESTDIR)$(PREFIX)/share/asrd/www/
 	[ -f $(DESTDIR)$(SYSCONFDIR)/asrd/asrd.yaml ] || \

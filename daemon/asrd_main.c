@@ -23,6 +23,7 @@
 #define ASRD_DATADIR "/usr/local/share/asrd"
 #endif
 #define MODEL_NAME "asrd-en.model"
+#define LM_NAME "en-us.lmbin"
 
 static void usage(FILE *f)
 {
@@ -85,8 +86,9 @@ static void usage(FILE *f)
             "Decoder options (batch and daemon; for the daemon they override the configuration's\n"
             "decoder section):\n"
             "  --decoder KIND      greedy (default) or beam: CTC prefix beam search, with --lm a word LM\n"
-            "  --lm PATH           ARPA or binary (--lm-convert) word n-gram LM (make lm builds\n"
-            "                      data/lm/en-us.lmbin); implies --decoder beam unless --decoder is given\n"
+            "  --lm PATH           ARPA or binary (--lm-convert) word n-gram LM; implies --decoder beam\n"
+            "                      unless --decoder is given. \"default\": data/lm/" LM_NAME " of the source\n"
+            "                      tree (make lm builds it), else " ASRD_DATADIR "/" LM_NAME " (make install)\n"
             "  --beam N            hypotheses kept per frame (default %d)\n"
             "  --lm-weight X       LM weight (default %g)\n"
             "  --word-bonus X      added per word (default %g)\n"
@@ -116,32 +118,38 @@ static int file_exists(const char *p)
     return access(p, R_OK) == 0;
 }
 
-/* Finds the default model; returns 0 with the path in buf, or -1 with the places tried in tried. */
-static int default_model(char *buf, size_t n, char *tried, size_t tn)
+/* The source tree the binary was built in: <binary dir>/.. (build/asrd -> the checkout); 0 if known. */
+static int source_root(char *buf, size_t n)
 {
-    const char *env = getenv("ASRD_MODEL");
-    if (env && *env) {
-        snprintf(buf, n, "%s", env);
-        return 0;
-    }
-    tried[0] = '\0';
     char exe[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            char up[PATH_MAX + 8], real[PATH_MAX];
-            snprintf(up, sizeof up, "%s/..", exe);
-            const char *root = realpath(up, real) ? real : up;
-            snprintf(buf, n, "%s/model/%s", root, MODEL_NAME);
-            if (file_exists(buf))
-                return 0;
-            snprintf(tried, tn, "%s or ", buf);
-        }
+    if (len <= 0)
+        return -1;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    char up[PATH_MAX + 8], real[PATH_MAX];
+    snprintf(up, sizeof up, "%s/..", exe);
+    int w = snprintf(buf, n, "%s", realpath(up, real) ? real : up);
+    return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+/* Finds a file shipped with asrd: <source tree>/in_tree, else ASRD_DATADIR/installed. Returns 0 with
+ * the path in buf, or -1 with the places tried ("A or B") in tried. */
+static int find_data_file(const char *in_tree, const char *installed, char *buf, size_t n, char *tried,
+                          size_t tn)
+{
+    char root[PATH_MAX];
+    tried[0] = '\0';
+    if (source_root(root, sizeof root) == 0) {
+        snprintf(buf, n, "%s/%s", root, in_tree);
+        if (file_exists(buf))
+            return 0;
+        snprintf(tried, tn, "%s or ", buf);
     }
-    snprintf(buf, n, "%s/%s", ASRD_DATADIR, MODEL_NAME);
+    snprintf(buf, n, "%s/%s", ASRD_DATADIR, installed);
     if (file_exists(buf))
         return 0;
     size_t tl = strlen(tried);
@@ -149,24 +157,43 @@ static int default_model(char *buf, size_t n, char *tried, size_t tn)
     return -1;
 }
 
-/* Finds the static files of the page: <binary dir>/../proto/www (source tree), else the installed
- * share dir; NULL if neither exists. */
+/* Finds the default model ($ASRD_MODEL, else as find_data_file). */
+static int default_model(char *buf, size_t n, char *tried, size_t tn)
+{
+    const char *env = getenv("ASRD_MODEL");
+    if (env && *env) {
+        snprintf(buf, n, "%s", env);
+        return 0;
+    }
+    return find_data_file("model/" MODEL_NAME, MODEL_NAME, buf, n, tried, tn);
+}
+
+/* Resolves the LM path "default" (decoder.lm / --lm) to the LM `make lm` builds in the source tree or
+ * `make install` installs. Other paths are left alone. 0 on success (*path may now point into buf);
+ * -1 after printing an error that names the places tried. */
+static int resolve_default_lm(const char **path, char *buf, size_t n)
+{
+    char tried[2 * PATH_MAX + 128];
+    if (!*path || strcmp(*path, "default") != 0)
+        return 0;
+    if (find_data_file("data/lm/" LM_NAME, LM_NAME, buf, n, tried, sizeof tried) != 0) {
+        fprintf(stderr, "asrd: error: LM \"default\": no %s at %s; build it with make lm (Debian's "
+                        "pocketsphinx-en-us trigram) or give a path\n", LM_NAME, tried);
+        return -1;
+    }
+    *path = buf;
+    return 0;
+}
+
+/* Finds the static files of the page: <source tree>/proto/www, else the installed share dir; NULL if
+ * neither exists. */
 static const char *default_www(char *buf, size_t n)
 {
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            char up[PATH_MAX + 8], real[PATH_MAX];
-            snprintf(up, sizeof up, "%s/..", exe);
-            const char *root = realpath(up, real) ? real : up;
-            int w = snprintf(buf, n, "%s/proto/www", root);
-            if (w > 0 && (size_t)w < n && access(buf, R_OK | X_OK) == 0)
-                return buf;
-        }
+    char root[PATH_MAX];
+    if (source_root(root, sizeof root) == 0) {
+        int w = snprintf(buf, n, "%s/proto/www", root);
+        if (w > 0 && (size_t)w < n && access(buf, R_OK | X_OK) == 0)
+            return buf;
     }
     snprintf(buf, n, "%s/www", ASRD_DATADIR);
     return access(buf, R_OK | X_OK) == 0 ? buf : NULL;
@@ -264,6 +291,11 @@ static int run_daemon(const char *config_path, const char *listen, const char *m
         if (cfg_set_string(&c.model, pathbuf, &err) != ASR_OK)
             goto done;
     }
+    const char *lm_path = c.lm; /* "default" is looked up only when it will be loaded */
+    if (c.decoder == ASR_DECODER_BEAM && resolve_default_lm(&lm_path, pathbuf, sizeof pathbuf) != 0)
+        goto done;
+    if (lm_path != c.lm && cfg_set_string(&c.lm, lm_path, &err) != ASR_OK)
+        goto done;
     const char *root = c.www_root ? c.www_root : default_www(wwwbuf, sizeof wwwbuf);
     if (!root)
         fprintf(stderr, "asrd: warning: no static files (proto/www or %s/www): the browser page is not served\n",
@@ -522,6 +554,9 @@ int main(int argc, char **argv)
         }
         model_path = pathbuf;
     }
+    char lmbuf[PATH_MAX + 64];
+    if (bo.decoder == ASR_DECODER_BEAM && resolve_default_lm(&bo.lm_path, lmbuf, sizeof lmbuf) != 0)
+        return 1;
     int n;
     if (manifest) {
         if (batch_manifest_read(manifest, &man, &err) != ASR_OK) {
