@@ -23,7 +23,7 @@
 batch_options batch_default_options(void)
 {
     batch_options o = {
-        .format = OUTPUT_TEXT, .with_path = 0, .threads = 1, .progress = 0, .score = 0, .block_sec = 0.5,
+        .format = OUTPUT_TEXT, .with_path = 0, .threads = 1, .streams = 8, .progress = 0, .score = 0, .block_sec = 0.5,
         .decoder = ASR_DECODER_GREEDY, .beam = ctc_beam_default_params(), .lm_path = NULL};
     return o;
 }
@@ -96,63 +96,6 @@ asr_status batch_lm_convert(const char *in, const char *out, asr_error *err)
         return err ? err->code : ASR_ERR_FORMAT;
     asr_status st = asr_lm_save(lm, out, err);
     asr_lm_free(lm);
-    return st;
-}
-
-asr_status batch_transcribe(const asr_model *m, asr_stream *s, asr_decoder *d, const char *file,
-                            double block_sec, asr_result *out, double *audio_sec, asr_error *err)
-{
-    asr_status st = ASR_ERR_NOMEM;
-    audio_reader *r = NULL;
-    float *buf = NULL, *lp = NULL;
-    int rate = asr_model_sample_rate(m);
-    size_t block = (size_t)(block_sec * rate);
-    size_t total = 0;
-
-    memset(out, 0, sizeof *out);
-    *audio_sec = 0;
-    asr_stream_reset(s);
-    asr_decoder_reset(d);
-    if (block < 1)
-        block = 1;
-    buf = malloc(block * sizeof *buf);
-    lp = malloc((size_t)asr_model_n_out(m) * sizeof *lp);
-    if (!buf || !lp) {
-        asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", file);
-        goto fail;
-    }
-    r = audio_reader_open(file, rate, err);
-    if (!r) {
-        st = err ? err->code : ASR_ERR_AUDIO;
-        goto fail;
-    }
-    for (;;) {
-        long n = audio_reader_read(r, buf, block, err);
-        if (n < 0) {
-            st = err ? err->code : ASR_ERR_AUDIO;
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        total += (size_t)n;
-        st = asr_stream_accept(s, buf, (size_t)n);
-        if (st != ASR_OK) {
-            asr_error_set(err, st, "%s: recognition failed: %s", file, asr_strerror(st));
-            goto fail;
-        }
-        while (asr_stream_pop(s, lp))
-            asr_decoder_push(d, lp);
-    }
-    st = asr_decoder_final(d, out);
-    if (st != ASR_OK) {
-        asr_error_set(err, st, "%s: decoding failed: %s", file, asr_strerror(st));
-        goto fail;
-    }
-    *audio_sec = (double)total / rate;
-fail:
-    audio_reader_close(r);
-    free(buf);
-    free(lp);
     return st;
 }
 
@@ -275,66 +218,218 @@ typedef struct run {
     const batch_item *items;
     int n;
     const batch_options *o;
-    const asr_lm *lm;         /* shared read-only by every worker, or NULL */
-    const ctc_lexicon *lex;   /* built from lm */
-    slot *slots; /* (n) */
+    const asr_lm *lm;       /* shared read-only by every worker, or NULL */
+    const ctc_lexicon *lex; /* built from lm */
+    int lanes;              /* streams in flight per worker: min(o->streams, n), >= 1 */
+    slot *slots;            /* (n) */
     pthread_mutex_t mtx;
     pthread_cond_t cond; /* signalled when a slot is done */
     int next;            /* next item to claim; guarded by mtx */
 } run;
 
-/* Creates the per-worker stream and decoder (*d zeroed first). */
-static asr_status worker_state(const run *r, asr_stream **s, asr_decoder *d, asr_error *err)
+/* One file in flight: its stream, decoder and reader belong to the lane's worker. */
+typedef struct lane {
+    asr_stream *s;
+    asr_decoder d;
+    audio_reader *rd; /* open while item >= 0 */
+    int item;         /* the slot being transcribed, or -1 (idle) */
+    size_t samples;   /* read so far from the current file */
+} lane;
+
+/* What one thread needs to transcribe: up to run.lanes files at a time, stepped together. */
+typedef struct worker {
+    run *r;
+    lane *lanes;       /* (k) */
+    int k;             /* lanes set up; 0 if setup failed (then setup_err is every item's error) */
+    asr_error setup_err;
+    asr_batch *b;      /* workspace of the lanes' joint network step, or NULL (each uses its own) */
+    float *buf;        /* (block) samples of one read, fed to one lane at a time */
+    size_t block;      /* samples per read (block_sec at the model's rate) */
+    float *lp;         /* (n_out) one output frame */
+    asr_stream **fed;  /* (k) streams given audio this round */
+    int *fed_lane;     /* (k) their lanes */
+} worker;
+
+static int claim(run *r)
 {
-    const asr_model *m = r->m;
-    memset(d, 0, sizeof *d);
-    *s = asr_stream_create(m, err);
-    if (!*s)
-        return err->code;
-    if (asr_decoder_init(d, r->o->decoder, asr_model_alphabet(m), asr_model_n_out(m),
-                         asr_model_frame_ms(m), &r->o->beam, r->lm, r->lex, err) != ASR_OK) {
-        asr_stream_destroy(*s);
-        *s = NULL;
-        return err->code;
-    }
-    return ASR_OK;
+    pthread_mutex_lock(&r->mtx);
+    int i = r->next < r->n ? r->next++ : -1;
+    pthread_mutex_unlock(&r->mtx);
+    return i;
 }
 
-/* Fills slot i (without marking it done). A worker without a stream (setup failed) reports the
- * setup error for every item it claims, so the run still terminates. */
-static void process(run *r, asr_stream *s, asr_decoder *d, const asr_error *setup_err, int i)
+/* Publishes slot i (its other fields are written before and never again by this thread). */
+static void slot_done(run *r, int i, asr_status st)
 {
-    slot *sl = &r->slots[i];
-    if (!s || (!d->greedy && !d->beam)) {
-        sl->st = setup_err->code;
-        sl->err = *setup_err;
+    r->slots[i].st = st;
+    pthread_mutex_lock(&r->mtx);
+    r->slots[i].done = 1;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->mtx);
+}
+
+static void worker_free(worker *w)
+{
+    for (int j = 0; j < w->k; j++) {
+        audio_reader_close(w->lanes[j].rd);
+        asr_decoder_free(&w->lanes[j].d);
+        asr_stream_destroy(w->lanes[j].s);
+    }
+    free(w->lanes);
+    free(w->buf);
+    free(w->lp);
+    free(w->fed);
+    free(w->fed_lane);
+    asr_batch_destroy(w->b);
+}
+
+/* Sets up a worker's buffers and lanes (a stream and a decoder each; the model and LM are
+ * shared). Fewer lanes if memory runs out; with none, w->setup_err says why. */
+static void worker_init(worker *w, run *r)
+{
+    const asr_model *m = r->m;
+    int rate = asr_model_sample_rate(m);
+    memset(w, 0, sizeof *w);
+    w->r = r;
+    w->block = (size_t)(r->o->block_sec * rate);
+    if (w->block < 1)
+        w->block = 1;
+    w->b = asr_batch_create(m);
+    w->buf = malloc(w->block * sizeof *w->buf);
+    w->lp = malloc((size_t)asr_model_n_out(m) * sizeof *w->lp);
+    w->lanes = calloc((size_t)r->lanes, sizeof *w->lanes);
+    w->fed = calloc((size_t)r->lanes, sizeof *w->fed);
+    w->fed_lane = calloc((size_t)r->lanes, sizeof *w->fed_lane);
+    if (!w->buf || !w->lp || !w->lanes || !w->fed || !w->fed_lane) {
+        asr_error_set(&w->setup_err, ASR_ERR_NOMEM, "batch: out of memory");
         return;
     }
-    sl->st =
-        batch_transcribe(r->m, s, d, r->items[i].file, r->o->block_sec, &sl->res, &sl->audio_sec, &sl->err);
+    for (; w->k < r->lanes; w->k++) {
+        lane *L = &w->lanes[w->k];
+        L->item = -1;
+        L->s = asr_stream_create(m, &w->setup_err);
+        if (!L->s)
+            break;
+        if (asr_decoder_init(&L->d, r->o->decoder, asr_model_alphabet(m), asr_model_n_out(m),
+                             asr_model_frame_ms(m), &r->o->beam, r->lm, r->lex, &w->setup_err) != ASR_OK) {
+            asr_stream_destroy(L->s);
+            break;
+        }
+    }
+}
+
+/* Ends the lane's file: final result after end of file (st == ASR_OK), else the error already in
+ * its slot (st is its code). */
+static void lane_end(worker *w, lane *L, asr_status st)
+{
+    run *r = w->r;
+    slot *sl = &r->slots[L->item];
+    const char *file = r->items[L->item].file;
+    if (st == ASR_OK) {
+        st = asr_decoder_final(&L->d, &sl->res);
+        if (st != ASR_OK)
+            asr_error_set(&sl->err, st, "%s: decoding failed: %s", file, asr_strerror(st));
+        else
+            sl->audio_sec = (double)L->samples / asr_model_sample_rate(r->m);
+    }
+    audio_reader_close(L->rd);
+    L->rd = NULL;
+    slot_done(r, L->item, st);
+    L->item = -1;
+}
+
+/* Gives an idle lane the next unclaimed file that opens (one that does not is done at once, with
+ * its error). Returns 0 when no file is left. */
+static int lane_start(worker *w, lane *L)
+{
+    run *r = w->r;
+    int i;
+    while ((i = claim(r)) >= 0) {
+        slot *sl = &r->slots[i];
+        asr_stream_reset(L->s);
+        asr_decoder_reset(&L->d);
+        L->samples = 0;
+        L->rd = audio_reader_open(r->items[i].file, asr_model_sample_rate(r->m), &sl->err);
+        if (L->rd) {
+            L->item = i;
+            return 1;
+        }
+        slot_done(r, i, sl->err.code ? sl->err.code : ASR_ERR_AUDIO);
+    }
+    return 0;
+}
+
+/* One round: every lane reads its next block (an ended file is finished and the lane takes the
+ * next one), the frontend runs per stream, the network runs once over all fed streams
+ * (asr_stream_run_batch: bit-identical to each alone), and each stream's output frames go to its
+ * own decoder. Returns 0 when the worker has nothing left to do. */
+static int worker_round(worker *w)
+{
+    run *r = w->r;
+    int n_fed = 0, active = 0;
+    if (w->k == 0) { /* no lanes: every item this worker claims fails with the setup error */
+        int i = claim(r);
+        if (i < 0)
+            return 0;
+        r->slots[i].err = w->setup_err;
+        slot_done(r, i, w->setup_err.code);
+        return 1;
+    }
+    for (int j = 0; j < w->k; j++) {
+        lane *L = &w->lanes[j];
+        while (L->item >= 0 || lane_start(w, L)) {
+            slot *sl = &r->slots[L->item];
+            long got = audio_reader_read(L->rd, w->buf, w->block, &sl->err);
+            if (got < 0) {
+                lane_end(w, L, sl->err.code ? sl->err.code : ASR_ERR_AUDIO);
+                continue;
+            }
+            if (got == 0) {
+                lane_end(w, L, ASR_OK);
+                continue;
+            }
+            asr_status st = asr_stream_feed(L->s, w->buf, (size_t)got);
+            if (st != ASR_OK) {
+                asr_error_set(&sl->err, st, "%s: recognition failed: %s", r->items[L->item].file,
+                              asr_strerror(st));
+                lane_end(w, L, st);
+                continue;
+            }
+            L->samples += (size_t)got;
+            w->fed[n_fed] = L->s;
+            w->fed_lane[n_fed++] = j;
+            break;
+        }
+        active += L->item >= 0;
+    }
+    if (n_fed > 0 && asr_stream_run_batch(w->fed, n_fed, w->b) != ASR_OK) {
+        /* no memory for the joint step (no stream has changed): each alone, its own workspace */
+        for (int f = 0; f < n_fed; f++) {
+            asr_status st = asr_stream_run_batch(&w->fed[f], 1, NULL);
+            if (st != ASR_OK) {
+                lane *L = &w->lanes[w->fed_lane[f]];
+                asr_error_set(&r->slots[L->item].err, st, "%s: recognition failed: %s",
+                              r->items[L->item].file, asr_strerror(st));
+                lane_end(w, L, st);
+            }
+        }
+    }
+    for (int f = 0; f < n_fed; f++) {
+        lane *L = &w->lanes[w->fed_lane[f]];
+        if (L->item >= 0)
+            while (asr_stream_pop(L->s, w->lp))
+                asr_decoder_push(&L->d, w->lp);
+    }
+    return active > 0;
 }
 
 static void *worker_main(void *arg)
 {
-    run *r = arg;
-    asr_stream *s = NULL;
-    asr_decoder d;
-    asr_error setup_err = {ASR_OK, ""};
-    worker_state(r, &s, &d, &setup_err);
-    for (;;) {
-        pthread_mutex_lock(&r->mtx);
-        int i = r->next < r->n ? r->next++ : -1;
-        pthread_mutex_unlock(&r->mtx);
-        if (i < 0)
-            break;
-        process(r, s, &d, &setup_err, i);
-        pthread_mutex_lock(&r->mtx);
-        r->slots[i].done = 1;
-        pthread_cond_broadcast(&r->cond);
-        pthread_mutex_unlock(&r->mtx);
-    }
-    asr_decoder_free(&d);
-    asr_stream_destroy(s);
+    worker w;
+    worker_init(&w, arg);
+    while (worker_round(&w))
+        ;
+    worker_free(&w);
     return NULL;
 }
 
@@ -390,18 +485,18 @@ static int score_add(batch_score *sc, const char *ref, const char *hyp)
 int batch_run(const asr_model *m, const batch_item *items, int n, const batch_options *o, FILE *out,
               FILE *errf, batch_score *score, asr_error *err)
 {
-    int failed = 0, ret = -1, nthreads = 0, sync_ok = 0;
+    int failed = 0, ret = -1, nthreads = 0, sync_ok = 0, own_worker = 0;
     pthread_t *tids = NULL;
-    asr_stream *s = NULL;
-    asr_decoder d;
+    worker w; /* the calling thread's own, with one thread */
     asr_lm *lm = NULL;
     ctc_lexicon *lex = NULL;
-    asr_error setup_err = {ASR_OK, ""};
     batch_score sc = {0, 0, 0, 0, 0};
     double audio = 0, t0 = now_sec();
     run r = {.m = m, .items = items, .n = n, .o = o, .next = 0};
 
-    memset(&d, 0, sizeof d);
+    r.lanes = o->streams < 1 ? 1 : o->streams;
+    if (r.lanes > n)
+        r.lanes = n > 0 ? n : 1;
     if (o->decoder == ASR_DECODER_BEAM && o->lm_path) {
         lm = asr_lm_open(o->lm_path, err);
         if (!lm)
@@ -417,15 +512,15 @@ int batch_run(const asr_model *m, const batch_item *items, int n, const batch_op
         asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
         goto fail;
     }
+    if (pthread_mutex_init(&r.mtx, NULL) != 0 || pthread_cond_init(&r.cond, NULL) != 0) {
+        asr_error_set(err, ASR_ERR_NOMEM, "batch: cannot create synchronisation objects");
+        goto fail;
+    }
+    sync_ok = 1;
     int want = o->threads < 1 ? 1 : o->threads;
     if (want > n)
         want = n;
     if (want > 1) {
-        if (pthread_mutex_init(&r.mtx, NULL) != 0 || pthread_cond_init(&r.cond, NULL) != 0) {
-            asr_error_set(err, ASR_ERR_NOMEM, "batch: cannot create synchronisation objects");
-            goto fail;
-        }
-        sync_ok = 1;
         tids = calloc((size_t)want, sizeof *tids);
         if (!tids) {
             asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
@@ -439,7 +534,8 @@ int batch_run(const asr_model *m, const batch_item *items, int n, const batch_op
             goto fail;
         }
     } else {
-        worker_state(&r, &s, &d, &setup_err);
+        worker_init(&w, &r);
+        own_worker = 1;
     }
 
     if (o->progress)
@@ -452,7 +548,8 @@ int batch_run(const asr_model *m, const batch_item *items, int n, const batch_op
                 pthread_cond_wait(&r.cond, &r.mtx);
             pthread_mutex_unlock(&r.mtx);
         } else {
-            process(&r, s, &d, &setup_err, i);
+            while (!sl->done && worker_round(&w)) /* this thread sets done: no lock needed */
+                ;
         }
         if (o->progress)
             fputs("\r\033[K", errf);
@@ -514,8 +611,8 @@ fail:
             asr_result_free(&r.slots[i].res);
     free(r.slots);
     free(tids);
-    asr_decoder_free(&d);
-    asr_stream_destroy(s);
+    if (own_worker)
+        worker_free(&w);
     ctc_lexicon_destroy(lex);
     asr_lm_free(lm);
     return ret;

@@ -1,5 +1,6 @@
 /* batch.h - `asrd --batch`: transcribe files (or a manifest of files with references) with one
- * model, in input order, optionally on several threads, optionally scoring WER/CER.
+ * model, in input order, optionally on several threads each stepping several files together,
+ * optionally scoring WER/CER.
  *
  * Thread safety: batch_run creates and joins its own worker threads; the model is shared read-only.
  * Everything else is reentrant.
@@ -26,6 +27,7 @@ typedef struct batch_options {
     output_format format;
     int with_path;    /* text format: prefix each line with "path<TAB>" */
     int threads;      /* worker threads (>= 1); output order is input order regardless */
+    int streams;      /* files in flight per thread, their network steps batched (>= 1) */
     int progress;     /* draw a progress bar on the error stream (caller checks isatty) */
     int score;        /* after the transcripts, print the WER/CER summary line (items need refs) */
     double block_sec; /* audio read per step (seconds) */
@@ -35,7 +37,7 @@ typedef struct batch_options {
     const char *lm_path;      /* ARPA or binary LM for the beam decoder, or NULL (no LM) */
 } batch_options;
 
-/* text, no path prefix, 1 thread, no progress bar, no scoring, 0.5 s blocks, greedy decoder,
+/* text, no path prefix, 1 thread, 8 streams, no progress bar, no scoring, 0.5 s blocks, greedy decoder,
  * ctc_beam_default_params(), no LM. */
 batch_options batch_default_options(void);
 
@@ -56,14 +58,6 @@ asr_status batch_decoder_option(batch_options *o, batch_decoder_opt opt, const c
 
 /* `asrd --lm-convert IN OUT`: reads an ARPA (or binary) LM and writes the binary image. */
 asr_status batch_lm_convert(const char *in, const char *out, asr_error *err);
-
-/* Transcribes one file through an existing stream and decoder of model m (both are reset first):
- * reads blocks of block_sec seconds at the model's rate -> asr_stream_accept -> asr_stream_pop ->
- * asr_decoder_push, then asr_decoder_final. *out is filled (caller frees with asr_result_free);
- * *audio_sec receives the seconds of audio read. On failure *out is empty and *err names the file
- * and the reason. */
-asr_status batch_transcribe(const asr_model *m, asr_stream *s, asr_decoder *d, const char *file,
-                            double block_sec, asr_result *out, double *audio_sec, asr_error *err);
 
 /* A manifest: lines "path<TAB>reference" (a line without a TAB has an empty reference; empty
  * lines are skipped); relative paths are resolved against the manifest's directory. */
