@@ -1,12 +1,21 @@
 /* batch.c - batch transcription (see batch.h).
  *
- * DESIGN. With one thread everything happens in the caller's thread: transcribe item i, print it,
- * next. With N threads, N workers each own one asr_stream and one decoder (the model and the LM are
- * shared read-only) and claim items in order from a shared counter; each result goes into its own slot.
- * The calling thread is the only writer of `out`/`errf`: it waits for slot 0, prints it, frees it,
- * waits for slot 1, and so on, so the output order is the input order whatever finishes first.
- * The counter and the slots' `done` flags are guarded by one mutex; a slot's other fields are
- * written by exactly one worker before `done` is set and read by the calling thread after.
+ * DESIGN. A worker owns up to K lanes (K = --streams, at most the number of files); a lane is one
+ * file in flight: its audio reader, asr_stream and decoder (the model and the LM are shared
+ * read-only). A worker runs rounds: each lane reads its next block of block_sec seconds and feeds
+ * its stream's frontend; one asr_stream_run_batch steps the network of every fed stream together
+ * (one matrix product instead of K matrix-vector products, bit-identical to each stream alone);
+ * each stream's output frames go to its own decoder. A lane whose file ends finalises it into the
+ * file's slot and claims the next unclaimed item, in input order, from a shared counter; a file
+ * that cannot be opened or decoded gets its error in its slot and the lane moves on.
+ * With --threads 1 the calling thread is the only worker: it drives rounds until the slot it has to
+ * print next is done. With N threads, N worker threads run rounds until no item is left and the
+ * calling thread waits for each slot in turn. Either way the calling thread is the only writer of
+ * `out`/`errf`: it prints slot 0, frees it, then slot 1, and so on, so the output order is the input
+ * order whatever finishes first, and K or N never change a transcript.
+ * The counter and the slots' `done` flags are guarded by run.mtx; a slot's other fields are
+ * written by exactly one worker (the one whose lane claimed it) before `done` is set and read by
+ * the calling thread after. Lanes, their buffers and the batch workspace belong to their worker.
  */
 #include "batch.h"
 
