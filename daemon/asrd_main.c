@@ -40,7 +40,7 @@ static void usage(FILE *f)
           "                      microphone feed on /mic, GET /healthz, GET /metrics and the browser page,\n"
           "                      all on one port (default 127.0.0.1:2700); runs until SIGTERM/SIGINT\n"
           "  --batch             transcribe audio files (WAV, FLAC, OGG, ... at any sample rate;\n"
-          "                      \"-\" reads standard input) and exit\n"
+          "                      \"-\", given once, reads standard input) and exit\n"
           "  --features --kaldi  print raw MFCC of FILE as Kaldi's compute-mfcc-feats computes them with\n"
           "                      its defaults (13 coefficients, one 10 ms frame per line; no model needed)\n"
           "\n"

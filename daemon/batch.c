@@ -503,6 +503,15 @@ int batch_run(const asr_model *m, const batch_item *items, int n, const batch_op
     double audio = 0, t0 = now_sec();
     run r = {.m = m, .items = items, .n = n, .o = o, .next = 0};
 
+    /* Files in flight at once would read standard input in turns, a mix of both; one reads it all. */
+    int n_stdin = 0;
+    for (int i = 0; i < n; i++)
+        n_stdin += strcmp(items[i].file, "-") == 0;
+    if (n_stdin > 1) {
+        asr_error_set(err, ASR_ERR_ARG, "standard input (\"-\") is listed %d times; it can be read only once",
+                      n_stdin);
+        return -1;
+    }
     r.lanes = o->streams < 1 ? 1 : o->streams;
     if (r.lanes > n)
         r.lanes = n > 0 ? n : 1;

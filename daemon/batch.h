@@ -84,7 +84,7 @@ typedef struct batch_score {
  * "asrd: error: PATH: reason" per failed file to errf (the other files continue). With o->score,
  * appends "WER x.xx% (edits/words) CER y.yy% (edits/chars)" to out and fills *score if not NULL.
  * Returns the number of failed files (>= 0), or -1 with *err filled if nothing could run (no
- * memory, threads could not start, output write error). */
+ * memory, threads could not start, output write error, "-" listed more than once). */
 int batch_run(const asr_model *m, const batch_item *items, int n, const batch_options *o, FILE *out,
               FILE *errf, batch_score *score, asr_error *err);
 

@@ -165,5 +165,9 @@ for v in 0 257 x ""; do
     "$ASRD" --batch "${M[@]}" --streams "$v" "${real[0]}" >/dev/null 2>"$T/err"; rc=$?
     check "--streams '$v': usage error (exit $rc)" [ $rc -eq 2 ] && grep -q -- "--streams" "$T/err"
 done
+# standard input twice: files in flight together would read it in turns, so it is refused
+"$ASRD" --batch "${M[@]}" "${real[0]}" - - <"$stdin_file" >"$T/out" 2>"$T/err"; rc=$?
+check "'-' twice: exit 1, nothing transcribed, says why" [ $rc -eq 1 ] && [ ! -s "$T/out" ] &&
+    grep -q 'standard input ("-") is listed 2 times' "$T/err"
 check "--help documents --streams" grep -q -- "--streams K" <("$ASRD" --help)
 finish
