@@ -248,15 +248,15 @@ typedef struct lane {
 /* What one thread needs to transcribe: up to run.lanes files at a time, stepped together. */
 typedef struct worker {
     run *r;
-    lane *lanes;       /* (k) */
-    int k;             /* lanes set up; 0 if setup failed (then setup_err is every item's error) */
+    lane *lanes; /* (k) */
+    int k;       /* lanes set up; 0 if setup failed (then setup_err is every item's error) */
     asr_error setup_err;
-    asr_batch *b;      /* workspace of the lanes' joint network step, or NULL (each uses its own) */
-    float *buf;        /* (block) samples of one read, fed to one lane at a time */
-    size_t block;      /* samples per read (block_sec at the model's rate) */
-    float *lp;         /* (n_out) one output frame */
-    asr_stream **fed;  /* (k) streams given audio this round */
-    int *fed_lane;     /* (k) their lanes */
+    asr_batch *b;     /* workspace of the lanes' joint network step, or NULL (each uses its own) */
+    float *buf;       /* (block) samples of one read, fed to one lane at a time */
+    size_t block;     /* samples per read (block_sec at the model's rate) */
+    float *lp;        /* (n_out) one output frame */
+    asr_stream **fed; /* (k) streams given audio this round */
+    int *fed_lane;    /* (k) their lanes */
 } worker;
 
 static int claim(run *r)
