@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import wave
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -36,6 +37,16 @@ RATE = 16000
 TARGET_RTF = 0.005
 TARGET_LOAD_MS = 50.0
 TARGET_RSS_MB = 20.0
+# Targets from issue 6: the beam decoder with the word LM, shipped acoustic model and default
+# decoder parameters.
+TARGET_BEAM_WER_REDUCTION = 30.0  # % relative to greedy, on cathy/dev
+TARGET_BEAM_WER_SET = "cathy"
+TARGET_BEAM_SPEEDUP = 50.0  # pocketsphinx CPU / asrd-beam CPU, on every set
+
+# Systems in table order. The TSV keeps the name "asrd" for the greedy decoder (as before the beam
+# row existed); the table calls it asrd-greedy.
+SYSTEMS = ("asrd", "asrd-beam", "pocketsphinx")
+LABEL = {"asrd": "asrd-greedy"}
 
 
 def log(msg):
@@ -53,6 +64,29 @@ def measure(cmd, stdout_path, tmp, env=None):
         fields = dict(kv.split("=", 1) for kv in f.read().split())
     res = {k: (int(v) if k in ("exit", "maxrss_kb") else float(v)) for k, v in fields.items()}
     return res
+
+
+def rss_split(cmd, stdout_path, env=None, period=0.002):
+    """Runs cmd (untimed) and samples /proc/PID/status every `period` s; returns the largest
+    RssAnon and RssFile seen, in MB (private memory vs file-backed pages such as a mapped LM), or
+    None. Sampled, so a short-lived peak can be missed; ru_maxrss from measure() is the exact peak."""
+    peak = {"RssAnon": 0, "RssFile": 0}
+    with open(stdout_path, "w") as out, open(stdout_path + ".err", "w") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        status = "/proc/%d/status" % p.pid
+        while p.poll() is None:
+            try:
+                with open(status) as f:
+                    for line in f:
+                        k, _, v = line.partition(":")
+                        if k in peak:
+                            peak[k] = max(peak[k], int(v.split()[0]))
+            except (OSError, ValueError, IndexError):
+                pass
+            time.sleep(period)
+    if p.returncode != 0 or not peak["RssFile"]:
+        return None
+    return {k: v / 1024.0 for k, v in peak.items()}
 
 
 def median_runs(runs):
@@ -247,11 +281,26 @@ def prepare_set(name, items, tmp):
 
 
 # ---------------------------------------------------------------- systems
-def run_asrd(s, model, repeat, tmp, env):
-    """asrd --batch --manifest --score, `repeat` times. Hypotheses come from the last run."""
-    out = os.path.join(s["dir"], "asrd.out")
+def find_lm():
+    """The word LM for the asrd-beam row: $ASRD_LM if set, else $ASRD_DATA/lm/en-us.lmbin, else
+    ROOT/data/lm/en-us.lmbin. Returns (path or None, the paths looked at)."""
+    if os.environ.get("ASRD_LM"):
+        cands = [os.environ["ASRD_LM"]]
+    else:
+        cands = [os.path.join(d, "lm", "en-us.lmbin")
+                 for d in (os.environ.get("ASRD_DATA"), os.path.join(ROOT, "data")) if d]
+    for c in cands:
+        if os.path.exists(c):
+            return os.path.abspath(c), cands
+    return None, cands
+
+
+def run_asrd(s, model, repeat, tmp, env, lm=None):
+    """asrd --batch --manifest --score, `repeat` times; with lm, `--lm LM` (the beam decoder with
+    its default parameters, what users get). Hypotheses come from the last run."""
+    out = os.path.join(s["dir"], "asrd-beam.out" if lm else "asrd.out")
     cmd = [ASRD, "--batch", "--model", model, "--format", "text", "--manifest",
-           os.path.join(s["dir"], "manifest.tsv"), "--score"]
+           os.path.join(s["dir"], "manifest.tsv"), "--score"] + (["--lm", lm] if lm else [])
     runs = []
     for _ in range(repeat):
         r = measure(cmd, out, tmp, env)
@@ -389,6 +438,12 @@ def verdict(v, target):
     return "ok" if v <= target else "MISSED"
 
 
+def verdict_min(v, target):
+    if v is None:
+        return ""
+    return "ok" if v >= target else "MISSED"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
@@ -434,6 +489,17 @@ def run(a, env, tmp, rep):
         rep.add("-", "asrd", "model_params", int(facts.get("params", 0)), "floats", "")
         rep.add("-", "asrd", "model_flops_per_frame", facts["flops_per_frame"], "FLOP", "")
     rep.add("-", "machine", "sgemm_peak_1thread", peak, "GFLOP/s", "")
+    lm = None
+    if model:
+        lm, looked = find_lm()
+        if lm:
+            print("word LM for asrd-beam: %s (%.0f MB, memory-mapped; default decoder parameters)"
+                  % (lm, os.path.getsize(lm) / 1048576.0))
+            rep.add("-", "asrd-beam", "lm", lm, "", "")
+            rep.add("-", "asrd-beam", "lm_file_size", os.path.getsize(lm) / 1048576.0, "MB", "")
+        else:
+            print("asrd-beam row skipped: no word LM at %s (build it with `make lm`)" % " or ".join(looked))
+            rep.add("-", "asrd-beam", "skipped", "no LM at " + " or ".join(looked), "", "")
 
     # -- data sets
     sets = []
@@ -469,12 +535,17 @@ def run(a, env, tmp, rep):
         refs = [u["ref"] for u in s["utts"]]
         rep.add(s["name"], "-", "files", len(s["utts"]), "", "")
         rep.add(s["name"], "-", "audio", s["seconds"], "s", "")
-        for sysname in ("asrd", "pocketsphinx"):
+        for sysname in SYSTEMS:
             if sysname == "asrd":
                 if not model:
                     continue
-                log("bench: asrd on %s..." % s["name"])
+                log("bench: asrd (greedy) on %s..." % s["name"])
                 r = run_asrd(s, model, a.repeat, tmp, env)
+            elif sysname == "asrd-beam":
+                if not model or not lm:
+                    continue
+                log("bench: asrd (beam + LM) on %s..." % s["name"])
+                r = run_asrd(s, model, a.repeat, tmp, env, lm)
             else:
                 if a.no_pocketsphinx or not shutil.which("pocketsphinx_batch"):
                     continue
@@ -504,8 +575,9 @@ def run(a, env, tmp, rep):
             rep.add(s["name"], sysname, "scorer", sc["scorer"], "", "")
             if missing:
                 rep.add(s["name"], sysname, "missing_hypotheses", missing, "", "")
+            if sysname != "pocketsphinx":
+                rep.add(s["name"], sysname, "own_score_line", r["own_score"], "", "")
             if sysname == "asrd":
-                rep.add(s["name"], "asrd", "own_score_line", r["own_score"], "", "")
                 if facts and res["cpu"] > 0:
                     frames = sum(output_frames(u["samples"], facts) for u in s["utts"])
                     res["gflops"] = facts["flops_per_frame"] * frames / res["cpu"] / 1e9
@@ -513,22 +585,44 @@ def run(a, env, tmp, rep):
                     rep.add(s["name"], "asrd", "achieved_gflops", res["gflops"], "GFLOP/s", "")
                     if peak:
                         rep.add(s["name"], "asrd", "fraction_of_sgemm_peak", res["gflops"] / peak, "", "")
-        if "asrd" in row and "pocketsphinx" in row and row["asrd"]["cpu"] > 0:
-            row["speedup"] = row["pocketsphinx"]["cpu"] / row["asrd"]["cpu"]
-            rep.add(s["name"], "asrd", "speedup_vs_pocketsphinx", row["speedup"], "x (CPU ratio)", "")
+        for sysname in ("asrd", "asrd-beam"):
+            if sysname in row and "pocketsphinx" in row and row[sysname]["cpu"] > 0:
+                row[sysname]["speedup"] = row["pocketsphinx"]["cpu"] / row[sysname]["cpu"]
+                rep.add(s["name"], sysname, "speedup_vs_pocketsphinx", row[sysname]["speedup"],
+                        "x (CPU ratio)", ">= %g" % TARGET_BEAM_SPEEDUP if sysname == "asrd-beam" else "")
+        if "asrd" in row and "asrd-beam" in row and row["asrd"]["wer"] > 0:
+            g, b = row["asrd"]["wer"], row["asrd-beam"]["wer"]
+            row["wer_reduction"] = 100.0 * (g - b) / g
+            rep.add(s["name"], "asrd-beam", "wer_reduction_vs_greedy", row["wer_reduction"], "% relative",
+                    ">= %g" % TARGET_BEAM_WER_REDUCTION if s["name"] == TARGET_BEAM_WER_SET else "")
         table.append(row)
+
+    # -- issue 6 targets, one line each in the TSV
+    red = next((row["wer_reduction"] for row in table
+                if row["set"] == TARGET_BEAM_WER_SET and "wer_reduction" in row), None)
+    if red is not None:
+        rep.add("targets", "asrd-beam", "wer_reduction_vs_greedy_%s" % TARGET_BEAM_WER_SET, red,
+                "% relative", ">= %g" % TARGET_BEAM_WER_REDUCTION)
+    sp = [(row["asrd-beam"]["speedup"], row["set"]) for row in table
+          if "speedup" in row.get("asrd-beam", {})]
+    if sp:
+        rep.add("targets", "asrd-beam", "speedup_vs_pocketsphinx_worst_set", min(sp)[0], "x (CPU ratio)",
+                ">= %g" % TARGET_BEAM_SPEEDUP)
+        rep.add("targets", "asrd-beam", "speedup_worst_set", min(sp)[1], "", "")
 
     # -- startup / model load and one-stream memory
     startup = long_run = baseline = None
     if model:
-        startup, baseline, long_run = load_and_memory(sets, model, a.repeat, tmp, env, rep)
+        startup, baseline, long_run = load_and_memory(sets, model, a.repeat, tmp, env, rep, lm)
 
     print_table(table, peak, startup, baseline, long_run)
 
 
-def load_and_memory(sets, model, repeat, tmp, env, rep):
+def load_and_memory(sets, model, repeat, tmp, env, rep, lm=None):
     """Model load: whole `asrd --batch` on a 0.1 s file (startup total) beside `asrd --version`
-    (process start without a model). Memory: peak RSS of asrd transcribing one long file."""
+    (process start without a model). Memory: peak RSS of asrd transcribing one long file, greedy
+    (the one-stream figure), and with lm the same file through the beam decoder, reported apart:
+    its RSS counts the LM's mapped file pages, which are page cache shared by every process."""
     d = os.path.join(tmp, "load")
     os.makedirs(d)
     short = os.path.join(d, "short.wav")
@@ -579,32 +673,53 @@ def load_and_memory(sets, model, repeat, tmp, env, rep):
             rep.add("long", "asrd", "rtf", long_run["rtf"], "x", "<= %g" % TARGET_RTF)
         else:
             print("asrd on one long file FAILED: %s" % stderr_tail(out))
+        if long_run and lm:
+            runs = [measure([ASRD, "--batch", "--model", model, "--lm", lm, longf], out, tmp, env)
+                    for _ in range(repeat)]
+            if all(r["exit"] == 0 for r in runs):
+                m = median_runs(runs)
+                long_run["beam_rss"] = max(r["maxrss_kb"] for r in runs) / 1024.0
+                long_run["beam_rtf"] = m["cpu_s"] / secs
+                long_run["lm_mb"] = os.path.getsize(lm) / 1048576.0
+                rep.add("long", "asrd-beam", "rss_one_stream_with_lm", long_run["beam_rss"], "MB", "")
+                rep.add("long", "asrd-beam", "cpu", m["cpu_s"], "s", "")
+                rep.add("long", "asrd-beam", "rtf", long_run["beam_rtf"], "x", "")
+                split = rss_split([ASRD, "--batch", "--model", model, "--lm", lm, longf], out, env)
+                if split:
+                    long_run["beam_anon"], long_run["beam_file"] = split["RssAnon"], split["RssFile"]
+                    rep.add("long", "asrd-beam", "rss_anon_sampled", split["RssAnon"], "MB", "")
+                    rep.add("long", "asrd-beam", "rss_file_sampled", split["RssFile"], "MB", "")
+            else:
+                print("asrd --lm on one long file FAILED: %s" % stderr_tail(out))
     return startup, baseline, long_run
 
 
 def print_table(table, peak, startup, baseline, long_run):
     print()
-    hdr = "%-6s %-12s %5s %8s %8s %8s %9s %8s %7s %7s %9s" % (
+    hdr = "%-6s %-12s %5s %8s %8s %8s %9s %8s %7s %7s %7s %9s" % (
         "set", "system", "files", "audio s", "CPU s", "wall s", "RTF", "RSS MB", "WER %", "CER %",
-        "GFLOP/s")
+        "vs PS", "GFLOP/s")
     print(hdr)
     print("-" * len(hdr))
     for row in table:
-        for sysname in ("asrd", "pocketsphinx"):
+        for sysname in SYSTEMS:
             r = row.get(sysname)
             if not r:
                 continue
-            print("%-6s %-12s %5d %8.1f %8.2f %8.2f %9.5f %8.1f %7.1f %7.1f %9s" % (
-                row["set"], sysname, row["n"], row["audio"], r["cpu"], r["wall"], r["rtf"], r["rss"],
-                r["wer"], r["cer"], fmt(r.get("gflops"), "%.2f")))
-        if "speedup" in row:
-            print("%-6s %-12s asrd is %.1fx faster than pocketsphinx (CPU seconds ratio)"
-                  % (row["set"], "", row["speedup"]))
+            print("%-6s %-12s %5d %8.1f %8.2f %8.2f %9.5f %8.1f %7.1f %7.1f %7s %9s" % (
+                row["set"], LABEL.get(sysname, sysname), row["n"], row["audio"], r["cpu"], r["wall"],
+                r["rtf"], r["rss"], r["wer"], r["cer"], fmt(r.get("speedup"), "%.1fx"),
+                fmt(r.get("gflops"), "%.2f")))
+        if "wer_reduction" in row:
+            print("%-6s %-12s beam + LM vs greedy: WER %.1f%% -> %.1f%%, %.1f%% relative reduction"
+                  % (row["set"], "", row["asrd"]["wer"], row["asrd-beam"]["wer"], row["wer_reduction"]))
+    print("vs PS = pocketsphinx CPU s / the row's CPU s on the same set. asrd-beam RSS includes the "
+          "mapped LM pages (shared page cache).")
     print()
-    scorers = {r[s]["scorer"] for r in table for s in ("asrd", "pocketsphinx") if s in r}
+    scorers = {r[s]["scorer"] for r in table for s in SYSTEMS if s in r}
     if scorers:
-        print("WER/CER: both systems scored by %s; sclite WER in results.tsv" % ", ".join(sorted(scorers)))
-    print("Targets (one thread, default model size):")
+        print("WER/CER: every system scored by %s; sclite WER in results.tsv" % ", ".join(sorted(scorers)))
+    print("Targets (one thread, default model size; issue 3: asrd-greedy):")
     rtfs = [row["asrd"]["rtf"] for row in table if "asrd" in row]
     worst = max(rtfs) if rtfs else None
     print("  real-time factor    <= %-6g  measured %s (worst set)%s  %s" % (
@@ -620,6 +735,26 @@ def print_table(table, peak, startup, baseline, long_run):
     print("  memory, one stream  <= %-3g MB  measured %s MB (peak RSS, one %s s file; %s MB on a 0.1 s "
           "file)  %s" % (TARGET_RSS_MB, fmt(rss, "%.1f"), fmt(long_run and long_run["seconds"], "%.0f"),
                          fmt(startup and startup["maxrss_kb"] / 1024.0, "%.1f"), verdict(rss, TARGET_RSS_MB)))
+    if long_run and "beam_rss" in long_run:
+        print("  memory, beam + LM   (no target) peak RSS %.1f MB on the same file, RTF %.5f; it counts the "
+              "%.0f MB LM file's pages touched, page cache shared by every process mapping it"
+              % (long_run["beam_rss"], long_run["beam_rtf"], long_run["lm_mb"]))
+        if "beam_anon" in long_run:
+            print("                      sampled /proc/PID/status peaks: %.1f MB file-backed (LM, model, "
+                  "libraries), %.1f MB private (anonymous)" % (long_run["beam_file"], long_run["beam_anon"]))
+    print("Targets (issue 6: asrd-beam, word LM, default decoder parameters):")
+    red = next((row["wer_reduction"] for row in table
+                if row["set"] == TARGET_BEAM_WER_SET and "wer_reduction" in row), None)
+    print("  WER reduction vs greedy on %s  >= %g%% relative  measured %s  %s" % (
+        TARGET_BEAM_WER_SET, TARGET_BEAM_WER_REDUCTION,
+        "n/a (needs the %s set, the LM and both asrd rows)" % TARGET_BEAM_WER_SET if red is None
+        else "%.1f%%" % red, verdict_min(red, TARGET_BEAM_WER_REDUCTION)))
+    sp = [(row["asrd-beam"]["speedup"], row["set"]) for row in table if "speedup" in row.get("asrd-beam", {})]
+    print("  speed-up vs pocketsphinx, every set  >= %gx  measured %s  %s" % (
+        TARGET_BEAM_SPEEDUP,
+        "n/a (needs the LM and pocketsphinx)" if not sp else "%.1fx worst (%s); %s" % (
+            min(sp)[0], min(sp)[1], ", ".join("%s %.1fx" % (n, v) for v, n in sp)),
+        verdict_min(min(sp)[0] if sp else None, TARGET_BEAM_SPEEDUP)))
     if peak:
         g = [row["asrd"].get("gflops") for row in table if "asrd" in row and row["asrd"].get("gflops")]
         if g:
