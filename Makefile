@@ -144,17 +144,11 @@ test: deps-test
 # Unit tests built with AddressSanitizer + UBSan.
 asan-tests: $(ASAN_TESTS)
 
-BENCH_LM := $(or $(ASRD_DATA),data)/lm/en-us.lmbin
 # Speed, memory and accuracy of asrd (greedy, and beam search with the word LM) beside pocketsphinx
-# (see tests/bench/). The LM is built first when missing, unless ASRD_LM names one to use instead.
-bench: deps $(if $(ASRD_LM),,$(BENCH_LM))
+# (see tests/bench/). The LM ($(LMBIN)) is built first when missing, unless ASRD_LM names one.
+bench: deps $(if $(ASRD_LM),,$(LMBIN))
 	@$(MAKE) --no-print-directory all
 	tests/bench/run.sh
-
-# The word LM the bench's beam row reads (lm.sh writes to $$ASRD_DATA/lm, default data/lm): made only
-# when the file is absent; `make lm` rebuilds it unconditionally.
-$(BENCH_LM): | deps
-	@$(MAKE) --no-print-directory lm
 
 # Trainer throughput beside a PyTorch reference on the same batches.
 bench-train: deps
