@@ -2,10 +2,11 @@
 # tune_lm.sh - grid search of the beam decoder's LM weight and word insertion bonus on the dev sets.
 #
 # Usage: model/recipe/tune_lm.sh MODEL [LM] [--beam N] [--weights "0.3 0.5 ..."] [--bonuses "..."]
+#                                  [--unks "-6 -10 ..."]
 #   Decodes cathy/dev and fsdd/dev ($ASRD_SHARED/corpus) with `asrd --batch --decoder beam` for every
-#   (weight, bonus) pair and prints one line per pair: weight bonus cathyWER fsddWER sumWER RTF,
-#   then the greedy baseline, then the best pair by cathy WER + fsdd WER (ties: the smaller
-#   weight). LM defaults to $ASRD_DATA/lm/asrd-en.lmbin (model/recipe/lm.sh). Dev sets only: never
+#   (weight, bonus, unk penalty) triple and prints one line per triple: weight bonus unk cathyWER
+#   fsddWER sumWER RTF, after the greedy baseline, then the best triple by cathy WER + fsdd WER (ties:
+#   the smaller weight). LM defaults to $ASRD_DATA/lm/asrd-en.lmbin (model/recipe/lm.sh). Dev sets only: never
 #   tune on test data. Results also go to $ASRD_DATA/lm/tune.tsv.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,12 +19,13 @@ ASRD=${ASRD:-build/asrd}
 model=$1; shift
 lm=$ASRD_DATA/lm/asrd-en.lmbin
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then lm=$1; shift; fi
-beam=16 weights="0 0.3 0.5 0.8 1.2" bonuses="0 1 2 3 4 5"
+beam=16 weights="0 0.3 0.5 0.8 1.2" bonuses="0 1 2 3 4 5" unks=-6
 while [ $# -gt 0 ]; do
     case $1 in
     --beam) beam=$2; shift 2 ;;
     --weights) weights=$2; shift 2 ;;
     --bonuses) bonuses=$2; shift 2 ;;
+    --unks) unks=$2; shift 2 ;;
     *) echo "tune_lm.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -51,14 +53,16 @@ run() { # decoder args... -> "cathyWER fsddWER RTF"
 }
 out=$ASRD_DATA/lm/tune.tsv
 mkdir -p "$(dirname "$out")"
-echo -e "weight\tbonus\tcathy_wer\tfsdd_wer\tsum\trtf" | tee "$out"
+echo -e "weight\tbonus\tunk\tcathy_wer\tfsdd_wer\tsum\trtf" | tee "$out"
 read -r gc gf gr < <(run --decoder greedy)
-echo -e "greedy\t-\t$gc\t$gf\t$(echo "$gc + $gf" | bc -l)\t$gr" | tee -a "$out"
+echo -e "greedy\t-\t-\t$gc\t$gf\t$(echo "$gc + $gf" | bc -l)\t$gr" | tee -a "$out"
 for w in $weights; do
     for b in $bonuses; do
-        read -r c f r < <(run --lm "$lm" --beam "$beam" --lm-weight "$w" --word-bonus "$b")
-        echo -e "$w\t$b\t$c\t$f\t$(echo "$c + $f" | bc -l)\t$r" | tee -a "$out"
+        for u in $unks; do
+            read -r c f r < <(run --lm "$lm" --beam "$beam" --lm-weight "$w" --word-bonus "$b" --unk-penalty "$u")
+            echo -e "$w\t$b\t$u\t$c\t$f\t$(echo "$c + $f" | bc -l)\t$r" | tee -a "$out"
+        done
     done
 done
-best=$(tail -n +3 "$out" | sort -t$'\t' -k5,5g -k1,1g | head -1)
-echo "best (weight bonus cathy fsdd sum rtf): $best"
+best=$(tail -n +3 "$out" | sort -t$'\t' -k6,6g -k1,1g | head -1)
+echo "best (weight bonus unk cathy fsdd sum rtf): $best"
