@@ -1,5 +1,7 @@
 /* nn.c - GRU/LSTM and linear layers: the scalar reference and the run-time dispatch to the
- * AVX2/FMA kernels of nn_avx2.c (chosen once, by CPUID, on first use).
+ * AVX2/FMA kernels of nn_avx2.c and the AVX-512 matrix product of nn_avx512.c (chosen once, by
+ * CPUID, on first use; the AVX-512 product is bit-identical to the AVX2 one, so results do not
+ * depend on which of the two a CPU gets).
  *
  * Both paths follow the same order of work per call: input projection of all T frames
  * (xp = x W_ih^T + b_ih, T x G*H, the only part that does not depend on the state, so a matrix
@@ -8,9 +10,11 @@
 #include "nn.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "nn_avx2.h"
+#include "nn_avx512.h"
 
 int nn_rnn_gates(nn_layer_type type)
 {
@@ -115,20 +119,56 @@ void nn_log_softmax(float *x, int n)
 
 /* ---- dispatch ---- */
 
+enum { SIMD_NONE, SIMD_AVX2, SIMD_AVX512 };
+
+/* Written once under pthread_once, which orders it before every read (any thread may be first). */
+static int simd_level;
+static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
+
+/* __builtin_cpu_supports also checks that the OS saves the registers (XGETBV), and valgrind,
+ * which does not emulate AVX-512, reports a CPU without it: the AVX2 kernels run there. */
+static void simd_detect(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        simd_level = SIMD_AVX2;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512dq"))
+            simd_level = SIMD_AVX512;
+    }
+}
+
+static int simd(void)
+{
+    pthread_once(&simd_once, simd_detect);
+    return simd_level;
+}
+
 static int have_avx2(void)
 {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
+    return simd() >= SIMD_AVX2;
+}
+
+const char *nn_kernel_name(void)
+{
+    static const char *const names[] = {"scalar", "avx2", "avx512"};
+    return names[simd()];
+}
+
+/* The fast matrix product (only when have_avx2()): AVX-512 where there is, else AVX2. */
+static void gemm_fast(const float *w, const float *b, int K, int N, int T, const float *x, int ldx, float *y,
+                      int ldy)
+{
+    if (simd() == SIMD_AVX512)
+        nn_avx512_gemm_nt(w, b, K, N, T, x, ldx, y, ldy);
+    else
+        nn_avx2_gemm_nt(w, b, K, N, T, x, ldx, y, ldy);
 }
 
 void nn_linear_forward(const float *w, const float *b, int in, int out, int T, const float *x, float *y)
 {
     if (have_avx2())
-        nn_avx2_gemm_nt(w, b, in, out, T, x, in, y, out);
+        gemm_fast(w, b, in, out, T, x, in, y, out);
     else
         nn_linear_forward_ref(w, b, in, out, T, x, y);
 }
@@ -144,11 +184,11 @@ void nn_rnn_forward(const nn_rnn_layer *l, int T, const float *x, float *state, 
     int H = l->hidden, I = l->in, gh = nn_rnn_gates(l->type) * H;
     int row = (gh + 15) & ~15;
     float *xp = scratch, *hp = scratch + (size_t)row * T;
-    nn_avx2_gemm_nt(l->w_ih, l->b_ih, I, gh, T, x, I, xp, row);
+    gemm_fast(l->w_ih, l->b_ih, I, gh, T, x, I, xp, row);
     for (int t = 0; t < T; t++) {
         const float *h_prev = t ? y + (size_t)(t - 1) * H : state;
         float *h = y + (size_t)t * H;
-        nn_avx2_gemm_nt(l->w_hh, l->b_hh, H, gh, 1, h_prev, H, hp, row);
+        gemm_fast(l->w_hh, l->b_hh, H, gh, 1, h_prev, H, hp, row);
         if (l->type == NN_GRU)
             nn_avx2_gru_gates(H, xp + (size_t)row * t, hp, h_prev, h);
         else
@@ -167,7 +207,7 @@ size_t nn_rnn_batch_scratch_size(const nn_rnn_layer *l, int n, int R)
     return row * ((size_t)R + (size_t)n) + hrow * (size_t)n;
 }
 
-/* The shared body of nn_rnn_forward_batch and its reference: fast selects the AVX2 kernels.
+/* The shared body of nn_rnn_forward_batch and its reference: fast selects the SIMD kernels.
  * Per step t the streams still running (T[i] > t) have their previous h gathered into hs
  * (n_t, H); one product gives hp (n_t, G*H); each stream's gates then run exactly as alone. */
 static void rnn_batch(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state, float *y,
@@ -184,7 +224,7 @@ static void rnn_batch(const nn_rnn_layer *l, int n, const int *T, const float *x
         return;
     float *xp = scratch, *hp = xp + (size_t)row * R, *hs = hp + (size_t)row * n;
     if (fast)
-        nn_avx2_gemm_nt(l->w_ih, l->b_ih, I, gh, R, x, I, xp, row);
+        gemm_fast(l->w_ih, l->b_ih, I, gh, R, x, I, xp, row);
     else
         for (int r = 0; r < R; r++)
             matvec_ref(l->w_ih, l->b_ih, I, gh, x + (size_t)r * I, xp + (size_t)row * r);
@@ -198,7 +238,7 @@ static void rnn_batch(const nn_rnn_layer *l, int n, const int *T, const float *x
             nt++;
         }
         if (fast)
-            nn_avx2_gemm_nt(l->w_hh, l->b_hh, H, gh, nt, hs, hrow, hp, row);
+            gemm_fast(l->w_hh, l->b_hh, H, gh, nt, hs, hrow, hp, row);
         else
             for (int j = 0; j < nt; j++)
                 matvec_ref(l->w_hh, l->b_hh, H, gh, hs + (size_t)hrow * j, hp + (size_t)row * j);

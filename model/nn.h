@@ -44,7 +44,8 @@ int nn_rnn_state_size(const nn_rnn_layer *l);
 size_t nn_rnn_scratch_size(const nn_rnn_layer *l, int T);
 
 /* Runs T >= 1 frames: x (T, I) row-major in, state (nn_rnn_state_size) in/out, y (T, H) out.
- * Fast path (AVX2/FMA when the CPU has it, else the reference). */
+ * Fast path (AVX2/FMA when the CPU has it, its matrix products in AVX-512 where available and
+ * bit-identical to AVX2; else the reference). */
 void nn_rnn_forward(const nn_rnn_layer *l, int T, const float *x, float *state, float *y, float *scratch);
 
 /* Reference: same contract, plain scalar C loops. The fast path is tested against it. */
@@ -70,6 +71,9 @@ void nn_rnn_forward_batch_ref(const nn_rnn_layer *l, int n, const int *T, const 
 void nn_linear_forward(const float *w, const float *b, int in, int out, int T, const float *x, float *y);
 void nn_linear_forward_ref(const float *w, const float *b, int in, int out, int T, const float *x,
                            float *y);
+
+/* The kernels the fast paths use on this CPU: "avx512", "avx2" or "scalar" (static string). */
+const char *nn_kernel_name(void);
 
 /* In-place log-softmax of n values. */
 void nn_log_softmax(float *x, int n);
