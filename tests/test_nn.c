@@ -1,12 +1,16 @@
-/* test_nn.c - the layer kernels: fast path (AVX2/FMA) against the scalar reference over random
- * sizes (odd ones included), T frames in one call against T calls of one frame (bit-identical:
- * the streaming runtime relies on it), split calls carrying state, linear layer, log-softmax. */
+/* test_nn.c - the layer kernels: fast path (AVX2/FMA, AVX-512) against the scalar reference over
+ * random sizes (odd ones included), T frames in one call against T calls of one frame (bit-
+ * identical: the streaming runtime relies on it), split calls carrying state, linear layer,
+ * log-softmax, and the AVX-512 matrix product against the AVX2 one (bit-identical, many shapes and
+ * strides; skipped, and said so, on a CPU without AVX-512). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../model/nn.h"
+#include "../model/nn_avx2.h"
+#include "../model/nn_avx512.h"
 #include "test_model_util.h"
 #include "test_util.h"
 
@@ -115,6 +119,68 @@ static void test_linear(int in, int out, int T, int with_bias)
     free(w), free(b), free(x), free(y1), free(y2), free(y3);
 }
 
+/* One shape of the AVX-512 product: bit-identical to AVX2 over the whole y buffer (the gaps between
+ * rows must stay untouched too), and close to the scalar reference. x holds some exact zeros of
+ * both signs. */
+static void test_gemm_avx512(int K, int N, int T, int ldx, int ldy, int with_bias)
+{
+    const float sentinel = -7.25f;
+    float *w = frand_buf((size_t)N * K, 0.3f), *b = frand_buf(N, 0.3f), *x = frand_buf((size_t)T * ldx, 1.0f);
+    const float *bb = with_bias ? b : NULL;
+    size_t ny = (size_t)T * ldy;
+    float *y2 = malloc(ny * sizeof(float)), *y5 = malloc(ny * sizeof(float));
+    float *xc = malloc((size_t)T * K * sizeof(float)), *yr = malloc((size_t)T * N * sizeof(float));
+    float *yc = malloc((size_t)T * N * sizeof(float));
+    for (size_t i = 0; i < (size_t)T * ldx; i += 11)
+        x[i] = i % 2 ? 0.0f : -0.0f;
+    for (size_t i = 0; i < ny; i++)
+        y2[i] = y5[i] = sentinel;
+    nn_avx2_gemm_nt(w, bb, K, N, T, x, ldx, y2, ldy);
+    nn_avx512_gemm_nt(w, bb, K, N, T, x, ldx, y5, ldy);
+    size_t d = 0;
+    while (d < ny && !memcmp(y2 + d, y5 + d, sizeof(float)))
+        d++;
+    CHECK(d == ny, "avx512 K=%d N=%d T=%d ldx=%d ldy=%d bias=%d: differs from avx2 at t=%zu n=%zu: %.9g vs %.9g",
+          K, N, T, ldx, ldy, with_bias, d / ldy, d % ldy, d < ny ? (double)y5[d] : 0.0, d < ny ? (double)y2[d] : 0.0);
+    int gaps = 1;
+    for (int t = 0; t < T; t++) {
+        memcpy(xc + (size_t)t * K, x + (size_t)t * ldx, (size_t)K * sizeof(float));
+        memcpy(yc + (size_t)t * N, y5 + (size_t)t * ldy, (size_t)N * sizeof(float));
+        for (int n = N; n < ldy; n++)
+            gaps &= y5[(size_t)t * ldy + n] == sentinel;
+    }
+    CHECK(gaps, "avx512 K=%d N=%d T=%d ldy=%d: wrote between rows", K, N, T, ldy);
+    nn_linear_forward_ref(w, bb, K, N, T, xc, yr);
+    /* the usual 1e-5 up to K = 1000; beyond, the reference's one long sequential sum drifts more */
+    double e = rel_err(yc, yr, (size_t)T * N), tol = 1e-5 * fmax(1.0, K / 1000.0);
+    CHECK(e <= tol, "avx512 K=%d N=%d T=%d: vs reference %.3g", K, N, T, e);
+    free(w), free(b), free(x), free(y2), free(y5), free(xc), free(yr), free(yc);
+}
+
+static void test_gemm_avx512_shapes(void)
+{
+    printf("fast kernels on this CPU: %s\n", nn_kernel_name());
+    if (strcmp(nn_kernel_name(), "avx512")) {
+        printf("SKIPPED: the AVX-512 product tests (the CPU, or valgrind, reports no AVX-512)\n");
+        return;
+    }
+    /* K: below, at and around multiples of 8 and 16, the model's 120 and 320, the largest the
+     * 32 KB pack takes (tiles of 2 frames) and beyond it (AVX2 fallback); T: 1 (AVX2 fallback),
+     * odd counts (a padded pair), around the 4-pair block and the 24-frame tile, several tiles. */
+    static const int Ks[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 64, 120, 320, 1000};
+    static const int Ns[] = {1, 3, 4, 5, 7, 8, 9, 12, 13, 29, 64, 100};
+    static const int Ts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 15, 16, 17, 23, 24, 25, 31, 33, 48, 49, 64, 65, 100};
+    int i = 0;
+    for (size_t a = 0; a < sizeof Ks / sizeof *Ks; a++)
+        for (size_t c = 0; c < sizeof Ns / sizeof *Ns; c++)
+            for (size_t e = 0; e < sizeof Ts / sizeof *Ts; e++, i++)
+                test_gemm_avx512(Ks[a], Ns[c], Ts[e], Ks[a] + (i % 3) * 5, Ns[c] + (i % 4) * 3, i & 1);
+    test_gemm_avx512(4096, 9, 7, 4096, 9, 1);  /* 2-frame tiles */
+    test_gemm_avx512(4097, 5, 3, 4100, 6, 0);  /* beyond the pack: AVX2 */
+    test_gemm_avx512(320, 960, 8, 336, 960, 1); /* 8 streams' recurrent step, padded rows as rnn_batch */
+    test_gemm_avx512(120, 960, 50, 120, 960, 1);
+}
+
 static void test_log_softmax(void)
 {
     float v[29], w[29];
@@ -149,5 +215,6 @@ int main(void)
             test_linear(in, out, 1 + (in + out) % 9, (in + out) & 1);
     test_linear(320, 29, 33, 1);
     test_log_softmax();
+    test_gemm_avx512_shapes();
     return TEST_SUMMARY();
 }
