@@ -3,7 +3,7 @@
  * usage: tool_model_bench MODEL [seconds_of_audio (default 60)]
  * Prints: model load time, network-only and full-pipeline time per output frame, GFLOP/s, real-
  * time factor (whole file and 0.2 s chunks as the daemon feeds them), peak RSS, and the input-
- * projection GEMM (own AVX2 kernel vs OpenBLAS sgemm on one thread) for T = 1..64.
+ * projection GEMM (own AVX2 and AVX-512 kernels vs OpenBLAS sgemm on one thread) for T = 1..64.
  */
 #include <cblas.h>
 #include <math.h>
@@ -15,6 +15,7 @@
 #include "../model/asr_model.h"
 #include "../model/nn.h"
 #include "../model/nn_avx2.h"
+#include "../model/nn_avx512.h"
 
 void openblas_set_num_threads(int n);
 
@@ -50,7 +51,9 @@ static void gemm_compare(void)
     for (int i = 0; i < N; i++)
         b[i] = 0.1f;
     openblas_set_num_threads(1);
-    printf("input projection (T,%d) x (%d,%d)^T, GFLOP/s:   T:  own-avx2  openblas-1thread\n", K, N, K);
+    int avx512 = !strcmp(nn_kernel_name(), "avx512");
+    printf("input projection (T,%d) x (%d,%d)^T, GFLOP/s:   T:  own-avx2  own-avx512  openblas-1thread\n", K, N,
+           K);
     static const int Ts[] = {1, 2, 3, 4, 8, 16, 32, 64};
     for (size_t i = 0; i < sizeof Ts / sizeof *Ts; i++) {
         int T = Ts[i];
@@ -65,8 +68,12 @@ static void gemm_compare(void)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, N, K, 1.0f, x, K, w, K, 1.0f, y, N);
         }
         double t2 = now();
+        for (int r = 0; r < reps && avx512; r++)
+            nn_avx512_gemm_nt(w, b, K, N, T, x, K, y, N);
+        double t3 = now();
         double fl = 2.0 * T * N * K * reps;
-        printf("%60d: %8.1f  %8.1f\n", T, fl / (t1 - t0) * 1e-9, fl / (t2 - t1) * 1e-9);
+        printf("%60d: %8.1f  %10.1f  %8.1f\n", T, fl / (t1 - t0) * 1e-9, avx512 ? fl / (t3 - t2) * 1e-9 : 0.0,
+               fl / (t2 - t1) * 1e-9);
     }
     free(w), free(x), free(y), free(b);
 }
