@@ -49,6 +49,25 @@ INL void store4(float *y, __m128 s, const float *b)
     _mm_storeu_ps(y, s);
 }
 
+/* One k-step j of the kernel below: acc[r][p] += w(r, 8j .. 8j+7) * pair p's k-step j, xj and wj
+ * pointing at step j. tail = 0: all eight k-values; else the mask of the K tail's values. */
+INL void kstep(__m512 acc[ROWS][PAIRS], const float *xj, size_t pstride, const float *wj, size_t k1,
+               const __mmask8 tail, const int R, const int P)
+{
+    __m512 xv[PAIRS];
+#pragma GCC unroll 4
+    for (int p = 0; p < P; p++)
+        xv[p] = _mm512_load_ps(xj + p * pstride);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        __m256 w8 = tail ? _mm256_maskz_loadu_ps(tail, wj + r * k1) : _mm256_loadu_ps(wj + r * k1);
+        __m512 wv = _mm512_broadcast_f32x8(w8);
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++)
+            acc[r][p] = _mm512_fmadd_ps(wv, xv[p], acc[r][p]);
+    }
+}
+
 /* R rows (1, 4 or 8) x P frame pairs (1..PAIRS) of packed frames xp (pair p at xp + p * K8 * 16):
  * frame 2p goes to y + 2p * ldy, frame 2p + 1 to the row after it if 2p + 1 < nv. R and P are
  * constants after inlining, so the accumulator arrays live in registers. */
@@ -56,41 +75,18 @@ INL void kern(const float *w, int K, int K8, const float *xp, int nv, float *y, 
               const int R, const int P)
 {
     const size_t k1 = (size_t)K, pstride = (size_t)K8 * 16;
-    __m512 acc[ROWS][PAIRS], xv[PAIRS];
+    __m512 acc[ROWS][PAIRS];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int p = 0; p < P; p++)
             acc[r][p] = _mm512_setzero_ps();
     const int kf = K / 8;
-    for (int j = 0; j < kf; j++) {
-        const float *xj = xp + (size_t)j * 16;
-#pragma GCC unroll 4
-        for (int p = 0; p < P; p++)
-            xv[p] = _mm512_load_ps(xj + p * pstride);
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            __m512 wv = _mm512_broadcast_f32x8(_mm256_loadu_ps(w + r * k1 + (size_t)j * 8));
-#pragma GCC unroll 4
-            for (int p = 0; p < P; p++)
-                acc[r][p] = _mm512_fmadd_ps(wv, xv[p], acc[r][p]);
-        }
-    }
-    if (kf < K8) {
-        /* K tail: zeros beyond K in both operands, as the AVX2 kernel's masked loads */
-        const __mmask8 m = (__mmask8)((1u << (K - kf * 8)) - 1);
-        const float *xj = xp + (size_t)kf * 16;
-#pragma GCC unroll 4
-        for (int p = 0; p < P; p++)
-            xv[p] = _mm512_load_ps(xj + p * pstride);
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            __m512 wv = _mm512_broadcast_f32x8(_mm256_maskz_loadu_ps(m, w + r * k1 + (size_t)kf * 8));
-#pragma GCC unroll 4
-            for (int p = 0; p < P; p++)
-                acc[r][p] = _mm512_fmadd_ps(wv, xv[p], acc[r][p]);
-        }
-    }
+    for (int j = 0; j < kf; j++)
+        kstep(acc, xp + (size_t)j * 16, pstride, w + (size_t)j * 8, k1, 0, R, P);
+    if (kf < K8) /* K tail: zeros beyond K in both operands, as the AVX2 kernel's masked loads */
+        kstep(acc, xp + (size_t)kf * 16, pstride, w + (size_t)kf * 8, k1, (__mmask8)((1u << (K - kf * 8)) - 1), R,
+              P);
 #pragma GCC unroll 4
     for (int p = 0; p < P; p++) {
         float *y0 = y + (size_t)(2 * p) * ldy, *y1 = y0 + ldy;
