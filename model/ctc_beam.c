@@ -489,7 +489,8 @@ static float word_score(const ctc_beam *d, int lex, const uint32_t *ctx, int n_c
         if (w == ASR_LM_NONE) {
             if (d->p.closed_vocab)
                 return NEG_INF;
-            s += d->p.unk_penalty;
+            if (lex >= 0) /* a prefix of vocabulary words; one that left the trie paid already */
+                s += d->p.unk_penalty;
             w = d->unk;
         }
         if (w != ASR_LM_NONE)
@@ -600,8 +601,8 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
                 } else {
                     int from = n->in_word ? n->lex : (d->lex ? 0 : -1);
                     c->lex = from >= 0 ? lex_child(d->lex, from, c_lab) : -1;
-                    if (d->lex && d->p.closed_vocab && c->lex < 0)
-                        c->lm = NEG_INF;
+                    if (from >= 0 && c->lex < 0) /* the partial word leaves the vocabulary */
+                        c->lm = d->p.closed_vocab ? NEG_INF : c->lm + d->p.unk_penalty;
                     c->in_word = 1;
                 }
             }

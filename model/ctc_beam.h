@@ -12,12 +12,16 @@
  *
  * Words. Space (' ') separates words. When a prefix closes a word (a space after a letter, or the
  * end of the utterance) the score gains lm_weight * ln(10) * log10 p(word | previous words) +
- * word_bonus; an out-of-vocabulary word (open vocabulary) gains unk_penalty + word_bonus (plus
- * lm_weight * the LM's <unk> score when it has one) and becomes <unk> (or clears the context) for
- * the words after it. The vocabulary trie (ctc_lexicon, built from the LM's words spelt in the
- * alphabet) lets closed-vocabulary search drop a prefix as soon as its partial word leaves the
- * vocabulary. At the end, </s> is scored (use_eos). Scores of spaces before any word, or of a
- * space after a space, go to the prefix unchanged (no empty words).
+ * word_bonus; an out-of-vocabulary word (open vocabulary) gains word_bonus (plus lm_weight * the
+ * LM's <unk> score when it has one) and becomes <unk> (or clears the context) for the words after
+ * it. The vocabulary trie (ctc_lexicon, built from the LM's words spelt in the alphabet) tells
+ * when a partial word leaves the vocabulary: at that frame closed-vocabulary search drops the
+ * prefix, and open-vocabulary search charges it unk_penalty, once, so that non-word partials do
+ * not score as well as real-word ones and crowd them out of the beam. A word that closes as a
+ * prefix of vocabulary words without being one (never left the trie) is charged unk_penalty at
+ * its close instead. Either way an out-of-vocabulary word pays unk_penalty exactly once. At the
+ * end, </s> is scored (use_eos). Scores of spaces before any word, or of a space after a space,
+ * go to the prefix unchanged (no empty words).
  *
  * Results. A word spans from the first frame of its first label to the last frame of its last
  * label (frames where that label kept winning over blank on the hypothesis' own path); its

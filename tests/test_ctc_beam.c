@@ -1,7 +1,8 @@
 /* test_ctc_beam.c - prefix beam search: beam 1 (max merge, no LM) == greedy decoding on random
  * logits; a full beam == the most probable labelling by brute force over every path; toy ARPA
  * LMs with hand-computed decisions (back-off weights as ARPA defines, closed vocabulary never
- * outputs a forbidden word); streaming (partials between frames, consecutive utterances) ==
+ * outputs a forbidden word; open vocabulary charges unk_penalty once, when a partial word leaves
+ * the trie, at a hand-computed tie); streaming (partials between frames, consecutive utterances) ==
  * whole-utterance decoding; phrase-list vocabularies. */
 #include "../model/ctc_beam.h"
 
@@ -324,6 +325,121 @@ static void test_closed_vocab(void)
     asr_lm_free(lm);
 }
 
+/* Decodes T frames, storing the partial after each frame in parts[t] (caller frees). */
+static char *decode_partials(const float *f, int T, int L, const char *alpha,
+                             const ctc_beam_params *p, const asr_lm *lm, const ctc_lexicon *lx,
+                             char **parts)
+{
+    ctc_beam *b = ctc_beam_create(alpha, L, 10.0, p, lm, lx, NULL);
+    for (int t = 0; t < T; t++) {
+        ctc_beam_push(b, f + (size_t)t * (size_t)L);
+        parts[t] = strdup(ctc_beam_partial(b));
+    }
+    asr_result r;
+    ctc_beam_final(b, &r);
+    char *s = strdup(r.text);
+    asr_result_free(&r);
+    ctc_beam_destroy(b);
+    return s;
+}
+
+/* Open vocabulary: unk_penalty is charged once per out-of-vocabulary word, at the frame its
+ * partial word leaves the trie (or at its close for a prefix of vocabulary words that is no word
+ * itself). Each case puts unk_penalty 0.02 either side of the value where two hypotheses tie by
+ * hand computation from the frames' log-probabilities, so a penalty charged at another frame, twice
+ * or not at all moves the decision. Vocabulary {ab, ba}; labels 0 blank, 1 space, 2 a, 3 b, 4 x. */
+static void test_unk_penalty_timing(void)
+{
+    const char *alpha = " abx";
+    int L = 5;
+    const double fr[3][5] = {
+        {0.02, 0.02, 0.9, 0.03, 0.03},
+        {0.04, 0.02, 0.04, 0.3, 0.6},
+        {0.25, 0.02, 0.6, 0.05, 0.08},
+    };
+    float f[3 * 5];
+    for (int t = 0; t < 3; t++)
+        frame(f + t * L, L, fr[t]);
+#define LP(t, k) ((double)f[(t) * L + (k)])
+#define P(t, k) exp(LP(t, k))
+    const char *lms[2] = {"\\data\\\nngram 1=4\n\n\\1-grams:\n-1 <s>\n-0.5 </s>\n-0.3 ab\n-0.4 ba\n\n\\end\\\n",
+                          "\\data\\\nngram 1=5\n\n\\1-grams:\n-1 <s>\n-0.5 </s>\n-0.3 ab\n-0.4 ba\n"
+                          "-1.2 <unk>\n\n\\end\\\n"};
+    for (int v = 0; v < 2; v++) {
+        asr_lm *lm = toy_lm(v ? "unk1.arpa" : "unk0.arpa", lms[v]);
+        ctc_lexicon *lx = lm ? ctc_lexicon_create(lm, alpha, L, NULL) : NULL;
+        if (!lx) {
+            asr_lm_free(lm);
+            return;
+        }
+        ctc_beam_params p = ctc_beam_default_params();
+        p.beam = 64;
+        p.beam_delta = 0;
+        p.word_bonus = v ? 0.7f : 0; /* the same for every hypothesis with one word */
+        p.use_eos = 0;
+        /* v = 1: the LM scores the closed word, <unk> for an unknown one (never penalised). */
+        p.lm_weight = v ? 1.0f : 0;
+        double ln10 = log(10.0), lm_ab = v ? -0.3 * ln10 : 0, lm_unk = v ? -1.2 * ln10 : 0;
+        /* After frame 1: "ab" (in the trie) vs "ax" (left it at this frame); no LM yet. */
+        double tie1 = LP(1, 3) - LP(1, 4);
+        /* Final after 3 frames: "axa" (left the trie at frame 1, stays out at frame 2; one path)
+         * vs "ab" (paths a b -, a b b, a a b, a - b, - a b, ' ' a b: a space before any word
+         * leaves the prefix as is); everything else is far behind. */
+        double axa = LP(0, 2) + LP(1, 4) + LP(2, 2) + lm_unk;
+        double ab = log(P(0, 2) * P(1, 3) * (P(2, 0) + P(2, 3)) +
+                        P(0, 2) * (P(1, 2) + P(1, 0)) * P(2, 3) + (P(0, 0) + P(0, 1)) * P(1, 2) * P(2, 3)) +
+                    lm_ab;
+        double tie3 = ab - axa;
+        for (int side = -1; side <= 1; side += 2) {
+            char *parts[3];
+            p.unk_penalty = (float)(tie1 + side * 0.002);
+            char *s = decode_partials(f, 3, L, alpha, &p, lm, lx, parts);
+            CHECK(strcmp(parts[0], "a") == 0 && strcmp(parts[1], side < 0 ? "ab" : "ax") == 0,
+                  "lm %d: penalty %.3f (tie %.3f): partials \"%s\" \"%s\"", v, p.unk_penalty, tie1,
+                  parts[0], parts[1]);
+            for (int t = 0; t < 3; t++)
+                free(parts[t]);
+            free(s);
+            p.unk_penalty = (float)(tie3 + side * 0.002);
+            s = decode_partials(f, 3, L, alpha, &p, lm, lx, parts);
+            CHECK(strcmp(s, side < 0 ? "ab" : "axa") == 0,
+                  "lm %d: penalty %.3f (tie %.3f): final \"%s\"", v, p.unk_penalty, tie3, s);
+            for (int t = 0; t < 3; t++)
+                free(parts[t]);
+            free(s);
+        }
+        /* "a" alone never leaves the trie but is no word: charged when it closes. Versus the
+         * empty text (no word, no bonus, no LM score); paths a -, a a, - a, ' ' a vs blanks and
+         * spaces only. */
+        const double hr[2][5] = {{0.5, 0.01, 0.45, 0.02, 0.02}, {0.9, 0.02, 0.04, 0.02, 0.02}};
+        float h[2 * 5];
+        for (int t = 0; t < 2; t++)
+            frame(h + t * L, L, hr[t]);
+#define HP(t, k) exp((double)h[(t) * L + (k)])
+        double tie_a = log((HP(0, 0) + HP(0, 1)) * (HP(1, 0) + HP(1, 1))) -
+                       log(HP(0, 2) * (HP(1, 0) + HP(1, 2)) + (HP(0, 0) + HP(0, 1)) * HP(1, 2)) -
+                       p.word_bonus - lm_unk;
+#undef HP
+        for (int side = -1; side <= 1; side += 2) {
+            p.unk_penalty = (float)(tie_a + side * 0.002);
+            char *s = decode(h, 2, L, alpha, &p, lm, lx);
+            CHECK(strcmp(s, side < 0 ? "" : "a") == 0, "lm %d: penalty %.3f (tie %.3f): \"%s\"", v,
+                  p.unk_penalty, tie_a, s);
+            free(s);
+        }
+        /* Closed vocabulary is unchanged: the out-of-vocabulary hypotheses are dropped. */
+        p.closed_vocab = 1;
+        p.unk_penalty = 0;
+        char *s = decode(f, 3, L, alpha, &p, lm, lx);
+        CHECK(strcmp(s, "ab") == 0, "lm %d: closed vocabulary \"%s\"", v, s);
+        free(s);
+        ctc_lexicon_destroy(lx);
+        asr_lm_free(lm);
+    }
+#undef LP
+#undef P
+}
+
 /* Results do not depend on how often partials are read, and consecutive utterances decode as
  * fresh ones shifted in time. */
 static void test_streaming(void)
@@ -481,6 +597,7 @@ int main(void)
     test_brute_force();
     test_backoff_decision();
     test_closed_vocab();
+    test_unk_penalty_timing();
     test_streaming();
     test_phrases();
     test_args();
