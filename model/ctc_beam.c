@@ -9,6 +9,24 @@
  * repeat paths; (2) every member is extended by the pruned labels, each extension keyed (member,
  * label), so two paths into the same prefix meet in one candidate; (3) the best `beam` candidates
  * by acoustic + LM score become the new beam (new nodes are created only for survivors).
+ *
+ * Speed, with results identical to the plain search (ctc_beam_set_reference runs that one and
+ * test_ctc_beam compares them):
+ * - Score pruning. A candidate's score only grows during (2) (merges add probability; its LM
+ *   part is fixed). So once (1) is done, the beam-th best stay score and the best stay score -
+ *   beam_delta are floors every survivor of (3) will reach, and an extension that would create a
+ *   new candidate scoring below the floor is not created (an extension into an existing
+ *   candidate always counts). Labels are tried best first, so an upper bound on an extension's
+ *   score (parent's total + the label's log-probability + the most its LM part can gain) lets a
+ *   member stop trying labels once it fails. For a space the bound assumes every LM score
+ *   log10 p(w | h) <= 0, true of a normalised model (ARPA's 4-decimal rounding of one can exceed
+ *   0 by ~1e-4, which the floor's slack covers); the exact word score, an LM look-up, is only
+ *   computed when the bound passes.
+ * - Top-k selection (a heap of `beam` 64-bit rank keys: score bits, then candidate index)
+ *   instead of sorting every candidate; ties still go to the lower candidate index, so the kept
+ *   order is the sort's (it matters beyond ties: it orders the next frame's merges).
+ * - An LM score cache: direct-mapped (context, word) -> log10 p, as the same word closes are
+ *   scored by many prefixes frame after frame.
  */
 #include "ctc_beam.h"
 
@@ -209,6 +227,7 @@ typedef struct bnode {
     int label;      /* 0 at the root */
     int lex;        /* trie node of the partial word (0 = word start), -1 = left the vocabulary */
     int in_word;    /* 1 if the last label is a letter */
+    int beam_kids;  /* during a frame's step (2): its children in the beam */
     long t_first;   /* frame the label was first emitted */
     long t_last;    /* last frame it kept winning over blank on this hypothesis */
     double conf_sum; /* sum of the label's posteriors over its emitting frames */
@@ -218,6 +237,22 @@ typedef struct bnode {
     int n_ctx;
     float pb, pnb;  /* log P(prefix, ending in blank / in its last label) at the current frame */
 } bnode;
+
+/* Direct-mapped cache of LM scores. The key is the part of the context asr_lm_score reads (the
+ * last order - 1 words), so the cached value is the very float it returns. */
+#define LM_CACHE_SIZE 4096 /* entries, a power of two */
+
+typedef struct lm_cache_entry {
+    uint32_t w; /* ASR_LM_NONE: empty */
+    uint32_t ctx[MAX_CTX];
+    int n_ctx;
+    float logp;
+} lm_cache_entry;
+
+/* Slack below the pruning floor: log-sum-exp in float is monotone only up to rounding, and an LM
+ * score may exceed 0 by ARPA rounding; both are far below this. */
+#define PRUNE_SLACK_ABS 0.01f
+#define PRUNE_SLACK_REL 1e-5f
 
 typedef struct cand {
     int node;     /* existing node, or -1 (created if the candidate survives) */
@@ -252,7 +287,11 @@ struct ctc_beam {
     int *hash;    /* (hash_size) candidate index + 1 */
     int hash_size;
     int *order;   /* (cands_cap) candidate indices sorted by score */
+    uint64_t *keys; /* (cands_cap) rank keys of the candidates, for select_top */
+    float *tot;   /* (p.beam) merged score of each beam member at the current frame */
     int *tried;   /* (n_labels) labels tried this frame */
+    lm_cache_entry *lm_cache; /* (LM_CACHE_SIZE) */
+    int reference; /* ctc_beam_set_reference: no pruning, full sort, no LM cache */
     char *text;   /* (text_cap) partial */
     size_t text_cap;
     int *path;    /* (path_cap) node indices root..tip, for results */
@@ -391,17 +430,23 @@ ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms,
     d->cands_cap = p->beam * (d->p.max_chars + 2);
     d->cands = malloc((size_t)d->cands_cap * sizeof *d->cands);
     d->order = malloc((size_t)d->cands_cap * sizeof *d->order);
+    d->keys = malloc((size_t)d->cands_cap * sizeof *d->keys);
+    d->tot = malloc((size_t)p->beam * sizeof *d->tot);
     d->hash_size = 16;
     while (d->hash_size < 2 * d->cands_cap)
         d->hash_size *= 2;
     d->hash = calloc((size_t)d->hash_size, sizeof *d->hash);
     d->tried = malloc((size_t)n_labels * sizeof *d->tried);
+    d->lm_cache = lm ? malloc(LM_CACHE_SIZE * sizeof *d->lm_cache) : NULL;
+    if (d->lm_cache)
+        for (int i = 0; i < LM_CACHE_SIZE; i++)
+            d->lm_cache[i].w = ASR_LM_NONE;
     d->text_cap = 256;
     d->text = malloc(d->text_cap);
     d->path_cap = 256;
     d->path = malloc((size_t)d->path_cap * sizeof *d->path);
-    if (!d->nodes || !d->beam || !d->old || !d->cands || !d->order || !d->hash || !d->tried || !d->text ||
-        !d->path)
+    if (!d->nodes || !d->beam || !d->old || !d->cands || !d->order || !d->keys || !d->tot || !d->hash ||
+        !d->tried || !d->text || !d->path || (lm && !d->lm_cache))
         goto fail;
     ctc_beam_reset(d);
     return d;
@@ -420,8 +465,11 @@ void ctc_beam_destroy(ctc_beam *d)
     free(d->old);
     free(d->cands);
     free(d->order);
+    free(d->keys);
+    free(d->tot);
     free(d->hash);
     free(d->tried);
+    free(d->lm_cache);
     free(d->text);
     free(d->path);
     free(d);
@@ -439,6 +487,11 @@ long ctc_beam_frames(const ctc_beam *d)
     return d->t;
 }
 
+void ctc_beam_set_reference(ctc_beam *d, int on)
+{
+    d->reference = on != 0;
+}
+
 static unsigned cand_hash(int parent, int label, int size)
 {
     uint64_t h = ((uint64_t)(uint32_t)(parent + 1) << 8) ^ (uint64_t)label;
@@ -446,8 +499,8 @@ static unsigned cand_hash(int parent, int label, int size)
     return (unsigned)(h >> 40) & (unsigned)(size - 1);
 }
 
-/* The candidate for prefix (parent, label), created empty if new; -1 if the table is full. */
-static int cand_get(ctc_beam *d, int parent, int label, int *is_new)
+/* The candidate for prefix (parent, label), or -1 and *slot = the empty hash slot it would take. */
+static int cand_find(const ctc_beam *d, int parent, int label, unsigned *slot)
 {
     unsigned mask = (unsigned)d->hash_size - 1;
     unsigned i = cand_hash(parent, label, d->hash_size);
@@ -455,30 +508,64 @@ static int cand_get(ctc_beam *d, int parent, int label, int *is_new)
         int v = d->hash[i];
         if (v == 0)
             break;
-        cand *c = &d->cands[v - 1];
-        if (c->parent == parent && c->label == label) {
-            *is_new = 0;
+        const cand *c = &d->cands[v - 1];
+        if (c->parent == parent && c->label == label)
             return v - 1;
-        }
     }
+    *slot = i;
+    return -1;
+}
+
+/* A new empty candidate (parent, label) in the slot cand_find gave; -1 if the table is full. */
+static int cand_new(ctc_beam *d, unsigned slot, int parent, int label)
+{
     if (d->n_cands == d->cands_cap)
         return -1;
     int k = d->n_cands++;
-    d->hash[i] = k + 1;
+    d->hash[slot] = k + 1;
     cand *c = &d->cands[k];
-    c->slot = i;
+    c->slot = slot;
     c->node = -1;
     c->parent = parent;
     c->label = label;
     c->nb = c->nnb = NEG_INF;
     c->emitting = 0;
-    *is_new = 1;
     return k;
+}
+
+/* The candidate for prefix (parent, label), created empty if new; -1 if the table is full. */
+static int cand_get(ctc_beam *d, int parent, int label)
+{
+    unsigned slot;
+    int k = cand_find(d, parent, label, &slot);
+    return k >= 0 ? k : cand_new(d, slot, parent, label);
+}
+
+/* asr_lm_score through the decoder's cache (see lm_cache_entry). */
+static float lm_score(ctc_beam *d, const uint32_t *ctx, int n_ctx, uint32_t w)
+{
+    if (d->reference)
+        return asr_lm_score(d->lm, ctx, n_ctx, w);
+    int used = asr_lm_order(d->lm) - 1;
+    if (used > n_ctx)
+        used = n_ctx;
+    ctx += n_ctx - used;
+    uint64_t h = (uint64_t)w * 0x9e3779b97f4a7c15ULL + (uint64_t)used;
+    for (int i = 0; i < used; i++)
+        h = (h ^ ctx[i]) * 0xff51afd7ed558ccdULL;
+    lm_cache_entry *e = &d->lm_cache[(h >> 40) & (LM_CACHE_SIZE - 1)];
+    if (e->w == w && e->n_ctx == used && memcmp(e->ctx, ctx, (size_t)used * sizeof *ctx) == 0)
+        return e->logp;
+    e->w = w;
+    e->n_ctx = used;
+    memcpy(e->ctx, ctx, (size_t)used * sizeof *ctx);
+    e->logp = asr_lm_score(d->lm, ctx, used, w);
+    return e->logp;
 }
 
 /* Score (natural log, weighted, bonus included) of closing the word of node-like state
  * (lex, ctx) and the context after it; returns -inf if closed vocabulary forbids the word. */
-static float word_score(const ctc_beam *d, int lex, const uint32_t *ctx, int n_ctx,
+static float word_score(ctc_beam *d, int lex, const uint32_t *ctx, int n_ctx,
                         uint32_t *out_ctx, int *out_n)
 {
     float s = d->p.word_bonus;
@@ -494,7 +581,7 @@ static float word_score(const ctc_beam *d, int lex, const uint32_t *ctx, int n_c
             w = d->unk;
         }
         if (w != ASR_LM_NONE)
-            s += d->p.lm_weight * LN10 * asr_lm_score(d->lm, ctx, n_ctx, w);
+            s += d->p.lm_weight * LN10 * lm_score(d, ctx, n_ctx, w);
     }
     /* New context: ctx + w, last MAX_CTX words; an unknown word without <unk> clears it. */
     int n = 0;
@@ -515,6 +602,85 @@ static int cmp_score_desc(const void *a, const void *b, void *arg)
     if (x != y)
         return x > y ? -1 : 1;
     return *(const int *)a - *(const int *)b; /* deterministic */
+}
+
+/* A key whose unsigned order is the rank order cmp_score_desc sorts by (higher score first,
+ * then lower index): the score's bits made monotone, then the complemented index. score is
+ * finite or +inf (never NaN or -inf here). */
+static inline uint64_t rank_key(float score, int i)
+{
+    uint32_t u;
+    if (score == 0)
+        score = 0; /* -0 ranks as +0, as the float comparison does */
+    memcpy(&u, &score, sizeof u);
+    u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
+    return (uint64_t)u << 32 | (uint32_t)~(uint32_t)i;
+}
+
+/* Restores the min-heap h (n keys) below position i. */
+static void heap_down(uint64_t *h, int n, int i)
+{
+    uint64_t x = h[i];
+    for (;;) {
+        int l = 2 * i + 1;
+        if (l >= n)
+            break;
+        if (l + 1 < n && h[l + 1] < h[l])
+            l++;
+        if (h[l] >= x)
+            break;
+        h[i] = h[l];
+        i = l;
+    }
+    h[i] = x;
+}
+
+/* order[0..k) = the k best of the n candidates listed in order[0..n), best first, as a full
+ * sort by cmp_score_desc would leave them. keys is scratch of n entries. */
+static void select_top(const cand *c, int *order, uint64_t *keys, int n, int k)
+{
+    if (k <= 0)
+        return;
+    for (int i = 0; i < k; i++)
+        keys[i] = rank_key(c[order[i]].score, order[i]);
+    for (int i = k / 2 - 1; i >= 0; i--)
+        heap_down(keys, k, i);
+    for (int i = k; i < n; i++) {
+        uint64_t x = rank_key(c[order[i]].score, order[i]);
+        if (x > keys[0]) {
+            keys[0] = x;
+            heap_down(keys, k, 0);
+        }
+    }
+    for (int i = 1; i < k; i++) { /* insertion sort, highest first: cheaper than heap sort here */
+        uint64_t x = keys[i];
+        int j = i;
+        for (; j > 0 && keys[j - 1] < x; j--)
+            keys[j] = keys[j - 1];
+        keys[j] = x;
+    }
+    for (int i = 0; i < k; i++)
+        order[i] = (int)~(uint32_t)keys[i];
+}
+
+/* Creates the new candidate (x, label) in the slot cand_find gave: one path of log-probability
+ * ext, LM part lm, trie node lex, LM context ctx. */
+static void cand_extend(ctc_beam *d, unsigned slot, int x, int label, float emit_lp, float ext,
+                        float lm, int lex, const uint32_t *ctx, int n_ctx)
+{
+    int ci = cand_new(d, slot, x, label);
+    if (ci < 0) {
+        d->status = ASR_ERR_NOMEM; /* cannot happen: cands_cap bounds every frame */
+        return;
+    }
+    cand *c = &d->cands[ci];
+    c->emit_lp = emit_lp;
+    c->lm = lm;
+    memcpy(c->ctx, ctx, sizeof c->ctx);
+    c->n_ctx = n_ctx;
+    c->lex = lex;
+    c->in_word = label != d->space;
+    c->nnb = merge(d, NEG_INF, ext);
 }
 
 void ctc_beam_push(ctc_beam *d, const float *lp)
@@ -542,15 +708,23 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
         n_tried = d->p.max_chars;
     if (best_label != 0 && (n_tried == 0 || d->tried[0] != best_label))
         d->tried[n_tried == d->p.max_chars ? n_tried - 1 : n_tried++] = best_label;
+    /* Early stopping needs the labels in non-increasing log-probability (the argmax appended
+     * above, or NaNs, could break that). */
+    int sorted = 1, space_j = -1; /* space_j: position of the space label in tried */
+    for (int j = 0; j < n_tried; j++) {
+        if (j > 0 && !(lp[d->tried[j]] <= lp[d->tried[j - 1]]))
+            sorted = 0;
+        if (d->tried[j] == d->space)
+            space_j = j;
+    }
     /* (1) stays */
     for (int b = 0; b < d->n_beam; b++) {
         int x = d->beam[b];
         bnode *n = &d->nodes[x];
-        int is_new;
-        int ci = cand_get(d, n->parent, n->label, &is_new);
+        int ci = cand_get(d, n->parent, n->label);
         cand *c = &d->cands[ci];
         c->node = x;
-        float tot = merge(d, n->pb, n->pnb);
+        float tot = d->tot[b] = merge(d, n->pb, n->pnb);
         float by_blank = tot + lp[0];
         c->nb = merge(d, c->nb, by_blank);
         if (n->label != 0) {
@@ -560,54 +734,97 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
                 c->emitting = 1;
         }
         c->lm = n->lm;
+        if (n->parent >= 0)
+            d->nodes[n->parent].beam_kids++;
     }
+    /* The pruning floor (see the top of the file): every survivor of (3) will score at least
+     * this, so a new candidate below it cannot survive. */
+    float floor_s = NEG_INF;
+    if (!d->reference) {
+        float hi = NEG_INF, lo = INFINITY;
+        for (int i = 0; i < d->n_cands; i++) {
+            const cand *c = &d->cands[i];
+            float sc = merge(d, c->nb, c->nnb) + c->lm;
+            hi = sc > hi ? sc : hi;
+            lo = sc < lo ? sc : lo;
+        }
+        if (d->n_cands >= d->p.beam) /* one stay per member, at most beam: the lowest is the beam-th */
+            floor_s = lo;
+        if (d->p.beam_delta > 0 && hi - d->p.beam_delta > floor_s)
+            floor_s = hi - d->p.beam_delta;
+        if (floor_s > NEG_INF)
+            floor_s -= PRUNE_SLACK_ABS + PRUNE_SLACK_REL * fabsf(floor_s);
+        if (!(floor_s == floor_s)) /* NaN scores: no pruning */
+            floor_s = NEG_INF;
+    }
+    /* The most a new candidate's LM part can exceed its parent's: a letter may pay unk_penalty,
+     * a space adds word_bonus, maybe unk_penalty, and lm_weight * ln 10 * log10 p <= 0 (assumed,
+     * see the top of the file; no bound with a negative weight). */
+    float gain_letter = d->lex && !d->p.closed_vocab && d->p.unk_penalty > 0 ? d->p.unk_penalty : 0;
+    float gain_space = d->p.word_bonus + gain_letter;
+    if (d->lm && !(d->p.lm_weight >= 0))
+        gain_space = INFINITY;
     /* (2) extensions */
     for (int b = 0; b < d->n_beam; b++) {
         int x = d->beam[b];
         const bnode *n = &d->nodes[x];
-        float tot = merge(d, n->pb, n->pnb);
+        float tot = d->tot[b];
+        if (space_j >= 0 && !n->in_word) {
+            /* No empty words: a space at the start or after a space leaves the prefix as is. */
+            float ls = lp[d->space];
+            cand *c = &d->cands[cand_get(d, n->parent, n->label)];
+            if (n->label == d->space) /* its pnb path is the repeat counted in (1) */
+                c->nnb = merge(d, c->nnb, n->pb + ls);
+            else
+                c->nb = merge(d, c->nb, tot + ls);
+        }
+        int kids = n->beam_kids;  /* existing candidates (x, label) still to meet */
+        int letters_pruned = 0;   /* no later letter can make a new candidate */
         for (int j = 0; j < n_tried; j++) {
             int c_lab = d->tried[j];
             int is_space = c_lab == d->space;
-            if (is_space && !n->in_word) {
-                /* No empty words: a space at the start or after a space leaves the prefix as is. */
-                int is_new;
-                int ci = cand_get(d, n->parent, n->label, &is_new);
-                cand *c = &d->cands[ci];
-                if (n->label == d->space) /* its pnb path is the repeat counted in (1) */
-                    c->nnb = merge(d, c->nnb, n->pb + lp[c_lab]);
-                else
-                    c->nb = merge(d, c->nb, tot + lp[c_lab]);
-                continue;
-            }
+            if (is_space && !n->in_word)
+                continue; /* above */
             float ext = (c_lab == n->label ? n->pb : tot) + lp[c_lab];
-            int is_new;
-            int ci = cand_get(d, x, c_lab, &is_new);
-            if (ci < 0) {
-                d->status = ASR_ERR_NOMEM; /* cannot happen: cands_cap bounds every frame */
-                continue;
-            }
-            cand *c = &d->cands[ci];
-            if (is_new) {
-                c->emit_lp = lp[c_lab];
-                c->lm = n->lm;
-                memcpy(c->ctx, n->ctx, sizeof c->ctx);
-                c->n_ctx = n->n_ctx;
-                if (is_space) {
-                    float ws = word_score(d, n->lex, n->ctx, n->n_ctx, c->ctx, &c->n_ctx);
-                    c->lm += ws;
-                    c->lex = d->lex ? 0 : -1;
-                    c->in_word = 0;
-                } else {
-                    int from = n->in_word ? n->lex : (d->lex ? 0 : -1);
-                    c->lex = from >= 0 ? lex_child(d->lex, from, c_lab) : -1;
-                    if (from >= 0 && c->lex < 0) /* the partial word leaves the vocabulary */
-                        c->lm = d->p.closed_vocab ? NEG_INF : c->lm + d->p.unk_penalty;
-                    c->in_word = 1;
+            unsigned slot;
+            int ci = cand_find(d, x, c_lab, &slot);
+            if (ci >= 0) {
+                kids--;
+                cand *c = &d->cands[ci];
+                c->nnb = merge(d, c->nnb, ext);
+            } else if (is_space) {
+                /* Bound first: the exact word score is an LM look-up. */
+                if (ext + n->lm + gain_space < floor_s)
+                    continue;
+                uint32_t ctx[MAX_CTX] = {0};
+                int n_ctx;
+                float lm = n->lm + word_score(d, n->lex, n->ctx, n->n_ctx, ctx, &n_ctx);
+                if (ext + lm < floor_s)
+                    continue;
+                cand_extend(d, slot, x, c_lab, lp[c_lab], ext, lm, d->lex ? 0 : -1, ctx, n_ctx);
+            } else if (!letters_pruned) {
+                if (tot + lp[c_lab] + n->lm + gain_letter < floor_s) {
+                    /* This letter's bound fails, so do those of the later (less likely) ones. */
+                    letters_pruned = sorted;
+                    continue;
                 }
+                int from = n->in_word ? n->lex : (d->lex ? 0 : -1);
+                int lex = from >= 0 ? lex_child(d->lex, from, c_lab) : -1;
+                float lm = n->lm;
+                if (from >= 0 && lex < 0) /* the partial word leaves the vocabulary */
+                    lm = d->p.closed_vocab ? NEG_INF : lm + d->p.unk_penalty;
+                if (ext + lm < floor_s)
+                    continue;
+                cand_extend(d, slot, x, c_lab, lp[c_lab], ext, lm, lex, n->ctx, n->n_ctx);
             }
-            c->nnb = merge(d, c->nnb, ext);
+            if (letters_pruned && kids <= 0 && !(n->in_word && space_j > j))
+                break; /* nothing left to do for this member */
         }
+    }
+    for (int b = 0; b < d->n_beam; b++) {
+        int parent = d->nodes[d->beam[b]].parent;
+        if (parent >= 0)
+            d->nodes[parent].beam_kids = 0;
     }
     /* (3) select */
     float best = NEG_INF;
@@ -621,8 +838,11 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
                 best = c->score;
         }
     }
-    qsort_r(d->order, (size_t)n_ok, sizeof *d->order, cmp_score_desc, d->cands);
     int keep = n_ok < d->p.beam ? n_ok : d->p.beam;
+    if (d->reference)
+        qsort_r(d->order, (size_t)n_ok, sizeof *d->order, cmp_score_desc, d->cands);
+    else
+        select_top(d->cands, d->order, d->keys, n_ok, keep);
     if (d->p.beam_delta > 0)
         while (keep > 1 && d->cands[d->order[keep - 1]].score < best - d->p.beam_delta)
             keep--;
@@ -646,6 +866,7 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
             n->label = c->label;
             n->lex = c->lex;
             n->in_word = c->in_word;
+            n->beam_kids = 0;
             n->t_first = n->t_last = t;
             n->conf_sum = exp((double)c->emit_lp);
             n->conf_n = 1;
@@ -758,7 +979,7 @@ asr_status ctc_beam_final(ctc_beam *d, asr_result *out)
         if (n->in_word)
             s += word_score(d, n->lex, n->ctx, n->n_ctx, ctx, &n_ctx);
         if (d->lm && d->p.use_eos && d->eos != ASR_LM_NONE && s > NEG_INF)
-            s += d->p.lm_weight * LN10 * asr_lm_score(d->lm, ctx, n_ctx, d->eos);
+            s += d->p.lm_weight * LN10 * lm_score(d, ctx, n_ctx, d->eos);
         if (s > bs) {
             bs = s;
             best = d->beam[b];

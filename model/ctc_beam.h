@@ -97,6 +97,11 @@ void ctc_beam_push(ctc_beam *d, const float *logprobs);
 /* Frames consumed since create/reset. */
 long ctc_beam_frames(const ctc_beam *d);
 
+/* For tests: on = 1 runs the plain search (no score pruning, a full sort of the candidates, no
+ * LM score cache) that the default, faster search must match exactly; 0 (the default) is the
+ * fast one. Takes effect from the next frame. */
+void ctc_beam_set_reference(ctc_beam *d, int on);
+
 /* The best hypothesis of the current utterance (owned by the decoder, valid until the next call). */
 const char *ctc_beam_partial(ctc_beam *d);
 

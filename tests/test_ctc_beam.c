@@ -529,6 +529,189 @@ static void test_streaming(void)
     free(f);
 }
 
+/* ---- the fast search == the plain one ---- */
+
+/* A random ARPA model of the given order over nw random words spelt in alpha's letters (some
+ * letters of alpha left out, so decoding meets unknown words), with <s>, </s> and optionally
+ * <unk>; every listed n-gram's prefix is listed, as in real ARPA files. log10 p in [-3, -0.01]
+ * and back-off weights in [-1, 0], so every score is <= 0 as the pruning bound assumes. */
+static asr_lm *random_lm(const char *name, int order, int nw, int with_unk)
+{
+    const char *letters = "abcd"; /* alpha " abcde'": e and ' are never in a word */
+    enum { MAXW = 40, MAXG = 3000 };
+    char words[MAXW + 3][8];
+    int n = 0;
+    strcpy(words[n++], "<s>");
+    strcpy(words[n++], "</s>");
+    if (with_unk)
+        strcpy(words[n++], "<unk>");
+    while (n < nw + 2 + with_unk && n < MAXW + 3) {
+        int len = 1 + (int)(urand() * 3);
+        char w[8];
+        for (int i = 0; i < len; i++)
+            w[i] = letters[(int)(urand() * 4)];
+        w[len] = '\0';
+        int dup = 0;
+        for (int i = 0; i < n; i++)
+            dup |= strcmp(words[i], w) == 0;
+        if (!dup)
+            strcpy(words[n++], w);
+    }
+    static int gw[MAXG][4], gn[MAXG];
+    int ng = 0, count[5] = {0, n};
+    for (int i = 0; i < n; i++) {
+        gn[ng] = 1;
+        gw[ng++][0] = i;
+    }
+    for (int k = 2; k <= order; k++) {
+        int before = ng;
+        for (int g = 0; g < before; g++) {
+            if (gn[g] != k - 1 || gw[g][k - 2] == 1) /* nothing follows </s> */
+                continue;
+            for (int w = 1; w < n; w++) { /* never <s> */
+                if (urand() > 0.15 || ng == MAXG)
+                    continue;
+                memcpy(gw[ng], gw[g], sizeof gw[g]);
+                gw[ng][k - 1] = w;
+                gn[ng++] = k;
+                count[k]++;
+            }
+        }
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "\\data\\\n");
+    for (int k = 1; k <= order; k++)
+        fprintf(f, "ngram %d=%d\n", k, count[k]);
+    for (int k = 1; k <= order; k++) {
+        fprintf(f, "\n\\%d-grams:\n", k);
+        for (int g = 0; g < ng; g++) {
+            if (gn[g] != k)
+                continue;
+            fprintf(f, "%.4f", gw[g][k - 1] == 0 ? -99 : -0.01 - 2.99 * urand());
+            for (int j = 0; j < k; j++)
+                fprintf(f, " %s", words[gw[g][j]]);
+            if (k < order)
+                fprintf(f, " %.4f", -urand());
+            fputc('\n', f);
+        }
+    }
+    fprintf(f, "\n\\end\\\n");
+    fclose(f);
+    asr_error err = {0};
+    asr_lm *lm = asr_lm_load_arpa(path, &err);
+    CHECK(lm != NULL, "random lm %s: %s", name, err.msg);
+    return lm;
+}
+
+/* Identical results: text, word times, confidences. Returns 0 and says why if not. */
+static int same_result(const asr_result *a, const asr_result *b)
+{
+    if (strcmp(a->text, b->text) != 0 || a->n_words != b->n_words) {
+        fprintf(stderr, "fast \"%s\" plain \"%s\"\n", a->text, b->text);
+        return 0;
+    }
+    for (int i = 0; i < a->n_words; i++)
+        if (strcmp(a->words[i].word, b->words[i].word) != 0 ||
+            a->words[i].start_ms != b->words[i].start_ms || a->words[i].end_ms != b->words[i].end_ms ||
+            a->words[i].conf != b->words[i].conf) {
+            fprintf(stderr, "word %d: fast %s %.0f-%.0f %.9g plain %s %.0f-%.0f %.9g\n", i,
+                    a->words[i].word, a->words[i].start_ms, a->words[i].end_ms, a->words[i].conf,
+                    b->words[i].word, b->words[i].start_ms, b->words[i].end_ms, b->words[i].conf);
+            return 0;
+        }
+    return 1;
+}
+
+/* Score pruning, top-k selection and the LM cache change nothing: random frames, random LMs
+ * (orders 2-4, with and without <unk>, and no LM), open and closed vocabulary, random beams,
+ * weights, bonuses, penalties, prunes, viterbi on and off, log-probabilities on a grid (ties,
+ * which go to the lower candidate index); two utterances per decoder (the LM cache lives across
+ * them), partials compared at every frame. */
+static void test_fast_equals_plain(void)
+{
+    const char *alpha = " abcde'";
+    int L = 8;
+    asr_lm *lms[6];
+    ctc_lexicon *lxs[6];
+    for (int i = 0; i < 6; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "rand%d.arpa", i);
+        lms[i] = random_lm(name, 2 + i % 3, 12 + 4 * i, i % 2);
+        lxs[i] = lms[i] ? ctc_lexicon_create(lms[i], alpha, L, NULL) : NULL;
+        if (!lxs[i]) {
+            CHECK(0, "random lexicon %d", i);
+            for (int j = 0; j <= i; j++) {
+                ctc_lexicon_destroy(lxs[j]);
+                asr_lm_free(lms[j]);
+            }
+            return;
+        }
+    }
+    static const int beams[] = {1, 3, 8, 16, 32, 64};
+    static const float bonuses[] = {-2, 0, 1, 3};
+    static const float penalties[] = {-20, -6, -1, 0, 2};
+    static const float weights[] = {0, 0.3f, 0.8f, 2, -0.5f};
+    static const float deltas[] = {0, 4, 12};
+    static const float prunes[] = {0, 1e-3f, 0.05f};
+    int runs = 0, bad_final = 0, bad_partial = 0, words = 0;
+    for (int run = 0; run < 240; run++) {
+        int li = run % 7; /* 6: no LM */
+        ctc_beam_params p = ctc_beam_default_params();
+        p.beam = beams[(int)(urand() * 6)];
+        p.word_bonus = bonuses[(int)(urand() * 4)];
+        p.unk_penalty = penalties[(int)(urand() * 5)];
+        p.lm_weight = weights[(int)(urand() * 5)];
+        p.beam_delta = deltas[(int)(urand() * 3)];
+        p.char_prune = prunes[(int)(urand() * 3)];
+        p.max_chars = urand() < 0.3 ? 2 : 8;
+        p.closed_vocab = li < 6 && urand() < 0.3;
+        p.use_eos = urand() < 0.8;
+        p.viterbi = run % 2;
+        const asr_lm *lm = li < 6 ? lms[li] : NULL;
+        const ctc_lexicon *lx = li < 6 ? lxs[li] : NULL;
+        ctc_beam *fast = ctc_beam_create(alpha, L, 10.0, &p, lm, lx, NULL);
+        ctc_beam *plain = ctc_beam_create(alpha, L, 10.0, &p, lm, lx, NULL);
+        ctc_beam_set_reference(plain, 1);
+        for (int utt = 0; utt < 2; utt++) {
+            int T = 1 + (int)(urand() * 90);
+            float *f = random_frames(T, L, 1.0 + 3.0 * urand());
+            if (run % 4 >= 2) /* log-probabilities on a coarse grid: many tied scores */
+                for (int i = 0; i < T * L; i++)
+                    f[i] = roundf(f[i] * 2) / 2;
+            for (int t = 0; t < T; t++) {
+                ctc_beam_push(fast, f + (size_t)t * L);
+                ctc_beam_push(plain, f + (size_t)t * L);
+                if (strcmp(ctc_beam_partial(fast), ctc_beam_partial(plain)) != 0)
+                    bad_partial++;
+            }
+            asr_result a, b;
+            ctc_beam_final(fast, &a);
+            ctc_beam_final(plain, &b);
+            runs++;
+            words += b.n_words;
+            if (!same_result(&a, &b) && bad_final++ < 3)
+                fprintf(stderr, "  run %d: lm %d beam %d bonus %g unk %g weight %g delta %g prune %g "
+                                "chars %d closed %d eos %d viterbi %d\n",
+                        run, li, p.beam, p.word_bonus, p.unk_penalty, p.lm_weight, p.beam_delta,
+                        p.char_prune, p.max_chars, p.closed_vocab, p.use_eos, p.viterbi);
+            asr_result_free(&a);
+            asr_result_free(&b);
+            free(f);
+        }
+        ctc_beam_destroy(fast);
+        ctc_beam_destroy(plain);
+    }
+    CHECK(bad_final == 0, "fast search != plain search in %d of %d utterances", bad_final, runs);
+    CHECK(bad_partial == 0, "fast search partials != plain in %d frames", bad_partial);
+    CHECK(words > runs, "the utterances had words (%d in %d)", words, runs);
+    for (int i = 0; i < 6; i++) {
+        ctc_lexicon_destroy(lxs[i]);
+        asr_lm_free(lms[i]);
+    }
+}
+
 static void test_phrases(void)
 {
     const char *alpha = " abcdefghijklmnopqrstuvwxyz'";
@@ -599,6 +782,7 @@ int main(void)
     test_closed_vocab();
     test_unk_penalty_timing();
     test_streaming();
+    test_fast_equals_plain();
     test_phrases();
     test_args();
     char cmd[600];
