@@ -59,19 +59,6 @@ struct ctc_lexicon {
     int n_nodes, n_words;
 };
 
-static int lex_child(const ctc_lexicon *lx, int node, int label)
-{
-    const lex_node *n = &lx->nodes[node];
-    for (int i = 0; i < n->n; i++) {
-        const lex_edge *e = &lx->edges[n->first + i];
-        if (e->label == label)
-            return e->child;
-        if (e->label > label)
-            break;
-    }
-    return -1;
-}
-
 ctc_lexicon *ctc_lexicon_create(const asr_lm *lm, const char *alphabet, int n_labels,
                                 asr_error *err)
 {
@@ -266,6 +253,7 @@ typedef struct cand {
     int emitting; /* existing node: its label won over blank this frame (extends t_last) */
     float emit_lp; /* new node: posterior of its label at this frame */
     float score;
+    int dirty;     /* nb/nnb changed since score was computed (or never computed) */
 } cand;
 
 struct ctc_beam {
@@ -290,6 +278,7 @@ struct ctc_beam {
     uint64_t *keys; /* (cands_cap) rank keys of the candidates, for select_top */
     float *tot;   /* (p.beam) merged score of each beam member at the current frame */
     int *tried;   /* (n_labels) labels tried this frame */
+    int *lex_next; /* (n_labels) trie children of the node lex_next_fill last read, by label */
     lm_cache_entry *lm_cache; /* (LM_CACHE_SIZE) */
     int reference; /* ctc_beam_set_reference: no pruning, full sort, no LM cache */
     char *text;   /* (text_cap) partial */
@@ -437,6 +426,7 @@ ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms,
         d->hash_size *= 2;
     d->hash = calloc((size_t)d->hash_size, sizeof *d->hash);
     d->tried = malloc((size_t)n_labels * sizeof *d->tried);
+    d->lex_next = malloc((size_t)n_labels * sizeof *d->lex_next);
     d->lm_cache = lm ? malloc(LM_CACHE_SIZE * sizeof *d->lm_cache) : NULL;
     if (d->lm_cache)
         for (int i = 0; i < LM_CACHE_SIZE; i++)
@@ -446,7 +436,7 @@ ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms,
     d->path_cap = 256;
     d->path = malloc((size_t)d->path_cap * sizeof *d->path);
     if (!d->nodes || !d->beam || !d->old || !d->cands || !d->order || !d->keys || !d->tot || !d->hash ||
-        !d->tried || !d->text || !d->path || (lm && !d->lm_cache))
+        !d->tried || !d->lex_next || !d->text || !d->path || (lm && !d->lm_cache))
         goto fail;
     ctc_beam_reset(d);
     return d;
@@ -469,6 +459,7 @@ void ctc_beam_destroy(ctc_beam *d)
     free(d->tot);
     free(d->hash);
     free(d->tried);
+    free(d->lex_next);
     free(d->lm_cache);
     free(d->text);
     free(d->path);
@@ -530,6 +521,7 @@ static int cand_new(ctc_beam *d, unsigned slot, int parent, int label)
     c->label = label;
     c->nb = c->nnb = NEG_INF;
     c->emitting = 0;
+    c->dirty = 1;
     return k;
 }
 
@@ -663,6 +655,18 @@ static void select_top(const cand *c, int *order, uint64_t *keys, int n, int k)
         order[i] = (int)~(uint32_t)keys[i];
 }
 
+/* Fills d->lex_next[label] with the child of trie node `node` by each of the n tried labels (-1 for
+ * none): one pass over the node's edges instead of one per label. */
+static void lex_next_fill(ctc_beam *d, int node, int n)
+{
+    for (int j = 0; j < n; j++)
+        d->lex_next[d->tried[j]] = -1;
+    const lex_node *ln = &d->lex->nodes[node];
+    const lex_edge *e = &d->lex->edges[ln->first];
+    for (int i = 0; i < ln->n; i++) /* labels not tried are written too, never read */
+        d->lex_next[e[i].label] = e[i].child;
+}
+
 /* Creates the new candidate (x, label) in the slot cand_find gave: one path of log-probability
  * ext, LM part lm, trie node lex, LM context ctx. */
 static void cand_extend(ctc_beam *d, unsigned slot, int x, int label, float emit_lp, float ext,
@@ -743,8 +747,9 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
     if (!d->reference) {
         float hi = NEG_INF, lo = INFINITY;
         for (int i = 0; i < d->n_cands; i++) {
-            const cand *c = &d->cands[i];
-            float sc = merge(d, c->nb, c->nnb) + c->lm;
+            cand *c = &d->cands[i];
+            float sc = c->score = merge(d, c->nb, c->nnb) + c->lm;
+            c->dirty = 0; /* (3) recomputes it only if an extension merges in */
             hi = sc > hi ? sc : hi;
             lo = sc < lo ? sc : lo;
         }
@@ -777,9 +782,12 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
                 c->nnb = merge(d, c->nnb, n->pb + ls);
             else
                 c->nb = merge(d, c->nb, tot + ls);
+            c->dirty = 1;
         }
         int kids = n->beam_kids;  /* existing candidates (x, label) still to meet */
         int letters_pruned = 0;   /* no later letter can make a new candidate */
+        int from = n->in_word ? n->lex : (d->lex ? 0 : -1); /* trie node a letter goes from */
+        int next_read = 0;        /* d->lex_next holds from's children */
         for (int j = 0; j < n_tried; j++) {
             int c_lab = d->tried[j];
             int is_space = c_lab == d->space;
@@ -792,6 +800,7 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
                 kids--;
                 cand *c = &d->cands[ci];
                 c->nnb = merge(d, c->nnb, ext);
+                c->dirty = 1;
             } else if (is_space) {
                 /* Bound first: the exact word score is an LM look-up. */
                 if (ext + n->lm + gain_space < floor_s)
@@ -808,8 +817,11 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
                     letters_pruned = sorted;
                     continue;
                 }
-                int from = n->in_word ? n->lex : (d->lex ? 0 : -1);
-                int lex = from >= 0 ? lex_child(d->lex, from, c_lab) : -1;
+                if (from >= 0 && !next_read) {
+                    lex_next_fill(d, from, n_tried);
+                    next_read = 1;
+                }
+                int lex = from >= 0 ? d->lex_next[c_lab] : -1;
                 float lm = n->lm;
                 if (from >= 0 && lex < 0) /* the partial word leaves the vocabulary */
                     lm = d->p.closed_vocab ? NEG_INF : lm + d->p.unk_penalty;
@@ -831,7 +843,8 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
     int n_ok = 0;
     for (int i = 0; i < d->n_cands; i++) {
         cand *c = &d->cands[i];
-        c->score = merge(d, c->nb, c->nnb) + c->lm;
+        if (c->dirty)
+            c->score = merge(d, c->nb, c->nnb) + c->lm;
         if (c->score > NEG_INF) {
             d->order[n_ok++] = i;
             if (c->score > best)
