@@ -435,8 +435,8 @@ ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms,
     d->text = malloc(d->text_cap);
     d->path_cap = 256;
     d->path = malloc((size_t)d->path_cap * sizeof *d->path);
-    if (!d->nodes || !d->beam || !d->old || !d->cands || !d->order || !d->keys || !d->tot || !d->hash ||
-        !d->tried || !d->lex_next || !d->text || !d->path || (lm && !d->lm_cache))
+    if (!d->nodes || !d->beam || !d->old || !d->cands || !d->order || !d->keys || !d->tot ||
+        !d->hash || !d->tried || !d->lex_next || !d->text || !d->path || (lm && !d->lm_cache))
         goto fail;
     ctc_beam_reset(d);
     return d;
@@ -753,7 +753,7 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
             hi = sc > hi ? sc : hi;
             lo = sc < lo ? sc : lo;
         }
-        if (d->n_cands >= d->p.beam) /* one stay per member, at most beam: the lowest is the beam-th */
+        if (d->n_cands >= d->p.beam) /* a stay per member, <= beam: the lowest is the beam-th */
             floor_s = lo;
         if (d->p.beam_delta > 0 && hi - d->p.beam_delta > floor_s)
             floor_s = hi - d->p.beam_delta;

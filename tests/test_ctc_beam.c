@@ -210,18 +210,30 @@ static void frame(float *out, int L, const double *p)
         out[k] = (float)log(p[k] / s);
 }
 
-static char *decode(const float *f, int T, int L, const char *alpha, const ctc_beam_params *p,
-                    const asr_lm *lm, const ctc_lexicon *lx)
+/* Decodes T frames; returns the final text (caller frees) and, if parts, the partial after each
+ * frame in parts[t] (caller frees). */
+static char *decode_partials(const float *f, int T, int L, const char *alpha,
+                             const ctc_beam_params *p, const asr_lm *lm, const ctc_lexicon *lx,
+                             char **parts)
 {
     ctc_beam *b = ctc_beam_create(alpha, L, 10.0, p, lm, lx, NULL);
-    for (int t = 0; t < T; t++)
+    for (int t = 0; t < T; t++) {
         ctc_beam_push(b, f + (size_t)t * (size_t)L);
+        if (parts)
+            parts[t] = strdup(ctc_beam_partial(b));
+    }
     asr_result r;
     ctc_beam_final(b, &r);
     char *s = strdup(r.text);
     asr_result_free(&r);
     ctc_beam_destroy(b);
     return s;
+}
+
+static char *decode(const float *f, int T, int L, const char *alpha, const ctc_beam_params *p,
+                    const asr_lm *lm, const ctc_lexicon *lx)
+{
+    return decode_partials(f, T, L, alpha, p, lm, lx, NULL);
 }
 
 /* "a" then a frame where x and y are equally likely: only the LM decides, through bow(a). */
@@ -325,27 +337,9 @@ static void test_closed_vocab(void)
     asr_lm_free(lm);
 }
 
-/* Decodes T frames, storing the partial after each frame in parts[t] (caller frees). */
-static char *decode_partials(const float *f, int T, int L, const char *alpha,
-                             const ctc_beam_params *p, const asr_lm *lm, const ctc_lexicon *lx,
-                             char **parts)
-{
-    ctc_beam *b = ctc_beam_create(alpha, L, 10.0, p, lm, lx, NULL);
-    for (int t = 0; t < T; t++) {
-        ctc_beam_push(b, f + (size_t)t * (size_t)L);
-        parts[t] = strdup(ctc_beam_partial(b));
-    }
-    asr_result r;
-    ctc_beam_final(b, &r);
-    char *s = strdup(r.text);
-    asr_result_free(&r);
-    ctc_beam_destroy(b);
-    return s;
-}
-
 /* Open vocabulary: unk_penalty is charged once per out-of-vocabulary word, at the frame its
  * partial word leaves the trie (or at its close for a prefix of vocabulary words that is no word
- * itself). Each case puts unk_penalty 0.02 either side of the value where two hypotheses tie by
+ * itself). Each case puts unk_penalty 0.002 either side of the value where two hypotheses tie by
  * hand computation from the frames' log-probabilities, so a penalty charged at another frame, twice
  * or not at all moves the decision. Vocabulary {ab, ba}; labels 0 blank, 1 space, 2 a, 3 b, 4 x. */
 static void test_unk_penalty_timing(void)
@@ -362,7 +356,8 @@ static void test_unk_penalty_timing(void)
         frame(f + t * L, L, fr[t]);
 #define LP(t, k) ((double)f[(t) * L + (k)])
 #define P(t, k) exp(LP(t, k))
-    const char *lms[2] = {"\\data\\\nngram 1=4\n\n\\1-grams:\n-1 <s>\n-0.5 </s>\n-0.3 ab\n-0.4 ba\n\n\\end\\\n",
+    const char *lms[2] = {"\\data\\\nngram 1=4\n\n\\1-grams:\n-1 <s>\n-0.5 </s>\n-0.3 ab\n"
+                          "-0.4 ba\n\n\\end\\\n",
                           "\\data\\\nngram 1=5\n\n\\1-grams:\n-1 <s>\n-0.5 </s>\n-0.3 ab\n-0.4 ba\n"
                           "-1.2 <unk>\n\n\\end\\\n"};
     for (int v = 0; v < 2; v++) {
@@ -387,7 +382,8 @@ static void test_unk_penalty_timing(void)
          * leaves the prefix as is); everything else is far behind. */
         double axa = LP(0, 2) + LP(1, 4) + LP(2, 2) + lm_unk;
         double ab = log(P(0, 2) * P(1, 3) * (P(2, 0) + P(2, 3)) +
-                        P(0, 2) * (P(1, 2) + P(1, 0)) * P(2, 3) + (P(0, 0) + P(0, 1)) * P(1, 2) * P(2, 3)) +
+                        P(0, 2) * (P(1, 2) + P(1, 0)) * P(2, 3) +
+                        (P(0, 0) + P(0, 1)) * P(1, 2) * P(2, 3)) +
                     lm_ab;
         double tie3 = ab - axa;
         for (int side = -1; side <= 1; side += 2) {
@@ -614,7 +610,8 @@ static int same_result(const asr_result *a, const asr_result *b)
     }
     for (int i = 0; i < a->n_words; i++)
         if (strcmp(a->words[i].word, b->words[i].word) != 0 ||
-            a->words[i].start_ms != b->words[i].start_ms || a->words[i].end_ms != b->words[i].end_ms ||
+            a->words[i].start_ms != b->words[i].start_ms ||
+            a->words[i].end_ms != b->words[i].end_ms ||
             a->words[i].conf != b->words[i].conf) {
             fprintf(stderr, "word %d: fast %s %.0f-%.0f %.9g plain %s %.0f-%.0f %.9g\n", i,
                     a->words[i].word, a->words[i].start_ms, a->words[i].end_ms, a->words[i].conf,
@@ -692,8 +689,9 @@ static void test_fast_equals_plain(void)
             runs++;
             words += b.n_words;
             if (!same_result(&a, &b) && bad_final++ < 3)
-                fprintf(stderr, "  run %d: lm %d beam %d bonus %g unk %g weight %g delta %g prune %g "
-                                "chars %d closed %d eos %d viterbi %d\n",
+                fprintf(stderr,
+                        "  run %d: lm %d beam %d bonus %g unk %g weight %g delta %g prune %g "
+                        "chars %d closed %d eos %d viterbi %d\n",
                         run, li, p.beam, p.word_bonus, p.unk_penalty, p.lm_weight, p.beam_delta,
                         p.char_prune, p.max_chars, p.closed_vocab, p.use_eos, p.viterbi);
             asr_result_free(&a);

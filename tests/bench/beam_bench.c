@@ -6,7 +6,8 @@
  * of a loaded machine.
  *
  * Usage: beam_bench --model M --lm LM --manifest LIST.tsv [--beam N] [--lm-weight X]
- *                   [--word-bonus X] [--unk-penalty X] [--closed-vocab] [--reps N] [--only fast|plain]
+ *                   [--word-bonus X] [--unk-penalty X] [--closed-vocab] [--reps N]
+ *                   [--only fast|plain]
  * --only: run one search (for perf record); nothing is compared.
  * LIST.tsv lines are "path<TAB>reference", paths relative to LIST's folder.
  */
