@@ -746,20 +746,24 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
     float floor_s = NEG_INF;
     if (!d->reference) {
         float hi = NEG_INF, lo = INFINITY;
+        int n_num = 0; /* stays with a score that is a number (a NaN one is never kept) */
         for (int i = 0; i < d->n_cands; i++) {
             cand *c = &d->cands[i];
             float sc = c->score = merge(d, c->nb, c->nnb) + c->lm;
             c->dirty = 0; /* (3) recomputes it only if an extension merges in */
-            hi = sc > hi ? sc : hi;
-            lo = sc < lo ? sc : lo;
+            if (sc == sc) {
+                n_num++;
+                hi = sc > hi ? sc : hi;
+                lo = sc < lo ? sc : lo;
+            }
         }
-        if (d->n_cands >= d->p.beam) /* a stay per member, <= beam: the lowest is the beam-th */
+        if (n_num >= d->p.beam) /* a stay per member, <= beam: the lowest is the beam-th */
             floor_s = lo;
         if (d->p.beam_delta > 0 && hi - d->p.beam_delta > floor_s)
             floor_s = hi - d->p.beam_delta;
         if (floor_s > NEG_INF)
             floor_s -= PRUNE_SLACK_ABS + PRUNE_SLACK_REL * fabsf(floor_s);
-        if (!(floor_s == floor_s)) /* NaN scores: no pruning */
+        if (!(floor_s < INFINITY)) /* NaN or +inf (from +inf log-probabilities): no pruning */
             floor_s = NEG_INF;
     }
     /* The most a new candidate's LM part can exceed its parent's: a letter may pay unk_penalty,

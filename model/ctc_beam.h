@@ -9,6 +9,9 @@
  * always tried); paths into the same prefix are merged (log-sum-exp, or max with viterbi = 1);
  * the best `beam` prefixes by acoustic + LM score survive, and those more than beam_delta below the
  * best are dropped. Cost per frame is O(beam * max_chars) whatever the utterance length.
+ * Extensions that provably cannot survive the frame are never built, the survivors are picked by
+ * top-k selection and LM scores are cached (see ctc_beam.c): results are exactly those of the
+ * plain search (ctc_beam_set_reference, tested).
  *
  * Words. Space (' ') separates words. When a prefix closes a word (a space after a letter, or the
  * end of the utterance) the score gains lm_weight * ln(10) * log10 p(word | previous words) +
