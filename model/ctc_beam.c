@@ -291,13 +291,15 @@ struct ctc_beam {
 ctc_beam_params ctc_beam_default_params(void)
 {
     ctc_beam_params p = {
-        .beam = 16,
+        .beam = 64,
         .char_prune = 1e-3f,
         .max_chars = 8,
         .beam_delta = 12.0f,
-        .lm_weight = 0.3f, /* tuned on cathy/dev + fsdd/dev with the pocketsphinx en-us LM (tune_lm.sh) */
-        .word_bonus = 3.0f,
-        .unk_penalty = -6.0f,
+        /* beam, lm_weight, word_bonus, unk_penalty: tuned on cathy/dev + fsdd/dev with the pocketsphinx
+         * en-us LM (model/recipe/tune_lm.sh; figures in model/README.md) */
+        .lm_weight = 0.8f,
+        .word_bonus = 2.0f,
+        .unk_penalty = -20.0f,
         .closed_vocab = 0,
         .use_eos = 1,
         .viterbi = 0,
