@@ -102,10 +102,11 @@ $(BA)/tests/%: $(BA)/obj/tests/%.o $(BA)/libasrd.a $(BA)/libasrtrain.a $(BA)/lib
 # --- dependencies: Debian packages, installed as root only when missing ---
 DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libjack-jackd2-dev libsndfile1-dev libsamplerate0-dev libkissfft-dev \
                libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev libsystemd-dev
+DEPS_LM     := pocketsphinx-en-us python3
+# The tests start the daemon with configs/asrd.yaml, which decodes with the word LM: they need $(LMBIN).
 DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium firefox-esr nodejs curl \
                libsox-fmt-all espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
-               festvox-us-slt-hts fortunes fortunes-min wordnet-base jargon-text miscfiles
-DEPS_LM     := pocketsphinx-en-us python3
+               festvox-us-slt-hts fortunes fortunes-min wordnet-base jargon-text miscfiles $(DEPS_LM)
 DEPS_BENCH  := pocketsphinx $(DEPS_LM) sctk hyperfine bc
 DEPS_CORPUS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
                libsox-fmt-all fortunes fortunes-min wordnet-base jargon-text miscfiles
@@ -125,7 +126,7 @@ deps: deps-test
 
 # Transcribe the bundled sample with the shipped model (greedy, then beam search with the word LM),
 # then start the daemon on 127.0.0.1:2700 (WebSocket/Vosk protocol, browser page, /healthz, /metrics)
-# decoding with the LM, until Ctrl-C.
+# with configs/asrd.yaml, which decodes with the LM (decoder.lm: default = $(LMBIN)), until Ctrl-C.
 run: deps-build
 	@tests/install-deps.sh $(DEPS_LM)
 	@$(MAKE) --no-print-directory $(B)/asrd $(LMBIN)
@@ -134,11 +135,12 @@ run: deps-build
 	@echo "== the same with beam search and the word LM (--lm default = $(LMBIN))"
 	$(B)/asrd --batch --format text --lm default tests/data/sample.flac
 	@echo "== asrd daemon: open http://127.0.0.1:2700/ in a browser; Ctrl-C stops it"
-	$(B)/asrd --config configs/asrd.yaml --lm default
+	$(B)/asrd --config configs/asrd.yaml
 
-# Build everything, then run every unit test (normal and ASan/UBSan builds) and end-to-end test.
+# Build everything and the word LM (the shipped configuration loads it), then run every unit test
+# (normal and ASan/UBSan builds) and end-to-end test.
 test: deps-test
-	@$(MAKE) --no-print-directory all asan-tests
+	@$(MAKE) --no-print-directory all asan-tests $(LMBIN)
 	tests/run.sh
 
 # Unit tests built with AddressSanitizer + UBSan.
