@@ -11,7 +11,8 @@
 # the page reaches "listening", the level meter moves; after Stop the final text settles and the
 # connection closes normally; the text shown on the page equals `asrd --batch` of exactly the PCM the
 # page sent (an exact equivalence of the whole browser -> socket -> session path), and, with the
-# shipped model, is within 20% CER of `asrd --batch` of the original audio.  A screenshot is kept in
+# shipped model, is within 20% CER of `asrd --batch` of the original audio.  Batch runs with the
+# daemon's decoder (configs/asrd.yaml: beam search with the en-us word LM, so --lm default).  A screenshot is kept in
 # build/test-artifacts/browser.png.
 set -u
 cd "$(dirname "$0")/.."
@@ -169,13 +170,13 @@ EOF
 echo "sent audio vs the file: correlation $corr"
 if $PY -c "exit(0 if $corr > 0.95 else 1)"; then ok "page sent the whole file (correlation $corr)"; else bad "sent audio does not match the file ($corr)"; fi
 sox -t raw -r 16000 -e signed -b 16 -c 1 "$T/sent.raw" "$T/sent.wav"
-want=$(build/asrd --batch --model "$MODEL" "$T/sent.wav")
+want=$(build/asrd --batch --model "$MODEL" --lm default "$T/sent.wav")
 shown=$(get shown)
 echo "batch of sent PCM: '$want'"
 echo "page shows:        '$shown'"
 if [ -n "$want" ] || [ "$REAL" = 0 ]; then :; else bad "batch transcript empty"; fi
 if [ "$shown" = "$want" ]; then ok "page text == asrd --batch of the PCM it sent"; else bad "page text differs from batch"; fi
-orig=$(build/asrd --batch --model "$MODEL" "$T/mic.wav")
+orig=$(build/asrd --batch --model "$MODEL" --lm default "$T/mic.wav")
 echo "batch of original: '$orig'"
 if [ "$REAL" = 1 ]; then
     # The browser's audio is the file after Chromium's fake-device resampling and the worklet's

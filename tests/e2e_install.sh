@@ -2,7 +2,9 @@
 # e2e_install.sh - `make install DESTDIR=... PREFIX=...` puts every piece where it belongs and the
 # installed pieces work together: binary (755), model (when the tree has one), configuration,
 # systemd unit (paths rewritten for PREFIX; verify clean), man page (renders without warnings),
-# browser page; the installed binary with the installed configuration serves the installed page;
+# browser page, the word LM and its copyright notice (when the tree has data/lm/en-us.lmbin); the
+# installed binary with the installed configuration (beam search with the LM) serves the installed
+# page, and without an LM where it looks (/usr/local/share/asrd) refuses to start, naming make lm;
 # an existing configuration is not overwritten; PREFIX=/usr puts the configuration in /etc.
 set -u
 cd "$(dirname "$0")/.."
@@ -26,6 +28,20 @@ if [ -f model/asrd-en.model ]; then
 else
     grep -q 'model not installed' "$T/make.out" && ok "no model in the tree: said so" || bad "missing model not reported"
 fi
+# The word LM the shipped configuration decodes with (decoder.lm: default).
+LM=data/lm/en-us.lmbin ILM=$D/usr/local/share/asrd/en-us.lmbin
+if [ -f "$LM" ]; then
+    [ "$(mode /usr/local/share/asrd/en-us.lmbin)" = 644 ] && cmp -s "$LM" "$ILM" && ok "LM installed (644)" || bad "LM"
+    cmp -s /usr/share/doc/pocketsphinx-en-us/copyright "$ILM.copyright" &&
+        [ "$(mode /usr/local/share/asrd/en-us.lmbin.copyright)" = 644 ] && ok "LM copyright notice installed" ||
+        bad "LM copyright notice"
+    LMARG=(--lm "$ILM")
+else
+    grep -q 'the word LM (--lm default) not installed' "$T/make.out" && ok "no LM in the tree: said so" ||
+        bad "missing LM not reported"
+    echo "note: no $LM (make lm): the installed daemon is started with --decoder greedy"
+    LMARG=(--decoder greedy)
+fi
 cmp -s configs/asrd.yaml "$D/usr/local/etc/asrd/asrd.yaml" && ok "config is the shipped one" || bad "config differs"
 U=$D/usr/local/lib/systemd/system/asrd.service
 grep -q '^ExecStart=/usr/local/bin/asrd --config /usr/local/etc/asrd/asrd.yaml$' "$U" && ok "unit ExecStart" || bad "unit ExecStart: $(grep ExecStart "$U")"
@@ -42,12 +58,19 @@ else
 fi
 "$D/usr/local/bin/asrd" --version | grep -q '^asrd ' && ok "installed binary runs" || bad "--version"
 
-# The installed binary + config serve the installed page (model: the tree's or a random one).
+# The installed binary + config serve the installed page (model: the tree's or a random one). The
+# binary looks for the LM in /usr/local/share/asrd, not in this DESTDIR tree: it is named explicitly.
 MODEL=model/asrd-en.model
 [ -f "$MODEL" ] || { MODEL="$T/m.model"; build/tests/tool_mkmodel "$MODEL" --layers 2 --hidden 48 --seed 11 >/dev/null; }
+if [ ! -e /usr/local/share/asrd/en-us.lmbin ]; then
+    "$D/usr/local/bin/asrd" --config "$D/usr/local/etc/asrd/asrd.yaml" --model "$MODEL" --listen 127.0.0.1:0 \
+        2>"$T/nolm.err"; rc=$?
+    [ $rc = 1 ] && grep -q '/usr/local/share/asrd/en-us.lmbin; build it with make lm' "$T/nolm.err" &&
+        ok "no installed LM: start-up error naming it and make lm" || bad "no LM: rc $rc, $(cat "$T/nolm.err")"
+fi
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$D/usr/local/bin/asrd" --config "$D/usr/local/etc/asrd/asrd.yaml" --model "$MODEL" --listen 127.0.0.1:$port \
-    --www "$D/usr/local/share/asrd/www" 2>"$T/d.err" &
+    --www "$D/usr/local/share/asrd/www" "${LMARG[@]}" 2>"$T/d.err" &
 DPID=$!
 page=
 for _ in $(seq 50); do
@@ -55,6 +78,10 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 echo "$page" | grep -q 'worklet\|app.js' && ok "installed page served" || { bad "page not served"; cat "$T/d.err"; }
+if [ -f "$LM" ]; then
+    grep -q "decoder: beam 64, LM $ILM (" "$T/d.err" && ok "installed daemon decodes with the installed LM" ||
+        bad "decoder line: $(grep 'decoder:' "$T/d.err")"
+fi
 kill -TERM $DPID; wait $DPID; DPID=
 
 # Reinstall keeps an edited configuration.

@@ -2,9 +2,10 @@
 # e2e_ws_node.sh - a Vosk-style client in Node (tests/ws_client.mjs, npm `ws` installed at test time
 # into build/node_modules) against the real daemon on a loopback port: for 8 kHz, 16 kHz and
 # 44.1 kHz WAV versions of the sample and several chunk sizes (odd ones split samples across
-# messages), the WebSocket transcript equals `asrd --batch` of the same file, and the session ends
-# with a normal close (1000).  The model is the shipped one if present, else a tiny random model
-# (garbage text, but deterministic, so equality is still a strict test).
+# messages), the WebSocket transcript equals `asrd --batch` of the same file with the same decoder
+# (the shipped configuration's beam search with the en-us word LM: batch gets --lm default), and the
+# session ends with a normal close (1000).  The model is the shipped one if present, else a tiny
+# random model (garbage text, but deterministic, so equality is still a strict test).
 set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -30,7 +31,7 @@ done
 
 for rate in 8000 16000 44100; do
     sox tests/data/sample.flac -r $rate -c 1 -b 16 "$T/s$rate.wav" pad 0 0.5
-    want=$(build/asrd --batch --model "$MODEL" "$T/s$rate.wav")
+    want=$(build/asrd --batch --model "$MODEL" --lm default "$T/s$rate.wav")
     [ -n "$want" ] || echo "note: batch transcript of $rate Hz is empty"
     for chunk in 8000 3201 640; do
         got=$(node tests/ws_client.mjs "ws://127.0.0.1:$port/" "$T/s$rate.wav" --chunk $chunk --json)

@@ -192,9 +192,12 @@ static void test_shipped(void)
     cfg_init(&c, &e);
     CHECK(cfg_load_file(&c, "configs/asrd.yaml", &e) == ASR_OK, "configs/asrd.yaml: %s", e.msg);
     CHECK(c.port == 2700 && !strcmp(c.listen_host, "127.0.0.1"), "shipped config listens on the default");
-    /* The values the file documents are the built-in ones (the file cannot drift from the code). */
+    /* The values the file documents are the built-in ones (the file cannot drift from the code),
+     * except the decoder kind and LM: the file selects beam search with the en-us LM, while the
+     * built-in defaults (no configuration file) stay greedy without an LM (test_decoder). */
     ctc_beam_params d = ctc_beam_default_params();
-    CHECK(c.decoder == ASR_DECODER_GREEDY && c.lm == NULL, "shipped decoder greedy without LM");
+    CHECK(c.decoder == ASR_DECODER_BEAM && c.lm && !strcmp(c.lm, "default"),
+          "shipped decoder: beam with LM \"default\" (kind %d, lm %s)", c.decoder, c.lm ? c.lm : "NULL");
     CHECK(same_beam(&c.beam, &d),
           "shipped decoder section equals ctc_beam_default_params(): beam %d weight %g "
           "bonus %g unk %g",
