@@ -2,8 +2,12 @@
 # e2e_systemd.sh - configs/asrd.service: `systemd-analyze verify --man=no` prints nothing (it exits 0
 # even on unknown keys, so any stderr output is a failure), the hardening the issue asks for is
 # present, `systemd-analyze security --offline=true` is reported (and must stay "OK": exposure
-# <= 2.5), and the daemon speaks the Type=notify protocol the unit relies on: READY=1 once the port
-# is open, WATCHDOG=1 when WATCHDOG_USEC is set, STATUS= lines, STOPPING=1 on SIGTERM.
+# <= 2.5), the sandbox hides no path the daemon reads (the installed model and word LM under
+# /usr/local/share/asrd stay readable: ProtectSystem=strict only makes them read-only, and the LM is
+# mapped PROT_READ, which MemoryDenyWriteExecute allows), and the daemon, started with the shipped
+# configuration as the unit starts it, decodes with the beam search and the en-us word LM and speaks
+# the Type=notify protocol the unit relies on: READY=1 once the port is open, WATCHDOG=1 when
+# WATCHDOG_USEC is set, STATUS= lines, STOPPING=1 on SIGTERM.
 set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -26,6 +30,11 @@ for kv in Type=notify WatchdogSec= DynamicUser=yes SupplementaryGroups=audio Pro
     if grep -q "^$kv" "$UNIT"; then ok "unit has $kv"; else bad "unit lacks $kv"; fi
 done
 
+# Nothing the daemon reads (binary, config, model, LM, page: /usr/local/{bin,etc,share}) may be hidden.
+if grep -qE '^(InaccessiblePaths|TemporaryFileSystem|RootDirectory|RootImage)=' "$UNIT"; then
+    bad "unit hides paths: $(grep -E '^(InaccessiblePaths|TemporaryFileSystem|Root)' "$UNIT")"
+else ok "unit leaves /usr/local readable (the installed model and LM)"; fi
+
 systemd-analyze security --offline=true "$T/asrd.service" >"$T/sec.out" 2>&1
 grep -E '✗' "$T/sec.out" | sed 's/  */ /g' | head -20
 score=$(sed -nE 's/.*Overall exposure level for asrd.service: ([0-9.]+).*/\1/p' "$T/sec.out")
@@ -43,7 +52,8 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(path); s.settimeout
 env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000")
 t0 = time.time()
 p = subprocess.Popen(["build/asrd", "--config", "configs/asrd.yaml", "--model", model,
-                      "--listen", "127.0.0.1:0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                      "--listen", "127.0.0.1:0"], env=env, stdout=subprocess.DEVNULL,
+                     stderr=open(os.path.join(tmp, "d.err"), "w"))
 env["WATCHDOG_PID"] = str(p.pid)
 msgs, ready_t, stop_sent = [], None, False
 while time.time() - t0 < 10:
@@ -72,6 +82,12 @@ grep -q '^READY True' "$T/notify.out" && ok "READY=1 sent" || bad "no READY=1"
 [ "$(sed -n 's/^STATUS //p' "$T/notify.out")" -ge 1 ] 2>/dev/null && ok "STATUS= sent" || bad "no STATUS="
 [ "$(sed -n 's/^STOPPING //p' "$T/notify.out")" -ge 1 ] 2>/dev/null && ok "STOPPING=1 on SIGTERM" || bad "no STOPPING=1"
 grep -q '^EXIT 0' "$T/notify.out" && ok "exit 0 after SIGTERM" || bad "exit status"
+# The shipped configuration decodes with the beam search and the LM make lm builds (72,268 words).
+dec=$(grep -o 'decoder: .*' "$T/d.err")
+echo "$dec"
+nw=$(echo "$dec" | sed -nE "s|^decoder: beam 64, LM $(pwd -P)/data/lm/en-us.lmbin \(([0-9]+) words\).*|\1|p")
+[ "${nw:-0}" -gt 70000 ] && ok "shipped config: beam search with the en-us LM ($nw words)" ||
+    bad "shipped config decoder: '$dec'"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
