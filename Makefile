@@ -210,7 +210,8 @@ install: $(B)/asrd
 	    install -D -m 644 $(LMBIN) $(DESTDIR)$(PREFIX)/share/asrd/en-us.lmbin && \
 	    install -D -m 644 /usr/share/doc/pocketsphinx-en-us/copyright \
 	        $(DESTDIR)$(PREFIX)/share/asrd/en-us.lmbin.copyright; \
-	else echo "install: no $(LMBIN) (make lm): the word LM (--lm default) not installed" >&2; fi
+	else echo "install: no $(LMBIN) (make lm): the word LM (--lm default) not installed;" \
+	    "the shipped asrd.yaml decodes with it (or set decoder.kind: greedy)" >&2; fi
 	install -d $(DESTDIR)$(PREFIX)/share/asrd/www $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(wildcard proto/www/*.html proto/www/*.js proto/www/*.css) $(DESTDIR)$(PREFIX)/share/asrd/www/
 	[ -f $(DESTDIR)$(SYSCONFDIR)/asrd/asrd.yaml ] || \
