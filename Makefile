@@ -195,13 +195,16 @@ model-quick: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-quick.yaml
 
-# Install binary and model.
+# Install binary, model and word LM.
 # Also: the browser page, the configuration (an existing one is kept), the systemd unit and the man
 # page, with their /usr/local paths rewritten for PREFIX/SYSCONFDIR.
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 MANDIR     ?= $(PREFIX)/share/man
+# The word LM the shipped asrd.yaml decodes with is built first when missing (INSTALL_LM=no skips it).
 install: $(B)/asrd
+	@[ -f $(LMBIN) ] || [ "$(INSTALL_LM)" = no ] || \
+	    { tests/install-deps.sh $(DEPS_LM) && $(MAKE) --no-print-directory $(LMBIN); }
 	install -D -m 755 $(B)/asrd $(DESTDIR)$(PREFIX)/bin/asrd
 	@if [ -f model/asrd-en.model ]; then \
 	    install -D -m 644 model/asrd-en.model $(DESTDIR)$(PREFIX)/share/asrd/asrd-en.model; \
