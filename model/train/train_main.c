@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* OpenBLAS's (declared in its cblas.h, whose macros clash with this file's names). */
+char *openblas_get_corename(void);
+
 #include "../asr_model.h"
 #include "../ctc_decoder.h"
 #include "../model_file.h"
@@ -667,6 +670,14 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
     }
     printf("model: %d x %d %s, %zu parameters; max %d network frames per utterance\n", r->cfg.layers, r->cfg.hidden,
            r->cfg.type == NN_GRU ? "GRU" : "LSTM", np, r->max_T);
+    /* OpenBLAS picks its kernels from the CPU model; on CPUs it does not know (virtual machines) it
+     * falls back to its SSE3 "Prescott" kernels, about 3x slower here (model/recipe/train.sh sets
+     * OPENBLAS_CORETYPE from the CPU's flags). */
+    const char *core = openblas_get_corename();
+    printf("BLAS: OpenBLAS %s kernels%s\n", core ? core : "?",
+           core && !strcmp(core, "Prescott") && __builtin_cpu_supports("avx2")
+               ? " on an AVX2 CPU: slow; set OPENBLAS_CORETYPE=Haswell (or SkylakeX with AVX-512)"
+               : "");
     fflush(stdout);
 
     /* schedule length for cosine: config's max_updates, else epochs x batches of epoch 0 */
