@@ -67,17 +67,7 @@ if [ -f "$outdir/checkpoint.bin" ]; then
         args=(--config "$config" --resume "$outdir")
     fi
 fi
-# OpenBLAS chooses its kernels by CPU model and falls back to its SSE3 "Prescott" ones on CPUs it does
-# not know (virtual machines): about 3x slower training. Choose by the CPU's flags unless set.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-    flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
-    if [[ " $flags " == *" avx512f "* && " $flags " == *" avx512vl "* && " $flags " == *" avx512bw "* ]]; then
-        export OPENBLAS_CORETYPE=SkylakeX
-    elif [[ " $flags " == *" avx2 "* && " $flags " == *" fma "* ]]; then
-        export OPENBLAS_CORETYPE=Haswell
-    fi
-    [ -n "${OPENBLAS_CORETYPE:-}" ] && echo "train.sh: OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE (from the CPU flags)" >&2
-fi
+. "$here/blas_env.sh"
 mkdir -p "$outdir"
 start=$(date +%s)
 set +e

@@ -6,6 +6,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+. model/recipe/blas_env.sh   # the sgemm peak with the CPU's own OpenBLAS kernels, not the SSE3 fallback
 
 # Helpers. measure and sgemm_peak need nothing of asrd; model_flops, score and tool_mkmodel need
 # parts of the library that may still be missing: the bench says what it had to skip.

@@ -12,6 +12,7 @@ steps=${1:-30} nb=${2:-20}
 export ASRD_DATA=${ASRD_DATA:-data}
 export ASRD_SHARED=${ASRD_SHARED:-$(cd .. && pwd)/shared}
 PY=/usr/bin/python3
+. model/recipe/blas_env.sh   # both trainers get the same OpenBLAS kernels
 T=$(mktemp -d /tmp/bench-train.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 # train-default.yaml with the real-speech manifests only
