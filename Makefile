@@ -36,6 +36,8 @@ objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 B  := build
 BA := build/asan
+# The word LM of `asrd --lm default` and the shipped asrd.yaml (`make lm`; rule below).
+LMBIN := data/lm/en-us.lmbin
 TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC) $(TOOL_SRC))
 ASAN_TESTS := $(patsubst tests/%.c,$(BA)/tests/%,$(TEST_SRC))
 
@@ -102,7 +104,7 @@ $(BA)/tests/%: $(BA)/obj/tests/%.o $(BA)/libasrd.a $(BA)/libasrtrain.a $(BA)/lib
 # --- dependencies: Debian packages, installed as root only when missing ---
 DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libjack-jackd2-dev libsndfile1-dev libsamplerate0-dev libkissfft-dev \
                libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev libsystemd-dev
-DEPS_LM     := pocketsphinx-en-us python3
+DEPS_LM     := pocketsphinx-en-us python3 python3-numpy
 # The tests start the daemon with configs/asrd.yaml, which decodes with the word LM: they need $(LMBIN).
 DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium firefox-esr nodejs curl \
                libsox-fmt-all espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
@@ -176,10 +178,9 @@ eval-synth: deps
 # and asrd's binary form (data/lm/en-us.lmbin), and our own trigram from the corpus text
 # (data/lm/asrd-en.lmbin, needs `make corpus`).
 lm: deps
-	@$(MAKE) --no-print-directory $(B)/asrd
-	model/recipe/lm.sh --source pocketsphinx --out data/lm
+	rm -f $(LMBIN)
+	@$(MAKE) --no-print-directory $(LMBIN)
 # The LM `asrd --lm default` and decoder.lm "default" load from the source tree (built when missing).
-LMBIN := data/lm/en-us.lmbin
 $(LMBIN): | $(B)/asrd
 	model/recipe/lm.sh --source pocketsphinx --out data/lm
 
@@ -211,8 +212,9 @@ install: $(B)/asrd
 	else echo "install: no model/asrd-en.model (make model): model not installed" >&2; fi
 	@if [ -f $(LMBIN) ]; then \
 	    install -D -m 644 $(LMBIN) $(DESTDIR)$(PREFIX)/share/asrd/en-us.lmbin && \
-	    install -D -m 644 /usr/share/doc/pocketsphinx-en-us/copyright \
-	        $(DESTDIR)$(PREFIX)/share/asrd/en-us.lmbin.copyright; \
+	    { [ ! -f /usr/share/doc/pocketsphinx-en-us/copyright ] || \
+	      install -D -m 644 /usr/share/doc/pocketsphinx-en-us/copyright \
+	        $(DESTDIR)$(PREFIX)/share/asrd/en-us.lmbin.copyright; }; \
 	else echo "install: no $(LMBIN) (make lm): the word LM (--lm default) not installed;" \
 	    "the shipped asrd.yaml decodes with it (or set decoder.kind: greedy)" >&2; fi
 	install -d $(DESTDIR)$(PREFIX)/share/asrd/www $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1
