@@ -512,9 +512,12 @@ int batch_run(const asr_model *m, const batch_item *items, int n, const batch_op
                       n_stdin);
         return -1;
     }
+    /* At most a thread's share of the files in flight per thread, so that every thread gets work. */
+    int threads = o->threads < 1 ? 1 : o->threads;
+    int share = n > 0 ? (n + threads - 1) / threads : 1;
     r.lanes = o->streams < 1 ? 1 : o->streams;
-    if (r.lanes > n)
-        r.lanes = n > 0 ? n : 1;
+    if (r.lanes > share)
+        r.lanes = share;
     if (o->decoder == ASR_DECODER_BEAM && o->lm_path) {
         lm = asr_lm_open(o->lm_path, err);
         if (!lm)
