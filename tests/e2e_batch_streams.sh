@@ -80,8 +80,8 @@ matrix json "${M[@]}" --format json "${files[@]}"
 # what the base run must contain (so the equalities above compare something)
 b=$T/json-t1-k1
 check "exit status 1 (a file failed)" [ "$(cat "$b.rc")" = 1 ]
-check "two error lines: the broken and the missing file" [ "$(wc -l <"$b.err")" -eq 2 ] &&
-    grep -q "^asrd: error: $T/half\..*decode error" "$b.err" && grep -q "^asrd: error: $T/missing.wav:" "$b.err"
+if [ "$(wc -l <"$b.err")" -eq 2 ] &&
+    grep -q "^asrd: error: $T/half\..*decode error" "$b.err" && grep -q "^asrd: error: $T/missing.wav:" "$b.err"; then ok; else bad "two error lines: the broken and the missing file"; fi
 check "$((n - 2)) json lines in input order" [ "$(/usr/bin/python3 -c '
 import json, sys
 print(" ".join(json.loads(l)["file"] for l in open(sys.argv[1])))' "$b.out")" = \
@@ -163,11 +163,11 @@ fi
 # usage
 for v in 0 257 x ""; do
     "$ASRD" --batch "${M[@]}" --streams "$v" "${real[0]}" >/dev/null 2>"$T/err"; rc=$?
-    check "--streams '$v': usage error (exit $rc)" [ $rc -eq 2 ] && grep -q -- "--streams" "$T/err"
+    if [ $rc -eq 2 ] && grep -q -- "--streams" "$T/err"; then ok; else bad "--streams '$v': usage error (exit $rc)"; fi
 done
 # standard input twice: files in flight together would read it in turns, so it is refused
 "$ASRD" --batch "${M[@]}" "${real[0]}" - - <"$stdin_file" >"$T/out" 2>"$T/err"; rc=$?
-check "'-' twice: exit 1, nothing transcribed, says why" [ $rc -eq 1 ] && [ ! -s "$T/out" ] &&
-    grep -q 'standard input ("-") is listed 2 times' "$T/err"
+if [ $rc -eq 1 ] && [ ! -s "$T/out" ] &&
+    grep -q 'standard input ("-") is listed 2 times' "$T/err"; then ok; else bad "'-' twice: exit 1, nothing transcribed, says why"; fi
 check "--help documents --streams" grep -q -- "--streams K" <("$ASRD" --help)
 finish

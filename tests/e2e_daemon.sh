@@ -120,10 +120,10 @@ check "words false: no result arrays" [ "$(count_msgs "$T/o" result)" = 0 ]
 check "words false: text still equals batch" [ "$(field "$T/o" text)" = "$(batch "$T/a16.wav")" ]
 # reset mid-stream: a result before eof, session goes on to the normal close
 $CL "$U" "$T/a16.wav" --chunk 8000 --send '{"reset" : 1}' >"$T/o" 2>/dev/null
-check "reset answered with a result, close 1000" [ "$(count_msgs "$T/o" text)" -ge 2 ] && [ "$(field "$T/o" close)" = 1000 ]
+if [ "$(count_msgs "$T/o" text)" -ge 2 ] && [ "$(field "$T/o" close)" = 1000 ]; then ok; else bad "reset answered with a result, close 1000"; fi
 # phrase_list: closed-vocabulary beam search; every word is one of the phrases' words
 $CL "$U" "$T/a16.wav" --chunk 4000 --send '{"config" : {"phrase_list" : ["yes no", "maybe later"]}}' >"$T/o" 2>/dev/null
-check "phrase_list: close 1000, no error ($(field "$T/o" close))" [ "$(field "$T/o" close)" = 1000 ] && ! grep -q '"error"' "$T/o"
+if [ "$(field "$T/o" close)" = 1000 ] && ! grep -q '"error"' "$T/o"; then ok; else bad "phrase_list: close 1000, no error ($(field "$T/o" close))"; fi
 check "phrase_list: result words only from the list ('$(field "$T/o" text)')" $PY - "$T/o" <<'EOF2'
 import json, sys
 vocab = {"yes", "no", "maybe", "later"}
@@ -292,13 +292,13 @@ printf 'threads: many\n' >"$T/bad3.yaml"
 "$ASRD" --config "$T/bad3.yaml" "${M[@]}" 2>"$T/err"; rc=$?
 check "wrong type: file:line:column ($(cat "$T/err"))" grep -q "bad3.yaml:1:10: threads: expected an integer" "$T/err"
 "$ASRD" --config "$T/none.yaml" "${M[@]}" 2>"$T/err"; rc=$?
-check "missing config file: exit 2, named" [ $rc -eq 2 ] && grep -q "none.yaml" "$T/err"
+if [ $rc -eq 2 ] && grep -q "none.yaml" "$T/err"; then ok; else bad "missing config file: exit 2, named"; fi
 "$ASRD" --listen 127.0.0.1:99999 "${M[@]}" 2>"$T/err"; rc=$?
 check "bad --listen: exit 2" [ $rc -eq 2 ]
 "$ASRD" --batch --listen :1 "${M[@]}" "$T/a16.wav" 2>"$T/err"; rc=$?
 check "daemon option with --batch: exit 2" [ $rc -eq 2 ]
 "$ASRD" --config configs/asrd.yaml --model "$T/missing.model" --listen 127.0.0.1:0 2>"$T/err"; rc=$?
-check "missing model: exit 1, named" [ $rc -eq 1 ] && grep -q "missing.model" "$T/err"
+if [ $rc -eq 1 ] && grep -q "missing.model" "$T/err"; then ok; else bad "missing model: exit 1, named"; fi
 
 # ===== 7. microphone feed from a file source =====
 if nm "$ASRD" 2>/dev/null | grep -q ' T capture_read$' && ! grep -q "capture stub" "$ASRD"; then

@@ -63,7 +63,7 @@ fi
 MODEL=model/asrd-en.model
 [ -f "$MODEL" ] || { MODEL="$T/m.model"; build/tests/tool_mkmodel "$MODEL" --layers 2 --hidden 48 --seed 11 >/dev/null; }
 if [ ! -e /usr/local/share/asrd/en-us.lmbin ]; then
-    "$D/usr/local/bin/asrd" --config "$D/usr/local/etc/asrd/asrd.yaml" --model "$MODEL" --listen 127.0.0.1:0 \
+    timeout 20 "$D/usr/local/bin/asrd" --config "$D/usr/local/etc/asrd/asrd.yaml" --model "$MODEL" --listen 127.0.0.1:0 \
         2>"$T/nolm.err"; rc=$?
     [ $rc = 1 ] && grep -q '/usr/local/share/asrd/en-us.lmbin; build it with make lm' "$T/nolm.err" &&
         ok "no installed LM: start-up error naming it and make lm" || bad "no LM: rc $rc, $(cat "$T/nolm.err")"
