@@ -39,6 +39,17 @@ typedef struct utt {
 } utt;
 
 /* Decodes every utterance; returns CPU seconds; texts[i] (caller frees) if texts. */
+/* Memory for the utterances' frames; a benchmark without it has nothing to measure. */
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q) {
+        fprintf(stderr, "beam_bench: out of memory\n");
+        exit(1);
+    }
+    return q;
+}
+
 static double decode_all(const utt *u, int n, int L, const char *alpha, double frame_ms,
                          const ctc_beam_params *p, const asr_lm *lm, const ctc_lexicon *lx,
                          int reference, char **texts)
@@ -53,7 +64,7 @@ static double decode_all(const utt *u, int n, int L, const char *alpha, double f
             ctc_beam_push(b, u[i].lp + (size_t)t * (size_t)L);
         asr_result r;
         if (ctc_beam_final(b, &r) != ASR_OK)
-            fprintf(stderr, "decoding failed\n");
+            fprintf(stderr, "beam_bench: decoding utterance %d failed (out of memory)\n", i);
         if (texts)
             texts[i] = strdup(r.text ? r.text : "");
         asr_result_free(&r);
@@ -145,14 +156,14 @@ int main(int argc, char **argv)
         asr_stream_reset(s);
         asr_stream_accept(s, samples, ns);
         free(samples);
-        u = realloc(u, (size_t)(n + 1) * sizeof *u);
+        u = xrealloc(u, (size_t)(n + 1) * sizeof *u);
         u[n].T = 0;
         u[n].lp = NULL;
         int cap = 0;
         for (;;) {
             if (u[n].T == cap) {
                 cap = cap ? 2 * cap : 256;
-                u[n].lp = realloc(u[n].lp, (size_t)cap * (size_t)L * sizeof *u[n].lp);
+                u[n].lp = xrealloc(u[n].lp, (size_t)cap * (size_t)L * sizeof *u[n].lp);
             }
             if (!asr_stream_pop(s, u[n].lp + (size_t)u[n].T * (size_t)L))
                 break;
@@ -169,6 +180,10 @@ int main(int argc, char **argv)
     for (int r = 0; r < reps; r++) {
         tf[r] = only != 1 ? decode_all(u, n, L, alpha, fms, &p, lm, lx, 0, r == 0 ? ta : NULL) : 0;
         tr[r] = only != 0 ? decode_all(u, n, L, alpha, fms, &p, lm, lx, 1, r == 0 ? tb : NULL) : 0;
+        if (tf[r] < 0 || tr[r] < 0) {
+            fprintf(stderr, "beam_bench: cannot create the decoder (bad --beam or other parameters)\n");
+            return 1;
+        }
     }
     for (int i = 0; i < n; i++) {
         differ += only < 0 && strcmp(ta[i], tb[i]) != 0;
