@@ -10,9 +10,9 @@
 # Checks: the page, its script, worklet and stylesheet are served and reference no external URL;
 # the page reaches "listening", the level meter moves; after Stop the final text settles and the
 # connection closes normally; the text shown on the page equals `asrd --batch` of exactly the PCM the
-# page sent (an exact equivalence of the whole browser -> socket -> session path), and, with the
-# shipped model, is within 20% CER of `asrd --batch` of the original audio.  Batch runs with the
-# daemon's decoder (configs/asrd.yaml: beam search with the en-us word LM, so --lm default).  A screenshot is kept in
+# page sent (an exact equivalence of the whole browser -> socket -> session path; batch runs with the
+# daemon's decoder, configs/asrd.yaml: beam search with the en-us word LM, so --lm default), and, with
+# the shipped model, the greedy letters of that PCM are within 20% CER of those of the original audio.  A screenshot is kept in
 # build/test-artifacts/browser.png.
 set -u
 cd "$(dirname "$0")/.."
@@ -176,13 +176,17 @@ echo "batch of sent PCM: '$want'"
 echo "page shows:        '$shown'"
 if [ -n "$want" ] || [ "$REAL" = 0 ]; then :; else bad "batch transcript empty"; fi
 if [ "$shown" = "$want" ]; then ok "page text == asrd --batch of the PCM it sent"; else bad "page text differs from batch"; fi
-orig=$(build/asrd --batch --model "$MODEL" --lm default "$T/mic.wav")
-echo "batch of original: '$orig'"
+# Greedy letters of what the page sent against those of the original file: the audio path's fidelity
+# (the word LM turns small acoustic differences into other words, so its text is not compared here).
+sent_g=$(build/asrd --batch --model "$MODEL" --decoder greedy "$T/sent.wav")
+orig=$(build/asrd --batch --model "$MODEL" --decoder greedy "$T/mic.wav")
+echo "greedy batch of sent PCM: '$sent_g'"
+echo "greedy batch of original: '$orig'"
 if [ "$REAL" = 1 ]; then
     # The browser's audio is the file after Chromium's fake-device resampling and the worklet's
     # (correlation ~0.99, plus leading/trailing silence), so exact text equality would test the
     # model's sensitivity, not the page: demand a close character match instead.
-    cer=$($PY - "$shown" "$orig" <<'PYEOF'
+    cer=$($PY - "$sent_g" "$orig" <<'PYEOF'
 import sys
 a, b = sys.argv[1], sys.argv[2]
 d = list(range(len(b) + 1))
@@ -193,9 +197,9 @@ for i, ca in enumerate(a, 1):
 print("%.3f" % (d[len(b)] / max(1, len(b))))
 PYEOF
 )
-    echo "page text vs batch of the original audio: CER $cer"
-    if $PY -c "exit(0 if $cer <= 0.2 else 1)"; then ok "page text close to asrd --batch of the original audio (CER $cer)"
-    else bad "page text far from batch of the original (CER $cer)"; fi
+    echo "sent PCM vs the original audio, greedy letters: CER $cer"
+    if $PY -c "exit(0 if $cer <= 0.2 else 1)"; then ok "what the page sent decodes close to the original audio (CER $cer)"
+    else bad "what the page sent decodes far from the original (CER $cer)"; fi
 else
     echo "note: random test model (no model/asrd-en.model): original-audio comparison skipped"
 fi
