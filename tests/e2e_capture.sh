@@ -99,7 +99,11 @@ echo "16 kHz: $n samples, $cov in $runs exact runs of the source, in order: $ord
 if [ "${n:-0}" = 16000 ]; then ok "1 s captured"; else bad "captured ${n:-0} samples"; fi
 if [ "${cov:-0}" = "${n:-1}" ] && [ "${order:-0}" = 1 ]; then ok "every sample from the source, in order"; else bad "capture differs from the source"; fi
 if [ "${runs:-99}" -le 20 ]; then ok "runs are long (${runs})"; else bad "too fragmented: $runs runs"; fi
-if grep -q 'dropped 0,' "$T/c16.err"; then ok "ring dropped nothing"; else bad "ring drops"; fi
+# Not asserted here: "dropped 0". The file plugin is not paced, so whether the ring overflows depends
+# on how the scheduler treats this consumer (it did, by 1,152..226,432 samples, when the suite ran beside
+# other CPU work). Drop counting is tested deterministically in test_capture (none with a reading
+# consumer; kept + dropped = total with a stalled one).
+echo "ring: $(grep -o 'dropped [0-9]*' "$T/c16.err") (informational)"
 
 # 3. 48 kHz device rate: ALSA upsamples, capture_read downsamples (consumer-side resampler).
 "$TOOL" --device asrdtest --device-rate 48000 --seconds 1 "$T/c48.wav" 2>"$T/c48.err"; rc=$?
