@@ -131,9 +131,10 @@ int main(void)
 
     /* the shipped configs parse (their manifests may be absent here: then the error must name the
      * file and a line inside data.train) */
-    const char *shipped[] = {"configs/train-default.yaml", "configs/train-quick.yaml", "configs/train-tiny.yaml"};
+    const char *shipped[] = {"configs/train-default.yaml", "configs/train-gru.yaml", "configs/train-quick.yaml",
+                             "configs/train-tiny.yaml"};
     setenv("ASRD_SHARED", "/work/shared", 0);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < (int)(sizeof shipped / sizeof *shipped); i++) {
         if (access(shipped[i], R_OK) != 0)
             continue;
         st = tcfg_load(shipped[i], &c, &err);
