@@ -38,6 +38,7 @@ void tcfg_default(tcfg *c)
     c->decay_rate = 0.5;
     c->warmup = 300;
     c->decay_updates = 0;
+    c->anneal_start = 0;
     c->schedule = TCFG_SCHED_CONSTANT;
     c->batch_size = 32;
     c->max_frames = 0;
@@ -382,6 +383,8 @@ static asr_status optim_pair(cfg_reader *x, void *user, const char *key, yaml_no
         return cfg_get_double(x, v, "optim.decay_rate", 1e-6, 1, &c->decay_rate);
     if (!strcmp(key, "warmup"))
         return cfg_get_long(x, v, "optim.warmup", 0, 1L << 40, &c->warmup);
+    if (!strcmp(key, "anneal_start"))
+        return cfg_get_long(x, v, "optim.anneal_start", 0, 1L << 40, &c->anneal_start);
     if (!strcmp(key, "decay_updates"))
         return cfg_get_long(x, v, "optim.decay_updates", 0, 1L << 40, &c->decay_updates);
     if (!strcmp(key, "schedule")) {

@@ -12,7 +12,7 @@
  *   features: stack: 3   stride: 3   mfcc: {num_mel_bins, num_ceps, low_freq, high_freq, ...}
  *   model:    type: gru|lstm   layers: 3   hidden: 320
  *   optim:    lr, beta1, beta2, eps, weight_decay, clip, warmup, schedule: constant|cosine|
- *             exponential, min_lr, decay_updates, decay_rate
+ *             exponential, min_lr, decay_updates, decay_rate, anneal_start
  *   batch:    size: 32   max_frames: 0
  *   augment:  time_masks, time_mask_width, freq_masks, freq_mask_width
  *   epochs, max_updates, max_hours, eval_every, log_every, checkpoint_minutes, threads, seed,
@@ -59,6 +59,7 @@ typedef struct tcfg {
     /* optimiser */
     double lr, beta1, beta2, eps, weight_decay, clip, min_lr, decay_rate;
     long warmup, decay_updates;
+    long anneal_start; /* > 0: after this update, cosine from the schedule's lr there to min_lr at max_updates */
     tcfg_schedule schedule;
 
     /* batching and augmentation */

@@ -72,7 +72,21 @@ void topt_step(topt *o, float *params, const float *grads, double grad_scale, do
     }
 }
 
+static double schedule_lr(const tcfg *c, long update, long total);
+
 double topt_lr(const tcfg *c, long update, long total)
+{
+    if (c->anneal_start > 0 && total > c->anneal_start && update > c->anneal_start) {
+        double from = schedule_lr(c, c->anneal_start, total);
+        double p = (double)(update - c->anneal_start) / (double)(total - c->anneal_start);
+        if (p > 1)
+            p = 1;
+        return c->min_lr + 0.5 * (from - c->min_lr) * (1.0 + cos(M_PI * p));
+    }
+    return schedule_lr(c, update, total);
+}
+
+static double schedule_lr(const tcfg *c, long update, long total)
 {
     if (update < 1)
         update = 1;

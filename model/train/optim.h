@@ -40,7 +40,10 @@ void topt_step(topt *o, float *params, const float *grads, double grad_scale, do
 
 /* Learning rate for update number `update` (1-based): linear warmup from lr/warmup to lr, then
  * constant, cosine down to min_lr at `total` updates, or exponential (x decay_rate every
- * decay_updates, floored at min_lr). `total` is used by cosine only (decay_updates if set). */
+ * decay_updates, floored at min_lr). `total` is used by cosine only (decay_updates if set).
+ * With anneal_start > 0 and total > anneal_start, updates after anneal_start follow a cosine from
+ * the schedule's lr at anneal_start down to min_lr at `total` (a final anneal that can be added to
+ * a running exponential schedule without changing the updates before it). */
 double topt_lr(const tcfg *c, long update, long total);
 
 #endif
