@@ -45,7 +45,7 @@ ASAN_TESTS := $(patsubst tests/%.c,$(BA)/tests/%,$(TEST_SRC))
 .SECONDARY:
 
 .PHONY: asan-tests all deps deps-build deps-test deps-corpus run test test-unit bench bench-train corpus \
-        eval-synth lm model model-continue model-quick install clean format
+        eval-synth lm model model-quick install clean format
 
 # Build the daemon/batch binary, the trainer and the unit tests.
 all: $(B)/asrd $(B)/asr-train $(TESTS)
@@ -188,10 +188,6 @@ $(LMBIN): | $(B)/asrd
 model: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-default.yaml
-# Continue the shipped model's training from its committed checkpoint (model/checkpoint/).
-model-continue: deps
-	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
-	model/recipe/train.sh configs/train-default.yaml --continue
 model-quick: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-quick.yaml

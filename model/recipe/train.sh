@@ -4,9 +4,9 @@
 # Usage: model/recipe/train.sh CONFIG [--fresh] [--continue] [--install] [--outdir DIR] [asr-train options...]
 #   Runs build/asr-train from the repository root. If OUTDIR/checkpoint.bin exists the run is
 #   resumed (pieces of at most max_hours each; run the command again to continue) unless --fresh
-#   is given (the old run folder is moved aside). --continue first restores the committed
-#   model/checkpoint/NAME.ckpt.gz when the run folder has no checkpoint (continuing the shipped
-#   model's training on another machine). --install copies OUTDIR/best.model to
+#   is given (the old run folder is moved aside). --continue first restores a committed
+#   model/checkpoint/NAME.ckpt.gz when the run folder has no checkpoint (carrying a run in progress
+#   to another machine; none is committed now: the shipped model's run finished). --install copies OUTDIR/best.model to
 #   model/asrd-en.model afterwards. Needs the corpus manifests (`make corpus` first).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
