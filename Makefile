@@ -45,7 +45,7 @@ ASAN_TESTS := $(patsubst tests/%.c,$(BA)/tests/%,$(TEST_SRC))
 .SECONDARY:
 
 .PHONY: asan-tests all deps deps-build deps-test deps-corpus run test test-unit bench bench-train corpus \
-        eval-synth lm model model-quick install clean format
+        eval-synth lm model model-quick model-finetune install clean format
 
 # Build the daemon/batch binary, the trainer and the unit tests.
 all: $(B)/asrd $(B)/asr-train $(TESTS)
@@ -191,6 +191,10 @@ model: deps
 model-quick: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-quick.yaml
+# Fine-tune the default run's best model with more weight on real speech (after make model).
+model-finetune: deps
+	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
+	model/recipe/train.sh configs/train-finetune.yaml
 
 # Install binary, model and word LM.
 # Also: the browser page, the configuration (an existing one is kept), the systemd unit and the man

@@ -8,7 +8,10 @@
 #  (c) N updates in one run == N/2, stop, --resume, N/2 more (last.model byte for byte), with
 #      several batches per epoch, SpecAugment and a fractional repeat so every random draw counts;
 #  (d) SIGTERM mid-run saves a checkpoint and exits 0, and the checkpoint resumes;
-#  (e) config errors are reported as file:line:column and exit 2.
+#  (e) config errors are reported as file:line:column and exit 2;
+#  (f) init_model (fine-tuning) starts from a model's weights and feature statistics: one update at
+#      lr 0 writes that model back byte for byte and recognises what it recognised, where random
+#      weights recognise nothing; a model of another shape is refused naming the file and layer.
 set -u
 cd "$(dirname "$0")/.."
 pass=0 fail=0
@@ -110,6 +113,29 @@ rc=$?
 check "(e) unknown key: exit 2 at $T/bad2.yaml:5:3" bash -c "[ $rc = 2 ] && grep -q \"$T/bad2.yaml:5:3: optim: unknown key 'momentum'\" '$T/e2.out'"
 $TRAIN --config "$T/missing.yaml" > /dev/null 2>&1
 check "(e) missing config: exit 2" [ $? = 2 ]
+
+# --- (f) init_model ---
+sed -e 's/lr: 0.01/lr: 0/' -e 's/max_updates: 120/max_updates: 1/' -e 's/eval_every: 40/eval_every: 1/' "$T/tiny.yaml" > "$T/lr0.yaml"
+{ cat "$T/lr0.yaml"; echo "init_model: $T/a/last.model"; } > "$T/init.yaml"
+$TRAIN --config "$T/init.yaml" --outdir "$T/f" > "$T/f.out" 2>&1
+rc=$?
+check "(f) fine-tuning run exits 0 (rc $rc)" [ $rc = 0 ]
+check "(f) the log names the initial weights" grep -q "initial weights: $T/a/last.model" "$T/f.out"
+check "(f) one update at lr 0 == the init model (byte for byte: weights and feature statistics)" \
+    cmp "$T/a/last.model" "$T/f/last.model"
+check "(f) its dev eval recognises every utterance (CER 0)" grep -qE $'^1\t[0-9]+\tmean\t[0-9.]+\t0\.000$' "$T/f/eval.tsv"
+$TRAIN --config "$T/lr0.yaml" --outdir "$T/f0" > "$T/f0.out" 2>&1
+check "(f) without init_model the same run recognises nothing right (mean CER > 50%)" \
+    awk -F'\t' '$3 == "mean" { c = $5 } END { exit !(c > 50) }' "$T/f0/eval.tsv"
+sed -e 's/hidden: 96/hidden: 64/' "$T/init.yaml" > "$T/init64.yaml"
+$TRAIN --config "$T/init64.yaml" --outdir "$T/f2" > "$T/f2.out" 2>&1
+rc=$?
+check "(f) a model of another shape: exit 2 naming the file and layer (rc $rc)" bash -c \
+    "[ $rc = 2 ] && grep -q 'init_model $T/a/last.model: its layer 1 is 96 x GRU, the config.s 64 x GRU' '$T/f2.out'"
+printf 'init_model: %s/none.model\n' "$T" >> "$T/lr0.yaml"
+$TRAIN --config "$T/lr0.yaml" --outdir "$T/f3" > "$T/f3.out" 2>&1
+rc=$?
+check "(f) a missing init model: exit 1 naming it (rc $rc)" bash -c "[ $rc = 1 ] && grep -q '$T/none.model' '$T/f3.out'"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

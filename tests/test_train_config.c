@@ -79,6 +79,7 @@ int main(void)
              "max_updates: 1e3\n"
              "eval_every: 50\n"
              "best_metric: cer\n"
+             "init_model: ${TTC_DIR}/start.model\n"
              "data:\n"
              "  train:\n"
              "    - {path: \"$TTC_DIR/corpus/*.tsv\", repeat: 2.5}\n"
@@ -103,6 +104,9 @@ int main(void)
         CHECK(c.seed == 42 && c.threads == 1 && c.epochs == 3 && c.max_updates == 1000 && c.eval_every == 50,
               "run values");
         CHECK(c.best_by_cer == 1, "best_metric cer");
+        snprintf(want, sizeof(want), "%s/start.model", dir);
+        CHECK(c.init_model && !strcmp(c.init_model, want), "init_model expanded: %s",
+              c.init_model ? c.init_model : "(null)");
         CHECK(!strcmp(c.outdir, "fallback/run"), "outdir default expansion: %s", c.outdir);
         CHECK(c.n_train == 4, "glob (3) + one path: %d", c.n_train);
         if (c.n_train == 4) {
@@ -134,7 +138,7 @@ int main(void)
     /* the shipped configs parse (their manifests may be absent here: then the error must name the
      * file and a line inside data.train) */
     const char *shipped[] = {"configs/train-default.yaml", "configs/train-gru.yaml", "configs/train-quick.yaml",
-                             "configs/train-tiny.yaml"};
+                             "configs/train-tiny.yaml", "configs/train-finetune.yaml"};
     setenv("ASRD_SHARED", "/work/shared", 0);
     for (int i = 0; i < (int)(sizeof shipped / sizeof *shipped); i++) {
         if (access(shipped[i], R_OK) != 0)

@@ -63,6 +63,7 @@ void tcfg_free(tcfg *c)
     free(c->dev);
     free(c->cache_dir);
     free(c->outdir);
+    free(c->init_model);
     memset(c, 0, sizeof(*c));
 }
 
@@ -461,6 +462,8 @@ static asr_status top_pair(cfg_reader *x, void *user, const char *key, yaml_node
     }
     if (!strcmp(key, "outdir"))
         return get_path(x, v, "outdir", &c->outdir);
+    if (!strcmp(key, "init_model"))
+        return get_path(x, v, "init_model", &c->init_model);
     if (!strcmp(key, "best_metric")) {
         static const char *const names[] = {"wer", "cer"};
         static const int values[] = {0, 1};

@@ -16,7 +16,8 @@
  *   batch:    size: 32   max_frames: 0
  *   augment:  time_masks, time_mask_width, freq_masks, freq_mask_width
  *   epochs, max_updates, max_hours, eval_every, log_every, checkpoint_minutes, threads, seed,
- *   outdir, best_metric: wer|cer
+ *   outdir, best_metric: wer|cer, init_model: MODEL (start from a model's weights and feature
+ *   statistics instead of random ones: fine-tuning; its architecture must equal the config's)
  *
  * Thread safety: functions are reentrant; a tcfg belongs to its caller.
  */
@@ -78,6 +79,7 @@ typedef struct tcfg {
     int threads;
     unsigned long long seed;
     char *outdir;
+    char *init_model;      /* NULL: random initial weights */
     int best_by_cer;       /* best model by mean dev CER (1) or mean dev WER (0) */
 } tcfg;
 

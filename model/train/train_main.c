@@ -107,6 +107,7 @@ typedef struct run {
     tdata_set **dev;
     int n_dev;
     asr_model_desc desc; /* architecture + stats; tensors refreshed by tnet_export */
+    asr_model_desc init; /* cfg.init_model's weights (slab NULL: none) */
     tnet *net;
     topt *opt;
     tckpt_state st;
@@ -169,7 +170,52 @@ static asr_status load_sets(run *r, asr_error *err)
     return ASR_OK;
 }
 
-/* Fills r->desc with the configured architecture (zeroed tensors, stats from the training sets). */
+/* Reads cfg.init_model into r->init after checking that it is the configured model (frontend,
+ * stacking, alphabet, layers), and takes its feature statistics: fine-tuning keeps the input
+ * normalisation the weights were trained with. */
+static asr_status load_init(run *r, asr_error *err)
+{
+    const char *path = r->cfg.init_model;
+    asr_model_desc *m = &r->init, *d = &r->desc;
+    asr_status s = asr_model_read(path, m, err);
+    if (s != ASR_OK)
+        return s;
+    const mfcc_params *a = &m->frontend, *b = &d->frontend;
+    const char *what = NULL;
+    char buf[96];
+    if (a->sample_rate != b->sample_rate || a->frame_length_ms != b->frame_length_ms ||
+        a->frame_shift_ms != b->frame_shift_ms || a->fft_size != b->fft_size || a->num_mel_bins != b->num_mel_bins ||
+        a->low_freq != b->low_freq || a->high_freq != b->high_freq || a->num_ceps != b->num_ceps ||
+        a->cepstral_lifter != b->cepstral_lifter || a->preemph != b->preemph || a->window != b->window ||
+        a->remove_dc_offset != b->remove_dc_offset || a->use_energy != b->use_energy ||
+        a->energy_floor != b->energy_floor)
+        what = "its MFCC frontend differs from features.mfcc";
+    else if (m->stack != d->stack || m->stride != d->stride)
+        what = "its frame stacking differs from features.stack/stride";
+    else if (strcmp(m->alphabet, d->alphabet) != 0 || m->n_out != d->n_out)
+        what = "its output alphabet differs from the trainer's";
+    else if (m->n_layers != d->n_layers)
+        what = "its number of layers differs from model.layers";
+    for (int k = 0; !what && k < d->n_layers; k++)
+        if (m->layers[k].type != d->layers[k].type || m->layers[k].hidden != d->layers[k].hidden ||
+            m->layers[k].in != d->layers[k].in) {
+            snprintf(buf, sizeof(buf), "its layer %d is %d x %s, the config's %d x %s", k + 1, m->layers[k].hidden,
+                     m->layers[k].type == NN_GRU ? "GRU" : "LSTM", d->layers[k].hidden,
+                     d->layers[k].type == NN_GRU ? "GRU" : "LSTM");
+            what = buf;
+        }
+    if (what) {
+        asr_error_set(err, ASR_ERR_CONFIG, "init_model %s: %s", path, what);
+        asr_model_desc_free(m);
+        return ASR_ERR_CONFIG;
+    }
+    memcpy(d->feat_mean, m->feat_mean, sizeof(float) * (size_t)d->n_feat);
+    memcpy(d->feat_std, m->feat_std, sizeof(float) * (size_t)d->n_feat);
+    return ASR_OK;
+}
+
+/* Fills r->desc with the configured architecture (zeroed tensors, stats from the training sets, or
+ * cfg.init_model's). */
 static asr_status make_desc(run *r, asr_error *err)
 {
     asr_model_desc *d = &r->desc;
@@ -198,7 +244,9 @@ static asr_status make_desc(run *r, asr_error *err)
         w[i] = r->train[i]->repeat;
     s = tdata_stats(r->train, w, r->n_train, d->feat_mean, d->feat_std, err);
     free(w);
-    return s;
+    if (s != ASR_OK || !r->cfg.init_model)
+        return s;
+    return load_init(r, err);
 }
 
 static asr_status write_model(run *r, const char *name, asr_error *err)
@@ -365,6 +413,7 @@ static void run_free(run *r)
     tnet_destroy(r->net);
     topt_destroy(r->opt);
     asr_model_desc_free(&r->desc);
+    asr_model_desc_free(&r->init);
     if (r->log)
         fclose(r->log);
     if (r->evalf)
@@ -636,6 +685,10 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
     {
         asr_model_desc arch = r->desc;
         arch.slab = NULL; /* fresh parameters from the seed */
+        if (r->init.slab && !resume_dir) {
+            arch = r->init; /* fine-tuning: the init model's weights (a resumed run has its own) */
+            printf("initial weights: %s\n", r->cfg.init_model);
+        }
         r->net = tnet_create(&arch, r->cfg.batch_size, r->max_T, r->cfg.seed, err);
     }
     if (!r->net)
@@ -890,6 +943,8 @@ int main(int argc, char **argv)
             rc = 0;
         } else {
             fprintf(stderr, "asr-train: %s\n", err.msg);
+            if (err.code == ASR_ERR_CONFIG)
+                rc = 2; /* as for errors in the config file itself */
         }
         goto out;
     }
