@@ -237,6 +237,8 @@ static asr_status make_desc(run *r, asr_error *err)
     asr_status s = asr_model_desc_alloc(d, err);
     if (s != ASR_OK)
         return s;
+    if (r->cfg.init_model) /* its statistics, not the training sets' (no pass over the features) */
+        return load_init(r, err);
     double *w = malloc(sizeof(double) * (size_t)r->n_train);
     if (!w)
         return asr_error_set(err, ASR_ERR_NOMEM, "out of memory");
@@ -244,9 +246,7 @@ static asr_status make_desc(run *r, asr_error *err)
         w[i] = r->train[i]->repeat;
     s = tdata_stats(r->train, w, r->n_train, d->feat_mean, d->feat_std, err);
     free(w);
-    if (s != ASR_OK || !r->cfg.init_model)
-        return s;
-    return load_init(r, err);
+    return s;
 }
 
 static asr_status write_model(run *r, const char *name, asr_error *err)
