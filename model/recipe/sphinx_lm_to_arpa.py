@@ -29,6 +29,10 @@ reach longer n-grams whose suffix was not listed (probability = the backed-off v
 0); they score exactly as the missing entry would, so they are written as ordinary n-grams.
 Scores are natural floats in log base 1.0001 (sphinx's logmath); we write log10.
 
+Child ranges must be sorted by word id (sphinxbase looks words up by interpolation search); an
+entry in an unsorted range that the lookup cannot reach, e.g. the second copy of a duplicated
+n-gram in the upstream CMU build, is dropped, so the ARPA file scores as sphinxbase does.
+
 Vocabulary: asrd's alphabet is lowercase a-z and apostrophe. Words of the model that are not
 in it (after lowercasing) - hyphenated compounds such as "e-mail", spelled letters "a." - are
 dropped with every n-gram containing them; <s>, </s> and <unk> (any case) are kept. Probabilities are NOT
@@ -60,6 +64,41 @@ def read_field(buf, bitoff, length):
 
 class Format(Exception):
     pass
+
+
+def uniform_find(keys, begin, end, max_vocab, key):
+    """The index sphinxbase's lookup (lm_trie.c uniform_find: interpolation search over a child
+    range it assumes sorted by word id) returns for `key` in keys[begin:end], or None."""
+    before_it, before_v, after_it, after_v = begin - 1, 0, end, max_vocab
+    if key > after_v:
+        return None
+    while after_it - before_it > 1:
+        pivot = before_it + 1 + ((key - before_v) * (after_it - before_it - 1)) // (after_v - before_v + 1)
+        mid = int(keys[pivot])
+        if mid < key:
+            before_it, before_v = pivot, mid
+        elif mid > key:
+            after_it, after_v = pivot, mid
+        else:
+            return pivot
+    return None
+
+
+def reachable(word, nxt, max_vocab):
+    """Which entries of one level sphinxbase can look up. Every child range should be sorted by
+    word id; a writer bug leaves a few unsorted (the upstream CMU en-us model has 24 trigrams out of
+    order, 4 of them duplicates of a trigram with another probability). In such a range an entry
+    counts only if the search for its word lands on it, so the ARPA model scores as sphinxbase does
+    and holds no duplicates."""
+    ok = np.ones(len(word), bool)
+    unsorted = np.nonzero(word[1:] <= word[:-1])[0] + 1  # candidates; filtered by range below
+    starts = nxt[:-1]
+    for r in np.unique(np.searchsorted(nxt, unsorted, side="right") - 1):
+        b, e = int(starts[r]), int(nxt[r + 1])
+        if not (word[b + 1:e] > word[b:e - 1]).all():
+            for j in range(b, e):
+                ok[j] = uniform_find(word, b, e, max_vocab, int(word[j])) == j
+    return ok
 
 
 def read_trie(path):
@@ -112,13 +151,16 @@ def read_trie(path):
     off += 4
     if off + vlen != len(data):
         raise Format("%s: size %d, layout implies %d" % (path, len(data), off + vlen))
-    words = [w.decode("utf-8") for w in data[off:off + vlen].split(b"\0")[:-1]]
+    # Not every build is UTF-8 (the upstream CMU en-us model has a few Latin-1 words such as
+    # "caf\xe9"): undecodable bytes are kept as surrogates, written back unchanged with --all-words and
+    # otherwise dropped as outside the alphabet.
+    words = [w.decode("utf-8", "surrogateescape") for w in data[off:off + vlen].split(b"\0")[:-1]]
     if len(words) != V:
         raise Format("%s: %d words, header says %d" % (path, len(words), V))
 
     levels = [{"ids": np.arange(V, dtype=np.int64)[:, None],
                "prob": uni["p"][:V].astype(np.float64) * LOG10_BASE,
-               "bo": uni["b"][:V].astype(np.float64) * LOG10_BASE}]
+               "bo": uni["b"][:V].astype(np.float64) * LOG10_BASE, "alive": np.ones(V, bool)}]
     # Walk the reversed trie level by level: parent ranges -> children.
     nxt = uni["n"].astype(np.int64)  # child ranges of the previous level, len n_parents + 1
     for k in range(2, order + 1):
@@ -135,7 +177,8 @@ def read_trie(path):
             raise Format("%s: word id out of range in the %d-gram array" % (path, k))
         prev = levels[-1]["ids"]
         ids = np.concatenate([word[:, None], prev[parent]], axis=1)  # reversed path = ARPA order
-        lev = {"ids": ids}
+        # an entry counts if its parent does and the lookup finds it (a lost node loses its subtree)
+        lev = {"ids": ids, "alive": levels[-1]["alive"][parent] & reachable(word, nxt, V)}
         if k < order:
             t = 2 * (k - 2)
             lev["bo"] = tables[t + 1][read_field(buf, base + wbits, 16)] * LOG10_BASE
@@ -191,9 +234,14 @@ def main(argv):
                      (src, len(levels), "/".join(str(len(l["prob"])) for l in levels),
                       len(words) - int(keep.sum()), len(words), float(uni_p[~keep].sum())))
     order = len(levels)
-    sel = [keep[l["ids"]].all(axis=1) for l in levels]
+    lost = [int((~l["alive"]).sum()) for l in levels]
+    if any(lost):
+        sys.stderr.write("sphinx_lm_to_arpa: %s: %s n-grams out of order in their trie range and not "
+                         "found by sphinxbase's lookup (duplicates among them): dropped\n" %
+                         (src, "/".join(str(x) for x in lost)))
+    sel = [keep[l["ids"]].all(axis=1) & l["alive"] for l in levels]
     tmp = dst + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
         f.write("\\data\\\n")
         for k in range(order):
             f.write("ngram %d=%d\n" % (k + 1, int(sel[k].sum())))
