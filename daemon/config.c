@@ -2,6 +2,7 @@
  * type, range and field, so the parser, the range checks and the error messages cannot drift. */
 #include "config.h"
 #include "../frontend/yamlcfg.h"
+#include "listen.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -132,6 +133,7 @@ asr_status cfg_set_listen(cfg *c, const char *value, asr_error *err)
 {
     char host[256];
     const char *port_s;
+    int inherited = 0;
     if (value[0] == '[') { /* [v6]:port */
         const char *close = strchr(value, ']');
         if (!close || close[1] != ':' || (size_t)(close - value - 1) >= sizeof host)
@@ -141,9 +143,10 @@ asr_status cfg_set_listen(cfg *c, const char *value, asr_error *err)
         port_s = close + 2;
     } else {
         const char *colon = strrchr(value, ':');
-        if (!colon) {
+        if (!colon) { /* the host stays (already checked) */
             snprintf(host, sizeof host, "%s", c->listen_host ? c->listen_host : "127.0.0.1");
             port_s = value;
+            inherited = 1;
         } else {
             if ((size_t)(colon - value) >= sizeof host)
                 return asr_error_set(err, ASR_ERR_CONFIG, "listen: address too long in '%s'", value);
@@ -157,6 +160,9 @@ asr_status cfg_set_listen(cfg *c, const char *value, asr_error *err)
     long port = strtol(port_s, &end, 10);
     if (!*port_s || *end || errno || port < 0 || port > 65535)
         return asr_error_set(err, ASR_ERR_CONFIG, "listen: port must be a number from 0 to 65535, got '%s'", value);
+    const char *why = "";
+    if (!inherited && !listen_host_ok(host, value[0] == '[', &why))
+        return asr_error_set(err, ASR_ERR_CONFIG, "listen: '%s' in '%s' %s", host, value, why);
     c->port = (int)port;
     return cfg_set_string(&c->listen_host, host, err);
 }

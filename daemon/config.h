@@ -27,7 +27,8 @@
 typedef struct cfg {
     char *source; /* the file read last ("" before any), for messages */
 
-    char *listen_host; /* "127.0.0.1"; "*" or "" = every interface */
+    char *listen_host; /* "127.0.0.1": an IPv4 or IPv6 literal (no brackets) or a host name (every
+                        * address it resolves to); "*" or "" = every interface (listen.h) */
     int port;          /* 2700 */
     char *model;       /* NULL: the default resolution batch mode uses */
     int threads;       /* recognition worker threads */

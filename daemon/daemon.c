@@ -308,9 +308,10 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
         }
         server_set_mic(sv, mic.s, mic_print, &mic);
     }
-    const char *host = c->listen_host && *c->listen_host ? c->listen_host : "0.0.0.0";
-    asr_log(ASR_LOG_INFO, "listening on %s://%s:%d/ (model %s, %d workers, ready in %.0f ms)",
-            c->tls_cert ? "https" : "http", host, server_port(sv), model_path, c->threads, (now_s() - t0) * 1000);
+    char urls[600];
+    server_urls(sv, urls, sizeof urls);
+    asr_log(ASR_LOG_INFO, "listening on %s (model %s, %d workers, ready in %.0f ms)", urls, model_path, c->threads,
+            (now_s() - t0) * 1000);
     sd_notify(0, "READY=1\nSTATUS=ready, 0 sessions open");
 
     uint64_t wd_usec = 0;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../proto/vosk.h"
+#include "listen.h"
 
 #define OUT_MAX 64           /* unsent replies before a session stops being read */
 #define TICK_US (200 * 1000) /* timer: idle checks, and lws_service returns at least this often */
@@ -51,7 +52,10 @@ struct server {
     const cfg *c;
     hub *h;
     struct lws_context *ctx;
-    struct lws_vhost *vh;
+    struct lws_vhost *vh[LISTEN_MAX_ADDRS]; /* one per address listened on */
+    listen_addr addrs[LISTEN_MAX_ADDRS];
+    int n_addrs;
+    int port; /* the port listened on (the configured one, or the one the kernel chose for 0) */
     struct lws_protocols protocols[2];
     struct lws_http_mount mounts[3];
     lws_retry_bo_t retry;
@@ -603,7 +607,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         sv = srv_of(wsi);
-        if (sv)
+        if (sv && lws_get_vhost(wsi) == sv->vh[0]) /* lws calls every vhost: serve once */
             service_all(sv);
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -710,15 +714,23 @@ server *server_create(const cfg *c, hub *h, const char *www_root, asr_error *err
 
     sv->retry = (lws_retry_bo_t){.secs_since_valid_ping = 30, .secs_since_valid_hangup = 60};
 
+    sv->n_addrs = listen_resolve(c->listen_host, sv->addrs, LISTEN_MAX_ADDRS, err);
+    if (sv->n_addrs < 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        asr_error_set(err, ASR_ERR_IO, "cannot listen on %s:%d: %s", c->listen_host, c->port, why);
+        goto fail;
+    }
+
+    /* The context listens nowhere itself; one vhost per address (listen.h). */
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
-    info.port = c->port;
-    info.iface = (c->listen_host && *c->listen_host && strcmp(c->listen_host, "*")) ? c->listen_host : NULL;
+    info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = sv->protocols;
     info.mounts = sv->mounts;
     info.user = sv;
     info.retry_and_idle_policy = &sv->retry;
-    info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * 0;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     if (c->tls_cert) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = c->tls_cert;
@@ -726,11 +738,35 @@ server *server_create(const cfg *c, hub *h, const char *www_root, asr_error *err
     }
     sv->ctx = lws_create_context(&info);
     if (!sv->ctx) {
-        asr_error_set(err, ASR_ERR_IO, "cannot listen on %s:%d%s (address in use, bad address or TLS files?)",
-                      info.iface ? info.iface : "*", c->port, c->tls_cert ? " with TLS" : "");
+        asr_error_set(err, ASR_ERR_IO, "cannot create the server%s", c->tls_cert ? " (TLS library?)" : "");
         goto fail;
     }
-    sv->vh = lws_get_vhost_by_name(sv->ctx, "default");
+    sv->port = c->port;
+    char url[128], name[16];
+    for (int i = 0; i < sv->n_addrs; i++) {
+        const listen_addr *a = &sv->addrs[i];
+        struct lws_context_creation_info vi = info;
+        snprintf(name, sizeof name, "asrd%d", i);
+        vi.vhost_name = name;
+        vi.port = sv->port; /* after the first vhost: the port it got, when 0 was asked for */
+        vi.iface = a->family == AF_UNSPEC ? NULL : a->ip;
+        vi.options = info.options | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+        if (a->family == AF_INET) /* else lws binds [::] whatever iface says */
+            vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+        else if (a->family == AF_INET6) /* [::] asked for means IPv6 only: "*" is both */
+            vi.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+        listen_url(a, sv->port, c->tls_cert != NULL, url, sizeof url);
+        sv->vh[i] = lws_create_vhost(sv->ctx, &vi);
+        /* lws may come up without a socket (an address it does not find is only logged): ask the
+         * kernel what is bound, after every vhost so that port 0 is shared. The check also says
+         * why a vhost lws refused has no socket (it tries the bind itself). */
+        if (listen_verify(sv->addrs, i + 1, &sv->port, err) != ASR_OK)
+            goto fail;
+        if (!sv->vh[i]) {
+            asr_error_set(err, ASR_ERR_IO, "cannot listen on %s%s", url, c->tls_cert ? " (bad TLS files?)" : "");
+            goto fail;
+        }
+    }
     h->wake = wake;
     h->wake_user = sv->ctx;
     lws_sul_schedule(sv->ctx, 0, &sv->sul, tick, TICK_US);
@@ -742,7 +778,19 @@ fail:
 
 int server_port(const server *sv)
 {
-    return sv->vh ? lws_get_vhost_listen_port(sv->vh) : sv->c->port;
+    return sv->port;
+}
+
+void server_urls(const server *sv, char *buf, size_t size)
+{
+    size_t n = 0;
+    if (size)
+        buf[0] = '\0';
+    for (int i = 0; i < sv->n_addrs && n < size; i++) {
+        char url[128];
+        listen_url(&sv->addrs[i], sv->port, sv->c->tls_cert != NULL, url, sizeof url);
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? " and " : "", url);
+    }
 }
 
 int server_service(server *sv)

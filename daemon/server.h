@@ -31,12 +31,18 @@
 typedef struct server server;
 
 /* Creates the lws context and starts listening per c (listen address, TLS, limits, auth) with the
- * static files of www_root (NULL or missing: no page). Sets h->wake. NULL with *err on failure
- * (port in use, bad TLS files). c and h must outlive the server. */
+ * static files of www_root (NULL or missing: no page). Listens on exactly the configured address:
+ * an IPv4 or IPv6 literal, every address a host name resolves to, or every interface for "*" and ""
+ * (listen.h); what is bound is checked with the kernel. Sets h->wake. NULL with *err naming the
+ * address on failure (a name that does not resolve, an address not on this host, port in use, bad
+ * TLS files): nothing is left listening then. c and h must outlive the server. */
 server *server_create(const cfg *c, hub *h, const char *www_root, asr_error *err);
 
 /* The port actually listened on (useful with port 0). */
 int server_port(const server *s);
+
+/* The URLs listened on, "http://127.0.0.1:2700/" (several joined by " and "), into buf. */
+void server_urls(const server *s, char *buf, size_t size);
 
 /* Runs one lws service iteration (returns at the latest after ~200 ms). <0 if lws failed. */
 int server_service(server *s);

@@ -1,11 +1,19 @@
 # lib.sh - the pass/fail bookkeeping every tests/e2e_*.sh script shares (sourced, not run).
 #   ok [what]            count a pass (prints "ok: what" when given)
 #   bad what             count a failure and print "FAIL: what"
+#   skip what            count a check that could not run here and print "SKIP: what" (never a pass)
 #   check what cmd...    ok if cmd succeeds, else bad what
-#   finish               print "N passed, N failed" (the line tests/run.sh reads) and exit
+#   finish               print "N passed, N failed" (the line tests/run.sh reads; ", N skipped" after
+#                        it when any were) and exit
 pass=0
 fail=0
+skipped=0
 ok() { pass=$((pass + 1)); [ $# -eq 0 ] || echo "ok: $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+skip() { skipped=$((skipped + 1)); echo "SKIP: $*"; }
 check() { local d="$1"; shift; if "$@"; then ok; else bad "$d"; fi; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+finish() {
+    echo "$pass passed, $fail failed$([ "$skipped" -eq 0 ] || echo ", $skipped skipped")"
+    [ "$fail" -eq 0 ]
+    exit $?
+}

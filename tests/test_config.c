@@ -67,6 +67,18 @@ static void test_values(void)
     CHECK(cfg_set_listen(&c, ":0", &e) == ASR_OK && !strcmp(c.listen_host, "") && c.port == 0, "any host");
     CHECK(cfg_set_listen(&c, "h:99999", &e) != ASR_OK, "port range");
     CHECK(cfg_set_listen(&c, "h:abc", &e) != ASR_OK, "port number");
+    /* hosts: literals and names are kept; numbers that are no IPv4 address and IPv6 without
+     * brackets are refused, naming the host, and the previous value stays */
+    CHECK(cfg_set_listen(&c, "localhost:1", &e) == ASR_OK && !strcmp(c.listen_host, "localhost"), "name");
+    CHECK(cfg_set_listen(&c, "*:2", &e) == ASR_OK && !strcmp(c.listen_host, "*"), "star");
+    CHECK(cfg_set_listen(&c, "[::]:3", &e) == ASR_OK && !strcmp(c.listen_host, "::"), "v6 any");
+    CHECK(cfg_set_listen(&c, "256.1.1.1:29010", &e) != ASR_OK && strstr(e.msg, "'256.1.1.1'") &&
+              strstr(e.msg, "not an IPv4 address"), "256.1.1.1: %s", e.msg);
+    CHECK(cfg_set_listen(&c, "127.1:4", &e) != ASR_OK && strstr(e.msg, "127.1"), "127.1: %s", e.msg);
+    CHECK(cfg_set_listen(&c, "::1:5", &e) != ASR_OK && strstr(e.msg, "brackets"), "bare v6: %s", e.msg);
+    CHECK(cfg_set_listen(&c, "[localhost]:6", &e) != ASR_OK && strstr(e.msg, "not an IPv6"), "[name]: %s", e.msg);
+    CHECK(cfg_set_listen(&c, "a b:7", &e) != ASR_OK && strstr(e.msg, "'a b'"), "space: %s", e.msg);
+    CHECK(!strcmp(c.listen_host, "::") && c.port == 3, "refused values change nothing");
     cfg_free(&c);
 }
 
