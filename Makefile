@@ -107,10 +107,10 @@ DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libjack-jack
 DEPS_LM     := pocketsphinx-en-us python3 python3-numpy
 # The tests start the daemon with configs/asrd.yaml, which decodes with the word LM: they need $(LMBIN).
 DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium firefox-esr nodejs curl \
-               libsox-fmt-all espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
+               libsox-fmt-all sndfile-programs espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
                festvox-us-slt-hts fortunes fortunes-min wordnet-base jargon-text miscfiles $(DEPS_LM)
 DEPS_BENCH  := pocketsphinx $(DEPS_LM) sctk hyperfine bc
-DEPS_CORPUS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
+DEPS_CORPUS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox sndfile-programs \
                libsox-fmt-all fortunes fortunes-min wordnet-base jargon-text miscfiles
 
 # Install build dependencies (what `make run` needs).
@@ -167,6 +167,8 @@ bench-live: deps-test
 	/usr/bin/python3 tests/bench/live.py
 
 # Build the training corpus (outside git, resumable).
+# RHVoice and Pico (non-free/extra voices) are fetched by model/recipe/voices.sh into data/tts
+# through a private apt configuration: nothing is installed and /etc/apt is not changed.
 corpus: deps
 	model/recipe/corpus.sh
 

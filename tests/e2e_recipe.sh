@@ -1,8 +1,9 @@
 #!/bin/bash
-# The corpus recipe (model/recipe/corpus.sh, eval_synth.sh) on a small scale in a temp dir:
-# playable FLACs of sane duration, manifests in the model alphabet, no reserved voice (slt) in
-# training, no cathy (ARCTIC prompt) sentence in the text pool, held-out sentences kept out of
-# training, deterministic text pool, resumable runs, and the slt evaluation set.
+# The corpus recipe (model/recipe/corpus.sh, voices.sh, eval_synth.sh) on a small scale in a temp
+# dir: playable FLACs of sane duration, real copies of Ogg/Opus sources (decoded through
+# libsndfile), RHVoice and Pico voices that speak, manifests in the model alphabet, no reserved
+# voice (slt) in training, no cathy (ARCTIC prompt) sentence in the text pool, held-out sentences
+# kept out of training, deterministic text pool, resumable runs, and the slt evaluation set.
 set -u
 cd "$(dirname "$0")/.."
 pass=0 fail=0
@@ -10,7 +11,7 @@ check() { # check NAME COMMAND...: passes when COMMAND succeeds
     local name=$1; shift
     if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name"; fi
 }
-for t in sox soxi flite espeak-ng festival; do
+for t in sox soxi flite espeak-ng festival sndfile-convert sndfile-info; do
     command -v $t >/dev/null || { echo "$t missing (make deps-test)"; echo "0 passed, 1 failed"; exit 1; }
 done
 for f in /usr/share/games/fortunes/fortunes /usr/share/wordnet/data.noun \
@@ -23,9 +24,9 @@ shared=${ASRD_SHARED:-$(cd .. && pwd)/shared}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 out=$dir/corpus
-model/recipe/corpus.sh --out "$out" --max-synth 6 --max-real 4 -j 2 --shared "$shared" 2>"$dir/log"
+model/recipe/corpus.sh --out "$out" --max-synth 8 --max-real 4 -j 2 --shared "$shared" 2>"$dir/log"
 check "corpus.sh exits 0" test $? -eq 0 || cat "$dir/log"
-check "synth.tsv lists 6 files" test "$(wc -l < "$out/synth.tsv" 2>/dev/null)" = 6
+check "synth.tsv lists 8 files" test "$(wc -l < "$out/synth.tsv" 2>/dev/null)" = 8
 check "real-aug.tsv lists 4 files" test "$(wc -l < "$out/real-aug.tsv" 2>/dev/null)" = 4
 
 # Every listed file plays: FLAC, mono, 16 kHz (8 kHz for telephone copies), sane duration,
@@ -49,24 +50,45 @@ check "synth files play, sane durations" files_ok synth
 check "real-aug files play, sane durations" files_ok real-aug
 
 # Real copies keep their source's duration within speed 0.9-1.1 and up to 1 s of padding.
+# Sources are measured by libsndfile (sndfile-info), independently of the worker's decoding.
+src_dur() {
+    sndfile-info "$1" | awk '/^Duration/ { split($3, t, ":"); print t[1] * 3600 + t[2] * 60 + t[3] }'
+}
 real_dur_ok() {
     local ok=0 id man rel eng voice params aug src text a b
     while IFS=$'\t' read -r id man rel eng voice params aug src text; do
         [ "$man" = real-aug ] || continue
-        a=$(soxi -D "$src"); b=$(soxi -D "$out/$rel")
+        a=$(src_dur "$src"); b=$(soxi -D "$out/$rel")
+        [ -n "$a" ] || { echo "cannot measure $src"; ok=1; continue; }
         awk -v a="$a" -v b="$b" 'BEGIN { exit !(b >= a / 1.12 && b <= a / 0.88 + 1.0) }' \
             || { echo "real copy $rel: $b s from $a s"; ok=1; }
-        grep -q "/train/" <<<"$src" || { echo "not a train file: $src"; ok=1; }
+        # listed in its corpus's train.tsv (paths relative to it), never in a dev.tsv
+        local cdir=${src%/"${src#"$shared"/corpus/*/}"}
+        cut -f1 "$cdir/train.tsv" | grep -qxF "${src#"$cdir"/}" || { echo "not in train.tsv: $src"; ok=1; }
+        ! cut -f1 "$cdir"/dev.tsv 2>/dev/null | grep -qxF "${src#"$cdir"/}" || { echo "a dev file: $src"; ok=1; }
     done < "$out/plan/jobs.tsv"
     return $ok
 }
 check "real-aug copies: train sets only, durations follow their source" real_dur_ok
+check "an Ogg/Opus source (sox cannot read it) was copied" \
+    bash -c "grep -P '^r-[^\t]*\treal-aug\t' '$out/plan/jobs.tsv' | cut -f8 | grep -q '\.opus\$'"
+
+# The voices voices.sh unpacks speak (8 synthetic jobs cover them with this seed).
+check "plan has RHVoice and Pico jobs" \
+    test "$(cut -f4 "$out/plan/jobs.tsv" | grep -cE '^(rhvoice|pico)$')" -gt 0
+check "RHVoice/Pico files made" test "$(grep -cE '^synth/(rhvoice|pico)-' "$out/synth.tsv")" -gt 0
+check "no RHVoice voice but bdl and clb unpacked" \
+    test "$(ls "${ASRD_TTS:-data/tts}/root/usr/share/RHVoice/voices" | tr '\n' ' ')" = "bdl clb "
 
 check "synth texts in the model alphabet" \
     bash -c "! cut -f2 '$out/synth.tsv' | grep -vqE \"^[a-z']+( [a-z']+)*\$\""
 check "text pool in the model alphabet" \
     bash -c "! cut -f3 '$out/text/train.tsv' | grep -vqE \"^[a-z']+( [a-z']+)*\$\""
 check "no slt voice in the plan" bash -c "! cut -f3,5 '$out/plan/jobs.tsv' | grep -qi slt"
+check "plan.py refuses slt even if a table names it" bash -c "/usr/bin/python3 -c '
+import sys; sys.path.insert(0, \"model/recipe\"); import plan
+plan.NATURAL = [(\"rhvoice\", \"slt\", 1.0)]; plan.ESPEAK_SHARE = 0
+plan.synth_job(1, 0, [(\"x\", \"a b\", \"a b\")])' 2>&1 | grep -q 'reserved for evaluation'"
 check "plan is large enough to test" test "$(wc -l < "$out/text/train.tsv")" -gt 20000
 
 # Normalised independently of textpool.py: lowercase, anything but letters/apostrophes -> space.
@@ -92,7 +114,7 @@ sum_before=$(md5sum < "$out/$first")
 cp "$out/synth.tsv" "$dir/synth.before"
 touch -d '2000-01-01' "$out/$first"
 rm -f "$out/$second"
-model/recipe/corpus.sh --out "$out" --max-synth 6 --max-real 4 -j 2 --shared "$shared" 2>"$dir/log2"
+model/recipe/corpus.sh --out "$out" --max-synth 8 --max-real 4 -j 2 --shared "$shared" 2>"$dir/log2"
 check "rerun exits 0" test $? -eq 0 || cat "$dir/log2"
 check "rerun keeps an existing file" test "$(stat -c %Y "$out/$first")" = "$(date -d 2000-01-01 +%s)"
 check "rerun remakes a deleted file" test -f "$out/$second"

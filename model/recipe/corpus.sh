@@ -2,15 +2,21 @@
 # corpus.sh - build the training corpus of asrd outside git (`make corpus`).
 #
 # Outputs under OUT (default ${ASRD_DATA:-data}/corpus, relative to the repository root):
-#   synth.tsv     synthetic speech (flite, festival, espeak-ng voices; slt never), path<TAB>text
-#   real-aug.tsv  augmented copies of ../shared/corpus/*/train.tsv (the originals are not copied)
+#   synth.tsv     synthetic speech (RHVoice bdl/clb, Pico en-US/en-GB, flite, festival, espeak-ng;
+#                 slt never), path<TAB>text
+#   real-aug.tsv  augmented copies of ../shared/corpus/*/train.tsv (the originals are not copied;
+#                 Ogg/Opus sources are decoded with libsndfile's sndfile-convert)
 #   synth/, real-aug/  16 kHz mono FLAC (telephone-band copies 8 kHz)
 #   text/train.tsv, text/heldout.tsv  the sentence pool and the sentences held out for eval-synth
 #   plan/         the job list (plan.py), done.log (path, seconds), failed.log, stats.md (hours
 #                 per voice, text source and augmentation: stats.py)
+# RHVoice and Pico are fetched and unpacked by voices.sh into ${ASRD_DATA:-data}/tts (ASRD_TTS).
 # Manifest paths are relative to the manifest. A manifest only lists complete files; the run is
 # resumable (existing files are skipped), parallel (-j) and deterministic given --seed.
 #
+# Defaults: --hours 12 of synthetic speech, --real-copies 2 (the trainer reads the real originals
+# from ../shared itself): sized for about 20-25 minutes with -j 2 on an idle machine (not yet
+# measured; with other jobs running, several times that).
 # Usage: corpus.sh [--hours H] [--seed N] [-j N] [--out DIR] [--real-copies N]
 #                  [--max-real N] [--max-synth N]   (the last two: small runs for tests)
 set -euo pipefail
@@ -18,7 +24,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 PY=/usr/bin/python3
-hours=28 seed=1 jobs=2 copies=3 max_real=0 max_synth=0 heldout=300
+hours=12 seed=1 jobs=2 copies=2 max_real=0 max_synth=0 heldout=300
 out=
 while [ $# -gt 0 ]; do
     case $1 in
@@ -31,7 +37,7 @@ while [ $# -gt 0 ]; do
     --max-real) max_real=$2; shift 2 ;;
     --max-synth) max_synth=$2; shift 2 ;;
     --shared) shared=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "corpus.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -39,12 +45,15 @@ cd "$root"
 data=${ASRD_DATA:-data}
 out=${out:-$data/corpus}
 shared=${shared:-${ASRD_SHARED:-$root/../shared}}
-for tool in sox flite espeak-ng festival; do
+for tool in sox flite espeak-ng festival sndfile-convert apt-get dpkg; do
     command -v $tool >/dev/null || { echo "corpus.sh: $tool is missing (make deps)" >&2; exit 1; }
 done
 [ -d "$shared/corpus" ] || { echo "corpus.sh: no $shared/corpus" >&2; exit 1; }
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+ASRD_TTS=${ASRD_TTS:-$data/tts}
+"$here/voices.sh" "$ASRD_TTS"
+export ASRD_TTS=$(cd "$ASRD_TTS" && pwd)
 
 # A corpus directory belongs to one seed: files of another seed would mix two plans.
 stamp="$out/plan/seed"

@@ -4,16 +4,16 @@
 Every output file of `make corpus` is one job: a line of OUT/plan/jobs.tsv with the fields
   id  manifest  relpath  engine  voice  params  aug  source  text
 where manifest is "synth" or "real-aug", relpath is relative to OUT (where the manifests live),
-engine is flite|festival|espeak|real, params holds the engine settings (key=value;...), aug the sox
-augmentation (see worker.py), source the text to speak (or the real recording's path), text the
-transcript written to the manifest.
+engine is flite|festival|espeak|rhvoice|pico|real, params holds the engine settings
+(key=value;...), aug the sox augmentation (see worker.py), source the text to speak (or the real
+recording's path), text the transcript written to the manifest.
 
 Job n's content depends only on (seed, n), never on --hours: a larger budget extends the plan and
 every file already made stays valid. Jobs are written in the order they are made, which is also
 the order of priority: voices, augmentations and real copies are interleaved so that any prefix of
 the plan is a representative slice. The plan is split into chunk files of --chunk jobs for xargs.
 
-Usage: plan.py --out DIR --hours H [--seed N] [--real-copies 3] [--chunk 40]
+Usage: plan.py --out DIR --hours H [--seed N] [--real-copies 2] [--chunk 40]
 """
 import argparse
 import glob
@@ -23,13 +23,21 @@ import random
 import sys
 
 # Natural-sounding voices carry most of the hours (weights are shares of the synthetic budget).
-# All of them are male speakers; female-like speakers are made from them by raising f0 in the
-# engine and the formants by vocal-tract warping (see speaker()).
+# flite and festival voices are male; female-like speakers are made from them by raising f0 in the
+# engine and the formants by vocal-tract warping (see speaker()). RHVoice bdl (male, f0 ~120 Hz)
+# and clb (female, ~178 Hz) and SVOX Pico en-US, en-GB (female, ~166/176 Hz) are the most
+# intelligible engines here; they get speaker variation from their own rate and pitch controls
+# plus warping (see speaker_rel()). Their tools come from voices.sh (data/tts).
 NATURAL = [
-    ("flite", "awb", 0.18), ("flite", "rms", 0.17), ("flite", "kal16", 0.11),
-    ("festival", "ked_diphone", 0.12), ("festival", "kal_diphone", 0.08), ("flite", "kal", 0.04),
+    ("rhvoice", "bdl", 0.14), ("rhvoice", "clb", 0.14), ("pico", "en-US", 0.08),
+    ("pico", "en-GB", 0.08), ("flite", "awb", 0.09), ("flite", "rms", 0.09),
+    ("flite", "kal16", 0.06), ("festival", "ked_diphone", 0.06),
+    ("festival", "kal_diphone", 0.04), ("flite", "kal", 0.02),
 ]
-ESPEAK_SHARE = 0.30
+# Median f0 (Hz) and sex of the relative-control voices, measured on their default output.
+REL_VOICES = {("rhvoice", "bdl"): (120.0, "m"), ("rhvoice", "clb"): (178.0, "f"),
+              ("pico", "en-US"): (166.0, "f"), ("pico", "en-GB"): (176.0, "f")}
+ESPEAK_SHARE = 0.20
 ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
                   "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
 # Human-like variants of espeak-ng-data/voices/!v (robotic and novelty ones left out).
@@ -97,6 +105,33 @@ def speaker(rng, engine, voice):
     return p, a, stretch
 
 
+def speaker_rel(rng, engine, voice):
+    """Speaker variation for engines with relative rate and pitch controls (RHVoice -r/-t in %,
+    Pico <speed level>/<pitch level> in %; both scale duration by 100/rate and f0 by pitch/100).
+
+    A third each: the voice as it is (rate and f0 varied mildly), the other sex (female-like:
+    f0 160-250 Hz, formants x1.08-1.2; male-like: f0 85-140 Hz, formants x0.85-0.94), another
+    speaker of the same sex (f0 and formants moved moderately). Warping as in speaker().
+    """
+    base, sex = REL_VOICES[(engine, voice)]
+    p, a = {}, {}
+    rate = rng.randint(80, 125)
+    p["rate"] = rate
+    kind = rng.randrange(3)
+    if kind == 0:
+        p["pitch"] = rng.randint(90, 112)
+        return p, a, 100.0 / rate
+    if (kind == 1) == (sex == "m"):  # female-like
+        f0 = rng.uniform(160, 250)
+        warp = rng.uniform(1.08, 1.2) if sex == "m" else rng.uniform(0.96, 1.1)
+    else:  # male-like
+        f0 = rng.uniform(85, 140)
+        warp = rng.uniform(0.85, 0.94) if sex == "f" else rng.uniform(0.92, 1.06)
+    a["vtlp"] = round(warp, 3)
+    p["pitch"] = max(50, min(200, int(round(100 * f0 / warp / base))))
+    return p, a, 100.0 / rate
+
+
 def synth_job(seed, n, pool):
     rng = random.Random("%d:synth:%d" % (seed, n))
     src, speak, text = pool[n % len(pool)]
@@ -114,7 +149,10 @@ def synth_job(seed, n, pool):
             if r < w:
                 break
             r -= w
-        p, sp, factor = speaker(rng, engine, voice)
+        if (engine, voice) in REL_VOICES:
+            p, sp, factor = speaker_rel(rng, engine, voice)
+        else:
+            p, sp, factor = speaker(rng, engine, voice)
     if any(f in voice for f in FORBIDDEN):
         sys.exit("plan.py: voice %s is reserved for evaluation" % voice)
     # Half the synthetic speech stays clean: the engines are the clean-speech source.
@@ -161,9 +199,9 @@ def real_jobs(seed, shared, copies):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--hours", type=float, default=28.0)
+    ap.add_argument("--hours", type=float, default=12.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--real-copies", type=int, default=3)
+    ap.add_argument("--real-copies", type=int, default=2)
     ap.add_argument("--max-real", type=int, default=0, help="limit real jobs (tests)")
     ap.add_argument("--max-synth", type=int, default=0, help="limit synthetic jobs (tests)")
     ap.add_argument("--chunk", type=int, default=40)

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """worker.py - make the audio files of one chunk of the corpus plan (see plan.py).
 
-For each job whose output does not exist yet: synthesise (flite, espeak-ng, festival in one batch
-per chunk and voice) or read the real recording, apply the augmentation with sox and numpy, write
-a FLAC under a temporary name, rename it into place, then append its manifest line (and a line
-`relpath<TAB>seconds` to OUT/done.log) under a lock. So a manifest only ever lists complete files
-and a killed run resumes where it stopped.
+For each job whose output does not exist yet: synthesise (flite, espeak-ng, RHVoice, SVOX Pico;
+festival in one batch per chunk and voice) or read the real recording (formats sox cannot read,
+such as Ogg/Opus, are first decoded to a temporary WAV with sndfile-convert, i.e. libsndfile),
+apply the augmentation with sox and numpy, write a FLAC under a temporary name, rename it into
+place, then append its manifest line (and a line `relpath<TAB>seconds` to OUT/done.log) under a
+lock. So a manifest only ever lists complete files and a killed run resumes where it stopped.
 
 Augmentation keys (the plan's aug field, key=value;...):
   pad=A,B     silence before/after (s)         speed=S   sox speed (tempo and pitch)
@@ -14,7 +15,9 @@ Augmentation keys (the plan's aug field, key=value;...):
   noise=T,SNR additive white|pink|brown|hum noise at SNR dB over the speech frames
   tel=1       telephone band: 300-3400 Hz, 8 kHz, mu-law round trip (8 kHz FLAC out)
   gain=G      peak level in dBFS
-Usage: worker.py --out DIR CHUNK.tsv...
+RHVoice and Pico run from the tree voices.sh unpacked (--tts, default $ASRD_TTS or data/tts); see
+voices.sh for why they run in TTS/run with TTS/lib first on LD_LIBRARY_PATH.
+Usage: worker.py --out DIR [--tts DIR] CHUNK.tsv...
 """
 import argparse
 import fcntl
@@ -27,14 +30,19 @@ import tempfile
 import numpy as np
 
 RATE = 16000
+# What sox reads here (libsox-fmt-all); anything else goes through libsndfile first.
+SOX_READS = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".au", ".raw")
+TTS = os.environ.get("ASRD_TTS") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                "..", "..", os.environ.get("ASRD_DATA", "data"), "tts")
 
 
 def parse(s):
     return dict(kv.split("=", 1) for kv in s.split(";") if "=" in kv)
 
 
-def run(cmd, data=None):
-    r = subprocess.run(cmd, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def run(cmd, data=None, cwd=None, env=None):
+    r = subprocess.run(cmd, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+                       env=env)
     if r.returncode != 0:
         raise RuntimeError("%s: %s" % (" ".join(cmd[:3]), r.stderr.decode(errors="replace")[-300:]))
     return r.stdout
@@ -87,6 +95,20 @@ def synth(job, tmp):
             cmd += ["--setf", "int_f0_target_mean=%s" % p["f0"],
                     "--setf", "int_f0_target_stddev=%s" % p["f0std"]]
         run(cmd + ["-t", job["source"], "-o", wav])
+    elif job["engine"] in ("rhvoice", "pico"):
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = os.path.join(TTS, "lib") + ":" + os.path.join(
+            TTS, "root", "usr", "lib", "x86_64-linux-gnu")
+        rundir = os.path.join(TTS, "run")
+        if job["engine"] == "rhvoice":
+            run([os.path.join(TTS, "root", "usr", "bin", "RHVoice-test"), "-p", job["voice"],
+                 "-r", p["rate"], "-t", p["pitch"], "-o", wav],
+                (job["source"] + "\n").encode(), cwd=rundir, env=env)
+        else:  # texts are a-z, apostrophe and spaces: nothing to escape in the markup
+            text = "<speed level='%s'><pitch level='%s'>%s</pitch></speed>" % (
+                p["rate"], p["pitch"], job["source"])
+            run([os.path.join(TTS, "lib", "pico2wave"), "-l", job["voice"], "-w", wav, text],
+                cwd=rundir, env=env)
     elif job["engine"] == "espeak":
         run(["espeak-ng", "-v", job["voice"], "-s", p["s"], "-p", p["p"], "-g", p["g"],
              "-w", wav, job["source"]])
@@ -130,8 +152,18 @@ def add_noise(x, kind, snr, rng):
     return x + noise * np.sqrt(ps / (pn * 10 ** (snr / 10)))
 
 
+def decode(src, tmp, name):
+    """A file sox cannot read (Ogg/Opus: sox here has no opus format) -> float WAV via
+    libsndfile (sndfile-convert), at the file's own rate. Returns the path sox should read."""
+    if src.lower().endswith(SOX_READS):
+        return src
+    wav = os.path.join(tmp, name + ".src.wav")
+    run(["sndfile-convert", "-float32", src, wav])
+    return wav
+
+
 def process(job, src, out_tmp):
-    """src (any format) -> augmented FLAC at out_tmp. Returns duration in seconds."""
+    """src (any format sox reads) -> augmented FLAC at out_tmp. Returns duration in seconds."""
     a = parse(job["aug"])
     fx = []
     if "pad" in a:
@@ -201,8 +233,13 @@ FIELDS = ["id", "manifest", "rel", "engine", "voice", "params", "aug", "source",
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
+    ap.add_argument("--tts", help="the tree voices.sh made (default $ASRD_TTS or data/tts)")
     ap.add_argument("chunks", nargs="+")
     args = ap.parse_args()
+    global TTS
+    if args.tts:
+        TTS = args.tts
+    TTS = os.path.abspath(TTS)
     for chunk in args.chunks:
         with open(chunk, encoding="utf-8") as f:
             jobs = [dict(zip(FIELDS, l.rstrip("\n").split("\t"))) for l in f if l.strip()]
@@ -216,7 +253,7 @@ def main():
                 final = os.path.join(args.out, j["rel"])
                 try:
                     if j["engine"] == "real":
-                        src = j["source"]
+                        src = decode(j["source"], tmp, j["id"])
                     elif j["engine"] == "festival":
                         src = fest.get(j["id"])
                         if src is None:
@@ -239,8 +276,8 @@ def main():
                     append_locked(os.path.join(args.out, "failed.log"),
                                   "%s\t%s\n" % (j["id"], str(e).replace("\n", " ")))
                 finally:
-                    if j["engine"] not in ("real",):
-                        w = os.path.join(tmp, j["id"] + ".wav")
+                    for w in (j["id"] + ".wav", j["id"] + ".src.wav"):
+                        w = os.path.join(tmp, w)
                         if os.path.exists(w):
                             os.remove(w)
         finally:
