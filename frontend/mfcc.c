@@ -240,6 +240,90 @@ fail:
     return NULL;
 }
 
+static double inv_mel_scale(double mel) { return 700.0 * (exp(mel / 1127.0) - 1.0); }
+
+/* Kaldi MelBanks::VtlnWarpFreq: piecewise linear, fixed at low and high, slope 1/alpha between the
+ * corners l and h. Returns -1 when the corners leave (low, high) (Kaldi asserts). */
+static double vtln_warp_freq(double vlow, double vhigh, double low, double high, double alpha, double f)
+{
+    if (f < low || f > high)
+        return f;
+    double l = vlow * (alpha > 1 ? alpha : 1), h = vhigh * (alpha < 1 ? alpha : 1);
+    double scale = 1.0 / alpha, fl = scale * l, fh = scale * h;
+    if (!(l > low && h < high))
+        return -1;
+    if (f < l)
+        return low + (fl - low) / (l - low) * (f - low);
+    if (f < h)
+        return scale * f;
+    return high + (high - fh) / (high - h) * (f - high);
+}
+
+asr_status mfcc_warp_matrix(const mfcc *m, double alpha, float *w, asr_error *err)
+{
+    const mfcc_params *p = &m->p;
+    const int nmel = p->num_mel_bins, nceps = p->num_ceps;
+    if (!(alpha >= 0.5 && alpha <= 2.0))
+        return asr_error_set(err, ASR_ERR_ARG, "mfcc: warp factor %g outside [0.5, 2]", alpha);
+    double nyquist = 0.5 * p->sample_rate;
+    double low = p->low_freq, high = p->high_freq <= 0 ? nyquist + p->high_freq : p->high_freq;
+    double vlow = 100.0, vhigh = nyquist - 500.0;
+    double mel_low = mel_scale(low), delta = (mel_scale(high) - mel_low) / (nmel + 1);
+    double *a = calloc((size_t)nmel * nmel, sizeof(double)); /* (nmel, nmel) interpolation */
+    double *t = calloc((size_t)nmel * nceps, sizeof(double)); /* (nmel, nceps) a * dct^T / lift^2 */
+    if (!a || !t) {
+        free(a);
+        free(t);
+        return asr_error_set(err, ASR_ERR_NOMEM, "mfcc: out of memory");
+    }
+    asr_status st = ASR_OK;
+    for (int b = 0; b < nmel; b++) {
+        double f = vtln_warp_freq(vlow, vhigh, low, high, alpha, inv_mel_scale(mel_low + (b + 1) * delta));
+        if (f < 0) {
+            st = asr_error_set(err, ASR_ERR_ARG, "mfcc: warp factor %g moves the VTLN corners outside %g..%g Hz",
+                               alpha, low, high);
+            goto out;
+        }
+        double pos = (mel_scale(f) - mel_low) / delta - 1.0;
+        if (pos <= 0) {
+            a[(size_t)b * nmel] = 1;
+        } else if (pos >= nmel - 1) {
+            a[(size_t)b * nmel + nmel - 1] = 1;
+        } else {
+            int i = (int)pos;
+            double fr = pos - i;
+            a[(size_t)b * nmel + i] = 1 - fr;
+            a[(size_t)b * nmel + i + 1] = fr;
+        }
+    }
+    /* dct rows carry the lifter: D[k][n] = dct[k][n] / lift_k, and the inverse of c_k = lift_k (D x)_k
+     * is x = sum_k D[k][n] c_k / lift_k = sum_k dct[k][n] c_k / lift_k^2. */
+    for (int k = 0; k < nceps; k++) {
+        double lift = p->cepstral_lifter != 0 ? 1.0 + 0.5 * p->cepstral_lifter * sin(M_PI * k / p->cepstral_lifter)
+                                              : 1.0;
+        for (int b = 0; b < nmel; b++) {
+            double acc = 0;
+            for (int n = 0; n < nmel; n++)
+                acc += a[(size_t)b * nmel + n] * m->dct[(size_t)k * nmel + n];
+            t[(size_t)b * nceps + k] = acc / (lift * lift);
+        }
+    }
+    for (int k = 0; k < nceps; k++)
+        for (int j = 0; j < nceps; j++) {
+            double acc = 0;
+            for (int b = 0; b < nmel; b++)
+                acc += m->dct[(size_t)k * nmel + b] * t[(size_t)b * nceps + j];
+            w[(size_t)k * nceps + j] = (float)acc;
+        }
+    if (p->use_energy)
+        for (int k = 0; k < nceps; k++)
+            w[k] = w[(size_t)k * nceps] = k == 0 ? 1.0f : 0.0f;
+out:
+    free(a);
+    free(t);
+    return st;
+}
+
 const mfcc_params *mfcc_get_params(const mfcc *m) { return &m->p; }
 int mfcc_frame_length(const mfcc *m) { return m->frame_length; }
 int mfcc_frame_shift(const mfcc *m) { return m->frame_shift; }

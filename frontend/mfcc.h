@@ -67,6 +67,20 @@ int mfcc_stream_pop(mfcc_stream *s, float *out);
 /* Drops buffered samples; the next sample starts frame 0 again. */
 void mfcc_stream_reset(mfcc_stream *s);
 
+/* Vocal-tract-length warping applied to finished MFCC frames, for training-time speaker variety:
+ * fills w (num_ceps x num_ceps, row-major) so that c' = w c approximates the MFCC the same audio
+ * gives with Kaldi's VTLN-warped mel filterbank (warp factor alpha, Kaldi's piecewise-linear
+ * VtlnWarpFreq with vtln_low 100 Hz and vtln_high nyquist - 500 Hz, as torchaudio's
+ * compliance.kaldi.mfcc(vtln_warp=alpha)): the log-mel energies are recovered from the cepstra
+ * (undo lifter, transposed orthonormal DCT: exact when num_ceps == num_mel_bins, the cepstrally
+ * smoothed spectrum otherwise), each warped filter's centre frequency is looked up in them by
+ * linear interpolation between neighbouring bins, and the result is transformed back. With
+ * use_energy, c0 (log energy) passes through unchanged. alpha 1 gives the identity (to rounding).
+ * alpha is a speed-perturbation factor too: audio played s times faster moves content at f to
+ * s*f, which the filterbank warp with alpha = s undoes in reverse. Returns ASR_ERR_ARG when
+ * alpha is outside [0.5, 2] or the warp's corner frequencies fall outside the mel range. */
+asr_status mfcc_warp_matrix(const mfcc *m, double alpha, float *w, asr_error *err);
+
 /* Convenience: all frames of a whole signal. *feats is malloc'd (n_frames x num_ceps, row-major);
  * caller frees. */
 asr_status mfcc_compute(const mfcc *m, const float *samples, size_t n, float **feats, int *n_frames);

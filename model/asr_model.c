@@ -1,7 +1,9 @@
 /* asr_model.c - the runtime: an immutable model (weights, frontend) and per-stream state.
  *
  * DESIGN. A stream turns audio into log-probabilities in three stages:
- *   1. frontend: samples -> mfcc_stream -> raw MFCC frames -> (x - mean) / std;
+ *   1. frontend: samples -> mfcc_stream -> raw MFCC frames -> cmvn_stream (the global (x - mean) / std,
+ *      or the online normalisation that adapts to the stream; its statistics survive
+ *      asr_stream_reset_state, so a session keeps adapting across utterances);
  *   2. stacking: a ring of the last `stack` normalised frames; input frame idx completes network
  *      input j when idx == j*stride + stack - 1 (the stacked vector is frames idx-stack+1 .. idx);
  *   3. network: the pending stacked inputs are run LAYER BY LAYER in rounds of up to BLOCK frames
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../frontend/cmvn.h"
 #include "../frontend/mfcc.h"
 #include "nn.h"
 
@@ -42,6 +45,7 @@ struct asr_model {
 struct asr_stream {
     const asr_model *m;
     mfcc_stream *fs;
+    cmvn_stream *cmvn; /* feature normalisation state */
     float *raw;        /* (n_feat) one raw MFCC frame */
     float *ring;       /* (stack, n_feat) last normalised frames, frame idx at row idx % stack */
     long n_in;         /* normalised frames seen since reset */
@@ -213,6 +217,7 @@ void asr_stream_destroy(asr_stream *s)
     if (!s)
         return;
     mfcc_stream_destroy(s->fs);
+    cmvn_stream_destroy(s->cmvn);
     free(s->raw);
     free(s->ring);
     free(s->xin);
@@ -231,13 +236,14 @@ asr_stream *asr_stream_create(const asr_model *m, asr_error *err)
         goto fail;
     s->m = m;
     s->fs = mfcc_stream_create(m->fe);
+    s->cmvn = cmvn_stream_create(d->n_feat, &d->cmvn, d->feat_mean, d->feat_std, NULL);
     s->raw = falloc(d->n_feat);
     s->ring = falloc((size_t)d->stack * d->n_feat);
     s->x_cap = 8; /* grows with the frames a feed completes */
     s->xin = falloc((size_t)s->x_cap * m->in0);
     s->q_cap = 16;
     s->queue = falloc(s->q_cap * d->n_out);
-    if (!s->fs || !s->raw || !s->ring || !s->xin || !s->queue)
+    if (!s->fs || !s->cmvn || !s->raw || !s->ring || !s->xin || !s->queue)
         goto fail;
     for (int k = 0; k < d->n_layers; k++)
         if (!(s->state[k] = falloc(nn_rnn_state_size(&d->layers[k]))))
@@ -445,8 +451,7 @@ static asr_status push_frame(asr_stream *s, const float *raw)
     }
     long idx = s->n_in++;
     float *row = s->ring + (idx % stack) * nf;
-    for (int i = 0; i < nf; i++)
-        row[i] = (raw[i] - d->feat_mean[i]) / d->feat_std[i];
+    cmvn_stream_apply(s->cmvn, raw, row);
     if (first < 0 || first % d->stride)
         return ASR_OK;
     float *x = s->xin + (size_t)s->n_x * s->m->in0;
@@ -528,6 +533,7 @@ void asr_stream_reset_state(asr_stream *s)
 void asr_stream_reset(asr_stream *s)
 {
     mfcc_stream_reset(s->fs);
+    cmvn_stream_reset(s->cmvn);
     s->n_in = 0;
     s->n_x = 0;
     s->q_head = s->q_len = 0;

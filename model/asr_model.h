@@ -83,10 +83,12 @@ int asr_stream_pop(asr_stream *s, float *logprobs);
 /* Output frames produced so far since create/reset (popped or not). */
 long asr_stream_frames(const asr_stream *s);
 
-/* Clears everything: buffered samples, stacking buffer, recurrent state, queued output. */
+/* Clears everything: buffered samples, CMVN statistics, stacking buffer, recurrent state, queued
+ * output (a new speaker or channel). */
 void asr_stream_reset(asr_stream *s);
 
-/* Clears only the recurrent state (e.g. at an utterance boundary) keeping audio buffers. */
+/* Clears only the recurrent state (e.g. at an utterance boundary) keeping audio buffers and the
+ * online CMVN statistics (the normalisation keeps adapting across a session's utterances). */
 void asr_stream_reset_state(asr_stream *s);
 
 #endif

@@ -63,6 +63,11 @@ static asr_status check_shape(const asr_model_desc *d, const char *what, asr_err
     if (p->sample_rate <= 0 || !(p->frame_length_ms > 0) || !(p->frame_shift_ms > 0) || p->num_mel_bins <= 0 ||
         p->num_ceps <= 0 || p->fft_size < 0 || (int)p->window < 0 || (int)p->window > 2)
         return asr_error_set(err, ASR_ERR_FORMAT, "%s: invalid frontend parameters", what);
+    if (d->cmvn.mode != CMVN_GLOBAL) {
+        asr_error e;
+        if (cmvn_params_check(&d->cmvn, &e))
+            return asr_error_set(err, ASR_ERR_FORMAT, "%s: %s", what, e.msg);
+    }
     if (d->n_feat != p->num_ceps)
         return asr_error_set(err, ASR_ERR_FORMAT, "%s: n_feat %d differs from num_ceps %d", what, d->n_feat,
                              p->num_ceps);
@@ -267,18 +272,26 @@ static int format_meta(const asr_model_desc *d, char *buf, size_t cap, size_t *l
         r |= bprintf(buf, cap, len, "layer%d %s %d %d\n", k, type_name(d->layers[k].type), d->layers[k].in,
                      d->layers[k].hidden);
     r |= bprintf(buf, cap, len, "n_out %d\n", d->n_out);
+    if (d->cmvn.mode != CMVN_GLOBAL) {
+        r |= bprintf(buf, cap, len, "cmvn %s\n", cmvn_mode_name(d->cmvn.mode));
+        r |= bprintf(buf, cap, len, "cmvn_prior_frames %.9g\n", (double)d->cmvn.prior_frames);
+        r |= bprintf(buf, cap, len, "cmvn_window %.9g\n", (double)d->cmvn.window);
+        r |= bprintf(buf, cap, len, "cmvn_norm_vars %d\n", d->cmvn.norm_vars);
+    }
     return r;
 }
 
 enum {
     K_SAMPLE_RATE, K_FRAME_LENGTH, K_FRAME_SHIFT, K_FFT_SIZE, K_MEL_BINS, K_LOW_FREQ, K_HIGH_FREQ, K_NUM_CEPS,
     K_LIFTER, K_PREEMPH, K_WINDOW, K_REMOVE_DC, K_USE_ENERGY, K_ENERGY_FLOOR, K_N_FEAT, K_STACK, K_STRIDE,
-    K_ALPHABET, K_LAYERS, K_N_OUT, K_COUNT
+    K_ALPHABET, K_LAYERS, K_N_OUT, K_CMVN, K_CMVN_PRIOR, K_CMVN_WINDOW, K_CMVN_NORM_VARS, K_COUNT
 };
+#define K_COUNT_V1 K_CMVN /* version 1 files have the keys before cmvn, version 2 all of them */
 static const char *const key_names[K_COUNT] = {
     "sample_rate", "frame_length_ms", "frame_shift_ms", "fft_size",   "num_mel_bins", "low_freq",   "high_freq",
     "num_ceps",    "cepstral_lifter", "preemph",        "window",     "remove_dc_offset", "use_energy",
-    "energy_floor", "n_feat",         "stack",          "stride",     "alphabet",     "layers",     "n_out"};
+    "energy_floor", "n_feat",         "stack",          "stride",     "alphabet",     "layers",     "n_out",
+    "cmvn",        "cmvn_prior_frames", "cmvn_window",  "cmvn_norm_vars"};
 
 static int parse_int(const char *s, int *out)
 {
@@ -303,8 +316,10 @@ static int parse_float(const char *s, float *out)
 }
 
 /* Parses the metadata block into d's scalar fields. */
-static asr_status parse_meta(const char *path, const char *text, size_t len, asr_model_desc *d, asr_error *err)
+static asr_status parse_meta(const char *path, const char *text, size_t len, uint32_t version, asr_model_desc *d,
+                             asr_error *err)
 {
+    const int n_keys = version >= 2 ? K_COUNT : K_COUNT_V1;
     char buf[MAX_META_LEN + 1];
     memcpy(buf, text, len);
     buf[len] = 0;
@@ -323,9 +338,9 @@ static asr_status parse_meta(const char *path, const char *text, size_t len, asr
         *sp = 0;
         const char *key = line, *val = sp + 1;
         int k = 0, bad = 0;
-        while (k < K_COUNT && strcmp(key, key_names[k]))
+        while (k < n_keys && strcmp(key, key_names[k]))
             k++;
-        if (k == K_COUNT) {
+        if (k == n_keys) {
             int li;
             char tname[8];
             int in, hidden, n = 0;
@@ -389,11 +404,20 @@ static asr_status parse_meta(const char *path, const char *text, size_t len, asr
         }
         case K_LAYERS: bad = parse_int(val, &d->n_layers); break;
         case K_N_OUT: bad = parse_int(val, &d->n_out); break;
+        case K_CMVN: {
+            int m = cmvn_mode_parse(val);
+            bad = m < 0;
+            d->cmvn.mode = bad ? CMVN_GLOBAL : (cmvn_mode)m;
+            break;
+        }
+        case K_CMVN_PRIOR: bad = parse_float(val, &d->cmvn.prior_frames); break;
+        case K_CMVN_WINDOW: bad = parse_float(val, &d->cmvn.window); break;
+        case K_CMVN_NORM_VARS: bad = parse_int(val, &d->cmvn.norm_vars); break;
         }
         if (bad)
             return asr_error_set(err, ASR_ERR_FORMAT, "%s: metadata '%s' has bad value '%.40s'", path, key, val);
     }
-    for (int k = 0; k < K_COUNT; k++)
+    for (int k = 0; k < n_keys; k++)
         if (!seen[k])
             return asr_error_set(err, ASR_ERR_FORMAT, "%s: missing metadata key '%s'", path, key_names[k]);
     if (d->n_layers < 1 || d->n_layers > ASR_MAX_LAYERS)
@@ -460,7 +484,7 @@ asr_status asr_model_write(const char *path, const asr_model_desc *d, asr_error 
     }
     w.crc = crc32(0L, Z_NULL, 0);
     emit(&w, MAGIC, MAGIC_LEN);
-    emit_u32(&w, ASR_MODEL_VERSION);
+    emit_u32(&w, d->cmvn.mode == CMVN_GLOBAL ? 1u : (uint32_t)ASR_MODEL_VERSION);
     emit_u32(&w, (uint32_t)meta_len);
     emit(&w, meta, meta_len);
     int nt = tensor_specs(d, t);
@@ -546,7 +570,7 @@ typedef enum { PARSE_OK, PARSE_TRUNCATED, PARSE_BAD } parse_result;
     } while (0)
 
 /* Walks metadata and tensors (after magic and version), filling d and its slab. */
-static parse_result parse_body(const char *path, reader *r, asr_model_desc *d, asr_error *err)
+static parse_result parse_body(const char *path, reader *r, uint32_t version, asr_model_desc *d, asr_error *err)
 {
     unsigned char b4[8];
     NEED(4, "%s: truncated: header needs 4 bytes, %zu left", path, r->left);
@@ -563,7 +587,7 @@ static parse_result parse_body(const char *path, reader *r, asr_model_desc *d, a
             asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", path);
             return PARSE_BAD;
         }
-        int bad = rd_bytes(r, meta, meta_len) || parse_meta(path, meta, meta_len, d, err);
+        int bad = rd_bytes(r, meta, meta_len) || parse_meta(path, meta, meta_len, version, d, err);
         free(meta);
         if (bad) {
             if (r->io_error)
@@ -714,14 +738,14 @@ asr_status asr_model_read(const char *path, asr_model_desc *d, asr_error *err)
         goto fail;
     }
     uint32_t version = rd_u32(head + MAGIC_LEN);
-    if (version != ASR_MODEL_VERSION) {
-        st = asr_error_set(err, ASR_ERR_VERSION, "%s: version %u not supported (this asrd reads version %d)", path,
-                           version, ASR_MODEL_VERSION);
+    if (version < 1 || version > ASR_MODEL_VERSION) {
+        st = asr_error_set(err, ASR_ERR_VERSION, "%s: version %u not supported (this asrd reads versions 1..%d)",
+                           path, version, ASR_MODEL_VERSION);
         goto fail;
     }
     reader r = {f, size - sizeof head, crc32(crc32(0L, Z_NULL, 0), head, sizeof head), 0};
     asr_error perr = {ASR_OK, ""};
-    parse_result pr = parse_body(path, &r, d, &perr);
+    parse_result pr = parse_body(path, &r, version, d, &perr);
     if (pr == PARSE_OK) {
         unsigned char c4[4];
         if (fread(c4, 1, 4, f) != 4) {

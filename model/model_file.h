@@ -10,7 +10,11 @@
  *                         feature stacking (stack, stride), alphabet (the labels after the blank
  *                         as one token, "alphabet _abcdefghijklmnopqrstuvwxyz'", '_' standing for
  *                         space, so '_' itself cannot be a label), "layers N" and one line per
- *                         layer "layerK TYPE IN HIDDEN" (e.g. "layer0 gru 120 320"), n_out.
+ *                         layer "layerK TYPE IN HIDDEN" (e.g. "layer0 gru 120 320"), n_out;
+ *                         version 2 only (and then required): cmvn online|global,
+ *                         cmvn_prior_frames, cmvn_window, cmvn_norm_vars (frontend/cmvn.h).
+ *                         A model whose normalisation is the fixed global one is written as
+ *                         version 1 (byte-identical to what earlier asrd wrote); both are read.
  *   n_tensors             u32
  *   per tensor:           name_len u32, name bytes, ndim u32, dims u32[ndim], data f32[prod(dims)]
  *                         names: feat_mean (n_feat), feat_std (n_feat),
@@ -30,18 +34,20 @@
 #define ASR_MODEL_FILE_H
 
 #include "../frontend/asr_util.h"
+#include "../frontend/cmvn.h"
 #include "../frontend/mfcc.h"
 #include "nn.h"
 
-#define ASR_MODEL_VERSION 1
+#define ASR_MODEL_VERSION 2 /* the newest version; models with cmvn global are written as version 1 */
 #define ASR_MAX_LAYERS 8
 #define ASR_MAX_LABELS 64
 
 /* The default alphabet after the blank (label 0): space, a-z, apostrophe. Space is ' ' in memory. */
 #define ASR_DEFAULT_ALPHABET " abcdefghijklmnopqrstuvwxyz'"
 
-/* Feature pipeline: MFCC (frontend) -> (x - feat_mean) / feat_std per coefficient (fixed global
- * statistics from the training set: works online, a live stream needs no statistics of its own)
+/* Feature pipeline: MFCC (frontend) -> normalisation per coefficient: cmvn global is
+ * (x - feat_mean) / feat_std (fixed statistics from the training set), cmvn online adapts the mean
+ * and variance to each stream starting from those statistics (frontend/cmvn.h)
  * -> stacking: output frame j concatenates input frames j*stride .. j*stride+stack-1 (frames that
  * never complete a stack are dropped) -> RNN layers -> proj -> log-softmax over n_out labels. */
 typedef struct asr_model_desc {
@@ -49,6 +55,7 @@ typedef struct asr_model_desc {
     int n_feat;        /* == frontend.num_ceps */
     float *feat_mean;  /* (n_feat) */
     float *feat_std;   /* (n_feat), > 0 */
+    cmvn_params cmvn;  /* how feat_mean/feat_std are used; zeroed = global (version 1 files) */
     int stack;         /* frames concatenated per network input, >= 1 */
     int stride;        /* input frames between network inputs, >= 1 */
     char alphabet[ASR_MAX_LABELS + 1]; /* labels 1..n_out-1, one byte each, NUL-terminated */

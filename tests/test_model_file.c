@@ -122,6 +122,173 @@ static void meta_case(const unsigned char *orig, size_t n, const char *from, con
     free(b);
 }
 
+/* Writes the first `cut` bytes of the file image for every cut below max_cut (every byte through
+ * the metadata and first tensors, then every 7th and the last 8) and reads them back: each must be
+ * refused as "truncated", naming the file. Returns the number that were not. */
+static int truncation_failures(const unsigned char *img, size_t n, size_t max_cut)
+{
+    int bad = 0;
+    for (size_t cut = 1; cut < n && cut < max_cut; cut += (cut < 1500 || cut + 8 >= n) ? 1 : 7) {
+        spit(path, img, cut);
+        asr_model_desc t;
+        asr_error e = {ASR_OK, ""};
+        if (asr_model_read(path, &t, &e) != ASR_ERR_FORMAT || !strstr(e.msg, "truncated") ||
+            !strstr(e.msg, path)) {
+            if (bad++ < 5)
+                fprintf(stderr, "cut at %zu: %s\n", cut, e.msg);
+        }
+    }
+    return bad;
+}
+
+static uint32_t version_of(const unsigned char *b)
+{
+    return b[8] | b[9] << 8 | b[10] << 16 | (uint32_t)b[11] << 24;
+}
+
+/* Model file version 2: online CMVN parameters round-trip and make the file version 2; a global
+ * model stays version 1, byte for byte what a description without cmvn gives (`good`, written
+ * before d had any cmvn set); cmvn keys are refused in version 1 and required in version 2; bad
+ * values are refused naming the field. */
+static void test_cmvn_versions(asr_model_desc *d, const char *good)
+{
+    asr_error err = {ASR_OK, ""};
+    char online[600], global[600];
+    snprintf(online, sizeof online, "%s/online.bin", dir);
+    snprintf(global, sizeof global, "%s/global.bin", dir);
+
+    /* Global mode with junk in the unused fields: still version 1, identical to the zeroed one. */
+    d->cmvn = (cmvn_params){.mode = CMVN_GLOBAL, .prior_frames = 123, .window = 456, .norm_vars = 1};
+    CHECK(asr_model_write(global, d, &err) == ASR_OK, "write global: %s", err.msg);
+    size_t ng = 0, n0 = 0, n2 = 0;
+    unsigned char *g = slurp(global, &ng), *g0 = slurp(good, &n0);
+    CHECK(g && g0 && ng == n0 && !memcmp(g, g0, ng),
+          "global-cmvn model differs from one written with cmvn zeroed "
+          "(%zu vs %zu bytes)",
+          ng, n0);
+    CHECK(g && version_of(g) == 1 && !memmem(g, ng, "cmvn", 4), "global model: version %u or a cmvn key",
+          g ? version_of(g) : 0);
+    asr_model_desc r;
+    CHECK(asr_model_read(global, &r, &err) == ASR_OK && r.cmvn.mode == CMVN_GLOBAL, "read global: %s",
+          err.msg);
+    asr_model_desc_free(&r);
+
+    /* Online: version 2, every field back exactly (values that need all their float digits). */
+    d->cmvn = (cmvn_params){
+        .mode = CMVN_ONLINE, .prior_frames = 150.123457f, .window = 432.987654f, .norm_vars = 0};
+    CHECK(asr_model_write(online, d, &err) == ASR_OK, "write online: %s", err.msg);
+    unsigned char *v2 = slurp(online, &n2);
+    CHECK(v2 && version_of(v2) == 2, "online model: version %u, expected 2", v2 ? version_of(v2) : 0);
+    memset(&r, 0, sizeof r);
+    CHECK(asr_model_read(online, &r, &err) == ASR_OK, "read online: %s", err.msg);
+    CHECK(r.cmvn.mode == CMVN_ONLINE && r.cmvn.prior_frames == d->cmvn.prior_frames &&
+              r.cmvn.window == d->cmvn.window && r.cmvn.norm_vars == 0,
+          "online cmvn round trip: mode %d prior %.9g window %.9g norm_vars %d", (int)r.cmvn.mode,
+          r.cmvn.prior_frames, r.cmvn.window, r.cmvn.norm_vars);
+    CHECK(r.slab && !memcmp(r.feat_mean, d->feat_mean, asr_model_desc_params(d) * sizeof(float)) &&
+              !memcmp(&r.frontend, &d->frontend, sizeof d->frontend) && r.n_out == d->n_out,
+          "online model: other fields differ");
+    asr_model_desc_free(&r);
+    d->cmvn.norm_vars = 1;
+    d->cmvn.window = 0;
+    CHECK(asr_model_write(online, d, &err) == ASR_OK && asr_model_read(online, &r, &err) == ASR_OK &&
+              r.cmvn.norm_vars == 1 && r.cmvn.window == 0 && r.cmvn.mode == CMVN_ONLINE,
+          "online, window 0, norm_vars 1: %s", err.msg);
+    asr_model_desc_free(&r);
+    d->cmvn.window = 432.987654f;
+    d->cmvn.norm_vars = 0;
+
+    /* The writer refuses bad online parameters and leaves no file. */
+    cmvn_params keep = d->cmvn;
+    unlink(path);
+    d->cmvn.prior_frames = 0;
+    CHECK(asr_model_write(path, d, &err) == ASR_ERR_FORMAT && strstr(err.msg, "prior_frames"),
+          "write prior 0 not refused: %s", err.msg);
+    d->cmvn = keep;
+    d->cmvn.norm_vars = 2;
+    CHECK(asr_model_write(path, d, &err) == ASR_ERR_FORMAT && strstr(err.msg, "norm_vars"),
+          "write norm_vars 2 not refused: %s", err.msg);
+    CHECK(access(path, F_OK) != 0, "refused write created a file");
+    d->cmvn = keep;
+
+    if (!g || !v2) {
+        free(g), free(g0), free(v2);
+        return;
+    }
+    /* Version 1 with a cmvn key: refused naming the key (the keys are version 2's). */
+    meta_case(g, ng, "n_out 29\n", "n_out 29\ncmvn online\n", ASR_ERR_FORMAT, "'cmvn'");
+    meta_case(g, ng, "n_out 29\n", "n_out 29\ncmvn_window 600\n", ASR_ERR_FORMAT, "'cmvn_window'");
+    {
+        /* The version 2 file with its version field set to 1. */
+        unsigned char *b = malloc(n2);
+        memcpy(b, v2, n2);
+        b[8] = 1;
+        fix_crc(b, n2);
+        spit(path, b, n2);
+        expect_refused(path, ASR_ERR_FORMAT, "metadata key 'cmvn'", "version 1 with cmvn keys");
+        free(b);
+    }
+    /* Version 2 needs all four keys, once each, with valid values; every refusal names the key. */
+    static const struct {
+        const char *from, *to, *needle;
+    } v2_cases[] = {
+        {"cmvn_window 432.98764\n", "", "missing metadata key 'cmvn_window'"},
+        {"cmvn online\n", "", "missing metadata key 'cmvn'"},
+        {"cmvn_norm_vars 0\n", "", "missing metadata key 'cmvn_norm_vars'"},
+        {"cmvn_prior_frames ", "cmvn_prior_frame ", "unknown metadata key 'cmvn_prior_frame'"},
+        {"cmvn_norm_vars 0\n", "cmvn_norm_vars 0\ncmvn_norm_vars 0\n",
+         "duplicate metadata key 'cmvn_norm_vars'"},
+        {"cmvn_prior_frames 150.123459", "cmvn_prior_frames 0", "prior_frames must be in (0, 1e6] (got 0)"},
+        {"cmvn_prior_frames 150.123459", "cmvn_prior_frames -5", "prior_frames must be in (0, 1e6] (got -5)"},
+        {"cmvn_prior_frames 150.123459", "cmvn_prior_frames x", "'cmvn_prior_frames' has bad value 'x'"},
+        {"cmvn_norm_vars 0", "cmvn_norm_vars 2", "norm_vars must be 0 or 1 (got 2)"},
+        {"cmvn_window 432.98764", "cmvn_window 0.5", "window must be 0 or in [1, 1e7] frames (got 0.5)"},
+        {"cmvn online", "cmvn adaptive", "'cmvn' has bad value 'adaptive'"},
+    };
+    for (size_t i = 0; i < sizeof v2_cases / sizeof *v2_cases; i++)
+        meta_case(v2, n2, v2_cases[i].from, v2_cases[i].to, ASR_ERR_FORMAT, v2_cases[i].needle);
+    {
+        /* Version 2 saying cmvn global is a global model. */
+        unsigned char *b = malloc(n2 + 16);
+        memcpy(b, v2, n2);
+        size_t m = edit_meta(b, n2, "cmvn online", "cmvn global");
+        spit(path, b, m);
+        CHECK(m && asr_model_read(path, &r, &err) == ASR_OK && r.cmvn.mode == CMVN_GLOBAL,
+              "version 2 with cmvn global: %s", err.msg);
+        asr_model_desc_free(&r);
+        free(b);
+    }
+    /* Truncation anywhere through the version 2 metadata: "truncated", nothing else. */
+    int trunc_bad = truncation_failures(v2, n2, 600);
+    CHECK(trunc_bad == 0, "%d truncation offsets of the version 2 file not reported as truncated", trunc_bad);
+    free(g), free(g0), free(v2);
+    d->cmvn = (cmvn_params){0};
+}
+
+/* The shipped model was written by the version-1 writer: read and written back (global CMVN) it
+ * must come out byte for byte the same. */
+static void test_shipped_model(void)
+{
+    const char *shipped = "model/asrd-en.model";
+    if (access(shipped, R_OK) != 0) {
+        printf("skip: %s absent (run from the repository root)\n", shipped);
+        return;
+    }
+    asr_model_desc s;
+    asr_error err = {ASR_OK, ""};
+    CHECK(asr_model_read(shipped, &s, &err) == ASR_OK, "read %s: %s", shipped, err.msg);
+    if (err.code)
+        return;
+    CHECK(s.cmvn.mode == CMVN_GLOBAL, "shipped model is not global cmvn");
+    CHECK(asr_model_write(path, &s, &err) == ASR_OK, "rewrite: %s", err.msg);
+    size_t na = 0, nb = 0;
+    unsigned char *a = slurp(shipped, &na), *b = slurp(path, &nb);
+    CHECK(a && b && na == nb && !memcmp(a, b, na), "shipped model rewritten differs (%zu vs %zu bytes)", na,
+          nb);
+    free(a), free(b);
+    asr_model_desc_free(&s);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/test_model_file.XXXXXX");
@@ -202,16 +369,7 @@ int main(void)
 
     /* Truncation at every offset through the metadata and first tensors, then every 7th (and the
      * last 8): always "truncated", never a crash or a checksum complaint. */
-    int trunc_bad = 0;
-    for (size_t cut = 1; cut < n; cut += (cut < 1500 || cut + 8 >= n) ? 1 : 7) {
-        spit(path, img, cut);
-        asr_model_desc t;
-        asr_error e = {ASR_OK, ""};
-        if (asr_model_read(path, &t, &e) != ASR_ERR_FORMAT || !strstr(e.msg, "truncated") || !strstr(e.msg, path)) {
-            if (trunc_bad++ < 5)
-                fprintf(stderr, "cut at %zu: %s\n", cut, e.msg);
-        }
-    }
+    int trunc_bad = truncation_failures(img, n, n);
     CHECK(trunc_bad == 0, "%d truncation offsets not reported as truncated", trunc_bad);
 
     /* Truncation inside a tensor names the tensor and the byte counts. */
@@ -265,7 +423,14 @@ int main(void)
         memcpy(b, img, n);
         b[8] = 7;
         spit(path, b, n);
-        expect_refused(path, ASR_ERR_VERSION, "version 7 not supported (this asrd reads version 1)", "version 7");
+        expect_refused(path, ASR_ERR_VERSION, "version 7 not supported (this asrd reads versions 1..2)",
+                       "version 7");
+        b[8] = 0;
+        spit(path, b, n);
+        expect_refused(path, ASR_ERR_VERSION, "version 0 not supported", "version 0");
+        b[8] = 3;
+        spit(path, b, n);
+        expect_refused(path, ASR_ERR_VERSION, "version 3 not supported", "version 3");
         free(b);
     }
 
@@ -312,7 +477,9 @@ int main(void)
         d.feat_std[2] = keep;
     }
     free(img);
+    test_cmvn_versions(&d, good);
     asr_model_desc_free(&d);
+    test_shipped_model();
 
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

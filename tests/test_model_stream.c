@@ -1,7 +1,9 @@
 /* test_model_stream.c - the streaming runtime: audio whole vs in chunks (bit-identical
  * log-probabilities), features vs audio, an independent reference pipeline built from the scalar
  * layers, two interleaved streams on one model, reset and reset_state, model loaded from a file
- * vs built from a description. */
+ * vs built from a description; all of it for global and for online CMVN models (online: the
+ * reference normalises with test_cmvn_ref.h, the output differs from the same weights with global
+ * CMVN, reset_state keeps the CMVN statistics and reset clears them). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,10 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../frontend/cmvn.h"
 #include "../frontend/mfcc.h"
 #include "../model/asr_model.h"
 #include "../model/nn.h"
 #define TEST_RNG_SEED 0x2545F4914F6CDD1DULL
+#include "test_cmvn_ref.h"
 #include "test_model_util.h"
 #include "test_util.h"
 
@@ -60,7 +64,8 @@ static float *run(asr_stream *s, const float *audio, size_t n, long chunk, long 
     return out;
 }
 
-/* Independent pipeline: mfcc_compute, normalise, stack, scalar layers over the whole sequence. */
+/* Independent pipeline: mfcc_compute, normalise (cmvn_ref: global, or online from the equations),
+ * stack, scalar layers over the whole sequence. */
 static float *reference(const asr_model_desc *d, const float *audio, size_t n, long *frames)
 {
     asr_error err;
@@ -72,12 +77,14 @@ static float *reference(const asr_model_desc *d, const float *audio, size_t n, l
     int F = d->n_feat, I = F * d->stack;
     long T = nf >= d->stack ? (nf - d->stack) / d->stride + 1 : 0;
     *frames = T;
+    double *norm = malloc(sizeof(double) * (size_t)(nf ? nf : 1) * F);
+    cmvn_ref(&d->cmvn, F, d->feat_mean, d->feat_std, f, nf, norm);
     float *x = malloc((T ? T : 1) * I * sizeof(float));
     for (long j = 0; j < T; j++)
         for (int s = 0; s < d->stack; s++)
             for (int i = 0; i < F; i++)
-                x[j * I + s * F + i] = (f[(j * d->stride + s) * F + i] - d->feat_mean[i]) / d->feat_std[i];
-    free(f);
+                x[j * I + s * F + i] = (float)norm[(j * d->stride + s) * F + i];
+    free(f), free(norm);
     for (int k = 0; k < d->n_layers; k++) {
         const nn_rnn_layer *l = &d->layers[k];
         float *y = malloc((T ? T : 1) * l->hidden * sizeof(float));
@@ -107,13 +114,104 @@ static double max_abs(const float *a, const float *b, size_t n)
     return m;
 }
 
-static void test_model(nn_layer_type type, int layers, int hidden, int stack, int stride)
+/* Pops everything queued (at most cap frames) into out; returns the number of frames. */
+static long drain(asr_stream *s, float *out, long cap)
 {
-    char tag[64];
-    snprintf(tag, sizeof tag, "%s %dx%d stack %d stride %d", type == NN_GRU ? "gru" : "lstm", layers, hidden, stack,
-             stride);
+    long T = 0;
+    while (T < cap && asr_stream_pop(s, out + T * 29))
+        T++;
+    return T;
+}
+
+/* Online CMVN: features [0, cut), reset_state, features [cut, nf). The output must be bit-identical
+ * to a model with the same weights and an identity normalisation (global, mean 0, std 1) fed the
+ * features normalised by one cmvn_stream over all frames (the statistics survive reset_state),
+ * and must differ from the same with the cmvn_stream reset at the cut (which would mean
+ * reset_state forgot them). asr_stream_reset then gives exactly a fresh stream's output. */
+static void test_online_reset(const asr_model_desc *d, asr_model *m, const float *f, int nf, const char *tag)
+{
+    asr_error err = {ASR_OK, ""};
+    const int F = d->n_feat, cut = nf / 2 + 1;
+    const long cap = nf + 8;
+    asr_model_desc id = *d;
+    float *zero = calloc(F, sizeof(float)), *one = malloc(F * sizeof(float));
+    for (int i = 0; i < F; i++)
+        one[i] = 1.0f;
+    id.feat_mean = zero;
+    id.feat_std = one;
+    id.cmvn = (cmvn_params){.mode = CMVN_GLOBAL};
+    asr_model *mi = asr_model_from_desc(&id, &err);
+    CHECK(mi != NULL, "%s: identity model: %s", tag, err.msg);
+    float *g = malloc(sizeof(float) * (size_t)nf * F), *h = malloc(sizeof(float) * (size_t)nf * F);
+    cmvn_stream *c = cmvn_stream_create(F, &d->cmvn, d->feat_mean, d->feat_std, &err);
+    cmvn_stream_apply_frames(c, f, g, nf); /* statistics carried across the cut */
+    cmvn_stream_reset(c);
+    cmvn_stream_apply_frames(c, f, h, cut);
+    cmvn_stream_reset(c);
+    cmvn_stream_apply_frames(c, f + (size_t)cut * F, h + (size_t)cut * F,
+                             nf - cut); /* forgotten at the cut */
+    cmvn_stream_destroy(c);
+
+    float *o = malloc(sizeof(float) * cap * 29), *oi = malloc(sizeof(float) * cap * 29),
+          *oh = malloc(sizeof(float) * cap * 29);
+    asr_stream *s = asr_stream_create(m, &err), *si = mi ? asr_stream_create(mi, &err) : NULL;
+    if (!s || !si)
+        goto out;
+    long n = 0, ni = 0, nh = 0;
+    asr_stream_accept_features(s, f, cut);
+    n += drain(s, o + n * 29, cap - n);
+    asr_stream_reset_state(s);
+    asr_stream_accept_features(s, f + (size_t)cut * F, nf - cut);
+    n += drain(s, o + n * 29, cap - n);
+
+    asr_stream_accept_features(si, g, cut);
+    ni += drain(si, oi + ni * 29, cap - ni);
+    asr_stream_reset_state(si);
+    asr_stream_accept_features(si, g + (size_t)cut * F, nf - cut);
+    ni += drain(si, oi + ni * 29, cap - ni);
+
+    asr_stream_reset(si);
+    asr_stream_accept_features(si, h, cut);
+    nh += drain(si, oh + nh * 29, cap - nh);
+    asr_stream_reset_state(si);
+    asr_stream_accept_features(si, h + (size_t)cut * F, nf - cut);
+    nh += drain(si, oh + nh * 29, cap - nh);
+
+    CHECK(
+        n > 0 && n == ni && !memcmp(o, oi, sizeof(float) * n * 29),
+        "%s: online stream with reset_state differs from the identity model on carried-over CMVN (%ld vs %ld "
+        "frames, max diff %g)",
+        tag, n, ni, n == ni ? max_abs(o, oi, (size_t)n * 29) : -1.0);
+    CHECK(nh == n && max_abs(oh, oi, (size_t)n * 29) > 1e-3,
+          "%s: CMVN reset at the cut should change the output after it (max diff %g)", tag,
+          nh == n ? max_abs(oh, oi, (size_t)n * 29) : -1.0);
+
+    /* reset: the same as a fresh stream on the second part. */
+    asr_stream *fresh = asr_stream_create(m, &err);
+    asr_stream_reset(s);
+    asr_stream_accept_features(s, f + (size_t)cut * F, nf - cut);
+    asr_stream_accept_features(fresh, f + (size_t)cut * F, nf - cut);
+    n = drain(s, o, cap);
+    ni = drain(fresh, oi, cap);
+    CHECK(n > 0 && n == ni && !memcmp(o, oi, sizeof(float) * n * 29),
+          "%s: reset stream differs from a fresh one", tag);
+    asr_stream_destroy(fresh);
+out:
+    asr_stream_destroy(s), asr_stream_destroy(si);
+    asr_model_free(mi);
+    free(zero), free(one), free(g), free(h), free(o), free(oi), free(oh);
+}
+
+static void test_model(nn_layer_type type, int layers, int hidden, int stack, int stride,
+                       const cmvn_params *cmvn)
+{
+    char tag[96];
+    snprintf(tag, sizeof tag, "%s %dx%d stack %d stride %d cmvn %s", type == NN_GRU ? "gru" : "lstm", layers,
+             hidden, stack, stride, cmvn ? "online" : "global");
     asr_model_desc d;
     test_model_desc(&d, type, layers, hidden, stack, stride);
+    if (cmvn)
+        d.cmvn = *cmvn;
     asr_error err = {ASR_OK, ""};
     asr_model *m = asr_model_from_desc(&d, &err);
     CHECK(m != NULL, "%s: from_desc: %s", tag, err.msg);
@@ -171,8 +269,9 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
         free(o);
 
         /* reset_state at a stacking boundary = a fresh stream on the rest (needs stack == stride, so
-         * no input frame is shared across the boundary). */
-        if (stack == stride) {
+         * no input frame is shared across the boundary); with global CMVN only: online CMVN keeps
+         * its statistics across reset_state (test_online_reset). */
+        if (stack == stride && !cmvn) {
             int cut = stack * 11;
             asr_stream_reset(s);
             asr_stream_accept_features(s, f, cut);
@@ -191,6 +290,8 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
             CHECK(same && cnt > 0 && asr_stream_pop(s, a) == 0, "%s: reset_state != fresh stream", tag);
             asr_stream_destroy(fresh);
         }
+        if (cmvn)
+            test_online_reset(&d, m, f, nf, tag);
         free(f);
     }
 
@@ -264,6 +365,25 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
         unlink(path);
     }
 
+    /* Online CMVN is applied: the same weights with global CMVN give other output. */
+    if (cmvn) {
+        asr_model_desc g = d;
+        g.cmvn = (cmvn_params){.mode = CMVN_GLOBAL};
+        asr_model *mg = asr_model_from_desc(&g, &err);
+        asr_stream *sg = mg ? asr_stream_create(mg, &err) : NULL;
+        CHECK(sg != NULL, "%s: global twin: %s", tag, err.msg);
+        if (sg) {
+            long T;
+            float *o = run(sg, audio, n, 0, &T);
+            double diff = T == T0 ? max_abs(o, whole, (size_t)T0 * 29) : -1;
+            CHECK(T == T0 && diff > 1e-2, "%s: online vs global CMVN output: max diff %g (%ld frames)", tag,
+                  diff, T);
+            free(o);
+        }
+        asr_stream_destroy(sg);
+        asr_model_free(mg);
+    }
+
     free(whole);
     free(audio), free(audio2);
     asr_stream_destroy(s);
@@ -273,10 +393,14 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
 
 int main(void)
 {
-    test_model(NN_GRU, 3, 48, 3, 3);
-    test_model(NN_LSTM, 2, 37, 3, 2);
-    test_model(NN_GRU, 1, 64, 1, 1);
-    test_model(NN_GRU, 2, 19, 2, 4);
+    test_model(NN_GRU, 3, 48, 3, 3, NULL);
+    test_model(NN_LSTM, 2, 37, 3, 2, NULL);
+    test_model(NN_GRU, 1, 64, 1, 1, NULL);
+    test_model(NN_GRU, 2, 19, 2, 4, NULL);
+    cmvn_params online = cmvn_default_params();
+    test_model(NN_GRU, 2, 40, 3, 3, &online);
+    online = (cmvn_params){.mode = CMVN_ONLINE, .prior_frames = 30, .window = 80, .norm_vars = 0};
+    test_model(NN_LSTM, 2, 29, 2, 3, &online);
 
     asr_error err = {ASR_OK, ""};
     CHECK(asr_model_load("/nonexistent/x.model", &err) == NULL && strstr(err.msg, "/nonexistent/x.model"),
