@@ -11,7 +11,13 @@
 #  (e) config errors are reported as file:line:column and exit 2;
 #  (f) init_model (fine-tuning) starts from a model's weights and feature statistics: one update at
 #      lr 0 writes that model back byte for byte and recognises what it recognised, where random
-#      weights recognise nothing; a model of another shape is refused naming the file and layer.
+#      weights recognise nothing; a model of another shape is refused naming the file and layer;
+#  (g) the speaker-robust recipe (online CMVN, 9-frame stacks, VTLP and speed perturbation drawn per
+#      utterance and epoch): the model file is version 2 and says so, asrd --batch agrees with the
+#      trainer's greedy eval and asr_stream with tnet_forward (so the trainer normalises exactly as
+#      the runtime), the perturbation changes training (another model than without it), a resumed
+#      run replays the same perturbations (byte for byte), and a fine-tuning run refuses a model
+#      whose normalisation differs.
 set -u
 cd "$(dirname "$0")/.."
 pass=0 fail=0
@@ -136,6 +142,35 @@ printf 'init_model: %s/none.model\n' "$T" >> "$T/lr0.yaml"
 $TRAIN --config "$T/lr0.yaml" --outdir "$T/f3" > "$T/f3.out" 2>&1
 rc=$?
 check "(f) a missing init model: exit 1 naming it (rc $rc)" bash -c "[ $rc = 1 ] && grep -q '$T/none.model' '$T/f3.out'"
+
+# --- (g) online CMVN, lookahead stacking, VTLP and speed perturbation ---
+sed -e 's/stack: 3/stack: 9\n  cmvn: {mode: online, prior_frames: 100, window: 300, norm_vars: true}/' "$T/tiny.yaml" > "$T/g.yaml"
+sed -e 's/freq_masks: 0/freq_masks: 0\n  vtlp: 0.1\n  speed: 0.1/' "$T/g.yaml" > "$T/gv.yaml"
+$TRAIN --config "$T/gv.yaml" --outdir "$T/g" > "$T/g.out" 2>&1
+rc=$?
+check "(g) training with online CMVN, stack 9, vtlp and speed exits 0 (rc $rc)" [ $rc = 0 ]
+check "(g) the model file is version 2 with cmvn online" bash -c \
+    "[ \"\$(od -An -tu4 -j8 -N4 '$T/g/last.model' | tr -d ' ')\" = 2 ] && grep -aq 'cmvn online' '$T/g/last.model'"
+ghyp=$(ls "$T"/g/dev-*.hyp.tsv 2>/dev/null | head -1)
+$ASRD --batch --model "$T/g/last.model" --manifest "$m" > "$T/g.asrd" 2> "$T/g.asrd.err"
+check "(g) asrd --batch transcripts == trainer's greedy eval" cmp -s <(cut -f2 "$T/g.asrd") <(cut -f3 "$ghyp")
+check "(g) the model recognises most of what it was trained on (mean CER < 30%)" \
+    awk -F'\t' '$3 == "mean" { c = $5 } END { exit !(c < 30) }' "$T/g/eval.tsv"
+$TRAIN --config "$T/gv.yaml" --check-model "$T/g/last.model" > "$T/gcheck.out" 2>&1
+rc=$?
+grep check-model "$T/gcheck.out"
+check "(g) tnet_forward == asr_stream with online CMVN within 1e-4" [ $rc = 0 ]
+$TRAIN --config "$T/g.yaml" --outdir "$T/g0" > "$T/g0.out" 2>&1
+check "(g) vtlp/speed change training (a different model than without them)" bash -c "! cmp -s '$T/g/last.model' '$T/g0/last.model'"
+sed -e 's/max_updates: 120/max_updates: 30/' "$T/gv.yaml" > "$T/gv30.yaml"
+$TRAIN --config "$T/gv30.yaml" --outdir "$T/g1" > /dev/null 2>&1
+$TRAIN --config "$T/gv30.yaml" --outdir "$T/g2" --max-updates 13 > /dev/null 2>&1
+$TRAIN --config "$T/gv30.yaml" --resume "$T/g2" > /dev/null 2>&1
+check "(g) 30 updates == 13, stop, resume 17 (byte for byte, perturbations replayed)" cmp "$T/g1/last.model" "$T/g2/last.model"
+printf 'init_model: %s/a/last.model\n' "$T" >> "$T/g.yaml"
+$TRAIN --config "$T/g.yaml" --outdir "$T/g3" > "$T/g3.out" 2>&1
+rc=$?
+check "(g) init_model with another normalisation or stacking is refused (rc $rc)" bash -c "[ $rc = 2 ] && grep -q 'init_model' '$T/g3.out'"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -204,6 +204,8 @@ def main():
     ap.add_argument("--real-copies", type=int, default=2)
     ap.add_argument("--max-real", type=int, default=0, help="limit real jobs (tests)")
     ap.add_argument("--max-synth", type=int, default=0, help="limit synthetic jobs (tests)")
+    ap.add_argument("--max-jobs", type=int, default=0,
+                    help="keep only the first N jobs of the interleaved plan (a representative slice)")
     ap.add_argument("--chunk", type=int, default=40)
     ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "../../../shared"))
     args = ap.parse_args()
@@ -228,6 +230,8 @@ def main():
             ri += 1
         jobs.append(job)
     jobs.extend(real[ri:])
+    if 0 < args.max_jobs < len(jobs):
+        jobs = jobs[:args.max_jobs]
 
     pdir = os.path.join(args.out, "plan")
     os.makedirs(pdir, exist_ok=True)

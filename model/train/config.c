@@ -24,6 +24,8 @@ void tcfg_default(tcfg *c)
     c->mfcc.high_freq = -400;
     c->mfcc.use_energy = 0;
     c->stack = 3;
+    c->cmvn = cmvn_default_params();
+    c->cmvn.mode = CMVN_GLOBAL; /* online when the config asks (prior/window defaults kept) */
     c->stride = 3;
     c->type = NN_GRU;
     c->layers = 3;
@@ -332,6 +334,27 @@ static asr_status mfcc_pair(cfg_reader *x, void *user, const char *key, yaml_nod
     return cfg_error(x, k, "features.mfcc: unknown key '%s'", key);
 }
 
+static asr_status cmvn_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
+{
+    cmvn_params *p = &((tcfg *)user)->cmvn;
+    if (!strcmp(key, "mode")) {
+        static const char *const names[] = {"global", "online"};
+        static const int values[] = {CMVN_GLOBAL, CMVN_ONLINE};
+        int m;
+        asr_status st = cfg_get_enum(x, v, "features.cmvn.mode", names, values, 2, &m);
+        if (st == ASR_OK)
+            p->mode = (cmvn_mode)m;
+        return st;
+    }
+    if (!strcmp(key, "prior_frames"))
+        return cfg_get_float(x, v, "features.cmvn.prior_frames", 1, 1e6, &p->prior_frames);
+    if (!strcmp(key, "window"))
+        return cfg_get_float(x, v, "features.cmvn.window", 0, 1e7, &p->window);
+    if (!strcmp(key, "norm_vars"))
+        return cfg_get_bool(x, v, "features.cmvn.norm_vars", &p->norm_vars);
+    return cfg_error(x, k, "features.cmvn: unknown key '%s'", key);
+}
+
 static asr_status features_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
     tcfg *c = user;
@@ -341,6 +364,8 @@ static asr_status features_pair(cfg_reader *x, void *user, const char *key, yaml
         return cfg_get_int(x, v, "features.stride", 1, 16, &c->stride);
     if (!strcmp(key, "mfcc"))
         return cfg_walk_map(x, v, "features.mfcc", mfcc_pair, c);
+    if (!strcmp(key, "cmvn"))
+        return cfg_walk_map(x, v, "features.cmvn", cmvn_pair, c);
     return cfg_error(x, k, "features: unknown key '%s'", key);
 }
 
@@ -421,6 +446,10 @@ static asr_status augment_pair(cfg_reader *x, void *user, const char *key, yaml_
         return cfg_get_int(x, v, "augment.freq_masks", 0, 100, &c->freq_masks);
     if (!strcmp(key, "freq_mask_width"))
         return cfg_get_int(x, v, "augment.freq_mask_width", 0, 256, &c->freq_mask_width);
+    if (!strcmp(key, "vtlp"))
+        return cfg_get_double(x, v, "augment.vtlp", 0, 0.3, &c->vtlp);
+    if (!strcmp(key, "speed"))
+        return cfg_get_double(x, v, "augment.speed", 0, 0.3, &c->speed);
     return cfg_error(x, k, "augment: unknown key '%s'", key);
 }
 

@@ -10,11 +10,12 @@
  *   data:     train: [{path: P, repeat: R} | P, ...]   dev: [P, ...]   cache_dir: D
  *             max_utt_seconds: S   max_utts: N   log_hyps: bool
  *   features: stack: 3   stride: 3   mfcc: {num_mel_bins, num_ceps, low_freq, high_freq, ...}
+ *             cmvn: {mode: global|online, prior_frames, window, norm_vars} (default global)
  *   model:    type: gru|lstm   layers: 3   hidden: 320
  *   optim:    lr, beta1, beta2, eps, weight_decay, clip, warmup, schedule: constant|cosine|
  *             exponential, min_lr, decay_updates, decay_rate, anneal_start
  *   batch:    size: 32   max_frames: 0
- *   augment:  time_masks, time_mask_width, freq_masks, freq_mask_width
+ *   augment:  time_masks, time_mask_width, freq_masks, freq_mask_width, vtlp, speed
  *   epochs, max_updates, max_hours, eval_every, log_every, checkpoint_minutes, threads, seed,
  *   outdir, best_metric: wer|cer, init_model: MODEL (start from a model's weights and feature
  *   statistics instead of random ones: fine-tuning; its architecture must equal the config's)
@@ -25,6 +26,7 @@
 #define ASR_TRAIN_CONFIG_H
 
 #include "../../frontend/asr_util.h"
+#include "../../frontend/cmvn.h"
 #include "../../frontend/mfcc.h"
 #include "../nn.h"
 
@@ -52,6 +54,7 @@ typedef struct tcfg {
     /* features */
     mfcc_params mfcc;
     int stack, stride;
+    cmvn_params cmvn;      /* stored in the model; the trainer normalises each utterance with it */
 
     /* model */
     nn_layer_type type;
@@ -68,6 +71,9 @@ typedef struct tcfg {
     long max_frames; /* cap on B * T_max (network frames) per batch; 0: none */
     int time_masks, time_mask_width; /* masks over network input frames (after stacking) */
     int freq_masks, freq_mask_width; /* masks over MFCC coefficients (all stacked copies) */
+    double vtlp;  /* per utterance and epoch, a mel-filterbank warp factor from U[1-vtlp, 1+vtlp]; 0: off */
+    double speed; /* per utterance and epoch, a speed factor from U[1-speed, 1+speed] (frames resampled
+                     in time and the filterbank warped by the same factor); 0: off */
 
     /* run */
     int epochs;

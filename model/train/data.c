@@ -779,27 +779,45 @@ void tdata_epoch_free(tdata_epoch *e)
 
 /* ---- batches ---- */
 
-asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_item *items, int n, const float *mean,
-                            const float *std, int stack, int stride, double frame_shift_s, asr_error *err)
+/* Frames needed by CTC for these labels: one per label plus a blank between repeated labels. */
+static int ctc_min_frames(const int *labels, int n)
+{
+    int need = n;
+    for (int i = 1; i < n; i++)
+        need += labels[i] == labels[i - 1];
+    return need;
+}
+
+static int out_frames(int n_frames, int stack, int stride)
+{
+    return n_frames >= stack ? (n_frames - stack) / stride + 1 : 0;
+}
+
+/* Grows *buf to hold n floats. */
+static int reserve_floats(float **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    float *t = realloc(*buf, n * sizeof(float));
+    if (!t)
+        return -1;
+    *buf = t;
+    *cap = n;
+    return 0;
+}
+
+asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_item *items, int n,
+                            const tdata_feat *f, asr_error *err)
 {
     const int n_feat = sets[items[0].set]->n_feat;
+    const int stack = f->stack, stride = f->stride;
     const int I = n_feat * stack;
+    const int vary = f->fe && (f->vtlp > 0 || f->speed > 0);
+    asr_status st = ASR_OK;
+    cmvn_stream *cs = NULL;
+    float *warp = NULL;
     int T = 0;
     size_t n_labels = 0;
-    for (int i = 0; i < n; i++) {
-        const tdata_utt *u = &sets[items[i].set]->utts[items[i].utt];
-        if (u->n_out > T)
-            T = u->n_out;
-        n_labels += (size_t)u->n_labels;
-    }
-    size_t need_x = (size_t)(T ? T : 1) * (size_t)n * (size_t)I;
-    if (need_x > b->cap_x) {
-        float *t = realloc(b->x, need_x * sizeof(float));
-        if (!t)
-            return asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
-        b->x = t;
-        b->cap_x = need_x;
-    }
     if (n > b->cap_B) {
         int *l = realloc(b->lens, sizeof(int) * (size_t)n);
         if (l)
@@ -807,16 +825,56 @@ asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_
         int *ll = realloc(b->label_lens, sizeof(int) * (size_t)n);
         if (ll)
             b->label_lens = ll;
-        if (!l || !ll)
+        double *sp = realloc(b->speed, sizeof(double) * (size_t)n);
+        if (sp)
+            b->speed = sp;
+        double *wa = realloc(b->warp, sizeof(double) * (size_t)n);
+        if (wa)
+            b->warp = wa;
+        if (!l || !ll || !sp || !wa)
             return asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
         b->cap_B = n;
     }
+    /* Factors and lengths first: the batch's T depends on them. */
+    for (int i = 0; i < n; i++) {
+        const tdata_utt *u = &sets[items[i].set]->utts[items[i].utt];
+        double sp = 1.0, wa = 1.0;
+        int len = u->n_out;
+        if (vary && u->n_out > 0) {
+            uint64_t rng = tdata_mix(f->seed, (uint64_t)i);
+            double r1 = rng_unit(&rng), r2 = rng_unit(&rng);
+            wa = 1.0 + f->vtlp * (2 * r1 - 1);
+            sp = 1.0 + f->speed * (2 * r2 - 1);
+            int nf = (int)((u->n_frames - 1) / sp) + 1;
+            int lo = out_frames(nf, stack, stride);
+            if (lo < 1 || lo < ctc_min_frames(u->labels, u->n_labels))
+                sp = 1.0;
+            else
+                len = lo;
+        }
+        b->speed[i] = sp;
+        b->warp[i] = wa;
+        b->lens[i] = len;
+        if (len > T)
+            T = len;
+        n_labels += (size_t)u->n_labels;
+    }
+    size_t need_x = (size_t)(T ? T : 1) * (size_t)n * (size_t)I;
+    if (reserve_floats(&b->x, &b->cap_x, need_x))
+        return asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
     if (n_labels + 1 > b->cap_labels) {
         int *t = realloc(b->labels, sizeof(int) * (n_labels + 1));
         if (!t)
             return asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
         b->labels = t;
         b->cap_labels = n_labels + 1;
+    }
+    cs = cmvn_stream_create(n_feat, &f->cmvn, f->mean, f->std, err);
+    if (!cs)
+        return err ? err->code : ASR_ERR_NOMEM;
+    if (vary && !(warp = malloc(sizeof(float) * (size_t)n_feat * (size_t)n_feat))) {
+        st = asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
+        goto out;
     }
     b->T = T;
     b->B = n;
@@ -826,22 +884,67 @@ asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_
     size_t lp = 0;
     for (int i = 0; i < n; i++) {
         const tdata_utt *u = &sets[items[i].set]->utts[items[i].utt];
-        b->lens[i] = u->n_out;
         b->label_lens[i] = u->n_labels;
         if (u->n_labels)
             memcpy(b->labels + lp, u->labels, sizeof(int) * (size_t)u->n_labels);
         lp += (size_t)u->n_labels;
-        b->audio_seconds += u->n_frames * frame_shift_s;
-        for (int t = 0; t < u->n_out; t++) {
-            float *dst = b->x + ((size_t)t * (size_t)n + (size_t)i) * (size_t)I;
-            for (int k = 0; k < stack; k++) {
-                const float *src = u->feats + (size_t)(t * stride + k) * (size_t)n_feat;
-                for (int f = 0; f < n_feat; f++)
-                    dst[k * n_feat + f] = (src[f] - mean[f]) / std[f];
+        int len = b->lens[i];
+        if (len <= 0) {
+            b->audio_seconds += u->n_frames * f->frame_shift_s;
+            continue;
+        }
+        /* Frames used by the stacks: (len - 1) * stride + stack of the (resampled) utterance. */
+        int nf = (len - 1) * stride + stack;
+        if (reserve_floats(&b->work, &b->cap_work, (size_t)nf * (size_t)n_feat * 2)) {
+            st = asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
+            goto out;
+        }
+        float *frames = b->work, *tmp = b->work + (size_t)nf * n_feat;
+        const float *src = u->feats;
+        if (vary) {
+            double sp = b->speed[i];
+            for (int j = 0; j < nf; j++) {
+                double pos = j * sp;
+                int i0 = (int)pos;
+                double fr = pos - i0;
+                const float *x0 = u->feats + (size_t)i0 * n_feat;
+                float *dst = tmp + (size_t)j * n_feat;
+                if (i0 + 1 < u->n_frames && fr > 0) {
+                    const float *x1 = x0 + n_feat;
+                    for (int k = 0; k < n_feat; k++)
+                        dst[k] = (float)((1 - fr) * x0[k] + fr * x1[k]);
+                } else {
+                    memcpy(dst, u->feats + (size_t)(i0 < u->n_frames ? i0 : u->n_frames - 1) * n_feat,
+                           sizeof(float) * (size_t)n_feat);
+                }
             }
+            if ((st = mfcc_warp_matrix(f->fe, b->warp[i] * sp, warp, err)))
+                goto out;
+            for (int j = 0; j < nf; j++) {
+                const float *x = tmp + (size_t)j * n_feat;
+                float *y = frames + (size_t)j * n_feat;
+                for (int k = 0; k < n_feat; k++) {
+                    const float *wr = warp + (size_t)k * n_feat;
+                    float acc = 0;
+                    for (int l = 0; l < n_feat; l++)
+                        acc += wr[l] * x[l];
+                    y[k] = acc;
+                }
+            }
+            src = frames;
+        }
+        cmvn_stream_reset(cs);
+        cmvn_stream_apply_frames(cs, src, tmp, nf);
+        b->audio_seconds += nf * f->frame_shift_s;
+        for (int t = 0; t < len; t++) {
+            float *dst = b->x + ((size_t)t * (size_t)n + (size_t)i) * (size_t)I;
+            memcpy(dst, tmp + (size_t)t * stride * n_feat, sizeof(float) * (size_t)I);
         }
     }
-    return ASR_OK;
+out:
+    free(warp);
+    cmvn_stream_destroy(cs);
+    return st;
 }
 
 void tdata_batch_free(tdata_batch *b)
@@ -852,6 +955,9 @@ void tdata_batch_free(tdata_batch *b)
     free(b->lens);
     free(b->labels);
     free(b->label_lens);
+    free(b->work);
+    free(b->speed);
+    free(b->warp);
     memset(b, 0, sizeof(*b));
 }
 

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "../../frontend/asr_util.h"
+#include "../../frontend/cmvn.h"
 #include "../../frontend/mfcc.h"
 
 typedef struct tdata_utt {
@@ -104,12 +105,35 @@ typedef struct tdata_batch {
     double audio_seconds; /* audio the batch covers (MFCC frames x shift) */
     size_t cap_x, cap_labels;
     int cap_B;
+    float *work;         /* scratch: the utterance being made, twice */
+    size_t cap_work;
+    double *speed, *warp; /* (cap_B) factors drawn for each utterance of the last fill */
 } tdata_batch;
 
-/* Normalises ((x - mean) / std), stacks and pads items[0..n) into b (growing its buffers).
- * Utterances with n_out == 0 get lens 0. */
-asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_item *items, int n, const float *mean,
-                            const float *std, int stack, int stride, double frame_shift_s, asr_error *err);
+/* How a batch's features are made from the cached raw MFCC, per utterance and in this order:
+ *   1. speaker and speed variety (training only, when fe != NULL and vtlp or speed > 0): a warp
+ *      factor a ~ U[1-vtlp, 1+vtlp] and a speed factor s ~ U[1-speed, 1+speed] drawn from
+ *      (seed, item index); frames are resampled in time (frame j of the result is frame j*s of the
+ *      original, linearly interpolated: s times faster speech) and warped in frequency by
+ *      mfcc_warp_matrix(a * s) (the filterbank warp that speed s also causes). The speed is set to 1
+ *      when the shortened utterance would have too few frames for its CTC labels;
+ *   2. normalisation with the model's cmvn (frontend/cmvn.c: a fresh stream per utterance, exactly
+ *      what asrd computes for a stream that starts with this utterance);
+ *   3. stacking (stack frames every stride) and zero padding to the batch's longest utterance. */
+typedef struct tdata_feat {
+    const float *mean, *std; /* (n_feat) global statistics */
+    cmvn_params cmvn;
+    int stack, stride;
+    double frame_shift_s;
+    const mfcc *fe;          /* the frontend (for warp matrices); NULL: no speed/VTLP variety */
+    double vtlp, speed;      /* half-widths of the factor ranges; 0: off */
+    uint64_t seed;           /* augmentation seed of this batch */
+} tdata_feat;
+
+/* Makes the features of items[0..n) (see tdata_feat) into b, growing its buffers. Utterances with
+ * n_out == 0 get lens 0. */
+asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_item *items, int n,
+                            const tdata_feat *f, asr_error *err);
 void tdata_batch_free(tdata_batch *b);
 
 /* SpecAugment on a filled batch: per utterance, `time_masks` masks of width U[0, time_width]

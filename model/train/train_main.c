@@ -112,6 +112,7 @@ typedef struct run {
     topt *opt;
     tckpt_state st;
     tdata_batch batch;
+    mfcc *fe;            /* the frontend, for speed/VTLP warp matrices (NULL when both are off) */
     int max_T;
     double shift_s;
     FILE *log, *evalf;
@@ -161,8 +162,12 @@ static asr_status load_sets(run *r, asr_error *err)
     r->max_T = 1;
     for (int i = 0; i < r->n_train; i++)
         for (int u = 0; u < r->train[i]->n_utts; u++)
-            if (r->train[i]->utts[u].usable && r->train[i]->utts[u].n_out > r->max_T)
-                r->max_T = r->train[i]->utts[u].n_out;
+            if (r->train[i]->utts[u].usable) {
+                /* speed perturbation makes utterances up to 1 / (1 - speed) times longer */
+                int t = (int)(r->train[i]->utts[u].n_out / (1.0 - r->cfg.speed)) + 2;
+                if (t > r->max_T)
+                    r->max_T = t;
+            }
     for (int i = 0; i < r->n_dev; i++)
         for (int u = 0; u < r->dev[i]->n_utts; u++)
             if (r->dev[i]->utts[u].n_out > r->max_T)
@@ -192,6 +197,9 @@ static asr_status load_init(run *r, asr_error *err)
         what = "its MFCC frontend differs from features.mfcc";
     else if (m->stack != d->stack || m->stride != d->stride)
         what = "its frame stacking differs from features.stack/stride";
+    else if (memcmp(&m->cmvn, &d->cmvn, sizeof m->cmvn) != 0 &&
+             !(m->cmvn.mode == CMVN_GLOBAL && d->cmvn.mode == CMVN_GLOBAL))
+        what = "its feature normalisation differs from features.cmvn";
     else if (strcmp(m->alphabet, d->alphabet) != 0 || m->n_out != d->n_out)
         what = "its output alphabet differs from the trainer's";
     else if (m->n_layers != d->n_layers)
@@ -224,6 +232,7 @@ static asr_status make_desc(run *r, asr_error *err)
     d->n_feat = r->cfg.mfcc.num_ceps;
     d->stack = r->cfg.stack;
     d->stride = r->cfg.stride;
+    d->cmvn = r->cfg.cmvn;
     snprintf(d->alphabet, sizeof(d->alphabet), "%s", ASR_DEFAULT_ALPHABET);
     d->n_layers = r->cfg.layers;
     int in = d->n_feat * d->stack;
@@ -284,6 +293,27 @@ static int cmp_dev(const void *a, const void *b)
     return x->utt - y->utt;
 }
 
+/* The feature recipe of a batch: the model's normalisation; speed and VTLP variety only when
+ * `train` (then seeded by epoch and batch, like SpecAugment). */
+static tdata_feat feat_recipe(const run *r, int train, long epoch, long batch)
+{
+    tdata_feat f;
+    memset(&f, 0, sizeof f);
+    f.mean = r->desc.feat_mean;
+    f.std = r->desc.feat_std;
+    f.cmvn = r->desc.cmvn;
+    f.stack = r->desc.stack;
+    f.stride = r->desc.stride;
+    f.frame_shift_s = r->shift_s;
+    if (train && r->fe) {
+        f.fe = r->fe;
+        f.vtlp = r->cfg.vtlp;
+        f.speed = r->cfg.speed;
+        f.seed = tdata_mix(tdata_mix(r->cfg.seed, 0x5350454544565450ULL + (uint64_t)epoch), (uint64_t)batch);
+    }
+    return f;
+}
+
 /* Greedy-decodes every utterance of dev set `s`; returns WER/CER in *wer, *cer. */
 static asr_status eval_set(run *r, tdata_set *s, double *wer, double *cer, asr_error *err)
 {
@@ -306,8 +336,8 @@ static asr_status eval_set(run *r, tdata_set *s, double *wer, double *cer, asr_e
     qsort(items, (size_t)n, sizeof(*items), cmp_dev);
     for (int i0 = 0; i0 < n; i0 += B) {
         int nb = n - i0 < B ? n - i0 : B;
-        st = tdata_batch_fill(&r->batch, sets, items + i0, nb, r->desc.feat_mean, r->desc.feat_std, r->cfg.stack,
-                              r->cfg.stride, r->shift_s, err);
+        tdata_feat feat = feat_recipe(r, 0, 0, 0);
+        st = tdata_batch_fill(&r->batch, sets, items + i0, nb, &feat, err);
         if (st != ASR_OK)
             goto out;
         st = tnet_forward(r->net, r->batch.T, nb, r->batch.x, r->batch.lens, lp);
@@ -410,6 +440,7 @@ static void run_free(run *r)
     free(r->train);
     free(r->dev);
     tdata_batch_free(&r->batch);
+    mfcc_destroy(r->fe);
     tnet_destroy(r->net);
     topt_destroy(r->opt);
     asr_model_desc_free(&r->desc);
@@ -454,8 +485,9 @@ static int dump_batches(run *r, const char *path, int count, asr_error *err)
     fwrite(hdr, sizeof(int), 4, f);
     double secs = 0;
     for (int b = 0; b < nb; b++) {
+        tdata_feat feat = feat_recipe(r, 1, 0, b);
         if (tdata_batch_fill(&r->batch, r->train, e.items + e.batch_start[b], e.batch_start[b + 1] - e.batch_start[b],
-                             r->desc.feat_mean, r->desc.feat_std, r->cfg.stack, r->cfg.stride, r->shift_s, err)) {
+                             &feat, err)) {
             fclose(f);
             tdata_epoch_free(&e);
             return 1;
@@ -631,8 +663,13 @@ static int check_model(run *r, const char *model_path, int count, asr_error *err
             continue;
         n++;
         tdata_item it = {0, u};
-        if (tdata_batch_fill(&r->batch, r->train, &it, 1, d.feat_mean, d.feat_std, d.stack, d.stride, r->shift_s,
-                             err) != ASR_OK)
+        tdata_feat feat = feat_recipe(r, 0, 0, 0);
+        feat.mean = d.feat_mean;
+        feat.std = d.feat_std;
+        feat.cmvn = d.cmvn;
+        feat.stack = d.stack;
+        feat.stride = d.stride;
+        if (tdata_batch_fill(&r->batch, r->train, &it, 1, &feat, err) != ASR_OK)
             goto fail;
         asr_status st = tnet_forward(r->net, r->batch.T, 1, r->batch.x, r->batch.lens, lp);
         if (st != ASR_OK) {
@@ -745,7 +782,6 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
     double t_ckpt = t_start, t_win = 0, audio_win = 0, loss_win = 0, frames_win = 0, norm_win = 0;
     long n_win = 0, planned_epoch = -1;
     int finished = 0, stopped = 0;
-    const double shift_s = r->shift_s;
     for (;;) {
         if (r->st.epoch >= r->cfg.epochs) {
             finished = 1;
@@ -770,8 +806,8 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
             double t0 = now_s();
             int b = (int)r->st.batch;
             int n = e.batch_start[b + 1] - e.batch_start[b];
-            if (tdata_batch_fill(&r->batch, r->train, e.items + e.batch_start[b], n, r->desc.feat_mean,
-                                 r->desc.feat_std, r->cfg.stack, r->cfg.stride, shift_s, err))
+            tdata_feat feat = feat_recipe(r, 1, (long)r->st.epoch, b);
+            if (tdata_batch_fill(&r->batch, r->train, e.items + e.batch_start[b], n, &feat, err))
                 goto fail;
             tdata_specaugment(&r->batch, r->desc.n_feat, r->cfg.time_masks, r->cfg.time_mask_width, r->cfg.freq_masks,
                               r->cfg.freq_mask_width,
@@ -928,6 +964,11 @@ int main(int argc, char **argv)
         max_updates = r.cfg.max_updates;
     r.outdir = (char *)(resume ? resume : outdir ? outdir : r.cfg.outdir);
     r.shift_s = r.cfg.mfcc.frame_shift_ms / 1000.0;
+    if ((r.cfg.vtlp > 0 || r.cfg.speed > 0) && !(r.fe = mfcc_create(&r.cfg.mfcc, &err))) {
+        fprintf(stderr, "asr-train: %s: features.mfcc: %s\n", config, err.msg);
+        tcfg_free(&r.cfg);
+        return 2;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
