@@ -14,15 +14,17 @@
 # Manifest paths are relative to the manifest. A manifest only lists complete files; the run is
 # resumable (existing files are skipped), parallel (-j) and deterministic given --seed.
 #
-# Defaults: --hours 12 of synthetic speech, --real-copies 2 (the trainer reads the real originals
-# from ../shared itself): sized for about 20-25 minutes with -j 2 on an idle machine (not yet
-# measured; with other jobs running, several times that).
+# Defaults: a plan of --hours 12 of synthetic speech and --real-copies 1 (the trainer reads the real
+# originals from ../shared itself), cut to its first --max-jobs 2554 jobs. The whole plan was sized
+# for about 20-25 minutes with -j 2 on an idle machine (not measured); with training and tests
+# sharing the 2 cores it made ~3-4 files a second.
 # Usage: corpus.sh [--hours H] [--seed N] [-j N] [--out DIR] [--real-copies N]
 #                  [--max-real N] [--max-synth N]   (the last two: small runs for tests)
-#                  [--max-jobs N]  only the first N jobs of the interleaved plan (0: all). The default,
-#                  2554 with --real-copies 1, is the corpus of the shipped model: the slice of the plan that
-#                  2 shared cores made before its training run had to start (2.1 h: 1.1 h synthetic, 1.0 h
-#                  augmented real speech, every voice and real set represented).
+#                  [--max-jobs N]  only the first N jobs of the interleaved plan (0: all). The
+#                  default, 2554, is the corpus of the current training run: the slice that 2 shared
+#                  cores made in ~13 minutes before it had to start (2.26 h: 1.16 h synthetic, every
+#                  voice; 1.10 h augmented real speech, all of it cathy's, since the plan lists real
+#                  copies corpus by corpus: the other real sets are trained on as originals only).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
     --max-synth) max_synth=$2; shift 2 ;;
     --max-jobs) max_jobs=$2; shift 2 ;;
     --shared) shared=$2; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "corpus.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
