@@ -28,8 +28,8 @@
 static void usage(FILE *f)
 {
     fputs("Usage: asrd [--config FILE] [DAEMON OPTIONS]\n"
-          "       asrd --batch [OPTIONS] FILE...\n"
-          "       asrd --batch [OPTIONS] --manifest LIST.tsv [--score]\n"
+          "       asrd --batch [--config FILE] [OPTIONS] FILE...\n"
+          "       asrd --batch [--config FILE] [OPTIONS] --manifest LIST.tsv [--score]\n"
           "       asrd --features --kaldi FILE\n"
           "\n"
           "Speech recognition with a streaming GRU/LSTM acoustic model and a CTC greedy or beam search\n"
@@ -82,14 +82,16 @@ static void usage(FILE *f)
           "                      of them in one matrix product per step (default 8; 1 = one file at a\n"
           "                      time); transcripts are identical whatever K\n"
           "  --no-progress       no progress bar (it is drawn on stderr only when stderr is a terminal)\n"
+          "  --config FILE       the model and decoder settings of the daemon's YAML configuration (model,\n"
+          "                      decoder.*), so batch decodes as the daemon does; flags override the file,\n"
+          "                      its daemon keys (listen, threads, mic, endpoint, ...) are ignored\n"
           "  --lm-convert IN OUT convert an ARPA LM to the memory-mapped binary form and exit\n"
           "\n",
           f);
     /* The defaults come from the one place that defines them. */
     ctc_beam_params bp = ctc_beam_default_params();
     fprintf(f,
-            "Decoder options (batch and daemon; for the daemon they override the configuration's\n"
-            "decoder section):\n"
+            "Decoder options (batch and daemon; they override the decoder section of --config FILE):\n"
             "  --decoder KIND      greedy (default) or beam: CTC prefix beam search, with --lm a word LM\n"
             "  --lm PATH           ARPA or binary (--lm-convert) word n-gram LM; implies --decoder beam\n"
             "                      unless --decoder is given. \"default\": data/lm/" LM_NAME " of the source\n"
@@ -237,6 +239,31 @@ static asr_status apply_decoder_opts(cfg *c, const dec_opt *d, int n, asr_error 
     c->decoder = (int)o.decoder;
     c->beam = o.beam;
     return o.lm_path == c->lm ? ASR_OK : cfg_set_string(&c->lm, o.lm_path, err);
+}
+
+/* Batch mode with --config: the model and decoder keys of the daemon's file (model, decoder.*), then
+ * the decoder flags over them exactly as the daemon applies them, so both modes decode alike. The
+ * file is checked whole as for the daemon; its other keys (listen, threads, www, mic, endpoint,
+ * limits, auth, tls, log) only configure the daemon and are ignored. *c owns the strings *bo and
+ * *model_path then point to (free with cfg_free). Returns 0, or the exit status after printing the
+ * error (2: the file is unreadable or invalid, as for the daemon). */
+static int batch_config(const char *path, const dec_opt *d, int n, cfg *c, batch_options *bo, const char **model_path)
+{
+    asr_error err = {ASR_OK, ""};
+    if (cfg_init(c, &err) != ASR_OK) {
+        fprintf(stderr, "asrd: error: %s\n", err.msg);
+        return 1;
+    }
+    if (cfg_load_file(c, path, &err) != ASR_OK || apply_decoder_opts(c, d, n, &err) != ASR_OK) {
+        fprintf(stderr, "asrd: error: %s\n", err.msg);
+        return err.code == ASR_ERR_NOMEM ? 1 : 2;
+    }
+    bo->decoder = (asr_decoder_kind)c->decoder;
+    bo->beam = c->beam;
+    bo->lm_path = c->lm;
+    if (!*model_path)
+        *model_path = c->model;
+    return 0;
 }
 
 static int run_daemon(const char *config_path, const char *listen, const char *model_path, const char *device,
@@ -429,7 +456,6 @@ int main(int argc, char **argv)
             break;
         case OPT_CONFIG:
             config_path = optarg;
-            daemon_only = 1;
             break;
         case OPT_LISTEN:
             listen = optarg;
@@ -545,8 +571,8 @@ int main(int argc, char **argv)
                           www, log_level, dec, n_dec);
     }
     if (daemon_only)
-        return usage_error("daemon options (--config, --listen, --device, --mic, --mic-source, --no-pace, --json, "
-                           "--www, --log-level) cannot be combined with --batch",
+        return usage_error("daemon options (--listen, --device, --mic, --mic-source, --no-pace, --json, --www, "
+                           "--log-level) cannot be combined with --batch",
                            NULL);
     if (manifest && nfiles > 0)
         return usage_error("--manifest and FILE arguments cannot be combined", NULL);
@@ -563,18 +589,22 @@ int main(int argc, char **argv)
     batch_item *items = NULL;
     asr_error err = {ASR_OK, ""};
     char pathbuf[PATH_MAX + 64], tried[2 * PATH_MAX + 128];
+    cfg conf = {0}; /* with --config: owns the model and LM paths bo points to */
 
+    if (config_path && (rc = batch_config(config_path, dec, n_dec, &conf, &bo, &model_path)) != 0)
+        goto done;
+    rc = 1;
     if (!model_path) {
         if (default_model(pathbuf, sizeof pathbuf, tried, sizeof tried) != 0) {
             fprintf(stderr, "asrd: error: no model at %s; train one with make model or pass --model PATH\n",
                     tried);
-            return 1;
+            goto done;
         }
         model_path = pathbuf;
     }
     char lmbuf[PATH_MAX + 64];
     if (bo.decoder == ASR_DECODER_BEAM && resolve_default_lm(&bo.lm_path, lmbuf, sizeof lmbuf) != 0)
-        return 1;
+        goto done;
     int n;
     if (manifest) {
         if (batch_manifest_read(manifest, &man, &err) != ASR_OK) {
@@ -611,5 +641,6 @@ done:
     asr_model_free(model);
     batch_manifest_free(&man);
     free(items);
+    cfg_free(&conf);
     return rc;
 }

@@ -1,6 +1,6 @@
 #!/bin/bash
 # e2e_daemon_lm.sh - the daemon's configured decoder end to end: a real build/asrd with a tiny
-# random-weight model (tool_mkmodel) and a toy ARPA LM written here (converted with --lm-convert),
+# random-weight model (tool_mkmodel) and the toy ARPA LM tests/data/toy.arpa (converted with --lm-convert),
 # real WebSocket clients (tests/ws_client.py). Checks that
 #  - with `decoder: {kind: beam, lm: ...}` in the configuration, a session's transcript equals
 #    `asrd --batch` with the same decoder settings on the same file (binary and ARPA LM, open and
@@ -39,32 +39,7 @@ M=(--model "$T/m.model")
 sox tests/data/sample.flac -r 16000 -c 1 -b 16 "$T/a16.wav" || { bad "sox failed"; finish; }
 sox "$T/a16.wav" -r 8000 "$T/a8.wav"
 
-# A toy LM over short words (all spelt in the model's alphabet), with bigrams and back-off weights.
-cat > "$T/toy.arpa" <<'ARPA'
-\data\
-ngram 1=10
-ngram 2=4
-
-\1-grams:
--99	<s>	-0.3
--0.8	</s>
--0.9	a	-0.2
--1.0	i	-0.2
--0.9	the	-0.2
--1.1	to	-0.2
--1.2	it	-0.1
--1.3	at	-0.1
--1.4	tea	-0.1
--1.1	<unk>
-
-\2-grams:
--0.4	<s> the
--0.5	the a
--0.6	to it
--0.7	at tea
-
-\end\
-ARPA
+cp tests/data/toy.arpa "$T/toy.arpa" # a toy LM over short words: tests/data/README.md
 "$ASRD" --lm-convert "$T/toy.arpa" "$T/toy.lmbin"
 check "--lm-convert of the toy LM" test $? -eq 0 -a -s "$T/toy.lmbin"
 
