@@ -25,19 +25,37 @@
  *
  * Shutdown: capture_close sets `stop` and signals `cv`, which ends any backoff or pacing wait at
  * once; the supervisor closes the stream (Pa_CloseStream waits for the callback to return) and
- * exits; the owner joins it.  A supervisor blocked in a read from a pipe on stdin cannot be woken:
- * after 2 s it is cancelled (read is a cancellation point), which leaks its reader at exit only.
+ * exits; the owner joins it.
+ *
+ * Pipes.  A file source may be a FIFO (mic.source: a named pipe another program writes) or stdin.
+ * Opening a FIFO blocks until a writer comes, and reading one blocks while its writer is silent; a
+ * supervisor blocked there would make capture_close (and SIGTERM) wait for ever.  So a FIFO is
+ * first opened O_NONBLOCK by the supervisor itself (fifo_wait), which polls it in 100 ms steps,
+ * checking `stop`, until data is there; it keeps that descriptor and, while the reader opens the
+ * FIFO by name, a write end too, so that the reader's open() returns at once even when the writer
+ * has already left (its data stays in the pipe while we hold it); before each read it polls again.
+ * What remains is a read that asks for more than the writer sent before going silent: capture_close
+ * then opens a write end of its own and feeds the pipe zeros until the read returns and the
+ * supervisor, seeing `stop`, exits.  The hard deadline, for stdin (which cannot be fed) or anything
+ * else: after 2 s the supervisor is cancelled.  It can be cancelled only inside the reader's calls
+ * (open and read are cancellation points; it runs with cancellation disabled elsewhere, so it never
+ * dies holding a lock), which leaks the reader's memory at exit only.
  */
 #include "capture.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <portaudio.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../frontend/audio.h"
 #include "ring.h"
@@ -79,6 +97,7 @@ struct capture {
     atomic_int have_rate;           /* consumer writes: rate its resampler is set up for */
     char name[256];                 /* device/file in use; written by supervisor under mu */
     int channels;                   /* of the open stream: supervisor writes before start, callback reads */
+    int fifo_rd, fifo_wr; /* a FIFO source's own ends (-1: none); supervisor, then owner after join */
 
     /* Consumer only. */
     audio_resampler *rs; /* have_rate -> out_rate, NULL when equal */
@@ -337,6 +356,64 @@ static void run_portaudio(capture *c) {
 
 /* ---- file / stdin source ---- */
 
+/* The reader's calls, the only places where a file source's supervisor may be cancelled. */
+static audio_reader *reader_open(capture *c, asr_error *err) {
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    audio_reader *rd = audio_reader_open(c->path, c->opts.out_rate, err);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    return rd;
+}
+
+static long reader_read(audio_reader *rd, float *out, size_t max, asr_error *err) {
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    long n = audio_reader_read(rd, out, max, err);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    return n;
+}
+
+static void fifo_close(capture *c) {
+    if (c->fifo_rd >= 0) close(c->fifo_rd);
+    if (c->fifo_wr >= 0) close(c->fifo_wr);
+    c->fifo_rd = c->fifo_wr = -1;
+}
+
+/* Waits (in 100 ms polls, checking stop) until the FIFO has data or its writer hung up.  Returns 1
+ * when stopping, 2 on a hang-up without data, 0 when there is data. */
+static int fifo_poll(capture *c) {
+    for (;;) {
+        if (atomic_load(&c->stop)) return 1;
+        struct pollfd p = {.fd = c->fifo_rd, .events = POLLIN};
+        int r = poll(&p, 1, 100);
+        if (r > 0 && (p.revents & POLLIN)) return 0;
+        if (r > 0 && (p.revents & (POLLHUP | POLLERR))) return 2;
+        if (r < 0 && errno != EINTR) return 2;
+    }
+}
+
+/* Before the reader opens c->path: if it is a FIFO, opens it without blocking and waits for data
+ * (see DESIGN), leaving c->fifo_rd and c->fifo_wr open for the reader's open().  Returns 1 when
+ * stopping, 2 when a writer came and went without data (why filled), 0 otherwise (not a FIFO,
+ * or data waiting). */
+static int fifo_wait(capture *c, char *why, size_t why_size) {
+    int fd = open(c->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 0; /* the reader's open says why */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    c->fifo_rd = fd;
+    int r = fifo_poll(c);
+    if (r == 0) {
+        /* A reader (us) exists, so this cannot block or fail with ENXIO. */
+        c->fifo_wr = open(c->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        return 0;
+    }
+    fifo_close(c);
+    if (r == 2) snprintf(why, why_size, "%s: the writer closed the FIFO without sending audio", c->path);
+    return r;
+}
+
 /* Streams one opened file into the ring.  Returns 0 at end of file, -1 on a read error (why
  * filled), 1 when stopping.  *t0 and *sent carry the pacing clock across loops of the file. */
 static int file_stream(capture *c, audio_reader *rd, double *t0, uint64_t *sent, char *why,
@@ -344,7 +421,9 @@ static int file_stream(capture *c, audio_reader *rd, double *t0, uint64_t *sent,
     size_t block = (size_t)lround(c->opts.out_rate * c->opts.block_seconds);
     asr_error err;
     for (;;) {
-        long n = audio_reader_read(rd, c->file_buf, block, &err);
+        if (c->fifo_rd >= 0 && fifo_poll(c) == 1) return 1;
+        long n = reader_read(rd, c->file_buf, block, &err);
+        if (atomic_load(&c->stop)) return 1; /* what a read interrupted by capture_close got is not audio */
         if (n < 0) {
             snprintf(why, why_size, "%s", err.msg);
             return -1;
@@ -377,10 +456,21 @@ static void run_file(capture *c) {
     while (!atomic_load(&c->stop)) {
         atomic_store(&c->state, CAPTURE_OPENING);
         asr_error err;
-        audio_reader *rd = audio_reader_open(c->path, c->opts.out_rate, &err);
-        if (!rd) {
-            snprintf(why, sizeof why, "%s", err.msg);
-        } else {
+        audio_reader *rd = NULL;
+        int w = is_stdin ? 0 : fifo_wait(c, why, sizeof why);
+        if (w == 1) break;
+        if (w == 0) {
+            rd = reader_open(c, &err);
+            if (c->fifo_wr >= 0) { /* the reader has its own descriptor now: let EOF through */
+                close(c->fifo_wr);
+                c->fifo_wr = -1;
+            }
+            if (!rd) {
+                fifo_close(c);
+                snprintf(why, sizeof why, "%s", err.msg);
+            }
+        }
+        if (rd) {
             set_name(c, is_stdin ? "stdin" : c->path);
             if (fresh_clock) {
                 asr_log(ASR_LOG_INFO, "capture: reading %s%s", is_stdin ? "stdin" : c->path,
@@ -392,6 +482,7 @@ static void run_file(capture *c) {
             atomic_store(&c->state, CAPTURE_RUNNING);
             int r = file_stream(c, rd, &t0, &sent, why, sizeof why);
             audio_reader_close(rd);
+            fifo_close(c);
             if (r == 1) break;
             if (r == 0 && c->opts.loop) continue;
             if (r == 0) {
@@ -416,6 +507,8 @@ static void run_file(capture *c) {
 
 static void *supervisor(void *arg) {
     capture *c = arg;
+    /* Cancelled only inside the reader's calls (see DESIGN): never while holding a lock. */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     if (c->opts.kind == CAPTURE_PORTAUDIO) run_portaudio(c);
     else run_file(c);
     atomic_store(&c->done, 1);
@@ -499,6 +592,7 @@ capture *capture_open(const capture_opts *opts, asr_error *err) {
     int r0 = o->kind == CAPTURE_FILE ? o->out_rate : 0;
     atomic_init(&c->want_rate, r0);
     atomic_init(&c->have_rate, r0);
+    c->fifo_rd = c->fifo_wr = -1;
     return c;
 nomem:
     asr_error_set(err, ASR_ERR_NOMEM, "capture: out of memory");
@@ -517,7 +611,12 @@ fail:
 
 asr_status capture_start(capture *c, asr_error *err) {
     if (c->started) return asr_error_set(err, ASR_ERR_ARG, "capture: already started");
+    /* Signals are for the owner's thread: none interrupts the supervisor's open() or read(). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     int e = pthread_create(&c->thread, NULL, supervisor, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e) return asr_error_set(err, ASR_ERR_NOMEM, "capture: cannot start thread: %s", strerror(e));
     c->started = 1;
     return ASR_OK;
@@ -614,6 +713,17 @@ void capture_device_name(const capture *c, char *buf, size_t size) {
     pthread_mutex_unlock(&m->mu);
 }
 
+/* Joins the supervisor if it ends within `seconds`; returns 1 if joined. */
+static int timed_join(capture *c, double seconds) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double t = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + seconds;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    return pthread_timedjoin_np(c->thread, NULL, &ts) == 0;
+}
+
 void capture_close(capture *c) {
     if (!c) return;
     if (c->started) {
@@ -621,12 +731,23 @@ void capture_close(capture *c) {
         atomic_store(&c->stop, 1);
         pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
-        if (c->opts.kind == CAPTURE_FILE && !strcmp(c->path, "-")) {
-            /* May be blocked reading a pipe nobody writes to. */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 2;
-            if (pthread_timedjoin_np(c->thread, NULL, &ts) != 0) {
+        if (c->opts.kind == CAPTURE_FILE) {
+            /* It may be blocked reading a pipe whose writer is silent (see DESIGN). */
+            int joined = timed_join(c, 0.2);
+            int fd = joined || !strcmp(c->path, "-") ? -1 : open(c->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+            if (fd >= 0) {
+                static const char zeros[4096];
+                double until = now_s() + 2.0;
+                while (!joined && now_s() < until) {
+                    if (write(fd, zeros, sizeof zeros) < 0 && errno != EAGAIN) break;
+                    joined = timed_join(c, 0.02);
+                }
+                close(fd);
+            }
+            if (!joined) joined = timed_join(c, 2.0);
+            if (!joined) {
+                asr_log(ASR_LOG_WARN, "capture: %s still blocked in a read after 2 s: abandoning it",
+                        strcmp(c->path, "-") ? c->path : "stdin");
                 pthread_cancel(c->thread);
                 pthread_join(c->thread, NULL);
             }
@@ -634,6 +755,7 @@ void capture_close(capture *c) {
             pthread_join(c->thread, NULL);
         }
     }
+    fifo_close(c); /* after a cancel they may still be open */
     atomic_store(&c->state, CAPTURE_STOPPED);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);

@@ -97,7 +97,9 @@ uint64_t capture_retries(const capture *c);
 void capture_device_name(const capture *c, char *buf, size_t size);
 
 /* Stops the supervisor (interrupting a backoff wait at once), closes the source, frees
- * everything.  NULL is ignored. */
+ * everything.  Returns promptly even when a file source is a FIFO with no writer or a silent one
+ * (see capture.c, "Pipes"); at worst (standard input blocked in a read) after about 4 s.  NULL is
+ * ignored. */
 void capture_close(capture *c);
 
 /* Prints the input devices PortAudio sees, one per line: index, name, host API, max input

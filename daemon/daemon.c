@@ -16,6 +16,9 @@
 #include "session.h"
 #include "worker.h"
 
+#define STOP_GRACE_S 10 /* SIGTERM: sessions get this long to receive their final results */
+#define STOP_HARD_S 15  /* SIGTERM: the process is gone this long after it, cleaned up or not */
+
 static volatile sig_atomic_t stop_flag, hup_flag;
 
 static void on_signal(int sig)
@@ -24,6 +27,17 @@ static void on_signal(int sig)
         hup_flag = 1;
     else
         stop_flag = 1;
+}
+
+/* The hard deadline of shutdown (alarm armed at SIGTERM): something blocked the cleanup. Only
+ * async-signal-safe calls here. */
+static void on_deadline(int sig)
+{
+    static const char msg[] = "asrd: error: shutdown did not finish within 15 s of SIGTERM: exiting now\n";
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(1);
 }
 
 static double now_s(void)
@@ -254,6 +268,8 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_deadline;
+    sigaction(SIGALRM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     double t0 = now_s();
@@ -332,6 +348,7 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
         if (stop_flag && !stopping) {
             stopping = 1;
             stop_at = now;
+            alarm(STOP_HARD_S);
             asr_log(ASR_LOG_INFO, "stopping: finishing %d sessions", server_open_sessions(sv));
             sd_notify(0, "STOPPING=1");
             mic_stop(&mic);
@@ -348,8 +365,9 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
         }
         if (stopping && server_open_sessions(sv) == 0 && mic_idle(&mic))
             break;
-        if (stopping && now - stop_at > 10) {
-            asr_log(ASR_LOG_WARN, "stopping: %d sessions did not finish within 10 s", server_open_sessions(sv));
+        if (stopping && now - stop_at > STOP_GRACE_S) {
+            asr_log(ASR_LOG_WARN, "stopping: %d sessions did not finish within %d s", server_open_sessions(sv),
+                    STOP_GRACE_S);
             break;
         }
     }
@@ -365,6 +383,7 @@ done:
     ctc_lexicon_destroy(lex); /* after the workers: sessions read them until then */
     asr_lm_free(lm);
     asr_model_free(model);
+    alarm(0);
     asr_log(ASR_LOG_INFO, rc == 0 ? "stopped" : "start-up failed");
     if (log_fp) {
         asr_log_set(NULL, NULL, (asr_log_level)c->log_level);

@@ -6,7 +6,9 @@
  *   end of audio; new connections and further client audio are refused; every Vosk session gets
  *   an end-of-audio job (its final result, then close 1001). 2. The loop keeps serving until every
  *   final result is written and every connection closed (at most 10 s). 3. Workers are joined,
- *   the server, the capture and the model freed; exit status 0.
+ *   the server, the capture and the model freed (a capture blocked reading a silent pipe is
+ *   unblocked, capture.h); exit status 0. Hard deadline: an alarm armed at SIGTERM ends the
+ *   process 15 s after it, with a line on stderr and exit status 1, whatever still blocks.
  *   SIGHUP reopens the log file (log.file, for logrotate); it does not reload the configuration:
  *   the model and listening socket are fixed for the process's life (restart to change them).
  *   READY=1 is sent once the model is loaded and the port is open; WATCHDOG=1 from the main loop

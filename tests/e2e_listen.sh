@@ -19,11 +19,13 @@ PY=/usr/bin/python3
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 for b in "$ASRD" "$MK"; do [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }; done
 T=$(mktemp -d)
-NS=asrd-listen-$$
-cleanup() { ip netns del "$NS" 2>/dev/null; rm -rf "$T"; }
+cleanup() {
+    netns_del
+    rm -rf "$T"
+}
 trap cleanup EXIT
-if ! ip netns add "$NS" 2>"$T/ns.err" || ! ip netns exec "$NS" ip link set lo up 2>>"$T/ns.err"; then
-    skip "cannot make a network namespace ($(head -1 "$T/ns.err")): listening tests need one"
+if ! netns_make; then
+    skip "cannot make a network namespace ($NETNS_ERR): listening tests need one"
     finish
 fi
 unset ASRD_MODEL
@@ -70,7 +72,7 @@ if not ready:  # anything bound without READY is a failure too
         print("bound", l.split()[3])
 EOF
 # run PORT ARGS...: output in $T/r, daemon log in $T/log
-run() { local port=$1; shift; ip netns exec "$NS" $PY "$T/run.py" "$T" "$port" "$ASRD" "$@" >"$T/r" 2>&1; }
+run() { local port=$1; shift; "${IN[@]}" $PY "$T/run.py" "$T" "$port" "$ASRD" "$@" >"$T/r" 2>&1; }
 bound() { sed -n 's/^bound //p' "$T/r" | sort | tr '\n' ' ' | sed 's/ $//'; }
 http() { sed -n "s/^http $1 //p" "$T/r"; }
 
@@ -90,7 +92,7 @@ listens() {
 listens "127.0.0.1" 2701 "127.0.0.1:2701" 200 refused --listen 127.0.0.1:2701
 listens "[::1]" 2702 "[::1]:2702" refused 200 --listen '[::1]:2702'
 # localhost: every address the name has here (only those this namespace has: 127.0.0.1, ::1)
-want=$(ip netns exec "$NS" getent ahosts localhost | awk '$2 == "STREAM" {print $1}' | sort -u |
+want=$("${IN[@]}" getent ahosts localhost | awk '$2 == "STREAM" {print $1}' | sort -u |
     sed -e 's/^\(.*:.*\)$/[\1]/' -e 's/$/:2703/' | sort | tr '\n' ' ' | sed 's/ $//')
 v4=refused; v6=refused
 case " $want " in *" 127.0.0.1:2703 "*) v4=200;; esac
@@ -127,7 +129,7 @@ refuses "an IPv6 address not on this host" 1 "[2001:db8::1]:2715" --listen '[200
 printf 'listen: "nosuch.invalid:2716"\n' >"$T/c.yaml"
 refuses "listen: in the configuration file" 1 "nosuch.invalid:2716" --config "$T/c.yaml" --decoder greedy
 # a port in use: another listener holds 127.0.0.1:2717
-ip netns exec "$NS" $PY -c 'import socket,time
+"${IN[@]}" $PY -c 'import socket,time
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 2717)); s.listen()
 time.sleep(30)' &
 HOLD=$!

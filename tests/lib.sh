@@ -5,6 +5,9 @@
 #   check what cmd...    ok if cmd succeeds, else bad what
 #   finish               print "N passed, N failed" (the line tests/run.sh reads; ", N skipped" after
 #                        it when any were) and exit
+#   netns_make           a network namespace of the script's own, only loopback (up): sets NS and
+#                        IN=(ip netns exec NS); 1 with the reason in NETNS_ERR when none can be made
+#                        (not root, no `ip`), IN=() then; netns_del removes it (call it at exit)
 pass=0
 fail=0
 skipped=0
@@ -17,3 +20,14 @@ finish() {
     [ "$fail" -eq 0 ]
     exit $?
 }
+netns_make() {
+    NS=asrd-test-$$-$RANDOM
+    IN=()
+    if ! NETNS_ERR=$({ ip netns add "$NS" && ip netns exec "$NS" ip link set lo up; } 2>&1); then
+        ip netns del "$NS" 2>/dev/null
+        NS=
+        return 1
+    fi
+    IN=(ip netns exec "$NS")
+}
+netns_del() { [ -z "${NS:-}" ] || ip netns del "$NS" 2>/dev/null; }
