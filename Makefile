@@ -108,7 +108,8 @@ DEPS_LM     := pocketsphinx-en-us python3 python3-numpy
 # The tests start the daemon with configs/asrd.yaml, which decodes with the word LM: they need $(LMBIN).
 DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium firefox-esr nodejs curl \
                libsox-fmt-all sndfile-programs espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
-               festvox-us-slt-hts fortunes fortunes-min wordnet-base jargon-text miscfiles $(DEPS_LM)
+               festvox-us-slt-hts fortunes fortunes-min wordnet-base jargon-text miscfiles clang \
+               libclang-rt-14-dev $(DEPS_LM)
 DEPS_BENCH  := pocketsphinx $(DEPS_LM) sctk hyperfine bc
 DEPS_CORPUS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox sndfile-programs \
                libsox-fmt-all fortunes fortunes-min wordnet-base jargon-text miscfiles
@@ -140,13 +141,25 @@ run: deps-build
 	$(B)/asrd --config configs/asrd.yaml
 
 # Build everything and the word LM (the shipped configuration loads it), then run every unit test
-# (normal and ASan/UBSan builds) and end-to-end test.
+# (normal and ASan/UBSan builds) and end-to-end test (some drive the ThreadSanitizer daemon).
 test: deps-test
-	@$(MAKE) --no-print-directory all asan-tests $(LMBIN)
+	@$(MAKE) --no-print-directory all asan-tests tsan $(LMBIN)
 	tests/run.sh
 
 # Unit tests built with AddressSanitizer + UBSan.
 asan-tests: $(ASAN_TESTS)
+
+# The daemon built with ThreadSanitizer (clang; tests/e2e_log_reopen.sh drives it). Warnings are not
+# errors in this build only: clang warns where gcc, the compiler of every other build, does not.
+BT := build/tsan
+TSANFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+$(BT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(filter-out -Werror,$(BASEFLAGS)) $(TSANFLAGS) -c $< -o $@
+$(BT)/asrd: $(call objs,$(BT),daemon/asrd_main.c $(DAEMON_SRC) $(CORE_SRC))
+	clang $(TSANFLAGS) $^ -o $@ $(LDLIBS)
+.PHONY: tsan
+tsan: $(BT)/asrd
 
 # Speed, memory and accuracy of asrd (greedy, and beam search with the word LM) beside pocketsphinx
 # (see tests/bench/). The LM ($(LMBIN)) is built first when missing, unless ASRD_LM names one.

@@ -3,6 +3,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,44 +48,77 @@ static double now_s(void)
     return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* ---- logging to a file (reopened on SIGHUP) ---- */
+/* ---- logging to a file (reopened on SIGHUP) ----
+ * Every thread logs (workers, the capture supervisor, the microphone feed, this one). The sink
+ * (asr_log_set) is installed once before any other thread starts and removed after they are all
+ * joined: asr_log_set is not synchronised with asr_log (asr_util.h). What SIGHUP changes is only
+ * the stream, log_fp, which log_lock guards: a line is written whole to one stream, and a stream
+ * is closed only once no writer holds it. */
 
-static FILE *log_fp;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static FILE *log_fp; /* [log_lock] */
 
 static void file_sink(asr_log_level level, const char *msg, void *user)
 {
     static const char *const names[] = {"debug", "info", "warning", "error"};
     (void)user;
-    if (!log_fp)
-        return;
     char ts[32];
     time_t t = time(NULL);
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
-    fprintf(log_fp, "%s asrd: %s: %s\n", ts, names[level], msg);
-    fflush(log_fp);
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel); /* fprintf may be a cancellation point */
+    pthread_mutex_lock(&log_lock);
+    if (log_fp) {
+        fprintf(log_fp, "%s asrd: %s: %s\n", ts, names[level], msg);
+        fflush(log_fp);
+    }
+    pthread_mutex_unlock(&log_lock);
+    pthread_setcancelstate(cancel, NULL);
 }
 
+/* At start-up (no other thread yet): the sink, to log.file or stderr. */
 static int open_log(const cfg *c)
 {
-    if (!c->log_file) {
-        asr_log_set(NULL, NULL, (asr_log_level)c->log_level);
-        return 0;
-    }
-    FILE *f = fopen(c->log_file, "a");
-    if (!f) {
+    FILE *f = NULL;
+    if (c->log_file && !(f = fopen(c->log_file, "a"))) {
         asr_log(ASR_LOG_ERROR, "%s: cannot open log file: %s", c->log_file, strerror(errno));
         return -1;
     }
-    /* The sink is swapped while only this thread logs... workers may log too: keep the old stream
-     * open until the new one is installed, then close it. */
+    log_fp = f;
+    asr_log_set(f ? file_sink : NULL, NULL, (asr_log_level)c->log_level);
+    return 0;
+}
+
+/* SIGHUP (other threads log meanwhile): the stream is swapped under the lock and the old one
+ * closed after, so no line goes to a closed stream; the sink itself is not touched. A log file
+ * that cannot be reopened keeps the old stream. */
+static void reopen_log(const cfg *c)
+{
+    if (!c->log_file)
+        return;
+    FILE *f = fopen(c->log_file, "a");
+    if (!f) {
+        asr_log(ASR_LOG_ERROR, "%s: cannot reopen log file: %s (still writing to the old one)", c->log_file,
+                strerror(errno));
+        return;
+    }
+    pthread_mutex_lock(&log_lock);
     FILE *old = log_fp;
     log_fp = f;
-    asr_log_set(file_sink, NULL, (asr_log_level)c->log_level);
+    pthread_mutex_unlock(&log_lock);
     if (old)
         fclose(old);
-    return 0;
+}
+
+/* After every other thread is joined. */
+static void close_log(const cfg *c)
+{
+    asr_log_set(NULL, NULL, (asr_log_level)c->log_level);
+    if (log_fp)
+        fclose(log_fp);
+    log_fp = NULL;
 }
 
 /* ---- microphone feed ---- */
@@ -343,7 +377,7 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
         if (hup_flag) {
             hup_flag = 0;
             asr_log(ASR_LOG_INFO, "SIGHUP: reopening the log");
-            open_log(c);
+            reopen_log(c);
         }
         if (stop_flag && !stopping) {
             stopping = 1;
@@ -385,10 +419,6 @@ done:
     asr_model_free(model);
     alarm(0);
     asr_log(ASR_LOG_INFO, rc == 0 ? "stopped" : "start-up failed");
-    if (log_fp) {
-        asr_log_set(NULL, NULL, (asr_log_level)c->log_level);
-        fclose(log_fp);
-        log_fp = NULL;
-    }
+    close_log(c);
     return rc;
 }
