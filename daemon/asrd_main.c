@@ -23,7 +23,7 @@
 #define ASRD_DATADIR "/usr/local/share/asrd"
 #endif
 #define MODEL_NAME "asrd-en.model"
-#define LM_NAME "en-us.lmbin"
+#define LM_NAME "cmu-en-us.lmbin"
 
 static void usage(FILE *f)
 {
@@ -195,8 +195,8 @@ static int resolve_default_lm(const char **path, char *buf, size_t n)
     if (!*path || strcmp(*path, "default") != 0)
         return 0;
     if (find_data_file("data/lm/" LM_NAME, LM_NAME, buf, n, tried, sizeof tried) != 0) {
-        fprintf(stderr, "asrd: error: LM \"default\": no %s at %s; build it with make lm (Debian's "
-                        "pocketsphinx-en-us trigram) or give a path\n", LM_NAME, tried);
+        fprintf(stderr, "asrd: error: LM \"default\": no %s at %s; build it with make lm (the CMU "
+                        "Sphinx en-us trigram) or give a path\n", LM_NAME, tried);
         return -1;
     }
     *path = buf;

@@ -5,7 +5,7 @@
 # --closed-vocab every output word is an LM word; the binary LM (--lm-convert) decodes exactly as
 # the ARPA text; --threads 2 == --threads 1; json words carry times; --score works; corrupt binary
 # and broken ARPA files are refused naming file (and line); --lm default finds the source tree's
-# data/lm/en-us.lmbin or names where it looked; bad option values are usage errors.
+# data/lm/cmu-en-us.lmbin or names where it looked; bad option values are usage errors.
 # Ends with "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -111,12 +111,12 @@ cp "$ASRD" "$T/tree/build/asrd"
 rc=$?
 check "--lm default without an LM fails (exit $rc)" test $rc -eq 1
 check "... naming the place looked at and make lm: $(cat "$T/err")" \
-    grep -q "$T/tree/data/lm/en-us.lmbin.*make lm" "$T/err"
+    grep -q "$T/tree/data/lm/cmu-en-us.lmbin.*make lm" "$T/err"
 "$T/tree/build/asrd" --batch --model "$T/m.model" --lm default --decoder greedy --manifest "$T/list.tsv" > "$T/g3.txt"
 check "--lm default with --decoder greedy needs no LM" cmp -s "$T/g2.txt" "$T/g3.txt"
-cp "$T/toy.lmbin" "$T/tree/data/lm/en-us.lmbin"
+cp "$T/toy.lmbin" "$T/tree/data/lm/cmu-en-us.lmbin"
 "$T/tree/build/asrd" --batch --model "$T/m.model" --lm default --manifest "$T/list.tsv" --lm-weight 1.5 --word-bonus 2 > "$T/d.txt"
-check "--lm default finds data/lm/en-us.lmbin and decodes as that file" cmp -s "$T/b.txt" "$T/d.txt"
+check "--lm default finds data/lm/cmu-en-us.lmbin and decodes as that file" cmp -s "$T/b.txt" "$T/d.txt"
 
 "$ASRD" --batch --model "$T/m.model" --decoder foo tests/data/sample.flac > /dev/null 2> "$T/err"
 check "--decoder foo is a usage error" test $? -eq 2

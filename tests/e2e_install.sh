@@ -2,7 +2,7 @@
 # e2e_install.sh - `make install DESTDIR=... PREFIX=...` puts every piece where it belongs and the
 # installed pieces work together: binary (755), model (when the tree has one), configuration,
 # systemd unit (paths rewritten for PREFIX; verify clean), man page (renders without warnings),
-# browser page, the word LM and its copyright notice (when the tree has data/lm/en-us.lmbin); the
+# browser page, the word LM and its copyright notice (when the tree has data/lm/cmu-en-us.lmbin); the
 # installed binary with the installed configuration (beam search with the LM) serves the installed
 # page, and without an LM where it looks (/usr/local/share/asrd) refuses to start, naming make lm;
 # an existing configuration is not overwritten; PREFIX=/usr puts the configuration in /etc.
@@ -29,11 +29,11 @@ else
     grep -q 'model not installed' "$T/make.out" && ok "no model in the tree: said so" || bad "missing model not reported"
 fi
 # The word LM the shipped configuration decodes with (decoder.lm: default).
-LM=data/lm/en-us.lmbin ILM=$D/usr/local/share/asrd/en-us.lmbin
+LM=data/lm/cmu-en-us.lmbin ILM=$D/usr/local/share/asrd/cmu-en-us.lmbin
 if [ -f "$LM" ]; then
-    [ "$(mode /usr/local/share/asrd/en-us.lmbin)" = 644 ] && cmp -s "$LM" "$ILM" && ok "LM installed (644)" || bad "LM"
-    cmp -s /usr/share/doc/pocketsphinx-en-us/copyright "$ILM.copyright" &&
-        [ "$(mode /usr/local/share/asrd/en-us.lmbin.copyright)" = 644 ] && ok "LM copyright notice installed" ||
+    [ "$(mode /usr/local/share/asrd/cmu-en-us.lmbin)" = 644 ] && cmp -s "$LM" "$ILM" && ok "LM installed (644)" || bad "LM"
+    cmp -s model/recipe/cmu-en-us.copyright "$ILM.copyright" &&
+        [ "$(mode /usr/local/share/asrd/cmu-en-us.lmbin.copyright)" = 644 ] && ok "LM copyright notice installed" ||
         bad "LM copyright notice"
     LMARG=(--lm "$ILM")
 else
@@ -62,10 +62,10 @@ fi
 # binary looks for the LM in /usr/local/share/asrd, not in this DESTDIR tree: it is named explicitly.
 MODEL=model/asrd-en.model
 [ -f "$MODEL" ] || { MODEL="$T/m.model"; build/tests/tool_mkmodel "$MODEL" --layers 2 --hidden 48 --seed 11 >/dev/null; }
-if [ ! -e /usr/local/share/asrd/en-us.lmbin ]; then
+if [ ! -e /usr/local/share/asrd/cmu-en-us.lmbin ]; then
     timeout 20 "$D/usr/local/bin/asrd" --config "$D/usr/local/etc/asrd/asrd.yaml" --model "$MODEL" --listen 127.0.0.1:0 \
         2>"$T/nolm.err"; rc=$?
-    [ $rc = 1 ] && grep -q '/usr/local/share/asrd/en-us.lmbin; build it with make lm' "$T/nolm.err" &&
+    [ $rc = 1 ] && grep -q '/usr/local/share/asrd/cmu-en-us.lmbin; build it with make lm' "$T/nolm.err" &&
         ok "no installed LM: start-up error naming it and make lm" || bad "no LM: rc $rc, $(cat "$T/nolm.err")"
 fi
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

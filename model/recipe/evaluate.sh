@@ -2,10 +2,10 @@
 # evaluate.sh - WER/CER of a model on the dev sets and the slt synthetic set, as the model card
 # quotes them.
 #
-# Usage: model/recipe/evaluate.sh [MODEL] [-- extra asrd --batch options, e.g. --lm data/lm/en-us.lmbin]
-#   MODEL defaults to model/asrd-en.model. Sets: $ASRD_SHARED/corpus/cathy/dev.tsv,
-#   $ASRD_SHARED/corpus/fsdd/dev.tsv and $ASRD_DATA/eval-synth/eval.tsv (make eval-synth), each
-#   skipped with a note when absent. Prints one line per set: set, files, WER, CER (asrd --score:
+# Usage: model/recipe/evaluate.sh [MODEL] [-- extra asrd --batch options, e.g. --lm default]
+#   MODEL defaults to model/asrd-en.model. Sets: $ASRD_SHARED/corpus/SET/dev.tsv for librispeech,
+#   speechocean, speechcommands, cathy and fsdd, and $ASRD_DATA/eval-synth/eval.tsv (make
+#   eval-synth), each skipped with a note when absent. Prints one line per set: set, files, WER, CER (asrd --score:
 #   normalised references and hypotheses, Levenshtein over words and characters).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,8 +20,8 @@ if [ $# -gt 0 ] && [ "$1" != -- ]; then model=$1; shift; fi
 [ -x "$ASRD" ] || { echo "evaluate.sh: $ASRD missing (make build/asrd)" >&2; exit 2; }
 [ -f "$model" ] || { echo "evaluate.sh: no model $model" >&2; exit 2; }
 printf 'set\tfiles\tWER\tCER\n'
-for spec in "cathy/dev:$ASRD_SHARED/corpus/cathy/dev.tsv" "fsdd/dev:$ASRD_SHARED/corpus/fsdd/dev.tsv" \
-            "slt-synth:$ASRD_DATA/eval-synth/eval.tsv"; do
+for spec in librispeech speechocean speechcommands cathy fsdd "slt-synth:$ASRD_DATA/eval-synth/eval.tsv"; do
+    case $spec in *:*) ;; *) spec="$spec/dev:$ASRD_SHARED/corpus/$spec/dev.tsv" ;; esac
     name=${spec%%:*} list=${spec#*:}
     if [ ! -f "$list" ]; then echo "evaluate.sh: $name: no $list, skipped" >&2; continue; fi
     line=$("$ASRD" --batch --no-progress --threads 2 --model "$model" "$@" --manifest "$list" --score | tail -1)

@@ -29,6 +29,10 @@ MKMODEL = os.path.join(BUILD, "tests", "tool_mkmodel")
 SHIPPED_MODEL = os.path.join(ROOT, "model", "asrd-en.model")
 CORPUS = os.path.join(os.environ.get("ASRD_SHARED") or os.path.normpath(os.path.join(ROOT, "..", "shared")), "corpus")
 PS_MODEL = "/usr/share/pocketsphinx/model/en-us"
+PS_DEBIAN_LM = os.path.join(PS_MODEL, "en-us.lm.bin")
+SHIPPED_CONFIG = os.path.join(ROOT, "configs", "asrd.yaml")
+# The dev sets of ../shared/corpus, in table order (each skipped with a message when absent).
+CORPUS_SETS = ("librispeech", "speechocean", "speechcommands", "cathy", "fsdd")
 FORTUNES = "/usr/share/games/fortunes/fortunes"
 SCLITE = shutil.which("sclite") or "/usr/lib/sctk/bin/sclite"
 RATE = 16000
@@ -42,6 +46,10 @@ TARGET_RSS_MB = 20.0
 TARGET_BEAM_WER_REDUCTION = 30.0  # % relative to greedy, on cathy/dev
 TARGET_BEAM_WER_SET = "cathy"
 TARGET_BEAM_SPEEDUP = 50.0  # pocketsphinx CPU / asrd-beam CPU, on every set
+# Targets from issue 11 (asrd-beam, the shipped decoder, on dev): fewer word errors than pocketsphinx
+# with its best LM on these sets, and WER ceilings.
+TARGET_BEAT_PS_SETS = ("librispeech", "speechocean", "cathy")
+TARGET_WER_MAX = (("librispeech", 20.0), ("speechcommands", 3.0), ("fsdd", 3.0))
 
 # Systems in table order. The TSV keeps the name "asrd" for the greedy decoder (as before the beam
 # row existed); the table calls it asrd-greedy.
@@ -203,9 +211,17 @@ def wav_info(path):
 
 
 def sox_convert(src, dst_wav, dst_raw):
-    """16 kHz 16-bit mono WAV (for asrd) and headerless raw (for pocketsphinx_batch -adcin)."""
+    """16 kHz 16-bit mono WAV (for asrd) and headerless raw (for pocketsphinx_batch -adcin).
+    sox here cannot read Ogg/Opus (the librispeech, speechocean and speechcommands sets): those are
+    decoded by libsndfile (sndfile-convert, package sndfile-programs) to 16-bit WAV first."""
+    if src.lower().endswith(".opus"):
+        pcm = dst_wav + ".pcm.wav"
+        subprocess.run(["sndfile-convert", "-pcm16", src, pcm], check=True, stdout=subprocess.DEVNULL)
+        src = pcm
     subprocess.run(["sox", "-q", src, "-r", str(RATE), "-b", "16", "-c", "1", "-e", "signed-integer",
                     dst_wav], check=True)
+    if src == dst_wav + ".pcm.wav":
+        os.remove(src)
     subprocess.run(["sox", "-q", dst_wav, "-t", "raw", dst_raw], check=True)
 
 
@@ -282,12 +298,13 @@ def prepare_set(name, items, tmp):
 
 # ---------------------------------------------------------------- systems
 def find_lm():
-    """The word LM for the asrd-beam row: $ASRD_LM if set, else $ASRD_DATA/lm/en-us.lmbin, else
-    ROOT/data/lm/en-us.lmbin. Returns (path or None, the paths looked at)."""
+    """The word LM for the asrd-beam row: $ASRD_LM if set, else the LM of `--lm default`
+    ($ASRD_DATA/lm/cmu-en-us.lmbin, else ROOT/data/lm/cmu-en-us.lmbin). Returns (path or None, the
+    paths looked at)."""
     if os.environ.get("ASRD_LM"):
         cands = [os.environ["ASRD_LM"]]
     else:
-        cands = [os.path.join(d, "lm", "en-us.lmbin")
+        cands = [os.path.join(d, "lm", "cmu-en-us.lmbin")
                  for d in (os.environ.get("ASRD_DATA"), os.path.join(ROOT, "data")) if d]
     for c in cands:
         if os.path.exists(c):
@@ -295,12 +312,27 @@ def find_lm():
     return None, cands
 
 
-def run_asrd(s, model, repeat, tmp, env, lm=None):
-    """asrd --batch --manifest --score, `repeat` times; with lm, `--lm LM` (the beam decoder with
-    its default parameters, what users get). Hypotheses come from the last run."""
-    out = os.path.join(s["dir"], "asrd-beam.out" if lm else "asrd.out")
+def find_ps_lm():
+    """pocketsphinx's trigram: $PS_LM if set, else the upstream CMU en-us LM that `make lm` fetches
+    ($ASRD_DATA or ROOT/data, lm/cmu-en-us.lm.bin: pocketsphinx's best LM on the dev sets, model/README.md),
+    else Debian's. Returns (path, note)."""
+    if os.environ.get("PS_LM"):
+        return os.environ["PS_LM"], "$PS_LM"
+    for d in (os.environ.get("ASRD_DATA"), os.path.join(ROOT, "data")):
+        c = d and os.path.join(d, "lm", "cmu-en-us.lm.bin")
+        if c and os.path.exists(c):
+            return os.path.abspath(c), "the upstream CMU en-us trigram (make lm)"
+    return PS_DEBIAN_LM, ("Debian's en-us trigram: the upstream CMU one (its best, data/lm/cmu-en-us.lm.bin) "
+                          "is not fetched, `make lm`")
+
+
+def run_asrd(s, model, repeat, tmp, env, lm=None, tag=None):
+    """asrd --batch --manifest --score, `repeat` times; with lm, `--config configs/asrd.yaml --lm LM`:
+    the shipped decoder configuration (beam search, its beam and weights; what users get) with that
+    LM. Hypotheses come from the last run."""
+    out = os.path.join(s["dir"], (tag or ("asrd-beam" if lm else "asrd")) + ".out")
     cmd = [ASRD, "--batch", "--model", model, "--format", "text", "--manifest",
-           os.path.join(s["dir"], "manifest.tsv"), "--score"] + (["--lm", lm] if lm else [])
+           os.path.join(s["dir"], "manifest.tsv"), "--score"] + (["--config", SHIPPED_CONFIG, "--lm", lm] if lm else [])
     runs = []
     for _ in range(repeat):
         r = measure(cmd, out, tmp, env)
@@ -323,14 +355,15 @@ def run_asrd(s, model, repeat, tmp, env, lm=None):
     return res
 
 
-def run_pocketsphinx(s, repeat, tmp, env):
-    hyp = os.path.join(s["dir"], "ps.hyp")
+def run_pocketsphinx(s, repeat, tmp, env, lm=PS_DEBIAN_LM, tag="ps"):
+    """pocketsphinx_batch with Debian's en-us acoustic model and dictionary and the trigram lm,
+    default beams, on the set's raw 16 kHz files."""
+    hyp = os.path.join(s["dir"], tag + ".hyp")
     cmd = ["pocketsphinx_batch", "-adcin", "yes", "-cepdir", os.path.join(s["dir"], "raw"),
            "-cepext", ".raw", "-samprate", str(RATE), "-ctl", os.path.join(s["dir"], "ctl"),
-           "-hyp", hyp, "-hmm", os.path.join(PS_MODEL, "en-us"),
-           "-lm", os.path.join(PS_MODEL, "en-us.lm.bin"),
+           "-hyp", hyp, "-hmm", os.path.join(PS_MODEL, "en-us"), "-lm", lm,
            "-dict", os.path.join(PS_MODEL, "cmudict-en-us.dict"), "-logfn", "/dev/null"]
-    out = os.path.join(s["dir"], "ps.out")
+    out = os.path.join(s["dir"], tag + ".out")
     runs = []
     for _ in range(repeat):
         r = measure(cmd, out, tmp, env)
@@ -448,9 +481,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
                     help="timed runs per system and set; medians are quoted (default 3)")
-    ap.add_argument("--sets", default=os.environ.get("BENCH_SETS", "synth,cathy,fsdd,slt"),
-                    help="comma-separated: synth, cathy, fsdd, slt (the eval-synth set, if built)")
+    ap.add_argument("--sets", default=os.environ.get("BENCH_SETS", ",".join(("synth",) + CORPUS_SETS + ("slt",))),
+                    help="comma-separated: synth, %s, slt (the eval-synth set, if built); default all"
+                    % ", ".join(CORPUS_SETS))
     ap.add_argument("--synth-n", type=int, default=20, help="sentences to synthesise")
+    ap.add_argument("--ps-repeat", type=int, default=int(os.environ.get("BENCH_PS_REPEAT", "0")) or None,
+                    help="timed pocketsphinx runs per set (default: --repeat); pocketsphinx is most of the "
+                         "bench's time, and its transcripts do not change between runs")
     ap.add_argument("--no-pocketsphinx", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--tsv", default=os.path.join(BUILD, "bench", "results.tsv"))
@@ -476,8 +513,9 @@ def run(a, env, tmp, rep):
     facts = model_facts(model)
     peak, peak_detail = sgemm_peak()
 
-    print("asrd benchmark (%d timed runs each, medians; OPENBLAS_NUM_THREADS=1; CPU = user+sys of the "
-          "whole process)" % a.repeat)
+    print("asrd benchmark (%d timed runs each%s, medians; OPENBLAS_NUM_THREADS=1; CPU = user+sys of the "
+          "whole process)" % (a.repeat, "" if not a.ps_repeat or a.ps_repeat == a.repeat
+                              else ", pocketsphinx %d" % a.ps_repeat))
     print("model: %s%s" % (model_note, "" if not model else " [%s]" % os.path.relpath(model, ROOT)))
     if facts:
         print("       %d parameters, %.2f MFLOP per output frame, %g ms per output frame"
@@ -493,13 +531,18 @@ def run(a, env, tmp, rep):
     if model:
         lm, looked = find_lm()
         if lm:
-            print("word LM for asrd-beam: %s (%.0f MB, memory-mapped; default decoder parameters)"
+            print("word LM for asrd-beam: %s (%.0f MB, memory-mapped; the decoder of configs/asrd.yaml)"
                   % (lm, os.path.getsize(lm) / 1048576.0))
             rep.add("-", "asrd-beam", "lm", lm, "", "")
             rep.add("-", "asrd-beam", "lm_file_size", os.path.getsize(lm) / 1048576.0, "MB", "")
         else:
             print("asrd-beam row skipped: no word LM at %s (build it with `make lm`)" % " or ".join(looked))
             rep.add("-", "asrd-beam", "skipped", "no LM at " + " or ".join(looked), "", "")
+
+    ps_lm, ps_note = find_ps_lm()
+    if not a.no_pocketsphinx and shutil.which("pocketsphinx_batch"):
+        print("pocketsphinx LM: %s (%s)" % (ps_lm, ps_note))
+        rep.add("-", "pocketsphinx", "lm", ps_lm, "", "")
 
     # -- data sets
     sets = []
@@ -516,7 +559,7 @@ def run(a, env, tmp, rep):
                 print("set slt: %s not present (make eval-synth), skipped" % man)
                 continue
             items = read_manifest(man)
-        elif name in ("cathy", "fsdd"):
+        elif name in CORPUS_SETS:
             man = os.path.join(CORPUS, name, "dev.tsv")
             if not os.path.exists(man):
                 print("set %s: %s not present, skipped" % (name, man))
@@ -550,7 +593,7 @@ def run(a, env, tmp, rep):
                 if a.no_pocketsphinx or not shutil.which("pocketsphinx_batch"):
                     continue
                 log("bench: pocketsphinx on %s..." % s["name"])
-                r = run_pocketsphinx(s, a.repeat, tmp, env)
+                r = run_pocketsphinx(s, a.ps_repeat or a.repeat, tmp, env, lm=ps_lm)
             if not r["ok"]:
                 print("%s on %s FAILED: %s" % (sysname, s["name"], r.get("error", "")))
                 rep.add(s["name"], sysname, "error", r.get("error", ""), "", "")
@@ -609,6 +652,11 @@ def run(a, env, tmp, rep):
         rep.add("targets", "asrd-beam", "speedup_vs_pocketsphinx_worst_set", min(sp)[0], "x (CPU ratio)",
                 ">= %g" % TARGET_BEAM_SPEEDUP)
         rep.add("targets", "asrd-beam", "speedup_worst_set", min(sp)[1], "", "")
+    # -- issue 11 targets
+    for name, beam, ps in issue11_vs_ps(table):
+        rep.add("targets", "asrd-beam", "wer_minus_pocketsphinx_%s" % name, beam - ps, "WER points", "< 0")
+    for name, wer, limit in issue11_ceilings(table):
+        rep.add("targets", "asrd-beam", "wer_%s" % name, wer, "%", "<= %g" % limit)
 
     # -- startup / model load and one-stream memory
     startup = long_run = baseline = None
@@ -616,6 +664,19 @@ def run(a, env, tmp, rep):
         startup, baseline, long_run = load_and_memory(sets, model, a.repeat, tmp, env, rep, lm)
 
     print_table(table, peak, startup, baseline, long_run)
+
+
+def issue11_vs_ps(table):
+    """(set, asrd-beam WER, pocketsphinx WER) of the issue-11 sets measured with both."""
+    return [(row["set"], row["asrd-beam"]["wer"], row["pocketsphinx"]["wer"]) for row in table
+            if row["set"] in TARGET_BEAT_PS_SETS and "asrd-beam" in row and "pocketsphinx" in row]
+
+
+def issue11_ceilings(table):
+    """(set, asrd-beam WER, ceiling) of the issue-11 WER ceilings measured."""
+    limits = dict(TARGET_WER_MAX)
+    return [(row["set"], row["asrd-beam"]["wer"], limits[row["set"]]) for row in table
+            if row["set"] in limits and "asrd-beam" in row]
 
 
 def load_and_memory(sets, model, repeat, tmp, env, rep, lm=None):
@@ -696,7 +757,7 @@ def load_and_memory(sets, model, repeat, tmp, env, rep, lm=None):
 
 def print_table(table, peak, startup, baseline, long_run):
     print()
-    hdr = "%-6s %-12s %5s %8s %8s %8s %9s %8s %7s %7s %7s %9s" % (
+    hdr = "%-14s %-12s %5s %8s %8s %8s %9s %8s %7s %7s %7s %9s" % (
         "set", "system", "files", "audio s", "CPU s", "wall s", "RTF", "RSS MB", "WER %", "CER %",
         "vs PS", "GFLOP/s")
     print(hdr)
@@ -706,13 +767,14 @@ def print_table(table, peak, startup, baseline, long_run):
             r = row.get(sysname)
             if not r:
                 continue
-            print("%-6s %-12s %5d %8.1f %8.2f %8.2f %9.5f %8.1f %7.1f %7.1f %7s %9s" % (
+            print("%-14s %-12s %5d %8.1f %8.2f %8.2f %9.5f %8.1f %7.1f %7.1f %7s %9s" % (
                 row["set"], LABEL.get(sysname, sysname), row["n"], row["audio"], r["cpu"], r["wall"],
                 r["rtf"], r["rss"], r["wer"], r["cer"], fmt(r.get("speedup"), "%.1fx"),
                 fmt(r.get("gflops"), "%.2f")))
         if "wer_reduction" in row:
-            print("%-6s %-12s beam + LM vs greedy: WER %.1f%% -> %.1f%%, %.1f%% relative reduction"
-                  % (row["set"], "", row["asrd"]["wer"], row["asrd-beam"]["wer"], row["wer_reduction"]))
+            print("%-14s %-12s beam + LM vs greedy: WER %.1f%% -> %.1f%%, %.1f%% relative reduction%s"
+                  % (row["set"], "", row["asrd"]["wer"], row["asrd-beam"]["wer"], row["wer_reduction"],
+                     "" if "pocketsphinx" not in row else "; pocketsphinx %.1f%%" % row["pocketsphinx"]["wer"]))
     print("vs PS = pocketsphinx CPU s / the row's CPU s on the same set. asrd-beam RSS includes the "
           "mapped LM pages (shared page cache).")
     print()
@@ -742,7 +804,7 @@ def print_table(table, peak, startup, baseline, long_run):
         if "beam_anon" in long_run:
             print("                      sampled /proc/PID/status peaks: %.1f MB file-backed (LM, model, "
                   "libraries), %.1f MB private (anonymous)" % (long_run["beam_file"], long_run["beam_anon"]))
-    print("Targets (issue 6: asrd-beam, word LM, default decoder parameters):")
+    print("Targets (issue 6: asrd-beam, word LM, the decoder of configs/asrd.yaml):")
     red = next((row["wer_reduction"] for row in table
                 if row["set"] == TARGET_BEAM_WER_SET and "wer_reduction" in row), None)
     print("  WER reduction vs greedy on %s  >= %g%% relative  measured %s  %s" % (
@@ -755,6 +817,16 @@ def print_table(table, peak, startup, baseline, long_run):
         "n/a (needs the LM and pocketsphinx)" if not sp else "%.1fx worst (%s); %s" % (
             min(sp)[0], min(sp)[1], ", ".join("%s %.1fx" % (n, v) for v, n in sp)),
         verdict_min(min(sp)[0] if sp else None, TARGET_BEAM_SPEEDUP)))
+    print("Targets (issue 11: asrd-beam on dev; pocketsphinx with the LM above, same run):")
+    vs = issue11_vs_ps(table)
+    for name, beam, ps in vs:
+        print("  fewer word errors than pocketsphinx on %-12s WER %.1f%% vs %.1f%%  %s"
+              % (name, beam, ps, "ok" if beam < ps else "MISSED"))
+    if not vs:
+        print("  fewer word errors than pocketsphinx: n/a (needs %s, the LM and pocketsphinx)"
+              % "/".join(TARGET_BEAT_PS_SETS))
+    for name, wer, limit in issue11_ceilings(table):
+        print("  WER on %-15s <= %-4g%%  measured %.1f%%  %s" % (name, limit, wer, verdict(wer, limit)))
     if peak:
         g = [row["asrd"].get("gflops") for row in table if "asrd" in row and row["asrd"].get("gflops")]
         if g:
