@@ -11,6 +11,7 @@
 #    non-zero with an error naming the address, no READY=1, no "listening on" line, nothing bound
 # Without network namespaces (not root, no `ip netns`) it says so and skips; it never binds outside one.
 # Ends with "N passed, N failed".
+# test-timeout: 180
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ASRD=${ASRD_BIN:-$PWD/build/asrd}

@@ -9,6 +9,7 @@
 # file has the shutdown lines. Daemons run in a network namespace of the test's own when one can
 # be made (loopback only).
 # KEEP_T=1 keeps the temporary directory (logs, stderr) for a look. Ends with "N passed, N failed".
+# test-timeout: 600
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ASRD=${ASRD_BIN:-$PWD/build/asrd}

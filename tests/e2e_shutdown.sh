@@ -8,6 +8,7 @@
 # after SIGTERM, exit status 1.
 # Daemons run in a network namespace of the test's own when one can be made (loopback only).
 # Ends with "N passed, N failed".
+# test-timeout: 240
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ASRD=${ASRD_BIN:-$PWD/build/asrd}
