@@ -3,8 +3,9 @@
 # cannot use is a start-up error. Runs every daemon inside a network namespace of its own (only a
 # loopback interface: nothing started here is reachable from outside, and fixed ports are free), with
 # a NOTIFY_SOCKET of the test's own, and reads what is bound with `ss -ltnH`:
-#  - 127.0.0.1, [::1], localhost (exactly the addresses the name resolves to), 0.0.0.0, [::]
-#    (IPv6 only) and * (every interface): exactly that socket and no other; /healthz answers on it,
+#  - 127.0.0.1, [::1], localhost (exactly the addresses the name resolves to), a name with an IPv4
+#    and an IPv6 address (the namespace's own /etc/hosts; port 0 too: one port for both), 0.0.0.0,
+#    [::] (IPv6 only) and * (every interface): exactly those sockets; /healthz answers on them,
 #    and the other loopback family is refused; the built-in default and the shipped configuration:
 #    127.0.0.1:2700 only
 #  - a name that does not resolve, 256.1.1.1, an address not on this host, a port in use: exit
@@ -28,6 +29,13 @@ trap cleanup EXIT
 if ! netns_make; then
     skip "cannot make a network namespace ($NETNS_ERR): listening tests need one"
     finish
+fi
+# The namespace's own /etc/hosts (ip netns exec mounts /etc/netns/NS/hosts there): a name with an
+# IPv4 and an IPv6 address, so that one name means two listening sockets.
+HOSTS=0
+if mkdir -p "/etc/netns/$NS" 2>/dev/null &&
+    printf '127.0.0.1 localhost\n127.0.0.1 asrd-both\n::1 asrd-both\n' >"/etc/netns/$NS/hosts"; then
+    HOSTS=1
 fi
 unset ASRD_MODEL
 "$MK" "$T/m.model" --layers 2 --hidden 48 --seed 11 >/dev/null || { bad "tool_mkmodel failed"; finish; }
@@ -99,6 +107,17 @@ v4=refused; v6=refused
 case " $want " in *" 127.0.0.1:2703 "*) v4=200;; esac
 case " $want " in *" [::1]:2703 "*) v6=200;; esac
 listens "localhost ($want)" 2703 "$want" $v4 $v6 --listen localhost:2703
+if [ $HOSTS = 1 ]; then
+    listens "a name with an IPv4 and an IPv6 address" 2707 "127.0.0.1:2707 [::1]:2707" 200 200 --listen asrd-both:2707
+    # port 0: both addresses on the one port the kernel picked, and the log names both URLs
+    run 0 --model "$T/m.model" --listen asrd-both:0
+    p4=$(sed -n 's/^bound 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/r"); p6=$(sed -n 's/^bound \[::1\]:\([0-9]*\)$/\1/p' "$T/r")
+    check "a name with two addresses, port 0: one port for both ('$(bound)')" [ -n "$p4" -a "$p4" = "$p6" ]
+    check "a name with two addresses, port 0: the log names both URLs" \
+        grep -q "listening on http://127.0.0.1:$p4/ and http://\[::1\]:$p4/" "$T/log"
+else
+    skip "cannot write /etc/netns/$NS/hosts: a name with two addresses not tried"
+fi
 listens "0.0.0.0" 2704 "0.0.0.0:2704" 200 refused --listen 0.0.0.0:2704
 listens "[::] (IPv6 only)" 2705 "[::]:2705" refused 200 --listen '[::]:2705'
 listens "* (every interface)" 2706 "*:2706" 200 200 --listen '*:2706'

@@ -7,7 +7,8 @@
 #                        it when any were) and exit
 #   netns_make           a network namespace of the script's own, only loopback (up): sets NS and
 #                        IN=(ip netns exec NS); 1 with the reason in NETNS_ERR when none can be made
-#                        (not root, no `ip`), IN=() then; netns_del removes it (call it at exit)
+#                        (not root, no `ip`), IN=() then; netns_del removes it (call it at exit),
+#                        and /etc/netns/NS (`ip netns exec` mounts /etc/netns/NS/hosts on /etc/hosts)
 pass=0
 fail=0
 skipped=0
@@ -30,4 +31,9 @@ netns_make() {
     fi
     IN=(ip netns exec "$NS")
 }
-netns_del() { [ -z "${NS:-}" ] || ip netns del "$NS" 2>/dev/null; }
+netns_del() {
+    [ -n "${NS:-}" ] || return 0
+    ip netns del "$NS" 2>/dev/null
+    rm -rf "/etc/netns/$NS" # a script's own /etc/hosts for the namespace, if it made one
+    rmdir /etc/netns 2>/dev/null # only if nothing else is there
+}
