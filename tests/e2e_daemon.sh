@@ -177,12 +177,29 @@ kill -TERM "$DPID"; wait "$DPID"
 start_daemon lim "$NOEP
 limits: {max_sessions: 4, max_message_bytes: 65536, idle_timeout_s: 2, max_audio_s: 2}" || finish
 U=ws://127.0.0.1:$PORT/
-# the healthy session streams 1.9 s of audio (under the 2 s cap) at 0.2x real time (~10 s, a chunk
-# every 0.25 s, so never idle) across every bad case below.
+# the healthy session streams 1.9 s of audio (under the 2 s cap) at 0.1x real time (~19 s, a chunk
+# every 0.5 s, so never idle) across every bad case below (on a loaded machine they take > 10 s).
 sox "$T/long.wav" "$T/h.wav" trim 0 1.9
-$CL "$U" "$T/h.wav" --chunk 1600 --pace 0.2 >"$T/healthy" 2>"$T/healthy.err" &
+$CL "$U" "$T/h.wav" --chunk 1600 --pace 0.1 >"$T/healthy" 2>"$T/healthy.err" &
 HP=$!
 sleep 0.3
+# max sessions 4: the healthy one + 3 holders (each sends a chunk every 0.5 s, so not idle); a 5th,
+# once the 4 are open (a client takes a while to start on a loaded machine), gets 1013. First, while
+# the healthy session surely runs; the bad cases below start once the holders are done.
+HOLD=()
+for i in 1 2 3; do
+    $CL "$U" "$T/h.wav" --chunk 8000 --pace 0.5 --max-seconds 20 >"$T/hold$i" 2>/dev/null &
+    HOLD+=($!)
+done
+open_now() { curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^asrd_sessions_open //p'; }
+for _ in $(seq 100); do [ "$(open_now)" = 4 ] && break; sleep 0.1; done
+n_open=$(open_now)
+$CL "$U" "$T/h.wav" >"$T/o" 2>/dev/null
+check "5th session: close 1013 ($(field "$T/o" close); $n_open open before it)" [ "$(field "$T/o" close)" = 1013 ]
+wait "${HOLD[@]}"
+for i in 1 2 3; do
+    check "holder $i: close 1000" [ "$(field "$T/hold$i" close)" = 1000 ]
+done
 $CL "$U" "$T/a16.wav" --send 'this is not json' --chunk 8000 >"$T/o1" 2>/dev/null &
 P1=$!
 $CL "$U" "$T/h.wav" --send '{"hello" : 1}' --chunk 8000 >"$T/o2" 2>/dev/null &
@@ -217,22 +234,9 @@ check "100 kB message: close 1009 ($(field "$T/o" close))" [ "$(field "$T/o" clo
 $CL "$U" --no-eof --max-seconds 10 >"$T/o" 2>/dev/null
 check "idle: close 1001 ($(field "$T/o" close) $(field "$T/o" reason))" [ "$(field "$T/o" close)" = 1001 ]
 check "idle: reason" grep -q "idle timeout" "$T/o"
-# max sessions 4: the healthy one + 3 holders (each sends a chunk every 0.5 s, so not idle); a 5th -> 1013
-HOLD=()
-for i in 1 2 3; do
-    $CL "$U" "$T/h.wav" --chunk 8000 --pace 0.5 --max-seconds 20 >"$T/hold$i" 2>/dev/null &
-    HOLD+=($!)
-done
-sleep 0.6
-$CL "$U" "$T/h.wav" >"$T/o" 2>/dev/null
-check "5th session: close 1013 ($(field "$T/o" close))" [ "$(field "$T/o" close)" = 1013 ]
 wait $HP
 check "healthy session: close 1000 ($(field "$T/healthy" close))" [ "$(field "$T/healthy" close)" = 1000 ]
 check "healthy session: transcript equals batch" [ "$(field "$T/healthy" text)" = "$(batch "$T/h.wav")" ]
-wait "${HOLD[@]}"
-for i in 1 2 3; do
-    check "holder $i: close 1000" [ "$(field "$T/hold$i" close)" = 1000 ]
-done
 # /healthz and /metrics
 check "/healthz says ok" [ "$(curl -s "http://127.0.0.1:$PORT/healthz")" = ok ]
 curl -s "http://127.0.0.1:$PORT/metrics" >"$T/metrics"
