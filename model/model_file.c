@@ -596,7 +596,12 @@ static parse_result parse_body(const char *path, reader *r, uint32_t version, as
         }
     }
 
-    size_t bytes = (slab_floats(d) * sizeof(float) + 63) & ~(size_t)63;
+    /* The tensors' data alone must fit in what is left of the file: checked before anything is
+     * allocated, so a small malformed file cannot make us commit gigabytes (shapes are bounded by
+     * check_shape, so the sum cannot overflow). */
+    size_t need = slab_floats(d) * sizeof(float);
+    NEED(need, "%s: truncated: the metadata's tensors need %zu bytes, %zu left", path, need, r->left);
+    size_t bytes = (need + 63) & ~(size_t)63;
     float *slab = aligned_alloc(64, bytes);
     if (!slab) {
         asr_error_set(err, ASR_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, bytes);

@@ -2,6 +2,8 @@
  * file refused with a message that names the file and the problem. Damaged files are made by
  * editing a written file's bytes (recomputing the CRC where the test wants to get past it). */
 #include <dirent.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,6 +291,64 @@ static void test_shipped_model(void)
     asr_model_desc_free(&s);
 }
 
+/* A small file whose metadata claims a 1-layer LSTM of 8192 (a 1.07 GB w_hh): reading it must be
+ * refused as truncated without committing the memory the header asks for (issue 12: the reader
+ * used to allocate and zero the whole slab first). Measured in a child: its peak RSS must stay far
+ * below the claimed size. */
+static void test_huge_header(void)
+{
+    asr_model_desc d;
+    asr_error err = {ASR_OK, ""};
+    make_desc(&d);
+    d.n_layers = 1;
+    d.layers[0] = (nn_rnn_layer){.type = NN_LSTM, .in = 26, .hidden = 8};
+    CHECK(asr_model_desc_alloc(&d, &err) == ASR_OK, "alloc: %s", err.msg);
+    for (int i = 0; i < d.n_feat; i++)
+        d.feat_std[i] = 1.0f;
+    char small[600];
+    snprintf(small, sizeof small, "%s/huge.bin", dir);
+    CHECK(asr_model_write(small, &d, &err) == ASR_OK, "write: %s", err.msg);
+    asr_model_desc_free(&d);
+    size_t n = 0;
+    unsigned char *b = slurp(small, &n);
+    unsigned char *big = b ? malloc(n + 64) : NULL;
+    size_t m = 0;
+    if (big) {
+        memcpy(big, b, n);
+        m = edit_meta(big, n, "layer0 lstm 26 8", "layer0 lstm 26 8192");
+    }
+    CHECK(m > 0, "huge header: metadata edit failed");
+    if (m) {
+        spit(small, big, m);
+        int fds[2];
+        CHECK(pipe(fds) == 0, "pipe");
+        pid_t pid = fork();
+        if (pid == 0) {
+            asr_model_desc r;
+            asr_error e = {ASR_OK, ""};
+            asr_status st = asr_model_read(small, &r, &e);
+            struct rusage ru;
+            getrusage(RUSAGE_SELF, &ru);
+            long out[2] = {(long)st, ru.ru_maxrss};
+            ssize_t w = write(fds[1], out, sizeof out);
+            _exit(w == (ssize_t)sizeof out && strstr(e.msg, "truncated") ? 0 : 1);
+        }
+        close(fds[1]);
+        long got[2] = {-1, -1};
+        ssize_t rd = read(fds[0], got, sizeof got);
+        close(fds[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(rd == (ssize_t)sizeof got && got[0] == ASR_ERR_FORMAT && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "huge header (%zu-byte file): status %ld, child exit %d, expected a 'truncated' format error", m,
+              got[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        CHECK(got[1] > 0 && got[1] < 256 * 1024, "huge header: peak RSS %ld KB reading a %zu-byte file (claims 1 GB)",
+              got[1], m);
+    }
+    free(big);
+    free(b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/test_model_file.XXXXXX");
@@ -381,7 +441,9 @@ int main(void)
             size_t data = (size_t)(hit - img) + 11 + 4 + 8;
             spit(path, img, data + 10);
             char needle[100];
-            snprintf(needle, sizeof needle, "truncated: tensor layer1.w_hh needs %d bytes, 10 left", 4 * 7 * 7 * 4);
+            /* the tensors are checked against the file's size before any is read (or allocated) */
+            snprintf(needle, sizeof needle, "truncated: the metadata's tensors need %zu bytes",
+                     asr_model_desc_params(&d) * sizeof(float) + 2 * 13 * sizeof(float));
             expect_refused(path, ASR_ERR_FORMAT, needle, "cut inside layer1.w_hh");
         }
     }
@@ -451,7 +513,8 @@ int main(void)
     meta_case(img, n, "layer1 lstm", "layer1 rnn", ASR_ERR_FORMAT, "unknown layer type 'rnn'");
     meta_case(img, n, "layer1 lstm 11 7\n", "", ASR_ERR_FORMAT, "missing metadata key 'layer1'");
     meta_case(img, n, "layers 2", "layers 1", ASR_ERR_FORMAT, "layer1 but layers is 1");
-    meta_case(img, n, "layer1 lstm 11 7", "layer1 lstm 11 8", ASR_ERR_FORMAT, "layer1.w_ih has shape (28, 11), expected (32, 11)");
+    /* a larger claim than the file holds is refused before anything is allocated */
+    meta_case(img, n, "layer1 lstm 11 7", "layer1 lstm 11 8", ASR_ERR_FORMAT, "truncated: the metadata's tensors need");
     meta_case(img, n, "layer1 lstm 11 7", "layer1 gru 11 7", ASR_ERR_FORMAT, "layer1.w_ih has shape (28, 11), expected (21, 11)");
     meta_case(img, n, "layer1 lstm 11 7", "layer1 lstm 12 7", ASR_ERR_FORMAT, "layer1 input size 12, expected 11");
     meta_case(img, n, "n_feat 13", "n_feat 14", ASR_ERR_FORMAT, "n_feat 14 differs from num_ceps 13");
@@ -480,6 +543,7 @@ int main(void)
     test_cmvn_versions(&d, good);
     asr_model_desc_free(&d);
     test_shipped_model();
+    test_huge_header();
 
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
