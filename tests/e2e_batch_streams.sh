@@ -30,7 +30,7 @@ if [ -s "$C/cathy/dev.tsv" ] && [ -s "$C/fsdd/dev.tsv" ]; then
     mapfile -t fsdd < <(head -7 "$C/fsdd/dev.tsv" | cut -f1 | sed "s|^|$C/fsdd/|")
     for i in 0 1 2 3 4 5 6; do real+=("${cathy[$i]}" "${fsdd[$i]}"); done
 else # no shared corpus: made-up audio of different lengths and rates, still deterministic
-    ok "no shared corpus at $C: synthetic files instead"
+    echo "note: no shared corpus at $C: synthetic files instead"
     for i in 1 2 3 4 5 6 7; do
         sox -n -r 16000 -c 1 -b 16 "$T/s$i.wav" synth "$i" sine $((200 * i)) synth 0.3 sine 900
         sox -n -r 8000 -c 1 -b 16 "$T/t$i.wav" synth 0.$i sine $((150 * i))
@@ -53,8 +53,9 @@ run() {
     "$ASRD" --batch --no-progress "$@" <"$stdin_file" >"$T/$name.out" 2>"$T/$name.err"
     echo $? >"$T/$name.rc"
 }
-# same NAME BASE: NAME's stdout, stderr and exit status are BASE's, byte for byte
+# same NAME BASE: NAME's stdout (not empty), stderr and exit status are BASE's, byte for byte
 same() {
+    check "$1: stdout not empty" [ -s "$T/$1.out" ] # two empty outputs would compare equal
     check "$1: stdout = $2's" cmp -s "$T/$1.out" "$T/$2.out"
     check "$1: stderr = $2's" cmp -s "$T/$1.err" "$T/$2.err"
     check "$1: exit status = $2's" cmp -s "$T/$1.rc" "$T/$2.rc"
@@ -154,10 +155,10 @@ if [ -s model/asrd-en.model ]; then
         run reallm-t2k3 "${R[@]}" --format json --lm "$LMBIN" --threads 2 --streams 3 "${files[@]}"
         same reallm-t2k3 reallm-k1
     else
-        echo "skip: no word LM at $LMBIN (make lm): beam with the real LM not checked"
+        skip "no word LM at $LMBIN (make lm): beam with the real LM not checked"
     fi
 else
-    ok "no shipped model: real-model comparisons skipped"
+    skip "no shipped model: real-model comparisons not made"
 fi
 
 # usage
