@@ -1,7 +1,8 @@
 /* config.h - the daemon's configuration: defaults, YAML file (libyaml), command-line overrides.
  *
- * Every key is optional. Unknown keys, wrong types and out-of-range values are errors reported as
- * "file:line:column: message" (1-based). configs/asrd.yaml documents every key; the layout is
+ * Every key is optional. Unknown keys, keys given twice, wrong types and out-of-range values are
+ * errors reported as "file:line:column: message" (1-based). configs/asrd.yaml documents every key;
+ * the layout is
  *   listen: "HOST:PORT"   model: PATH   threads: N
  *   www:      {root: DIR, mount: /PATH}
  *   mic:      {enabled: bool, device: NAME, sample_rate: HZ, source: FILE|-, pace: bool,

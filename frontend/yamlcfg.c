@@ -183,6 +183,15 @@ asr_status cfg_walk_map(cfg_reader *r, yaml_node_t *nd, const char *what, cfg_pa
         if (!ks)
             return what ? cfg_error(r, k, "%s: keys must be plain words", what)
                         : cfg_error(r, k, "keys must be plain words");
+        /* A second value for a key would silently replace the first: refuse it, at the second. */
+        for (yaml_node_pair_t *q = nd->data.mapping.pairs.start; q < p; q++) {
+            const yaml_node_t *qk = cfg_node(r, q->key);
+            const char *qs = cfg_scalar(qk);
+            if (qs && !strcmp(qs, ks))
+                return cfg_error(r, k, "duplicate key '%s%s%s' (first at line %lu, column %lu)", what ? what : "",
+                                 what ? "." : "", ks, (unsigned long)qk->start_mark.line + 1,
+                                 (unsigned long)qk->start_mark.column + 1);
+        }
         asr_status st = fn(r, user, ks, k, v);
         if (st != ASR_OK)
             return st;

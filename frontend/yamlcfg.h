@@ -75,7 +75,9 @@ typedef asr_status (*cfg_pair_fn)(cfg_reader *r, void *user, const char *key, ya
 
 /* Calls fn for every pair of mapping nd, in file order, stopping at the first error. what names the
  * mapping in messages ("optim"; NULL: the top level): "what: expected a mapping (key: value lines)"
- * when nd is not one, "what: keys must be plain words" for a key that is not a scalar. */
+ * when nd is not one, "what: keys must be plain words" for a key that is not a scalar, and
+ * "duplicate key 'what.key' (first at line L, column C)" at the second occurrence of a key (quoted
+ * or not, whatever the values), before fn sees it. */
 asr_status cfg_walk_map(cfg_reader *r, yaml_node_t *nd, const char *what, cfg_pair_fn fn, void *user);
 
 /* Reads a whole file into a NUL-terminated malloc'd *text (length *len, the caller frees it).

@@ -116,6 +116,11 @@ static void test_errors(void)
     expect_error("limits: 5\n", 1, 9, "expected a mapping");
     expect_error("threads: [1\n", 2, 1, ""); /* YAML syntax error: libyaml's mark */
     expect_error("- a\n- b\n", 1, 1, "expected a mapping");
+    /* duplicate keys: at the second one (the first value would otherwise be silently overwritten) */
+    expect_error("threads: 2\nmodel: m\nthreads: 4\n", 3, 1, "duplicate key 'threads' (first at line 1, column 1)");
+    expect_error("limits:\n  max_sessions: 4\n  max_sessions: 5\n", 3, 3, "duplicate key 'limits.max_sessions'");
+    expect_error("limits: {idle_timeout_s: 5}\nthreads: 2\nlimits: {max_sessions: 5}\n", 3, 1,
+                 "duplicate key 'limits' (first at line 1, column 1)");
     /* cross-key checks name the file */
     cfg c;
     asr_error e = {0};

@@ -108,9 +108,47 @@ static void test_structure(void)
     free(text);
 }
 
+/* A key given twice in one mapping is an error at the second one, naming the first; the same key in
+ * two different mappings is fine. */
+static void test_duplicates(void)
+{
+    cfg_reader r;
+    asr_error e = {0};
+    seen s;
+    CHECK(!open_map(&r, "a: 1\nb: 2\na: 3\n", 0, &s, &e) &&
+              !strcmp(e.msg, "t.yaml:3:1: duplicate key 'a' (first at line 1, column 1)"),
+          "top-level duplicate: %s", e.msg);
+    CHECK(s.n == 2, "the walk stops before the duplicate (%d pairs seen)", s.n);
+    cfg_reader_close(&r);
+    CHECK(!open_map(&r, "{x: 1, y: 2, x: 1}\n", 0, &s, &e) &&
+              !strcmp(e.msg, "t.yaml:1:14: duplicate key 'x' (first at line 1, column 2)"),
+          "flow-style duplicate, same value: %s", e.msg);
+    cfg_reader_close(&r);
+    CHECK(!open_map(&r, "'a': 1\n\"a\": 2\n", 0, &s, &e) && strstr(e.msg, "t.yaml:2:1: duplicate key 'a'"),
+          "quoting does not make a key different: %s", e.msg);
+    cfg_reader_close(&r);
+    /* nested: the walk of the inner mapping reports it with the mapping's name */
+    const char *nested = "m:\n  k: 1\n  j: 2\n  k: 3\nn: {k: 1}\n";
+    CHECK(cfg_reader_open(&r, nested, strlen(nested), "t.yaml", 0, &e) == ASR_OK,
+          "open nested");
+    yaml_node_t *root = cfg_root(&r);
+    yaml_node_t *m = cfg_node(&r, root->data.mapping.pairs.start[0].value);
+    yaml_node_t *n = cfg_node(&r, root->data.mapping.pairs.start[1].value);
+    memset(&s, 0, sizeof s);
+    CHECK(cfg_walk_map(&r, m, "m", collect, &s) == ASR_ERR_CONFIG &&
+              !strcmp(e.msg, "t.yaml:4:3: duplicate key 'm.k' (first at line 2, column 3)"),
+          "nested duplicate: %s", e.msg);
+    memset(&s, 0, sizeof s);
+    CHECK(cfg_walk_map(&r, n, "n", collect, &s) == ASR_OK && s.n == 1, "same key in another mapping: %s", e.msg);
+    cfg_reader_close(&r);
+    CHECK(open_map(&r, "a: 1\nab: 2\nb: 3\n", 0, &s, &e) && s.n == 3, "prefixes are different keys: %s", e.msg);
+    cfg_reader_close(&r);
+}
+
 int main(void)
 {
     test_dialects();
     test_structure();
+    test_duplicates();
     return TEST_SUMMARY();
 }
