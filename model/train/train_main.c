@@ -11,6 +11,7 @@
  * hypotheses), best.model, last.model, checkpoint.bin.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -59,7 +60,9 @@ static void usage(FILE *f)
                "{config.yaml,log.tsv,eval.tsv,best.model,last.model,checkpoint.bin}. SIGINT/SIGTERM save a\n"
                "checkpoint and exit 0; --resume DIR continues it bit for bit. --max-updates N caps the total\n"
                "update count (resumed runs included) without changing the LR schedule; --threads N overrides\n"
-               "the config (results are reproducible for a given thread count only).\n"
+               "the config (results are reproducible for a given thread count only). Numbers are checked:\n"
+               "--max-updates 1..10^9, --threads 1..256, --dump-count/--check-count 1..10^6; an option's\n"
+               "value follows it (--threads 2) or an '=' (--threads=2); bad values and unknown options exit 2.\n"
                "  --dump-batches FILE  write the first --dump-count (20) batches of epoch 0 (no augmentation)\n"
                "                       for tests/bench/torch_train_ref.py, then exit\n"
                "  --train-dump FILE    train on those batches (cycling) for --max-updates and print throughput\n"
@@ -901,49 +904,95 @@ out:
     return rc;
 }
 
+/* The number in s, which must be all digits (an optional sign) and lie in [lo, hi]; else prints
+ * "asr-train: OPT: ..." and returns 0. */
+static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || end == s) {
+        fprintf(stderr, "asr-train: %s: expected a whole number, got '%s'\n", opt, s);
+        return 0;
+    }
+    if (errno == ERANGE || v < lo || v > hi) {
+        fprintf(stderr, "asr-train: %s: %s is out of range [%ld, %ld]\n", opt, s, lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *config = NULL, *resume = NULL, *outdir = NULL, *dump = NULL, *tdump = NULL, *check = NULL;
-    long max_updates = -1;
-    int threads = 0, dump_count = 20, check_count = 8;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    long max_updates = -1, threads = 0, dump_count = 20, check_count = 8;
+    enum { O_CONFIG = 256, O_RESUME, O_OUTDIR, O_MAX_UPDATES, O_THREADS, O_DUMP, O_DUMP_COUNT, O_TDUMP, O_CHECK,
+           O_CHECK_COUNT };
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, O_CONFIG},
+        {"resume", required_argument, NULL, O_RESUME},
+        {"outdir", required_argument, NULL, O_OUTDIR},
+        {"max-updates", required_argument, NULL, O_MAX_UPDATES},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"dump-batches", required_argument, NULL, O_DUMP},
+        {"dump-count", required_argument, NULL, O_DUMP_COUNT},
+        {"train-dump", required_argument, NULL, O_TDUMP},
+        {"check-model", required_argument, NULL, O_CHECK},
+        {"check-count", required_argument, NULL, O_CHECK_COUNT},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* our own messages, with the usage */
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        int ok = 1;
+        switch (c) {
+        case 'h':
             usage(stdout);
             return 0;
+        case O_CONFIG: config = optarg; break;
+        case O_RESUME: resume = optarg; break;
+        case O_OUTDIR: outdir = optarg; break;
+        case O_DUMP: dump = optarg; break;
+        case O_TDUMP: tdump = optarg; break;
+        case O_CHECK: check = optarg; break;
+        /* 0 would train nothing; 10^9 updates is years of training here. */
+        case O_MAX_UPDATES: ok = parse_long("--max-updates", optarg, 1, 1000000000L, &max_updates); break;
+        case O_THREADS: ok = parse_long("--threads", optarg, 1, 256, &threads); break; /* the config's range */
+        case O_DUMP_COUNT: ok = parse_long("--dump-count", optarg, 1, 1000000L, &dump_count); break;
+        case O_CHECK_COUNT: ok = parse_long("--check-count", optarg, 1, 1000000L, &check_count); break;
+        case ':':
+            fprintf(stderr, "asr-train: %s needs a value\n", argv[optind - 1]);
+            ok = 0;
+            break;
+        default: /* '?' */
+            if (optopt)
+                fprintf(stderr, "asr-train: unknown option -%c\n", optopt);
+            else
+                fprintf(stderr, "asr-train: unknown or ambiguous option %s\n", argv[optind - 1]);
+            ok = 0;
+            break;
         }
-        if (!v) {
-            fprintf(stderr, "asr-train: %s needs a value (or unknown option)\n", a);
+        if (!ok) {
             usage(stderr);
             return 2;
         }
-        i++;
-        if (!strcmp(a, "--config"))
-            config = v;
-        else if (!strcmp(a, "--resume"))
-            resume = v;
-        else if (!strcmp(a, "--outdir"))
-            outdir = v;
-        else if (!strcmp(a, "--max-updates"))
-            max_updates = atol(v);
-        else if (!strcmp(a, "--threads"))
-            threads = atoi(v);
-        else if (!strcmp(a, "--dump-batches"))
-            dump = v;
-        else if (!strcmp(a, "--dump-count"))
-            dump_count = atoi(v);
-        else if (!strcmp(a, "--train-dump"))
-            tdump = v;
-        else if (!strcmp(a, "--check-model"))
-            check = v;
-        else if (!strcmp(a, "--check-count"))
-            check_count = atoi(v);
-        else {
-            fprintf(stderr, "asr-train: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
-        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "asr-train: unexpected argument '%s' (every input is an option)\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (!!dump + !!tdump + !!check > 1) {
+        fprintf(stderr, "asr-train: --dump-batches, --train-dump and --check-model exclude each other\n");
+        usage(stderr);
+        return 2;
+    }
+    if (resume && outdir) {
+        fprintf(stderr, "asr-train: --resume DIR writes into DIR: --outdir cannot be given with it\n");
+        usage(stderr);
+        return 2;
     }
     if (!config) {
         fprintf(stderr, "asr-train: --config FILE is required\n");
@@ -959,7 +1008,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (threads > 0)
-        r.cfg.threads = threads;
+        r.cfg.threads = (int)threads;
     if (max_updates < 0)
         max_updates = r.cfg.max_updates;
     r.outdir = (char *)(resume ? resume : outdir ? outdir : r.cfg.outdir);
@@ -990,7 +1039,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (dump) {
-        rc = dump_batches(&r, dump, dump_count, &err);
+        rc = dump_batches(&r, dump, (int)dump_count, &err);
         if (rc)
             fprintf(stderr, "asr-train: %s\n", err.msg);
         goto out;
@@ -1000,7 +1049,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (check) {
-        rc = check_model(&r, check, check_count, &err);
+        rc = check_model(&r, check, (int)check_count, &err);
         goto out;
     }
     if (tdata_mkdirs(r.outdir) != 0) {
