@@ -17,7 +17,7 @@ VERSION := 0.1.0
 
 # Every library through pkg-config (packages: see `make deps`). Flags are expanded lazily (=), so a
 # `make test` on a fresh machine sees the libraries that its deps step has just installed.
-PKGS    := sndfile samplerate kissfft-float openblas yaml-0.1 zlib libcjson portaudio-2.0 alsa jack libwebsockets libsystemd
+PKGS    := sndfile soxr kissfft-float openblas yaml-0.1 zlib libcjson portaudio-2.0 alsa jack libwebsockets libsystemd
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wshadow -Werror
 CFLAGS  ?= -O2 -g
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -pthread -MMD -MP $(WARN) -DASRD_VERSION='"$(VERSION)"' \
@@ -106,7 +106,7 @@ $(BA)/tests/%: $(BA)/obj/tests/%.o $(BA)/libasrd.a $(BA)/libasrtrain.a $(BA)/lib
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # --- dependencies: Debian packages, installed as root only when missing ---
-DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libjack-jackd2-dev libsndfile1-dev libsamplerate0-dev libkissfft-dev \
+DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libjack-jackd2-dev libsndfile1-dev libsoxr-dev libkissfft-dev \
                libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev libsystemd-dev
 DEPS_LM     := pocketsphinx-en-us python3 python3-numpy
 # The tests start the daemon with configs/asrd.yaml, which decodes with the word LM: they need $(LMBIN).

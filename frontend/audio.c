@@ -1,4 +1,4 @@
-/* audio.c - audio files in (libsndfile), mono, any rate out (libsamplerate), int16 scale.
+/* audio.c - audio files in (libsndfile), mono, any rate out (libsoxr), int16 scale.
  *
  * DESIGN: an audio_reader decodes blocks with sf_readf_float (normalised to [-1, 1), then scaled
  * by 32768: exact for 8/16-bit PCM, so 16-bit input at its own rate comes out as the exact int16
@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <samplerate.h>
 #include <sndfile.h>
+#include <soxr.h>
 
 #define BLOCK_FRAMES 4096
 /* Standard input: bytes further than this behind the read position may be dropped. */
@@ -130,12 +130,34 @@ static sf_count_t vio_tell(void *user) { return ((stdin_vio *)user)->pos; }
 
 /* ---- resampler ---- */
 
+/* libsoxr at its 'high quality' recipe (20-bit precision, linear phase, passband to 0.913 of the
+ * lower Nyquist frequency, rolloff <= 0.01 dB): the quality sox and FFmpeg use by default. Its output
+ * does not depend on how the input is cut into chunks as long as every call gets enough output room
+ * for all it can produce (soxr_process takes no more input than that room allows, and what it leaves
+ * in its FIFOs is computed the same way later): audio_resampler_process always drains it. */
+#define RESAMPLER_QUALITY SOXR_HQ
+
 struct audio_resampler {
     int in_rate, out_rate;
-    double ratio;   /* out_rate / in_rate */
-    SRC_STATE *src; /* NULL when in_rate == out_rate (exact copy) */
-    int ended;      /* end_of_input was given: libsamplerate needs src_reset before reuse */
+    double ratio; /* out_rate / in_rate */
+    soxr_t soxr;  /* NULL when in_rate == out_rate (exact copy), or after the end of a stream */
 };
+
+/* A fresh soxr stream (soxr_clear in 0.1.3 does not restart a stream: a new one is created). */
+static int resampler_start(audio_resampler *rs, asr_error *err)
+{
+    soxr_error_t e = NULL;
+    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    soxr_quality_spec_t q = soxr_quality_spec(RESAMPLER_QUALITY, 0);
+    soxr_runtime_spec_t rt = soxr_runtime_spec(1); /* no OpenMP threads: one stream, one thread */
+    rs->soxr = soxr_create(rs->in_rate, rs->out_rate, 1, &e, &io, &q, &rt);
+    if (!rs->soxr) {
+        asr_error_set(err, ASR_ERR_NOMEM, "resampler: %d Hz -> %d Hz: %s", rs->in_rate, rs->out_rate,
+                      e ? e : "soxr_create failed");
+        return -1;
+    }
+    return 0;
+}
 
 audio_resampler *audio_resampler_create(int in_rate, int out_rate, asr_error *err)
 {
@@ -145,32 +167,27 @@ audio_resampler *audio_resampler_create(int in_rate, int out_rate, asr_error *er
         return NULL;
     }
     double ratio = (double)out_rate / in_rate;
-    if (in_rate != out_rate && !src_is_valid_ratio(ratio)) {
+    /* The range libsamplerate accepted (soxr takes more, but no microphone or file needs it, and a
+     * 1 Hz header is a broken file, not audio to stretch 16000 times). */
+    if (in_rate != out_rate && (ratio < 1.0 / 256 || ratio > 256)) {
         asr_error_set(err, ASR_ERR_UNSUPPORTED,
                       "resampler: cannot convert %d Hz to %d Hz (ratio %g outside 1/256..256)", in_rate, out_rate,
                       ratio);
         return NULL;
     }
     rs = calloc(1, sizeof *rs);
-    if (!rs)
-        goto nomem;
+    if (!rs) {
+        asr_error_set(err, ASR_ERR_NOMEM, "resampler: out of memory");
+        return NULL;
+    }
     rs->in_rate = in_rate;
     rs->out_rate = out_rate;
     rs->ratio = ratio;
-    if (in_rate != out_rate) {
-        int e = 0;
-        rs->src = src_new(SRC_SINC_MEDIUM_QUALITY, 1, &e);
-        if (!rs->src) {
-            asr_error_set(err, ASR_ERR_NOMEM, "resampler: %s", src_strerror(e));
-            goto fail;
-        }
+    if (in_rate != out_rate && resampler_start(rs, err) < 0) {
+        free(rs);
+        return NULL;
     }
     return rs;
-nomem:
-    asr_error_set(err, ASR_ERR_NOMEM, "resampler: out of memory");
-fail:
-    audio_resampler_destroy(rs);
-    return NULL;
 }
 
 static int grow(float **out, size_t *cap, size_t need)
@@ -191,48 +208,44 @@ static int grow(float **out, size_t *cap, size_t need)
 long audio_resampler_process(audio_resampler *rs, const float *in, size_t n_in, int end, float **out,
                              size_t *cap, asr_error *err)
 {
-    if (!rs->src) {
+    if (rs->in_rate == rs->out_rate) {
         if (grow(out, cap, n_in ? n_in : 1) < 0)
             goto nomem;
         if (n_in)
             memcpy(*out, in, sizeof(float) * n_in);
         return (long)n_in;
     }
-    if (rs->ended) {
-        src_reset(rs->src);
-        rs->ended = 0;
-    }
-    static const float nothing[1];
-    if (!in) /* libsamplerate refuses a NULL input pointer even with 0 frames */
-        in = nothing;
+    if (!rs->soxr && resampler_start(rs, err) < 0) /* the previous stream ended */
+        return -1;
     size_t n_out = 0;
-    for (;;) {
-        size_t room_need = n_out + (size_t)((double)n_in * rs->ratio) + 256;
-        if (grow(out, cap, room_need) < 0)
-            goto nomem;
-        SRC_DATA d = {
-            .data_in = in,
-            .data_out = *out + n_out,
-            .input_frames = (long)n_in,
-            .output_frames = (long)(*cap - n_out),
-            .src_ratio = rs->ratio,
-            .end_of_input = end ? 1 : 0,
-        };
-        int e = src_process(rs->src, &d);
-        if (e) {
-            asr_error_set(err, ASR_ERR_AUDIO, "resampler: %s", src_strerror(e));
-            return -1;
+    /* The input, then at the end the flush (in = NULL). Each call gets room for all that its input
+     * can give and is repeated while it fills that room: nothing is left in soxr's output FIFO for
+     * a later call, whatever the chunking. */
+    for (int flush = n_in ? 0 : 1; flush <= (end ? 1 : 0); flush++) {
+        for (;;) {
+            size_t want = flush ? 1024 : (size_t)((double)n_in * rs->ratio) + 64;
+            if (grow(out, cap, n_out + want) < 0)
+                goto nomem;
+            size_t room = *cap - n_out, idone = 0, odone = 0;
+            soxr_error_t e = soxr_process(rs->soxr, flush ? NULL : in, flush ? 0 : n_in, &idone, *out + n_out,
+                                          room, &odone);
+            if (e) {
+                asr_error_set(err, ASR_ERR_AUDIO, "resampler: %s", e);
+                return -1;
+            }
+            if (!flush) {
+                in += idone;
+                n_in -= idone;
+            }
+            n_out += odone;
+            if (odone < room && (flush || n_in == 0))
+                break;
         }
-        in += d.input_frames_used;
-        n_in -= (size_t)d.input_frames_used;
-        n_out += (size_t)d.output_frames_gen;
-        if (n_in == 0 && (!end || d.output_frames_gen == 0))
-            break;
-        if (d.input_frames_used == 0 && d.output_frames_gen == 0 && !end)
-            break;
     }
-    if (end)
-        rs->ended = 1;
+    if (end) { /* the next call starts a new stream */
+        soxr_delete(rs->soxr);
+        rs->soxr = NULL;
+    }
     return (long)n_out;
 nomem:
     asr_error_set(err, ASR_ERR_NOMEM, "resampler: out of memory");
@@ -241,17 +254,17 @@ nomem:
 
 void audio_resampler_reset(audio_resampler *rs)
 {
-    if (rs->src)
-        src_reset(rs->src);
-    rs->ended = 0;
+    if (rs->soxr) {
+        soxr_delete(rs->soxr);
+        rs->soxr = NULL;
+    }
 }
 
 void audio_resampler_destroy(audio_resampler *rs)
 {
     if (!rs)
         return;
-    if (rs->src)
-        src_delete(rs->src);
+    soxr_delete(rs->soxr);
     free(rs);
 }
 

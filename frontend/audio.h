@@ -1,4 +1,4 @@
-/* audio.h - audio files in (libsndfile), any rate out (libsamplerate), mono, int16 scale.
+/* audio.h - audio files in (libsndfile), any rate out (libsoxr), mono, int16 scale.
  *
  * Samples handed to the rest of asrd are floats on the int16 scale (-32768..32767), as Kaldi reads
  * WAV data, mono, at the rate the caller asks for.
@@ -37,17 +37,22 @@ void audio_reader_close(audio_reader *r);
 /* Convenience: reads a whole file through audio_reader. *samples is malloc'd (caller frees). */
 asr_status audio_read_file(const char *path, int out_rate, float **samples, size_t *n, asr_error *err);
 
-/* Streaming resampler (libsamplerate) for PCM arriving in chunks (WebSocket clients, capture).
+/* Streaming resampler (libsoxr, 'high quality': linear phase, passband to 0.913 of the lower
+ * Nyquist frequency within 0.01 dB, >= 100 dB of image/alias rejection) for PCM arriving in chunks
+ * (files, standard input, WebSocket clients, capture). The output of a stream is the same, bit for
+ * bit, however its input is cut into calls (tests/test_audio.c), and has round(n * out/in) samples
+ * (the filter delay is compensated: output sample i is at the time of input sample i * in/out).
  * Identity (exact copy) when in_rate == out_rate. */
 typedef struct audio_resampler audio_resampler;
 
-/* Returns NULL with *err filled if the ratio is unsupported (outside libsamplerate's 1/256..256). */
+/* Returns NULL with *err filled if the ratio is unsupported (outside 1/256..256). */
 audio_resampler *audio_resampler_create(int in_rate, int out_rate, asr_error *err);
 
 /* Converts n_in input samples; writes the output to (*out)[0 .. return value) (*out is realloc'd as
  * needed, caller owns it and may pass NULL with *cap = 0; *cap is its capacity in samples) and
  * returns the number of output samples produced, or -1 on error. Output lags input by the filter
- * delay; `end` != 0 flushes the tail at end of stream (the next call starts a new stream). */
+ * delay (what is held back comes with later calls); `end` != 0 flushes the tail at end of stream
+ * (in may then be NULL with n_in 0; the next call starts a new stream). */
 long audio_resampler_process(audio_resampler *rs, const float *in, size_t n_in, int end, float **out,
                              size_t *cap, asr_error *err);
 

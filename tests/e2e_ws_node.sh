@@ -1,7 +1,7 @@
 #!/bin/bash
 # e2e_ws_node.sh - a Vosk-style client in Node (tests/ws_client.mjs, npm `ws` installed at test time
-# into build/node_modules) against the real daemon on a loopback port: for 8 kHz, 16 kHz and
-# 44.1 kHz WAV versions of the sample and several chunk sizes (odd ones split samples across
+# into build/node_modules) against the real daemon on a loopback port: for 8, 16, 44.1 and 48 kHz
+# WAV versions of the sample and several chunk sizes (odd ones split samples across
 # messages), the WebSocket transcript equals `asrd --batch` of the same file with the same decoder
 # (the shipped configuration's beam search with the en-us word LM: batch gets --lm default), and the
 # session ends with a normal close (1000).  The model is the shipped one if present, else a tiny
@@ -29,7 +29,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-for rate in 8000 16000 44100; do
+for rate in 8000 16000 44100 48000; do
     sox tests/data/sample.flac -r $rate -c 1 -b 16 "$T/s$rate.wav" pad 0 0.5
     want=$(build/asrd --batch --model "$MODEL" --lm default "$T/s$rate.wav")
     [ -n "$want" ] || echo "note: batch transcript of $rate Hz is empty"
