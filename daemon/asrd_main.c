@@ -30,6 +30,7 @@ static void usage(FILE *f)
     fputs("Usage: asrd [--config FILE] [DAEMON OPTIONS]\n"
           "       asrd --batch [--config FILE] [OPTIONS] FILE...\n"
           "       asrd --batch [--config FILE] [OPTIONS] --manifest LIST.tsv [--score]\n"
+          "       asrd --check [--config FILE] [--model PATH] [--lm PATH]\n"
           "       asrd --features --kaldi FILE\n"
           "\n"
           "Speech recognition with a streaming GRU/LSTM acoustic model and a CTC greedy or beam search\n"
@@ -86,6 +87,10 @@ static void usage(FILE *f)
           "                      decoder.*), so batch decodes as the daemon does; flags override the file,\n"
           "                      its daemon keys (listen, threads, mic, endpoint, ...) are ignored\n"
           "  --lm-convert IN OUT convert an ARPA LM to the memory-mapped binary form and exit\n"
+          "  --check             check the model and (with --decoder beam, --lm or a --config that uses\n"
+          "                      one) the LM whole, checksums included, and exit: 0 when both are sound.\n"
+          "                      The daemon checks the LM's payload checksum in the background after\n"
+          "                      start-up, --batch only its structure (enough for safe reads)\n"
           "\n",
           f);
     /* The defaults come from the one place that defines them. */
@@ -373,7 +378,7 @@ int main(int argc, char **argv)
         OPT_WWW,
         OPT_LOG_LEVEL
     };
-    enum { OPT_DEC = 1000, OPT_LM_CONVERT = 1100 }; /* OPT_DEC + batch_decoder_opt */
+    enum { OPT_DEC = 1000, OPT_LM_CONVERT = 1100, OPT_CHECK }; /* OPT_DEC + batch_decoder_opt */
     static const struct option opts[] = {
         {"batch", no_argument, NULL, OPT_BATCH},
         {"model", required_argument, NULL, OPT_MODEL},
@@ -403,6 +408,7 @@ int main(int argc, char **argv)
         {"unk-penalty", required_argument, NULL, OPT_DEC + BATCH_OPT_UNK_PENALTY},
         {"closed-vocab", no_argument, NULL, OPT_DEC + BATCH_OPT_CLOSED},
         {"lm-convert", no_argument, NULL, OPT_LM_CONVERT},
+        {"check", no_argument, NULL, OPT_CHECK},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -415,7 +421,7 @@ int main(int argc, char **argv)
     batch_options bo = batch_default_options();
     dec_opt dec[MAX_DEC_OPTS];
     int n_dec = 0;
-    int lm_convert = 0;
+    int lm_convert = 0, check = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
@@ -510,6 +516,10 @@ int main(int argc, char **argv)
         case OPT_LM_CONVERT:
             lm_convert = 1;
             break;
+        case OPT_CHECK:
+            check = 1;
+            batch = 1; /* the model and LM are resolved as --batch resolves them */
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -574,9 +584,11 @@ int main(int argc, char **argv)
         return usage_error("daemon options (--listen, --device, --mic, --mic-source, --no-pace, --json, --www, "
                            "--log-level) cannot be combined with --batch",
                            NULL);
+    if (check && (nfiles > 0 || manifest))
+        return usage_error("--check takes no FILE or --manifest: it checks the model and the LM", NULL);
     if (manifest && nfiles > 0)
         return usage_error("--manifest and FILE arguments cannot be combined", NULL);
-    if (!manifest && nfiles == 0)
+    if (!check && !manifest && nfiles == 0)
         return usage_error("--batch needs FILE arguments or --manifest LIST", NULL);
     if (score && !manifest)
         return usage_error("--score needs --manifest (references come from the manifest)", NULL);
@@ -605,6 +617,10 @@ int main(int argc, char **argv)
     char lmbuf[PATH_MAX + 64];
     if (bo.decoder == ASR_DECODER_BEAM && resolve_default_lm(&bo.lm_path, lmbuf, sizeof lmbuf) != 0)
         goto done;
+    if (check) {
+        rc = batch_check(model_path, bo.decoder == ASR_DECODER_BEAM ? bo.lm_path : NULL, stdout, stderr);
+        goto done;
+    }
     int n;
     if (manifest) {
         if (batch_manifest_read(manifest, &man, &err) != ASR_OK) {

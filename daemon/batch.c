@@ -103,9 +103,41 @@ asr_status batch_lm_convert(const char *in, const char *out, asr_error *err)
     asr_lm *lm = asr_lm_open(in, err);
     if (!lm)
         return err ? err->code : ASR_ERR_FORMAT;
-    asr_status st = asr_lm_save(lm, out, err);
+    asr_status st = asr_lm_verify(lm, err); /* a binary input: never copy a damaged one */
+    if (st == ASR_OK)
+        st = asr_lm_save(lm, out, err);
     asr_lm_free(lm);
     return st;
+}
+
+int batch_check(const char *model_path, const char *lm_path, FILE *out, FILE *errf)
+{
+    asr_error err = {ASR_OK, ""};
+    asr_lm *lm = NULL;
+    ctc_lexicon *lx = NULL;
+    int rc = 1;
+    asr_model *m = asr_model_load(model_path, &err); /* reads the whole file, checksum included */
+    if (!m) {
+        fprintf(errf, "asrd: error: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(out, "%s: ok (model, %zu parameters, checksum verified)\n", model_path,
+            asr_model_desc_params(asr_model_get_desc(m)));
+    if (lm_path) {
+        if (!(lm = asr_lm_open(lm_path, &err)) || asr_lm_verify(lm, &err) != ASR_OK ||
+            !(lx = ctc_lexicon_create(lm, asr_model_alphabet(m), asr_model_n_out(m), &err))) {
+            fprintf(errf, "asrd: error: %s\n", err.msg);
+            goto done;
+        }
+        fprintf(out, "%s: ok (%d-gram LM, %u words, %d spelt in the model's alphabet, checksum verified)\n",
+                lm_path, asr_lm_order(lm), asr_lm_vocab_size(lm), ctc_lexicon_words(lx));
+    }
+    rc = 0;
+done:
+    ctc_lexicon_destroy(lx);
+    asr_lm_free(lm);
+    asr_model_free(m);
+    return rc;
 }
 
 /* ---------- manifest ---------- */

@@ -59,6 +59,12 @@ asr_status batch_decoder_option(batch_options *o, batch_decoder_opt opt, const c
 /* `asrd --lm-convert IN OUT`: reads an ARPA (or binary) LM and writes the binary image. */
 asr_status batch_lm_convert(const char *in, const char *out, asr_error *err);
 
+/* `asrd --check`: loads the model (its checksum is always verified) and, when lm_path is not NULL,
+ * the LM with its payload checksum (asr_lm_verify) and the vocabulary trie the decoder would
+ * build. One "PATH: ok (...)" line per file on out, or "asrd: error: PATH: reason" on errf.
+ * Returns the exit status: 0 both sound, 1 otherwise. */
+int batch_check(const char *model_path, const char *lm_path, FILE *out, FILE *errf);
+
 /* A manifest: lines "path<TAB>reference" (a line without a TAB has an empty reference; empty
  * lines are skipped); relative paths are resolved against the manifest's directory. */
 typedef struct batch_manifest {

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +28,7 @@ static void on_signal(int sig)
 {
     if (sig == SIGHUP)
         hup_flag = 1;
-    else
+    else if (sig != SIGUSR1) /* SIGUSR1 only interrupts the event loop's wait */
         stop_flag = 1;
 }
 
@@ -277,6 +279,56 @@ static void mic_stop(mic_feed *f)
     }
 }
 
+/* ---- the LM's checksum, after start-up ----
+ * asr_lm_load checks everything queries rely on but not the payload checksum, which reads every
+ * page of a ~100 MB file (most of start-up time when it was done first). This thread runs it once,
+ * at the lowest CPU priority, while the daemon serves; a mismatch stops the daemon with exit
+ * status 1, as a corrupt LM at start-up does. The LM is immutable and queried concurrently, which
+ * reading it is too. Written by the check thread, read by the main loop after `done` is set. */
+typedef struct lm_check {
+    pthread_t thread;
+    int started;
+    const asr_lm *lm;
+    atomic_int done;  /* 1: status and err are final */
+    asr_status status;
+    asr_error err;
+    pthread_t main_thread;
+} lm_check;
+
+static void *lm_check_main(void *arg)
+{
+    lm_check *k = arg;
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 19); /* this thread only (Linux): sessions come first */
+    k->status = asr_lm_verify(k->lm, &k->err);
+    atomic_store(&k->done, 1);
+    if (k->status != ASR_OK)
+        pthread_kill(k->main_thread, SIGUSR1); /* wake the event loop */
+    return NULL;
+}
+
+static void lm_check_start(lm_check *k, const asr_lm *lm)
+{
+    k->lm = lm;
+    k->main_thread = pthread_self();
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int e = pthread_create(&k->thread, NULL, lm_check_main, k);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) { /* no thread: check here, before serving */
+        lm_check_main(k);
+        return;
+    }
+    k->started = 1;
+}
+
+static void lm_check_join(lm_check *k)
+{
+    if (k->started)
+        pthread_join(k->thread, NULL);
+    k->started = 0;
+}
+
 /* ---- main loop ---- */
 
 int daemon_run(const cfg *c, const char *model_path, const char *www_root)
@@ -290,8 +342,11 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
     worker_pool *pool = NULL;
     server *sv = NULL;
     mic_feed mic;
+    lm_check lmc;
+    int lm_bad = 0;
     asr_error err = {ASR_OK, ""};
     memset(&mic, 0, sizeof mic);
+    memset(&lmc, 0, sizeof lmc);
 
     if (open_log(c) != 0)
         return 1;
@@ -302,6 +357,7 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* the LM check's wake-up (see below); harmless from outside */
     sa.sa_handler = on_deadline;
     sigaction(SIGALRM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -363,6 +419,8 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
     asr_log(ASR_LOG_INFO, "listening on %s (model %s, %d workers, ready in %.0f ms)", urls, model_path, c->threads,
             (now_s() - t0) * 1000);
     sd_notify(0, "READY=1\nSTATUS=ready, 0 sessions open");
+    if (lm)
+        lm_check_start(&lmc, lm);
 
     uint64_t wd_usec = 0;
     double wd_every = sd_watchdog_enabled(0, &wd_usec) > 0 ? (double)wd_usec / 2e6 : 0;
@@ -374,6 +432,11 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
             break;
         }
         double now = now_s();
+        if (!lm_bad && atomic_load(&lmc.done) && lmc.status != ASR_OK) {
+            lm_bad = 1;
+            asr_log(ASR_LOG_ERROR, "decoder.lm: %s: stopping", lmc.err.msg);
+            stop_flag = 1;
+        }
         if (hup_flag) {
             hup_flag = 0;
             asr_log(ASR_LOG_INFO, "SIGHUP: reopening the log");
@@ -405,8 +468,9 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
             break;
         }
     }
-    rc = 0;
+    rc = lm_bad ? 1 : 0;
 done:
+    lm_check_join(&lmc);
     mic_stop(&mic);
     worker_pool_stop(pool);
     server_destroy(sv);
@@ -418,7 +482,7 @@ done:
     asr_lm_free(lm);
     asr_model_free(model);
     alarm(0);
-    asr_log(ASR_LOG_INFO, rc == 0 ? "stopped" : "start-up failed");
+    asr_log(ASR_LOG_INFO, rc == 0 ? "stopped" : lm_bad ? "stopped: decoder.lm is corrupt" : "start-up failed");
     close_log(c);
     return rc;
 }

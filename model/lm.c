@@ -52,6 +52,7 @@ struct asr_lm {
     unsigned char *base; /* the image (mapped or malloc'd) */
     size_t size;
     int mapped;
+    char *path; /* the mapped file, for asr_lm_verify's messages; NULL when built in memory */
     const lm_header *h;
     const char *pool;
     const uint32_t *woff, *whash;
@@ -375,6 +376,10 @@ static asr_lm *image_build(const builder *b, const char *name, asr_error *err)
     asr_lm *lm = NULL;
     unsigned char *img = NULL;
     lm_header h;
+    if (b->n_words == 0) {
+        asr_error_set(err, ASR_ERR_FORMAT, "%s: no words (a language model needs unigrams)", name);
+        return NULL;
+    }
     memset(&h, 0, sizeof h);
     memcpy(h.magic, LM_MAGIC, 8);
     h.version = LM_VERSION;
@@ -425,7 +430,8 @@ static asr_lm *image_build(const builder *b, const char *name, asr_error *err)
     uint32_t *wh = (uint32_t *)(img + h.off_whash);
     for (uint32_t i = 0; i < b->n_words; i++)
         whash_insert(wh, h.whash_slots, b->words[i], i);
-    memcpy(img + h.off_uni, b->uni, (size_t)b->n_words * sizeof(lm_uni));
+    if (b->n_words) /* b->uni is NULL without words: memcpy's arguments must be valid pointers */
+        memcpy(img + h.off_uni, b->uni, (size_t)b->n_words * sizeof(lm_uni));
     for (int k = 2; k <= b->order; k++) {
         const gram_list *g = &b->g[k - 1];
         lm_entry *t = (lm_entry *)(img + h.off_tab[k - 1]);
@@ -552,6 +558,8 @@ asr_lm *asr_lm_load_arpa(const char *path, asr_error *err)
         size_t len;
         if (line[0] == '\\') {
             if (line_is(line, "\\end\\")) {
+                if (b.order == 0)
+                    ARPA_FAIL("\\end\\ before any \"ngram N=COUNT\" line: the model has no n-grams");
                 if (state == 2 && seen != declared[section])
                     ARPA_FAIL("\\%d-grams: has %llu entries, \\data\\ declared %llu", section,
                               (unsigned long long)seen, (unsigned long long)declared[section]);
@@ -644,10 +652,12 @@ asr_lm *asr_lm_load_arpa(const char *path, asr_error *err)
         asr_error_set(err, ASR_ERR_IO, "%s: read error: %s", path, strerror(errno));
         goto fail;
     }
-    if (state == 0) {
-        lineno = lineno ? lineno : 1;
-        ARPA_FAIL("no \\data\\ line (not an ARPA file)");
+    if (lineno == 0) {
+        asr_error_set(err, ASR_ERR_FORMAT, "%s: empty file (not an ARPA or asrd language model)", path);
+        goto fail;
     }
+    if (state == 0)
+        ARPA_FAIL("no \\data\\ line (not an ARPA file)");
     if (state != 3)
         ARPA_FAIL("file ends before \\end\\");
 #undef ARPA_FAIL
@@ -791,10 +801,8 @@ asr_lm *asr_lm_load(const char *path, asr_error *err)
         asr_error_set(err, ASR_ERR_FORMAT, "%s: inconsistent header (sizes or offsets)", path);
         goto fail;
     }
-    if (payload_crc(base + sizeof *h, size - sizeof *h) != h->crc) {
-        asr_error_set(err, ASR_ERR_CHECKSUM, "%s: checksum mismatch (file corrupt)", path);
-        goto fail;
-    }
+    /* The payload checksum is not checked here (asr_lm_verify, lm.h): it reads every page of the
+     * file, most of the start-up time with a large model. What follows is what queries rely on. */
     /* Structure of the vocabulary, so queries can trust every offset and id. */
     const uint32_t *woff = (const uint32_t *)(base + h->off_woff);
     const char *pool = (const char *)base + h->off_pool;
@@ -813,6 +821,13 @@ asr_lm *asr_lm_load(const char *path, asr_error *err)
     }
     lm = calloc(1, sizeof *lm);
     if (!lm) {
+        asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    lm->path = strdup(path);
+    if (!lm->path) {
+        free(lm);
+        lm = NULL;
         asr_error_set(err, ASR_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
@@ -844,10 +859,20 @@ asr_lm *asr_lm_open(const char *path, asr_error *err)
     return asr_lm_load_arpa(path, err);
 }
 
+asr_status asr_lm_verify(const asr_lm *lm, asr_error *err)
+{
+    if (!lm->mapped)
+        return ASR_OK; /* built here: nothing could have damaged it */
+    if (payload_crc(lm->base + sizeof *lm->h, lm->size - sizeof *lm->h) != lm->h->crc)
+        return asr_error_set(err, ASR_ERR_CHECKSUM, "%s: checksum mismatch (file corrupt)", lm->path);
+    return ASR_OK;
+}
+
 void asr_lm_free(asr_lm *lm)
 {
     if (!lm)
         return;
+    free(lm->path);
     if (lm->mapped)
         munmap(lm->base, lm->size);
     else

@@ -10,9 +10,13 @@
  *   unigrams    (n_words) {log10 p, log10 back-off} indexed by word id
  *   orders 2..4 open-addressing hash tables of {64-bit key of the id tuple, log10 p, log10 back-off}
  * The same image is what asr_lm_save writes and what asr_lm_load maps read-only (MAP_SHARED, so many
- * daemon processes share the pages); loading checks magic, version, byte order, every offset and
- * size against the file size, both checksums and the vocabulary's structure, and refuses anything
- * else with a message naming the file. Keys are 64-bit hashes of (order, ids): two distinct n-grams
+ * daemon processes share the pages); loading checks magic, version, byte order, the header's
+ * checksum, every offset and size against the file size and the vocabulary's structure, and refuses
+ * anything else with a message naming the file. Those checks make every query stay inside the file
+ * whatever the n-gram tables hold (a crafted file can carry a valid checksum anyway), and they read
+ * the header and the vocabulary only, a few MB: the payload checksum, which reads every page of a
+ * ~100 MB model and was most of the start-up time, is asr_lm_verify's (the daemon runs it in the
+ * background after start-up and stops on a mismatch; `asrd --check` runs it on demand). Keys are 64-bit hashes of (order, ids): two distinct n-grams
  * with the same key are refused at build time; a query for an absent n-gram colliding with a
  * present one (probability ~count/2^64) would read the wrong entry.
  *
@@ -42,8 +46,15 @@ asr_lm *asr_lm_load_arpa(const char *path, asr_error *err);
 /* Writes the binary image atomically (PATH.tmp then rename). */
 asr_status asr_lm_save(const asr_lm *lm, const char *path, asr_error *err);
 
-/* Memory-maps a binary image written by asr_lm_save, after checking it (see above). */
+/* Memory-maps a binary image written by asr_lm_save, after the structural checks above (not the
+ * payload checksum: asr_lm_verify). A truncated file or a damaged header or vocabulary is refused
+ * (ASR_ERR_FORMAT / ASR_ERR_CHECKSUM / ASR_ERR_VERSION, the message naming the file). */
 asr_lm *asr_lm_load(const char *path, asr_error *err);
+
+/* The payload checksum of a model mapped by asr_lm_load (reads the whole file): ASR_OK, or
+ * ASR_ERR_CHECKSUM with "PATH: checksum mismatch (file corrupt)". ASR_OK for a model built in
+ * memory (ARPA, phrase list). Safe to run on one thread while others query lm. */
+asr_status asr_lm_verify(const asr_lm *lm, asr_error *err);
 
 /* Loads either form: a file starting with the binary magic is mapped, anything else parsed as ARPA. */
 asr_lm *asr_lm_open(const char *path, asr_error *err);

@@ -3,8 +3,9 @@
 # when present, a few cathy/dev recordings) with a tiny random-weight model (tool_mkmodel: garbage
 # but deterministic transcripts) and a toy ARPA LM written here: the beam decoder runs; with
 # --closed-vocab every output word is an LM word; the binary LM (--lm-convert) decodes exactly as
-# the ARPA text; --threads 2 == --threads 1; json words carry times; --score works; corrupt binary
-# and broken ARPA files are refused naming file (and line); --lm default finds the source tree's
+# the ARPA text; --threads 2 == --threads 1; json words carry times; --score works; a corrupt binary
+# header and broken, empty or n-gram-less ARPA files are refused naming file (and line), a corrupt
+# n-gram table decodes without a crash and `asrd --check` reports it; --lm default finds the source tree's
 # data/lm/cmu-en-us.lmbin or names where it looked; bad option values are usage errors.
 # Ends with "N passed, N failed".
 set -u
@@ -86,14 +87,37 @@ assert all(w["end"] >= w["start"] for w in ws), ws
 out=$("$ASRD" --batch --model "$T/m.model" --lm "$T/toy.lmbin" --manifest "$T/list.tsv" --score | tail -1)
 check "--score with beam: $out" bash -c '[[ "$1" =~ ^WER\ [0-9.]+%\ .*CER ]]' _ "$out"
 
-# Corrupt binary: flip one byte in the middle.
+# Corrupt binary. A damaged header is refused at load; a damaged n-gram table (one byte near the
+# end) passes the structural checks --batch makes (it no longer reads the whole file for the
+# payload checksum): decoded without a crash, and reported by asrd --check, naming the file.
 cp "$T/toy.lmbin" "$T/bad.lmbin"
-size=$(stat -c %s "$T/bad.lmbin")
-printf '\xff' | dd of="$T/bad.lmbin" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+printf '\xff' | dd of="$T/bad.lmbin" bs=1 seek=30 conv=notrunc 2>/dev/null
 "$ASRD" --batch --model "$T/m.model" --lm "$T/bad.lmbin" tests/data/sample.flac > /dev/null 2> "$T/err"
 rc=$?
-check "corrupt binary refused (exit $rc)" test $rc -ne 0
-check "corrupt binary message names file: $(cat "$T/err")" grep -q "bad.lmbin.*checksum" "$T/err"
+check "corrupt header refused (exit $rc)" test $rc -ne 0
+check "corrupt header: message names file: $(cat "$T/err")" grep -q "bad.lmbin.*checksum" "$T/err"
+cp "$T/toy.lmbin" "$T/bad.lmbin"
+size=$(stat -c %s "$T/bad.lmbin")
+printf '\x7f' | dd of="$T/bad.lmbin" bs=1 seek=$((size - 3)) conv=notrunc 2>/dev/null
+"$ASRD" --batch --model "$T/m.model" --lm "$T/bad.lmbin" tests/data/sample.flac > /dev/null 2> "$T/err"
+rc=$?
+check "corrupt n-gram table: --batch decodes without a crash (exit $rc): $(cat "$T/err")" test $rc -eq 0
+"$ASRD" --check --model "$T/m.model" --lm "$T/bad.lmbin" > "$T/out" 2> "$T/err"
+rc=$?
+check "corrupt n-gram table: --check exit 1 (got $rc)" test $rc -eq 1
+check "corrupt n-gram table: --check names the file: $(cat "$T/err")" grep -q "bad.lmbin: checksum mismatch" "$T/err"
+"$ASRD" --check --model "$T/m.model" --lm "$T/toy.lmbin" > "$T/out" 2> "$T/err"
+rc=$?
+check "--check of the intact LM: exit 0 (got $rc), $(tail -1 "$T/out")" \
+    bash -c '[ $1 -eq 0 ] && grep -q "toy.lmbin: ok" "$2"' _ $rc "$T/out"
+: > "$T/empty.arpa"
+"$ASRD" --batch --model "$T/m.model" --lm "$T/empty.arpa" tests/data/sample.flac > /dev/null 2> "$T/err"
+check "empty ARPA refused naming the file: $(cat "$T/err")" grep -q "empty.arpa: empty file" "$T/err"
+printf '\\data\\\n\\end\\\n' > "$T/nogram.arpa"
+"$ASRD" --lm-convert "$T/nogram.arpa" "$T/nogram.lmbin" 2> "$T/err"
+rc=$?
+check "ARPA without n-grams: --lm-convert fails naming the file (exit $rc): $(cat "$T/err")" \
+    bash -c '[ $1 -ne 0 ] && grep -q "nogram.arpa:2: .*no n-grams" "$2" && [ ! -e "$3" ]' _ $rc "$T/err" "$T/nogram.lmbin"
 head -c 100 "$T/toy.lmbin" > "$T/short.lmbin"
 "$ASRD" --batch --model "$T/m.model" --lm "$T/short.lmbin" tests/data/sample.flac > /dev/null 2> "$T/err"
 check "truncated binary refused: $(cat "$T/err")" grep -q "short.lmbin" "$T/err"

@@ -9,7 +9,9 @@
 #  - the flags --decoder/--lm/--beam/--lm-weight/--word-bonus override the file;
 #  - a phrase_list still gets its closed-vocabulary search (only phrase words come out), and an
 #    empty one returns to the configured decoder;
-#  - a missing, corrupt or malformed LM fails start-up (exit 1) with a message naming the file.
+#  - a missing, truncated or malformed LM or a damaged header fails start-up (exit 1) with a message
+#    naming the file; a damaged n-gram table (caught by the payload checksum, which runs after
+#    READY) stops the daemon with exit 1 and a message naming the file.
 # Ends with "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -164,9 +166,21 @@ startup_fails() { # startup_fails DESCRIPTION PATTERN CONFIG_TEXT [args]
 startup_fails "missing LM in the file" "$T/missing.lmbin" "decoder: {kind: beam, lm: $T/missing.lmbin}"
 startup_fails "missing LM by --lm" "$T/nope.arpa" "$NOEP" --lm "$T/nope.arpa"
 cp "$T/toy.lmbin" "$T/corrupt.lmbin"
-size=$(stat -c %s "$T/corrupt.lmbin")
-printf '\xff' | dd of="$T/corrupt.lmbin" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
-startup_fails "corrupt binary LM" "corrupt.lmbin.*checksum" "decoder: {kind: beam, lm: $T/corrupt.lmbin}"
+printf '\xff' | dd of="$T/corrupt.lmbin" bs=1 seek=30 conv=notrunc 2>/dev/null
+startup_fails "corrupt binary LM header" "corrupt.lmbin.*checksum" "decoder: {kind: beam, lm: $T/corrupt.lmbin}"
+head -c 300 "$T/toy.lmbin" >"$T/short.lmbin"
+startup_fails "truncated binary LM" "short.lmbin.*truncated" "decoder: {kind: beam, lm: $T/short.lmbin}"
+# A damaged n-gram table passes the start-up checks (the payload checksum reads the whole file, so
+# it runs in the background after READY): the daemon listens, then stops with exit 1 naming the file.
+cp "$T/toy.lmbin" "$T/table.lmbin"
+size=$(stat -c %s "$T/table.lmbin")
+printf '\x7f' | dd of="$T/table.lmbin" bs=1 seek=$((size - 3)) conv=notrunc 2>/dev/null
+printf 'decoder: {kind: beam, lm: %s}\n' "$T/table.lmbin" >"$T/bad.yaml"
+timeout 20 "$ASRD" --config "$T/bad.yaml" "${M[@]}" --listen 127.0.0.1:0 >/dev/null 2>"$T/err"
+rc=$?
+check "corrupt n-gram table: the daemon stops with exit 1 (got $rc)" [ $rc -eq 1 ]
+check "corrupt n-gram table: message names the file: $(grep -i error "$T/err" | head -2)" \
+    grep -q "decoder.lm: .*table.lmbin: checksum mismatch (file corrupt): stopping" "$T/err"
 sed 's/^-1.0\ti\t-0.2/-1.0x\ti\t-0.2/' "$T/toy.arpa" > "$T/broken.arpa"
 startup_fails "malformed ARPA LM" "broken.arpa:9:" "decoder: {kind: beam, lm: $T/broken.arpa}"
 
