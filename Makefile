@@ -185,11 +185,13 @@ bench-train: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	tests/bench/train.sh
 
-# Live load: N concurrent real-time WebSocket sessions for rising N (latency p50/p95, drops, CPU and
-# memory per session); prints the largest N held with p95 <= 200 ms and no drops.
+# Live load: N concurrent real-time WebSocket sessions for rising N from a C load generator
+# (tests/bench/live_load.c), with the shipped configuration (configs/asrd.yaml: beam + word LM)
+# and with greedy decoding: start-to-READY, latency p50/p95, drops, where the CPU goes (network
+# thread, workers, load generator); prints the largest N held with p95 <= 200 ms and no drops.
 .PHONY: bench-live
-bench-live: deps-test
-	@$(MAKE) --no-print-directory $(B)/asrd $(B)/tests/tool_mkmodel
+bench-live: deps-test $(LMBIN)
+	@$(MAKE) --no-print-directory $(B)/asrd $(B)/tests/bench/live_load
 	/usr/bin/python3 tests/bench/live.py
 
 # Build the training corpus (outside git, resumable).
