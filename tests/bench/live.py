@@ -130,7 +130,14 @@ def bench_config(tmp, max_sessions):
     text, n = re.subn(r"(?m)^(\s+max_sessions:\s*)\d+", lambda m: m.group(1) + str(max_sessions), text)
     if n != 1:
         sys.exit("live.py: configs/asrd.yaml has no limits.max_sessions line to raise")
-    text = re.sub(r"(?m)^(\s+max_sessions_per_address:\s*)\d+", lambda m: m.group(1) + str(max_sessions), text)
+    # The per-client-address limit (all load comes from 127.0.0.1): raised where the file sets it,
+    # added where the daemon has the key but the file leaves it at its default.
+    text, n = re.subn(r"(?m)^(\s+max_sessions_per_address:\s*)\d+", lambda m: m.group(1) + str(max_sessions), text)
+    with open(os.path.join(ROOT, "daemon", "config.c")) as f:
+        has_key = '"max_sessions_per_address"' in f.read()
+    if n == 0 and has_key:
+        text = re.sub(r"(?m)^(\s+)(max_sessions:\s*\d+)", lambda m: f"{m.group(1)}{m.group(2)}\n"
+                      f"{m.group(1)}max_sessions_per_address: {max_sessions}", text, count=1)
     path = os.path.join(tmp, "bench.yaml")
     with open(path, "w") as f:
         f.write(text)
