@@ -147,9 +147,10 @@ run: deps-build deps-lm
 	$(B)/asrd --config configs/asrd.yaml
 
 # Build everything and the word LM (the shipped configuration loads it), then run every unit test
-# (normal and ASan/UBSan builds) and end-to-end test (some drive the ThreadSanitizer daemon).
+# (normal and ASan/UBSan builds) and end-to-end test (some drive the ThreadSanitizer daemon;
+# e2e_fuzz.sh replays the fuzz corpora and fuzzes each harness briefly).
 test: deps-test
-	@$(MAKE) --no-print-directory all asan-tests tsan $(LMBIN)
+	@$(MAKE) --no-print-directory all asan-tests tsan fuzz-build $(LMBIN)
 	tests/run.sh
 
 # Unit tests built with AddressSanitizer + UBSan.
@@ -166,6 +167,34 @@ $(BT)/asrd: $(call objs,$(BT),daemon/asrd_main.c $(DAEMON_SRC) $(CORE_SRC))
 	clang $(TSANFLAGS) $^ -o $@ $(LDLIBS)
 .PHONY: tsan
 tsan: $(BT)/asrd
+
+# libFuzzer harnesses (tests/fuzz/*.c; clang, AddressSanitizer + UBSan): every library object is
+# built with coverage instrumentation (-fsanitize=fuzzer-no-link), each harness links libFuzzer's
+# main. `make fuzz` fuzzes each harness for FUZZ_SECONDS (new inputs in build/fuzz/corpus/NAME,
+# crashes in build/fuzz/crashes/NAME) after replaying tests/fuzz/corpus and tests/fuzz/crashes;
+# FUZZ_TARGETS="vosk arpa" picks harnesses. tests/fuzz/README.md has the figures.
+BF := build/fuzz
+FUZZFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SRC := $(wildcard tests/fuzz/*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BF)/bin/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
+$(BF)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(filter-out -Werror,$(BASEFLAGS)) $(FUZZFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(BF)/libasr.a: $(call objs,$(BF),$(CORE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(BF)/libasrd.a: $(call objs,$(BF),$(DAEMON_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(BF)/bin/%: $(BF)/obj/tests/fuzz/%.o $(BF)/libasrd.a $(BF)/libasr.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZFLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BIN)
+fuzz: deps-test
+	@$(MAKE) --no-print-directory fuzz-build
+	tests/fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Speed, memory and accuracy of asrd (greedy, and beam search with the word LM) beside pocketsphinx
 # with its best LM, on every dev set (see tests/bench/). The LM ($(LMBIN), which also holds the

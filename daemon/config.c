@@ -55,6 +55,7 @@ static const key_def keys[] = {
     {"limits", "queue_bytes", K_LONG, F(queue_bytes), 4096, 256L << 20, 0},
     {"limits", "min_sample_rate", K_INT, F(min_rate), 1000, 384000, 0},
     {"limits", "max_sample_rate", K_INT, F(max_rate), 1000, 384000, 0},
+    {"limits", "subscriber_queue", K_INT, F(subscriber_queue), 1, 100000, 0},
     {"auth", "token", K_STR, F(token), 0, 0, 0},
     {"tls", "cert", K_STR, F(tls_cert), 0, 0, 0},
     {"tls", "key", K_STR, F(tls_key), 0, 0, 0},
@@ -103,6 +104,7 @@ asr_status cfg_init(cfg *c, asr_error *err)
     c->queue_bytes = 1L << 20;
     c->min_rate = 8000;
     c->max_rate = 192000;
+    c->subscriber_queue = 64;
     c->log_level = ASR_LOG_INFO;
     c->decoder = ASR_DECODER_GREEDY; /* the LM is built by `make lm`, not shipped in git */
     c->beam = ctc_beam_default_params();

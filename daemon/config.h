@@ -9,7 +9,7 @@
  *              grammar: [phrase, ...]}
  *   endpoint: {silence_ms: MS, max_utterance_ms: MS, blank_prob: P}
  *   limits:   {max_sessions, max_message_bytes, idle_timeout_s, max_audio_s, queue_bytes,
- *              min_sample_rate, max_sample_rate}
+ *              min_sample_rate, max_sample_rate, subscriber_queue}
  *   auth:     {token: STRING}
  *   tls:      {cert: FILE, key: FILE}
  *   log:      {level: debug|info|warning|error, file: PATH, json: bool}
@@ -55,6 +55,7 @@ typedef struct cfg {
     double max_audio_s;    /* audio per session; 0: no cap */
     long queue_bytes;      /* unprocessed audio per session before flow control stops reading */
     int min_rate, max_rate; /* client sample rates accepted */
+    int subscriber_queue;   /* unsent results a /mic subscriber may have before it is closed (1008) */
 
     char *token; /* bearer token required from clients; NULL: none */
     char *tls_cert, *tls_key;

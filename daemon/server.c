@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "../proto/vosk.h"
 #include "listen.h"
 
 #define OUT_MAX 64           /* unsent replies before a session stops being read */
+#define SUB_SNDBUF 16384     /* SO_SNDBUF of a /mic subscriber's socket (the kernel doubles it) */
 #define TICK_US (200 * 1000) /* timer: idle checks, and lws_service returns at least this often */
 
 /* lws's per-connection struct (zeroed by lws, freed by lws after CLOSED). [net] */
@@ -37,6 +39,8 @@ typedef struct pss {
     int eof_sent;   /* no more audio accepted */
     int rx_paused;
     long long last_rx_ms;
+    long long choked_since_ms; /* /mic subscriber: since when its socket takes nothing (0: it does) */
+    int dropped;               /* /mic subscriber dropped for not reading: lws closes it soon */
     int close_code;         /* closing: input is ignored, the close goes out at the next writable callback */
     char close_reason[124]; /* a close frame carries at most 123 bytes of reason */
     int refused;            /* closing a connection refused at ESTABLISHED (no session) */
@@ -133,6 +137,60 @@ static void maybe_pause(server *sv, pss *p)
     }
 }
 
+/* A partial result ({"partial" : ...}), which the next message of the feed supersedes. */
+static int is_partial(const char *json)
+{
+    json += strspn(json, "{ \t\r\n");
+    return !strncmp(json, "\"partial\"", 9);
+}
+
+/* Queues a microphone message for a subscriber. Its queue holds results and at most one partial (a
+ * newer message supersedes an unsent partial, session_push_latest), so a subscriber that reads
+ * slowly gets the latest partial and every result; one with more than limits.subscriber_queue
+ * messages unsent cannot catch up: its queue is freed and it is closed with 1008 (the close frame
+ * goes out when its socket takes it; if it never does, the stall rule in service_all drops it). */
+static void feed_subscriber(server *sv, pss *p, const char *text, int partial)
+{
+    char *copy = strdup(text);
+    if (!copy)
+        return;
+    int n = session_push_latest(p->s, copy, partial);
+    if (n <= sv->c->subscriber_queue)
+        return;
+    session_drop_out(p->s);
+    count_error(sv, ERR_SLOW_SUBSCRIBER);
+    asr_log(ASR_LOG_WARN, "/mic subscriber too slow (%d messages unsent, limits.subscriber_queue %d): closing", n,
+            sv->c->subscriber_queue);
+    char why[100];
+    snprintf(why, sizeof why, "too slow: more than %d results unread", sv->c->subscriber_queue);
+    close_later(p, 1008, why);
+}
+
+/* The idle rule of /mic subscribers: one whose socket has taken nothing for limits.idle_timeout_s
+ * (it does not read; its close frame could not get through either) is dropped without a close
+ * handshake and its queue freed. */
+static void check_stalled(server *sv, pss *p, long long now)
+{
+    if (p->dropped || sv->c->idle_timeout_s <= 0)
+        return;
+    if (!lws_send_pipe_choked(p->wsi)) {
+        p->choked_since_ms = 0;
+        return;
+    }
+    if (!p->choked_since_ms) {
+        p->choked_since_ms = now;
+        return;
+    }
+    if (now - p->choked_since_ms <= (long long)sv->c->idle_timeout_s * 1000)
+        return;
+    count_error(sv, ERR_SLOW_SUBSCRIBER);
+    asr_log(ASR_LOG_INFO, "/mic subscriber has read nothing for %d s (limits.idle_timeout_s): dropping",
+            sv->c->idle_timeout_s);
+    p->dropped = 1;
+    session_drop_out(p->s);
+    lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 /* Wakes writers and resumes paused readers; broadcasts the microphone's replies. [net] */
 static void service_all(server *sv)
 {
@@ -142,12 +200,10 @@ static void service_all(server *sv)
             if (m->text) {
                 if (sv->mic_print)
                     sv->mic_print(m->text, sv->mic_user);
+                int partial = is_partial(m->text);
                 for (pss *p = sv->list; p; p = p->next)
-                    if (p->mic_sub) {
-                        char *copy = strdup(m->text);
-                        if (copy)
-                            session_push_out(p->s, copy, 0, NULL);
-                    }
+                    if (p->mic_sub && !p->close_code && !p->close_started && !p->dropped)
+                        feed_subscriber(sv, p, m->text, partial);
             }
             out_msg_free(m);
         }
@@ -159,7 +215,9 @@ static void service_all(server *sv)
         int can_resume = p->rx_paused && p->s->queued_bytes <= (size_t)sv->c->queue_bytes / 2 &&
                          p->s->n_out <= OUT_MAX / 2;
         pthread_mutex_unlock(&sv->h->lock);
-        if ((has_out || p->close_when_drained) && !p->close_started)
+        if (p->mic_sub)
+            check_stalled(sv, p, now);
+        if ((has_out || p->close_when_drained) && !p->close_started && !p->dropped)
             lws_callback_on_writable(p->wsi);
         if (can_resume && !p->close_code) {
             p->rx_paused = 0;
@@ -311,6 +369,13 @@ static int on_established(struct lws *wsi, pss *p)
     char uri[256] = "";
     lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
     p->mic_sub = !strcmp(uri, "/mic") || !strncmp(uri, "/mic?", 5);
+    if (p->mic_sub) {
+        /* The kernel's share of a subscriber's queue: Linux grows a socket's send buffer up to
+         * tcp_wmem's 4 MB, so a client that never reads would hold that much kernel memory each.
+         * The feed needs a few KB/s; lws keeps what the socket does not take. */
+        int sz = SUB_SNDBUF;
+        setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    }
     p->s = session_create(sv->h, 0, &err);
     if (!p->s) {
         count_error(sv, ERR_INTERNAL);

@@ -10,11 +10,15 @@
  * replies waiting, one lws_write per SERVER_WRITEABLE. Backpressure: a session whose unprocessed audio
  * exceeds limits.queue_bytes, or whose unsent replies pile up (a client that does not read), stops
  * being read (lws_rx_flow_control) until the workers and the socket catch up; other sessions are
- * never affected.
+ * never affected. /mic subscribers: each subscriber's queue holds the feed's results and at most
+ * one partial (a newer message replaces an unsent partial), bounded by limits.subscriber_queue; its
+ * socket's send buffer is small (SO_SNDBUF 16 KB), so the kernel holds little for it either; one
+ * whose socket takes nothing for limits.idle_timeout_s is dropped.
  *
  * Close codes: 1000 after the final result of {"eof" : 1}; 1001 on shutdown and idle timeout; 1003
  * for a sample rate outside limits.min/max_sample_rate (reason names the range); 1008 when
- * limits.max_audio_s is reached (after the final result); 1009 for a message over
+ * limits.max_audio_s is reached (after the final result), and for a /mic subscriber with more than
+ * limits.subscriber_queue results unsent (reason "too slow: ..."); 1009 for a message over
  * limits.max_message_bytes; 1013 beyond limits.max_sessions. Invalid JSON, unknown commands and bad
  * config values get {"error" : "..."} and the session goes on. A missing or wrong bearer token
  * (auth.token; "Authorization: Bearer T" or ?token=T) fails the handshake: the connection is dropped.

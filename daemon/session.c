@@ -11,7 +11,8 @@
 
 static const char *const error_names[ERR_N_KINDS] = {
     "invalid_json", "unknown_command", "bad_config", "unsupported_rate", "message_too_big",
-    "too_many_sessions", "auth", "idle_timeout", "audio_cap", "internal",
+    "too_many_sessions", "auth", "idle_timeout", "audio_cap", "slow_subscriber", "origin", "address_limit",
+    "internal",
 };
 
 const char *hub_error_name(hub_error_kind k)
@@ -240,6 +241,49 @@ static out_msg *make_out(char *text, int close_code, const char *reason)
     m->close_code = close_code;
     snprintf(m->reason, sizeof m->reason, "%s", reason ? reason : "");
     return m;
+}
+
+int session_push_latest(session *s, char *text, int partial)
+{
+    out_msg *m = make_out(text, 0, NULL);
+    out_msg *drop = NULL;
+    pthread_mutex_lock(&s->h->lock);
+    if (m)
+        m->partial = partial;
+    if (m && s->out_tail && s->out_tail->partial) { /* superseded: unlink the tail */
+        drop = s->out_tail;
+        out_msg **pp = &s->out;
+        while (*pp != drop)
+            pp = &(*pp)->next;
+        *pp = NULL;
+        s->out_tail = NULL;
+        for (out_msg *q = s->out; q; q = q->next)
+            s->out_tail = q;
+        s->n_out--;
+    }
+    if (m && !s->gone)
+        append_out_locked(s, m);
+    else
+        out_msg_free(m);
+    int n = s->n_out;
+    pthread_mutex_unlock(&s->h->lock);
+    out_msg_free(drop);
+    return n;
+}
+
+int session_drop_out(session *s)
+{
+    pthread_mutex_lock(&s->h->lock);
+    out_msg *m = s->out;
+    int n = s->n_out;
+    s->out = s->out_tail = NULL;
+    s->n_out = 0;
+    pthread_mutex_unlock(&s->h->lock);
+    for (out_msg *next; m; m = next) {
+        next = m->next;
+        out_msg_free(m);
+    }
+    return n;
 }
 
 void session_push_out(session *s, char *text, int close_code, const char *reason)

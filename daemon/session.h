@@ -65,6 +65,9 @@ typedef enum hub_error_kind {
     ERR_AUTH,
     ERR_IDLE_TIMEOUT,
     ERR_AUDIO_CAP,
+    ERR_SLOW_SUBSCRIBER, /* a /mic subscriber closed for not reading (queue full, or stalled) */
+    ERR_ORIGIN,          /* a WebSocket upgrade from an Origin not allowed (auth.origins) */
+    ERR_ADDRESS_LIMIT,   /* a connection over limits.max_sessions_per_address */
     ERR_INTERNAL,
     ERR_N_KINDS
 } hub_error_kind;
@@ -136,6 +139,7 @@ typedef struct out_msg {
     size_t len;
     int close_code;
     char reason[64];
+    int partial; /* a partial result queued by session_push_latest (a later message supersedes it) */
 } out_msg;
 
 struct session {
@@ -194,6 +198,15 @@ void out_msg_free(out_msg *m);
 
 /* [net] Queues a reply made by the network thread itself (errors); takes ownership of text. */
 void session_push_out(session *s, char *text, int close_code, const char *reason);
+
+/* [net] Queues a /mic broadcast for a subscriber; takes ownership of text (freed if s is gone or on
+ * no memory). partial: text is a partial result. A partial still unsent at the tail of the queue is
+ * dropped first, since the new message (a newer partial, or the result) supersedes it: a queue
+ * holds results and at most one partial, its last. Returns the messages queued afterwards. */
+int session_push_latest(session *s, char *text, int partial);
+
+/* [net] Drops every unsent reply (a subscriber closed for not reading); returns how many. */
+int session_drop_out(session *s);
 
 /* Most sessions one session_run_round takes. */
 #define SESSION_BATCH_MAX 64
