@@ -56,6 +56,7 @@ static const key_def keys[] = {
     {"limits", "min_sample_rate", K_INT, F(min_rate), 1000, 384000, 0},
     {"limits", "max_sample_rate", K_INT, F(max_rate), 1000, 384000, 0},
     {"limits", "subscriber_queue", K_INT, F(subscriber_queue), 1, 100000, 0},
+    {"shutdown", "drain_s", K_DOUBLE, F(drain_s), 0, 10, 0}, /* within daemon.c's STOP_GRACE_S */
     {"auth", "token", K_STR, F(token), 0, 0, 0},
     {"tls", "cert", K_STR, F(tls_cert), 0, 0, 0},
     {"tls", "key", K_STR, F(tls_key), 0, 0, 0},

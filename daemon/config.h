@@ -10,6 +10,7 @@
  *   endpoint: {silence_ms: MS, max_utterance_ms: MS, blank_prob: P}
  *   limits:   {max_sessions, max_message_bytes, idle_timeout_s, max_audio_s, queue_bytes,
  *              min_sample_rate, max_sample_rate, subscriber_queue}
+ *   shutdown: {drain_s: S}
  *   auth:     {token: STRING}
  *   tls:      {cert: FILE, key: FILE}
  *   log:      {level: debug|info|warning|error, file: PATH, json: bool}
@@ -56,6 +57,9 @@ typedef struct cfg {
     long queue_bytes;      /* unprocessed audio per session before flow control stops reading */
     int min_rate, max_rate; /* client sample rates accepted */
     int subscriber_queue;   /* unsent results a /mic subscriber may have before it is closed (1008) */
+
+    double drain_s; /* after SIGTERM, keep listening this long at least (/healthz 503 "draining",
+                     * new sessions refused with HTTP 503) so that a load balancer notices; 0..10 */
 
     char *token; /* bearer token required from clients; NULL: none */
     char *tls_cert, *tls_key;

@@ -446,7 +446,8 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
             stopping = 1;
             stop_at = now;
             alarm(STOP_HARD_S);
-            asr_log(ASR_LOG_INFO, "stopping: finishing %d sessions", server_open_sessions(sv));
+            asr_log(ASR_LOG_INFO, "stopping: finishing %d sessions; /healthz answers 503 (draining)%s",
+                    server_open_sessions(sv), c->drain_s > 0 ? " for shutdown.drain_s at least" : "");
             sd_notify(0, "STOPPING=1");
             mic_stop(&mic);
             server_shutdown(sv);
@@ -460,7 +461,10 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
                        server_open_sessions(sv), (long)atomic_load(&h.stats.sessions_total));
             last_status = now;
         }
-        if (stopping && server_open_sessions(sv) == 0 && mic_idle(&mic))
+        /* shutdown.drain_s: the listener stays up, answering /healthz with 503 and refusing new
+         * sessions with 503, until a load balancer's health checks have seen it (STOP_GRACE_S caps
+         * both this and the sessions' finish). */
+        if (stopping && server_open_sessions(sv) == 0 && mic_idle(&mic) && now - stop_at >= c->drain_s)
             break;
         if (stopping && now - stop_at > STOP_GRACE_S) {
             asr_log(ASR_LOG_WARN, "stopping: %d sessions did not finish within %d s", server_open_sessions(sv),

@@ -241,17 +241,44 @@ static void tick(lws_sorted_usec_list_t *sul)
 
 /* ---- HTTP: /healthz and /metrics ---- */
 
+/* What /healthz answers: 200 "ok"; 503 "draining" from SIGTERM on (server_shutdown); 503 "full"
+ * while limits.max_sessions sessions are open. A load balancer checking it stops sending new
+ * sessions here before the daemon goes away or would refuse them with 1013. */
+static int health_of(const server *sv, const char **why)
+{
+    const char *w = sv->stopping ? "draining" : sv->n_open >= sv->c->max_sessions ? "full" : "ok";
+    if (why)
+        *why = w;
+    return strcmp(w, "ok") ? 503 : 200;
+}
+
 static size_t metrics_text(server *sv, char *buf, size_t cap)
 {
     hub_stats *st = &sv->h->stats;
     double audio_s = (double)atomic_load(&st->samples_in) / sv->h->rate;
     double busy_s = (double)atomic_load(&st->busy_ns) / 1e9;
     long queued;
+    double queued_s = 0; /* audio received but not yet recognised, every session */
     pthread_mutex_lock(&sv->h->lock);
     queued = sv->h->jobs_queued;
+    for (pss *p = sv->list; p; p = p->next)
+        queued_s += (double)(p->s->queued_bytes / sizeof(float)) / p->rate;
     pthread_mutex_unlock(&sv->h->lock);
     size_t n = 0;
 #define OUT(...) (n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__))
+    /* Pool sizing: sessions against the limit, whether the balancer should send more (= /healthz),
+     * and the queue below. */
+    OUT("# HELP asrd_ready 1 while /healthz answers 200 (not draining, a session slot free), else 0.\n"
+        "# TYPE asrd_ready gauge\nasrd_ready %d\n",
+        health_of(sv, NULL) == 200);
+    OUT("# HELP asrd_draining 1 from SIGTERM on: open sessions finish, new ones are refused.\n"
+        "# TYPE asrd_draining gauge\nasrd_draining %d\n",
+        sv->stopping);
+    OUT("# HELP asrd_sessions_max Concurrent sessions allowed (limits.max_sessions).\n"
+        "# TYPE asrd_sessions_max gauge\nasrd_sessions_max %d\n",
+        sv->c->max_sessions);
+    OUT("# HELP asrd_workers Recognition worker threads.\n# TYPE asrd_workers gauge\nasrd_workers %d\n",
+        sv->c->threads);
     OUT("# HELP asrd_sessions_open WebSocket sessions open now (Vosk clients and /mic subscribers).\n"
         "# TYPE asrd_sessions_open gauge\nasrd_sessions_open %ld\n",
         (long)atomic_load(&st->sessions_open));
@@ -270,6 +297,9 @@ static size_t metrics_text(server *sv, char *buf, size_t cap)
     OUT("# HELP asrd_queue_depth Jobs (audio chunks, commands) waiting for a worker.\n"
         "# TYPE asrd_queue_depth gauge\nasrd_queue_depth %ld\n",
         queued);
+    OUT("# HELP asrd_queued_audio_seconds Audio received from clients and not yet recognised.\n"
+        "# TYPE asrd_queued_audio_seconds gauge\nasrd_queued_audio_seconds %.3f\n",
+        queued_s);
     OUT("# HELP asrd_dropped_audio_seconds_total Audio dropped because recognition fell behind.\n"
         "# TYPE asrd_dropped_audio_seconds_total counter\nasrd_dropped_audio_seconds_total %.3f\n",
         (double)atomic_load(&st->dropped_samples) / sv->h->rate);
@@ -311,8 +341,10 @@ static int on_http(struct lws *wsi, pss *p)
     lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
     if (!strcmp(uri, "/healthz") || !strcmp(uri, "/healthz/")) {
         char body[128];
-        int n = snprintf(body, sizeof body, "%s\n", sv->stopping ? "stopping" : "ok");
-        return http_reply(wsi, p, sv->stopping ? 503 : 200, "text/plain", body, (size_t)n);
+        const char *why;
+        int status = health_of(sv, &why);
+        int n = snprintf(body, sizeof body, "%s\n", why);
+        return http_reply(wsi, p, status, "text/plain", body, (size_t)n);
     }
     if (!strcmp(uri, "/metrics") || !strcmp(uri, "/metrics/")) {
         size_t need = metrics_text(sv, NULL, 0) + 1;
@@ -681,6 +713,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             count_error(sv, ERR_AUTH);
             asr_log(ASR_LOG_WARN, "refusing a connection: missing or wrong bearer token");
             return 1; /* lws drops the connection: the handshake fails */
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* Draining: the upgrade is refused with an HTTP 503 before any WebSocket exists, which a
+         * balancer can retry on another backend (HAProxy: retry-on 503, option redispatch); a close
+         * 1001 after the handshake it could not retry. */
+        sv = srv_of(wsi);
+        if (sv->stopping) {
+            count_error(sv, ERR_DRAINING);
+            if (lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "server draining: connect again"))
+                return -1;
+            return 1;
         }
         return 0;
     case LWS_CALLBACK_ESTABLISHED:

@@ -13,6 +13,7 @@ static const char *const error_names[ERR_N_KINDS] = {
     "invalid_json", "unknown_command", "bad_config", "unsupported_rate", "message_too_big",
     "too_many_sessions", "auth", "idle_timeout", "audio_cap", "slow_subscriber", "origin", "address_limit",
     "internal",
+    "draining",
 };
 
 const char *hub_error_name(hub_error_kind k)

@@ -69,6 +69,7 @@ typedef enum hub_error_kind {
     ERR_ORIGIN,          /* a WebSocket upgrade from an Origin not allowed (auth.origins) */
     ERR_ADDRESS_LIMIT,   /* a connection over limits.max_sessions_per_address */
     ERR_INTERNAL,
+    ERR_DRAINING, /* a WebSocket upgrade refused with HTTP 503 after SIGTERM */
     ERR_N_KINDS
 } hub_error_kind;
 
