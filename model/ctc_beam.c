@@ -1,4 +1,5 @@
-/* ctc_beam.c - CTC prefix beam search with word LM and vocabulary trie (see ctc_beam.h).
+/* ctc_beam.c - CTC prefix beam search with word LM and vocabulary trie (see ctc_beam.h; the trie is
+ * built in ctc_lexicon.c, phrase lists in ctc_phrases.c, the decoder interface in asr_decoder.c).
  *
  * Prefixes live in a node pool: a node is one label appended to its parent, with what the prefix
  * determines (LM context and score, position in the vocabulary trie, label timing). Nodes are
@@ -30,9 +31,9 @@
  */
 #include "ctc_beam.h"
 
+#include "ctc_lexicon.h"
 #include "ctc_result.h"
 #include "model_file.h" /* ASR_MAX_LABELS */
-#include "text.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -41,251 +42,6 @@
 
 #define NEG_INF (-INFINITY)
 #define LN10 2.302585092994046f
-
-/* ---------------- vocabulary trie ---------------- */
-
-typedef struct lex_node {
-    int first, n; /* edges[first .. first+n-1], sorted by label */
-    uint32_t word; /* LM id of the word ending here, or ASR_LM_NONE */
-} lex_node;
-
-typedef struct lex_edge {
-    int label, child;
-} lex_edge;
-
-struct ctc_lexicon {
-    lex_node *nodes; /* (n_nodes); node 0 is the root */
-    lex_edge *edges; /* (n_nodes - 1) */
-    int n_nodes, n_words;
-};
-
-/* Building: first-child / next-sibling links, then laid out as the edge arrays. Nodes are
- * numbered in creation order while the words are added in LM id order, whichever way a word's
- * path is found, so the trie is the same node for node. The links cost 12 bytes a node where a
- * dense (node, label) table cost 4 * n_labels, which at start-up was mostly page faults. */
-typedef struct lex_bnode {
-    int child, sibling, label;
-    uint32_t word;
-} lex_bnode;
-
-typedef struct lex_builder {
-    lex_bnode *b;
-    int n, cap;
-    int label_of[256]; /* byte -> label, -1: not in the alphabet (space is the word separator) */
-} lex_builder;
-
-/* A new node with label l, pushed at the head of parent's child list (the layout sorts them);
- * -1 on no memory. */
-static int lex_new_node(lex_builder *lb, int parent, int l)
-{
-    if (lb->n == lb->cap) {
-        lex_bnode *nb = realloc(lb->b, (size_t)lb->cap * 2 * sizeof *nb);
-        if (!nb)
-            return -1;
-        lb->b = nb;
-        lb->cap *= 2;
-    }
-    int ch = lb->n++;
-    lb->b[ch] = (lex_bnode){-1, lb->b[parent].child, l, ASR_LM_NONE};
-    lb->b[parent].child = ch;
-    return ch;
-}
-
-/* Length of w if every byte of it is a label, else 0. */
-static size_t lex_spelt(const lex_builder *lb, const char *w)
-{
-    const char *c = w;
-    while (*c && lb->label_of[(unsigned char)*c] > 0)
-        c++;
-    return *c ? 0 : (size_t)(c - w);
-}
-
-/* Vocabularies sorted by bytes (ARPA files usually are; the CMU model is): a word shares its
- * path with the previous spellable word up to their common prefix, and the rest is new (sorted
- * input puts every word with a given prefix together). No search at all. Returns 0, 1 when the
- * vocabulary turns out unsorted (the caller starts over with lex_add_any), -1 on no memory. */
-static int lex_add_sorted(lex_builder *lb, const asr_lm *lm, int *n_words)
-{
-    enum { MAXW = 1024 };
-    int path[MAXW + 1]; /* path[d]: node after d bytes of prev */
-    const char *prev = NULL;
-    size_t prev_len = 0;
-    uint32_t nw = asr_lm_vocab_size(lm);
-    path[0] = 0;
-    for (uint32_t id = 0; id < nw; id++) {
-        const char *w = asr_lm_word(lm, id);
-        size_t len = lex_spelt(lb, w);
-        if (len == 0)
-            continue;
-        if (len > MAXW)
-            return 1;
-        size_t d = 0;
-        if (prev) {
-            while (d < len && d < prev_len && w[d] == prev[d])
-                d++;
-            /* Strictly after prev, else not sorted (a repeat spelling ends like one too). */
-            if (d == len || (d < prev_len && (unsigned char)w[d] < (unsigned char)prev[d]))
-                return 1;
-        }
-        for (size_t k = d; k < len; k++) {
-            int ch = lex_new_node(lb, path[k], lb->label_of[(unsigned char)w[k]]);
-            if (ch < 0)
-                return -1;
-            path[k + 1] = ch;
-        }
-        lb->b[path[len]].word = id;
-        (*n_words)++;
-        prev = w;
-        prev_len = len;
-    }
-    return 0;
-}
-
-/* Any order: each letter's child is looked up in its parent's list. 0, or -1 on no memory. */
-static int lex_add_any(lex_builder *lb, const asr_lm *lm, int *n_words)
-{
-    uint32_t nw = asr_lm_vocab_size(lm);
-    for (uint32_t id = 0; id < nw; id++) {
-        const char *w = asr_lm_word(lm, id);
-        size_t len = lex_spelt(lb, w);
-        if (len == 0)
-            continue;
-        int node = 0;
-        for (size_t k = 0; k < len; k++) {
-            int l = lb->label_of[(unsigned char)w[k]];
-            int ch = lb->b[node].child;
-            while (ch >= 0 && lb->b[ch].label != l)
-                ch = lb->b[ch].sibling;
-            if (ch < 0 && (ch = lex_new_node(lb, node, l)) < 0)
-                return -1;
-            node = ch;
-        }
-        if (lb->b[node].word == ASR_LM_NONE)
-            (*n_words)++;
-        lb->b[node].word = id;
-    }
-    return 0;
-}
-
-ctc_lexicon *ctc_lexicon_create(const asr_lm *lm, const char *alphabet, int n_labels,
-                                asr_error *err)
-{
-    ctc_lexicon *lx = NULL;
-    lex_builder lb;
-    lb.n = 1;
-    lb.cap = 1 << 12;
-    while ((uint32_t)lb.cap < asr_lm_vocab_size(lm) * 3u && lb.cap < (1 << 26))
-        lb.cap *= 2; /* ~3 nodes a word in English vocabularies: usually no realloc */
-    for (int i = 0; i < 256; i++)
-        lb.label_of[i] = -1;
-    for (int k = 1; k < n_labels; k++)
-        if (alphabet[k - 1] != ' ')
-            lb.label_of[(unsigned char)alphabet[k - 1]] = k;
-    lb.b = malloc((size_t)lb.cap * sizeof *lb.b);
-    lx = calloc(1, sizeof *lx);
-    if (!lb.b || !lx)
-        goto nomem;
-    lb.b[0] = (lex_bnode){-1, -1, -1, ASR_LM_NONE};
-    int r = lex_add_sorted(&lb, lm, &lx->n_words);
-    if (r == 1) { /* not sorted: start over */
-        lb.n = 1;
-        lb.b[0] = (lex_bnode){-1, -1, -1, ASR_LM_NONE};
-        lx->n_words = 0;
-        r = lex_add_any(&lb, lm, &lx->n_words);
-    }
-    if (r < 0)
-        goto nomem;
-    if (lx->n_words == 0) {
-        asr_error_set(err, ASR_ERR_ARG, "lexicon: no LM word is spelt in the model's alphabet");
-        goto fail;
-    }
-    int n = lb.n;
-    lx->nodes = malloc((size_t)n * sizeof *lx->nodes);
-    lx->edges = malloc((size_t)(n > 1 ? n - 1 : 1) * sizeof *lx->edges);
-    if (!lx->nodes || !lx->edges)
-        goto nomem;
-    int e = 0;
-    for (int i = 0; i < n; i++) {
-        lx->nodes[i].first = e;
-        lx->nodes[i].word = lb.b[i].word;
-        /* The children, sorted by label (insertion: a node has at most n_labels of them). */
-        for (int ch = lb.b[i].child; ch >= 0; ch = lb.b[ch].sibling) {
-            lex_edge x = {lb.b[ch].label, ch};
-            int j = e++;
-            while (j > lx->nodes[i].first && lx->edges[j - 1].label > x.label) {
-                lx->edges[j] = lx->edges[j - 1];
-                j--;
-            }
-            lx->edges[j] = x;
-        }
-        lx->nodes[i].n = e - lx->nodes[i].first;
-    }
-    lx->n_nodes = n;
-    free(lb.b);
-    return lx;
-nomem:
-    asr_error_set(err, ASR_ERR_NOMEM, "lexicon: out of memory");
-fail:
-    free(lb.b);
-    ctc_lexicon_destroy(lx);
-    return NULL;
-}
-
-void ctc_lexicon_destroy(ctc_lexicon *lx)
-{
-    if (!lx)
-        return;
-    free(lx->nodes);
-    free(lx->edges);
-    free(lx);
-}
-
-int ctc_lexicon_words(const ctc_lexicon *lx)
-{
-    return lx->n_words;
-}
-
-asr_status ctc_phrases_build(const char *const *phrases, int n_phrases, const char *alphabet,
-                             int n_labels, asr_lm **lm, ctc_lexicon **lx, asr_error *err)
-{
-    asr_status st = ASR_ERR_NOMEM;
-    char **norm = calloc((size_t)(n_phrases > 0 ? n_phrases : 1), sizeof *norm);
-    *lm = NULL;
-    *lx = NULL;
-    if (!norm) {
-        asr_error_set(err, st, "phrase list: out of memory");
-        goto fail;
-    }
-    for (int i = 0; i < n_phrases; i++) {
-        norm[i] = asr_text_normalize(phrases[i]);
-        if (!norm[i]) {
-            asr_error_set(err, st, "phrase list: out of memory");
-            goto fail;
-        }
-    }
-    *lm = asr_lm_from_words((const char *const *)norm, n_phrases, err);
-    if (!*lm)
-        goto fail_code;
-    *lx = ctc_lexicon_create(*lm, alphabet, n_labels, err);
-    if (!*lx)
-        goto fail_code;
-    for (int i = 0; i < n_phrases; i++)
-        free(norm[i]);
-    free(norm);
-    return ASR_OK;
-fail_code:
-    st = err ? err->code : ASR_ERR_ARG;
-fail:
-    if (norm)
-        for (int i = 0; i < n_phrases; i++)
-            free(norm[i]);
-    free(norm);
-    ctc_lexicon_destroy(*lx);
-    asr_lm_free(*lm);
-    *lm = NULL;
-    *lx = NULL;
-    return st;
-}
 
 /* ---------------- search ---------------- */
 
@@ -772,10 +528,10 @@ static void cand_extend(ctc_beam *d, unsigned slot, int x, int label, float emit
     c->nnb = merge(d, NEG_INF, ext);
 }
 
-void ctc_beam_push(ctc_beam *d, const float *lp)
+/* Labels to try at this frame, into d->tried; returns how many. *sorted: they are in
+ * non-increasing log-probability; *space_j: position of the space label among them, or -1. */
+static int pick_labels(ctc_beam *d, const float *lp, int *sorted_out, int *space_out)
 {
-    long t = d->t++;
-    d->n_cands = 0;
     /* Labels to try: posterior >= char_prune, best first, at most max_chars; the frame's argmax
      * (if not blank) always, so beam 1 can follow the greedy path. */
     int n_tried = 0;
@@ -806,7 +562,14 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
         if (d->tried[j] == d->space)
             space_j = j;
     }
-    /* (1) stays */
+    *sorted_out = sorted;
+    *space_out = space_j;
+    return n_tried;
+}
+
+/* (1) Every beam member registers its stay candidate (blank and repeat paths). */
+static void add_stays(ctc_beam *d, const float *lp)
+{
     for (int b = 0; b < d->n_beam; b++) {
         int x = d->beam[b];
         bnode *n = &d->nodes[x];
@@ -826,8 +589,13 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
         if (n->parent >= 0)
             d->nodes[n->parent].beam_kids++;
     }
-    /* The pruning floor (see the top of the file): every survivor of (3) will score at least
-     * this, so a new candidate below it cannot survive. */
+}
+
+/* The pruning floor after (1) (see the top of the file), NEG_INF for none. */
+static float pruning_floor(ctc_beam *d)
+{
+    /* Every survivor of (3) will score at least this, so a new candidate below it cannot
+     * survive. */
     float floor_s = NEG_INF;
     if (!d->reference) {
         float hi = NEG_INF, lo = INFINITY;
@@ -851,6 +619,13 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
         if (!(floor_s < INFINITY)) /* NaN or +inf (from +inf log-probabilities): no pruning */
             floor_s = NEG_INF;
     }
+    return floor_s;
+}
+
+/* (2) Every member is extended by the tried labels (n_tried of them, sorted / space_j as
+ * pick_labels says); new candidates scoring below floor_s are not created. */
+static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted, int space_j, float floor_s)
+{
     /* The most a new candidate's LM part can exceed its parent's: a letter may pay unk_penalty,
      * a space adds word_bonus, maybe unk_penalty, and lm_weight * ln 10 * log10 p <= 0 (assumed,
      * see the top of the file; no bound with a negative weight). */
@@ -858,7 +633,6 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
     float gain_space = d->p.word_bonus + gain_letter;
     if (d->lm && !(d->p.lm_weight >= 0))
         gain_space = INFINITY;
-    /* (2) extensions */
     for (int b = 0; b < d->n_beam; b++) {
         int x = d->beam[b];
         const bnode *n = &d->nodes[x];
@@ -927,7 +701,12 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
         if (parent >= 0)
             d->nodes[parent].beam_kids = 0;
     }
-    /* (3) select */
+}
+
+/* (3) The best `beam` candidates become the new beam (nodes created for new survivors, the old
+ * beam released); t is this frame. */
+static void select_beam(ctc_beam *d, const float *lp, long t)
+{
     float best = NEG_INF;
     int n_ok = 0;
     for (int i = 0; i < d->n_cands; i++) {
@@ -993,6 +772,18 @@ void ctc_beam_push(ctc_beam *d, const float *lp)
         d->hash[d->cands[i].slot] = 0;
     if (d->n_beam == 0) /* only after a memory failure: keep the search alive from the root */
         new_utterance(d);
+}
+
+void ctc_beam_push(ctc_beam *d, const float *lp)
+{
+    long t = d->t++;
+    d->n_cands = 0;
+    int sorted, space_j;
+    int n_tried = pick_labels(d, lp, &sorted, &space_j);
+    add_stays(d, lp);
+    float floor_s = pruning_floor(d);
+    add_extensions(d, lp, n_tried, sorted, space_j, floor_s);
+    select_beam(d, lp, t);
 }
 
 /* Fills d->path with the nodes root..x (exclusive of the root); returns its length or -1. */
@@ -1143,58 +934,4 @@ fail:
     d->status = ASR_OK;
     new_utterance(d);
     return ASR_ERR_NOMEM;
-}
-
-/* ---------------- one interface over both decoders ---------------- */
-
-asr_status asr_decoder_init(asr_decoder *d, asr_decoder_kind kind, const char *alphabet,
-                            int n_labels, double frame_ms, const ctc_beam_params *p,
-                            const asr_lm *lm, const ctc_lexicon *lex, asr_error *err)
-{
-    memset(d, 0, sizeof *d);
-    d->kind = kind;
-    if (kind == ASR_DECODER_GREEDY)
-        d->greedy = ctc_greedy_create(alphabet, n_labels, frame_ms, err);
-    else
-        d->beam = ctc_beam_create(alphabet, n_labels, frame_ms, p, lm, lex, err);
-    if (!d->greedy && !d->beam)
-        return err ? err->code : ASR_ERR_ARG;
-    return ASR_OK;
-}
-
-void asr_decoder_free(asr_decoder *d)
-{
-    if (!d)
-        return;
-    ctc_greedy_destroy(d->greedy);
-    ctc_beam_destroy(d->beam);
-    d->greedy = NULL;
-    d->beam = NULL;
-}
-
-void asr_decoder_push(asr_decoder *d, const float *logprobs)
-{
-    if (d->kind == ASR_DECODER_GREEDY)
-        ctc_greedy_push(d->greedy, logprobs);
-    else
-        ctc_beam_push(d->beam, logprobs);
-}
-
-const char *asr_decoder_partial(asr_decoder *d)
-{
-    return d->kind == ASR_DECODER_GREEDY ? ctc_greedy_partial(d->greedy) : ctc_beam_partial(d->beam);
-}
-
-asr_status asr_decoder_final(asr_decoder *d, asr_result *out)
-{
-    return d->kind == ASR_DECODER_GREEDY ? ctc_greedy_final(d->greedy, out)
-                                         : ctc_beam_final(d->beam, out);
-}
-
-void asr_decoder_reset(asr_decoder *d)
-{
-    if (d->kind == ASR_DECODER_GREEDY)
-        ctc_greedy_reset(d->greedy);
-    else
-        ctc_beam_reset(d->beam);
 }
