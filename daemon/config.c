@@ -56,8 +56,10 @@ static const key_def keys[] = {
     {"limits", "min_sample_rate", K_INT, F(min_rate), 1000, 384000, 0},
     {"limits", "max_sample_rate", K_INT, F(max_rate), 1000, 384000, 0},
     {"limits", "subscriber_queue", K_INT, F(subscriber_queue), 1, 100000, 0},
+    {"limits", "max_sessions_per_address", K_INT, F(max_per_address), 0, 100000, 0},
     {"shutdown", "drain_s", K_DOUBLE, F(drain_s), 0, 10, 0}, /* within daemon.c's STOP_GRACE_S */
     {"auth", "token", K_STR, F(token), 0, 0, 0},
+    {"auth", "origins", K_LIST, F(origins), 0, 0, F(n_origins)},
     {"tls", "cert", K_STR, F(tls_cert), 0, 0, 0},
     {"tls", "key", K_STR, F(tls_key), 0, 0, 0},
     {"log", "level", K_LEVEL, F(log_level), 0, 0, 0},
@@ -106,6 +108,7 @@ asr_status cfg_init(cfg *c, asr_error *err)
     c->min_rate = 8000;
     c->max_rate = 192000;
     c->subscriber_queue = 64;
+    c->max_per_address = 128;
     c->log_level = ASR_LOG_INFO;
     c->decoder = ASR_DECODER_GREEDY; /* the LM is built by `make lm`, not shipped in git */
     c->beam = ctc_beam_default_params();
@@ -127,6 +130,9 @@ void cfg_free(cfg *c)
     for (int i = 0; i < c->n_mic_grammar; i++)
         free(c->mic_grammar[i]);
     free(c->mic_grammar);
+    for (int i = 0; i < c->n_origins; i++)
+        free(c->origins[i]);
+    free(c->origins);
     free(c->listen_host);
     free(c->source);
     memset(c, 0, sizeof *c);

@@ -9,9 +9,9 @@
  *              grammar: [phrase, ...]}
  *   endpoint: {silence_ms: MS, max_utterance_ms: MS, blank_prob: P}
  *   limits:   {max_sessions, max_message_bytes, idle_timeout_s, max_audio_s, queue_bytes,
- *              min_sample_rate, max_sample_rate, subscriber_queue}
+ *              min_sample_rate, max_sample_rate, subscriber_queue, max_sessions_per_address}
  *   shutdown: {drain_s: S}
- *   auth:     {token: STRING}
+ *   auth:     {token: STRING, origins: [ORIGIN, ...]}
  *   tls:      {cert: FILE, key: FILE}
  *   log:      {level: debug|info|warning|error, file: PATH, json: bool}
  *   decoder:  {kind: greedy|beam, beam: N, lm: PATH, lm_weight: X, word_bonus: X, unk_penalty: X,
@@ -57,11 +57,16 @@ typedef struct cfg {
     long queue_bytes;      /* unprocessed audio per session before flow control stops reading */
     int min_rate, max_rate; /* client sample rates accepted */
     int subscriber_queue;   /* unsent results a /mic subscriber may have before it is closed (1008) */
+    int max_per_address;    /* open sessions per client address (limits.max_sessions_per_address);
+                             * more are closed with 1013; 0: no limit */
 
     double drain_s; /* after SIGTERM, keep listening this long at least (/healthz 503 "draining",
                      * new sessions refused with HTTP 503) so that a load balancer notices; 0..10 */
 
-    char *token; /* bearer token required from clients; NULL: none */
+    char *token; /* bearer token required from clients (WebSocket, /metrics, the page); NULL: none */
+    char **origins; /* (n_origins) Origin values allowed to open a WebSocket ("*": any); none: only
+                     * requests without Origin or whose Origin is the Host they were sent to */
+    int n_origins;
     char *tls_cert, *tls_key;
 
     int log_level; /* asr_log_level */

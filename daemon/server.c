@@ -21,6 +21,7 @@
 typedef struct pss {
     struct lws *wsi;
     session *s;      /* NULL for HTTP requests and refused connections */
+    char peer[64];   /* the client's address (limits.max_sessions_per_address) */
     int mic_sub;     /* a /mic subscriber */
     struct pss *prev, *next;
 
@@ -361,19 +362,57 @@ static int on_http(struct lws *wsi, pss *p)
 
 /* ---- WebSocket ---- */
 
+/* Whether a client's guess equals the secret, in a time that depends on the secret's length only:
+ * strcmp stops at the first difference, so its time tells how much of a guess is right. */
+static int same_secret(const char *guess, const char *secret)
+{
+    size_t lg = strlen(guess), ls = strlen(secret);
+    volatile unsigned char d = (unsigned char)(lg != ls);
+    for (size_t i = 0; i < ls; i++)
+        d |= (unsigned char)((unsigned char)(i < lg ? guess[i] : 0) ^ (unsigned char)secret[i]);
+    return d == 0;
+}
+
+/* The request carries auth.token ("Authorization: Bearer T" or ?token=T), or none is configured. */
 static int token_ok(server *sv, struct lws *wsi)
 {
     if (!sv->c->token)
         return 1;
     char buf[512];
-    size_t tl = strlen(sv->c->token);
     int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (n > 7 && !strncasecmp(buf, "Bearer ", 7) && strlen(buf + 7) == tl && !strcmp(buf + 7, sv->c->token))
+    if (n > 7 && !strncasecmp(buf, "Bearer ", 7) && same_secret(buf + 7, sv->c->token))
         return 1;
     const char *v = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof buf); /* points after "token=" */
-    if (v && strlen(v) == tl && !strcmp(v, sv->c->token))
+    return v && same_secret(v, sv->c->token);
+}
+
+/* HTTP requests that need the token when one is configured: everything but /healthz (load
+ * balancers) and the page's scripts and style sheet (no data; a page loaded with ?token=T passes
+ * the token on to its WebSocket, not to the files it loads). */
+static int http_needs_token(const char *uri)
+{
+    size_t n = strlen(uri);
+    if (!strcmp(uri, "/healthz") || !strcmp(uri, "/healthz/"))
+        return 0;
+    return !((n > 3 && !strcmp(uri + n - 3, ".js")) || (n > 4 && !strcmp(uri + n - 4, ".css")));
+}
+
+/* A WebSocket upgrade's Origin is allowed: none (not a browser: Vosk clients), the Host the request
+ * was sent to (the page served from here), or one of auth.origins ("*": any). Else a page on any
+ * other site the user visits could open a session or /mic (cross-site WebSocket hijacking). */
+static int origin_ok(server *sv, struct lws *wsi, char *origin, size_t cap)
+{
+    origin[0] = '\0';
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) == 0)
         return 1;
-    return 0;
+    if (lws_hdr_copy(wsi, origin, (int)cap, WSI_TOKEN_ORIGIN) <= 0)
+        return 0; /* too long */
+    for (int i = 0; i < sv->c->n_origins; i++)
+        if (!strcmp(sv->c->origins[i], "*") || !strcasecmp(sv->c->origins[i], origin))
+            return 1;
+    char host[256];
+    const char *o = strstr(origin, "://");
+    return o && lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) > 0 && !strcasecmp(o + 3, host);
 }
 
 /* Refuses an established connection without a session: the close goes out from the writable
@@ -400,6 +439,18 @@ static int on_established(struct lws *wsi, pss *p)
     }
     char uri[256] = "";
     lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+    lws_get_peer_simple(wsi, p->peer, sizeof p->peer);
+    if (sv->c->max_per_address > 0) {
+        int n = 0;
+        for (pss *q = sv->list; q; q = q->next)
+            n += !strcmp(q->peer, p->peer);
+        if (n >= sv->c->max_per_address) {
+            count_error(sv, ERR_ADDRESS_LIMIT);
+            asr_log(ASR_LOG_WARN, "refusing a session from %s: %d open from there (limits.max_sessions_per_address)",
+                    p->peer, n);
+            return refuse(sv, p, 1013, "too many sessions from this address, try again later");
+        }
+    }
     p->mic_sub = !strcmp(uri, "/mic") || !strncmp(uri, "/mic?", 5);
     if (p->mic_sub) {
         /* The kernel's share of a subscriber's queue: Linux grows a socket's send buffer up to
@@ -707,14 +758,34 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (sv && lws_get_vhost(wsi) == sv->vh[0]) /* lws calls every vhost: serve once */
             service_all(sv);
         return 0;
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char origin[256];
         sv = srv_of(wsi);
         if (!token_ok(sv, wsi)) {
             count_error(sv, ERR_AUTH);
             asr_log(ASR_LOG_WARN, "refusing a connection: missing or wrong bearer token");
             return 1; /* lws drops the connection: the handshake fails */
         }
+        if (!origin_ok(sv, wsi, origin, sizeof origin)) {
+            count_error(sv, ERR_ORIGIN);
+            asr_log(ASR_LOG_WARN, "refusing a WebSocket from Origin '%s' (not this host, not in auth.origins)",
+                    origin);
+            return 1;
+        }
         return 0;
+    }
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION: {
+        char uri[256] = "";
+        sv = srv_of(wsi);
+        lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+        if (http_needs_token(uri) && !token_ok(sv, wsi)) {
+            count_error(sv, ERR_AUTH);
+            asr_log(ASR_LOG_WARN, "refusing GET %s: missing or wrong bearer token", uri);
+            lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "missing or wrong token (auth.token)");
+            return 1;
+        }
+        return 0;
+    }
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* Draining: the upgrade is refused with an HTTP 503 before any WebSocket exists, which a
          * balancer can retry on another backend (HAProxy: retry-on 503, option redispatch); a close

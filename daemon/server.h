@@ -21,7 +21,11 @@
  * limits.subscriber_queue results unsent (reason "too slow: ..."); 1009 for a message over
  * limits.max_message_bytes; 1013 beyond limits.max_sessions. Invalid JSON, unknown commands and bad
  * config values get {"error" : "..."} and the session goes on. A missing or wrong bearer token
- * (auth.token; "Authorization: Bearer T" or ?token=T) fails the handshake: the connection is dropped.
+ * (auth.token; "Authorization: Bearer T" or ?token=T, compared in constant time) fails the
+ * handshake: the connection is dropped; so does an Origin header that is neither the Host the
+ * request was sent to nor in auth.origins (no Origin: accepted). With a token, HTTP requests need it
+ * too (401), except /healthz and the page's .js/.css files. A session beyond
+ * limits.max_sessions_per_address from one client address is closed with 1013.
  *
  * Thread safety: every function belongs to the network thread, except that workers reach it only
  * through the hub's wake function (lws_cancel_service, thread-safe).

@@ -7,7 +7,9 @@
 # mapped PROT_READ, which MemoryDenyWriteExecute allows), and the daemon, started with the shipped
 # configuration as the unit starts it, decodes with the beam search and the en-us word LM and speaks
 # the Type=notify protocol the unit relies on: READY=1 once the port is open, WATCHDOG=1 when
-# WATCHDOG_USEC is set, STATUS= lines, STOPPING=1 on SIGTERM.
+# WATCHDOG_USEC is set, STATUS= lines, STOPPING=1 on SIGTERM. The unit admits loopback peers only
+# (IPAddressAllow=localhost, IPAddressDeny=any; how to open it is in the unit) and gives a log file
+# a writable /var/log/asrd under ProtectSystem=strict (LogsDirectory=asrd).
 set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -26,9 +28,13 @@ if [ $rc = 0 ] && [ ! -s "$T/v.err" ]; then ok "systemd-analyze verify: clean"; 
 
 for kv in Type=notify WatchdogSec= DynamicUser=yes SupplementaryGroups=audio ProtectSystem=strict \
           'DeviceAllow=char-alsa rw' DevicePolicy=closed NoNewPrivileges=yes 'CapabilityBoundingSet=$' \
-          'ExecStart=/usr/local/bin/asrd --config /usr/local/etc/asrd/asrd.yaml' SystemCallFilter=@system-service; do
+          'ExecStart=/usr/local/bin/asrd --config /usr/local/etc/asrd/asrd.yaml' SystemCallFilter=@system-service \
+          'IPAddressAllow=localhost$' 'IPAddressDeny=any$' 'LogsDirectory=asrd$'; do
     if grep -q "^$kv" "$UNIT"; then ok "unit has $kv"; else bad "unit lacks $kv"; fi
 done
+
+# The unit says how to open the network to other hosts (a drop-in widening IPAddressAllow=).
+check "unit documents opening IPAddressAllow in a drop-in" grep -q '^#   IPAddressAllow=' "$UNIT"
 
 # Nothing the daemon reads (binary, config, model, LM, page: /usr/local/{bin,etc,share}) may be hidden.
 if grep -qE '^(InaccessiblePaths|TemporaryFileSystem|RootDirectory|RootImage)=' "$UNIT"; then

@@ -4,7 +4,8 @@
 //
 // Query options: ?ws=URL (another recognition endpoint), ?rate=HZ (rate sent to the server,
 // default 16000), ?autostart=1 (start without a click; a browser may still ask for permission),
-// ?record=1 (keep every chunk sent in window.asrd.sent, for tests).
+// ?record=1 (keep every chunk sent in window.asrd.sent, for tests), ?token=T (auth.token: passed on
+// to the WebSocket URL).
 'use strict';
 
 (function () {
@@ -37,6 +38,8 @@
     const u = new URL('asr', location.href);
     u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
     u.search = '';
+    // A daemon with auth.token serves this page only to ?token=T, and wants it on the WebSocket too.
+    if (params.get('token')) u.searchParams.set('token', params.get('token'));
     return u.href;
   }
 
