@@ -113,7 +113,7 @@ DEPS_LM     := pocketsphinx-en-us python3 python3-numpy
 DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium firefox-esr nodejs curl libsphinxbase3 \
                libsox-fmt-all sndfile-programs espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k \
                festvox-us-slt-hts fortunes fortunes-min wordnet-base jargon-text miscfiles clang \
-               libclang-rt-14-dev $(DEPS_LM)
+               libclang-rt-14-dev haproxy $(DEPS_LM)
 DEPS_BENCH  := pocketsphinx $(DEPS_LM) sctk hyperfine bc sndfile-programs
 DEPS_CORPUS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox sndfile-programs \
                libsox-fmt-all fortunes fortunes-min wordnet-base jargon-text miscfiles
@@ -223,6 +223,13 @@ bench-live: deps-test $(LMBIN)
 	@$(MAKE) --no-print-directory $(B)/asrd $(B)/tests/bench/live_load
 	/usr/bin/python3 tests/bench/live.py
 
+# Scale-out cost: the bench-live load (tests/bench/live.py's sessions) on one asrd, then on two asrd
+# with half the workers each behind HAProxy (configs/haproxy.cfg): p95 latency and sessions held.
+.PHONY: bench-scaleout
+bench-scaleout: deps-test
+	@$(MAKE) --no-print-directory $(B)/asrd
+	/usr/bin/python3 tests/bench/scaleout.py
+
 # Build the training corpus (outside git, resumable).
 # RHVoice and Pico (non-free/extra voices) are fetched by model/recipe/voices.sh into data/tts
 # through a private apt configuration: nothing is installed and /etc/apt is not changed.
@@ -266,8 +273,9 @@ model-finetune: deps
 	model/recipe/train.sh configs/train-finetune.yaml
 
 # Install binary, model and word LM.
-# Also: the browser page, the configuration (an existing one is kept), the systemd unit and the man
-# page, with their /usr/local paths rewritten for PREFIX/SYSCONFDIR.
+# Also: the browser page, the configuration (an existing one is kept), the systemd unit, the template
+# unit asrd@.service (one instance per SYSCONFDIR/asrd/NAME.yaml) and the man page, with their
+# /usr/local paths rewritten for PREFIX/SYSCONFDIR, and the HAProxy example (share/asrd/haproxy.cfg).
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 MANDIR     ?= $(PREFIX)/share/man
@@ -291,6 +299,9 @@ install: $(B)/asrd
 	    install -D -m 644 configs/asrd.yaml $(DESTDIR)$(SYSCONFDIR)/asrd/asrd.yaml
 	sed -e 's|/usr/local/bin|$(PREFIX)/bin|g' -e 's|/usr/local/etc|$(SYSCONFDIR)|g' configs/asrd.service \
 	    >$(DESTDIR)$(UNITDIR)/asrd.service && chmod 644 $(DESTDIR)$(UNITDIR)/asrd.service
+	sed -e 's|/usr/local/bin|$(PREFIX)/bin|g' -e 's|/usr/local/etc|$(SYSCONFDIR)|g' configs/asrd@.service \
+	    >'$(DESTDIR)$(UNITDIR)/asrd@.service' && chmod 644 '$(DESTDIR)$(UNITDIR)/asrd@.service'
+	install -m 644 configs/haproxy.cfg $(DESTDIR)$(PREFIX)/share/asrd/haproxy.cfg
 	sed -e 's|/usr/local/etc|$(SYSCONFDIR)|g' -e 's|/usr/local/share|$(PREFIX)/share|g' configs/asrd.1 \
 	    >$(DESTDIR)$(MANDIR)/man1/asrd.1 && chmod 644 $(DESTDIR)$(MANDIR)/man1/asrd.1
 

@@ -45,6 +45,15 @@ fi
 cmp -s configs/asrd.yaml "$D/usr/local/etc/asrd/asrd.yaml" && ok "config is the shipped one" || bad "config differs"
 U=$D/usr/local/lib/systemd/system/asrd.service
 grep -q '^ExecStart=/usr/local/bin/asrd --config /usr/local/etc/asrd/asrd.yaml$' "$U" && ok "unit ExecStart" || bad "unit ExecStart: $(grep ExecStart "$U")"
+# The template unit (one instance per config file) and the HAProxy example.
+UT=$D/usr/local/lib/systemd/system/asrd@.service
+[ "$(mode '/usr/local/lib/systemd/system/asrd@.service')" = 644 ] &&
+    grep -q '^ExecStart=/usr/local/bin/asrd --config /usr/local/etc/asrd/%i.yaml$' "$UT" &&
+    ok "template unit asrd@.service (644, ExecStart)" || bad "template unit: $(grep ExecStart "$UT" 2>&1)"
+cmp -s configs/haproxy.cfg "$D/usr/local/share/asrd/haproxy.cfg" && ok "haproxy.cfg installed" || bad "haproxy.cfg"
+sed "s|ExecStart=/usr/local/bin/asrd|ExecStart=$D/usr/local/bin/asrd|" "$UT" >"$T/asrd@.service"
+systemd-analyze verify --man=no "$T/asrd@x.service" 2>"$T/vt.err"
+[ ! -s "$T/vt.err" ] && ok "installed template unit verifies (instance asrd@x)" || { bad "installed template unit"; cat "$T/vt.err"; }
 sed "s|ExecStart=/usr/local/bin/asrd|ExecStart=$D/usr/local/bin/asrd|" "$U" >"$T/asrd.service"
 systemd-analyze verify --man=no "$T/asrd.service" 2>"$T/v.err"
 [ ! -s "$T/v.err" ] && ok "installed unit verifies" || { bad "installed unit"; cat "$T/v.err"; }
@@ -93,5 +102,7 @@ grep -q '^# edited' "$D/usr/local/etc/asrd/asrd.yaml" && ok "existing config kep
 make -s install DESTDIR="$T/usr" PREFIX=/usr >/dev/null 2>&1
 [ -f "$T/usr/etc/asrd/asrd.yaml" ] && grep -q '^ExecStart=/usr/bin/asrd --config /etc/asrd/asrd.yaml$' \
     "$T/usr/usr/lib/systemd/system/asrd.service" && ok "PREFIX=/usr: /etc and /usr/bin" || bad "PREFIX=/usr layout"
+grep -q '^ExecStart=/usr/bin/asrd --config /etc/asrd/%i.yaml$' "$T/usr/usr/lib/systemd/system/asrd@.service" &&
+    ok "PREFIX=/usr: asrd@.service reads /etc/asrd/%i.yaml" || bad "PREFIX=/usr template unit"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -45,7 +45,8 @@ def pcm_of(path):
         return w.getframerate(), w.readframes(w.getnframes())
 
 
-async def run(a):
+async def run(a, out=None):
+    """One client session (a: the parsed options); its lines go to out (default stdout)."""
     headers = {}
     if a.token is not None:
         headers["Authorization"] = "Bearer " + a.token
@@ -58,12 +59,12 @@ async def run(a):
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         kw["ssl"] = ctx
-    out = sys.stdout
+    out = out or sys.stdout
     texts, n_replies, sent = [], 0, 0
     try:
         ws = await websockets.connect(a.url, **kw)
     except Exception as e:  # refused handshake (auth) or connection error
-        print(json.dumps({"refused": type(e).__name__ + ": " + str(e)}), flush=True)
+        print(json.dumps({"refused": type(e).__name__ + ": " + str(e)}), file=out, flush=True)
         return 3
 
     async def receiver():
@@ -133,11 +134,11 @@ async def run(a):
     except asyncio.TimeoutError:
         await ws.close()
     print(json.dumps({"close": ws.close_code, "reason": ws.close_reason, "text": " ".join(texts),
-                      "n_replies": n_replies, "n_binary_sent": sent}), flush=True)
+                      "n_replies": n_replies, "n_binary_sent": sent}), file=out, flush=True)
     return 0
 
 
-def main():
+def parser():
     p = argparse.ArgumentParser()
     p.add_argument("url")
     p.add_argument("file", nargs="?")
@@ -156,7 +157,11 @@ def main():
     p.add_argument("--signal-pid", type=int)
     p.add_argument("--signal-after", type=int, default=1)
     p.add_argument("--cork", action="store_true")
-    a = p.parse_args()
+    return p
+
+
+def main():
+    a = parser().parse_args()
     sys.exit(asyncio.run(run(a)))
 
 
