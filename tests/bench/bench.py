@@ -36,6 +36,16 @@ CORPUS_SETS = ("librispeech", "speechocean", "speechcommands", "cathy", "fsdd")
 FORTUNES = "/usr/share/games/fortunes/fortunes"
 SCLITE = shutil.which("sclite") or "/usr/lib/sctk/bin/sclite"
 RATE = 16000
+# Native-rate sets: the same speech (NATIVE_SOURCE's dev set) as files at these rates, which asrd
+# reads and resamples itself (timed) and pocketsphinx gets through the sox conversion to 16 kHz it
+# needs (timed too, in its CPU). Selector "native" in --sets: all of them.
+NATIVE_SOURCE = "cathy"
+NATIVE_RATES = ((8000, "8k"), (16000, "16k"), (22050, "22.05k"), (44100, "44.1k"), (48000, "48k"))
+NATIVE_SETS = tuple("native-" + tag for _, tag in NATIVE_RATES)
+# Issue 13: resampling <= 10% of asrd's CPU at 44.1 kHz; greedy >= 100x pocketsphinx on every set.
+TARGET_RESAMPLE_FRACTION = 10.0  # %
+TARGET_RESAMPLE_SET = "native-44.1k"
+TARGET_GREEDY_SPEEDUP = 100.0
 
 # Targets from issue 3 (benchmarks, not tests): one thread, default model size (3 GRU x 320).
 TARGET_RTF = 0.005
@@ -274,9 +284,22 @@ def read_manifest(path):
     return items
 
 
-def prepare_set(name, items, tmp):
+def write_lists(d, utts):
+    """The set's asrd manifest (manifest.tsv) and pocketsphinx control file (ctl) in d."""
+    with open(os.path.join(d, "manifest.tsv"), "w") as f:
+        for u in utts:
+            f.write("wav/%s.wav\t%s\n" % (u["id"], u["ref"]))
+    with open(os.path.join(d, "ctl"), "w") as f:
+        for u in utts:
+            f.write(u["id"] + "\n")
+
+
+def prepare_set(name, items, tmp, native_rate=None):
     """Converts every file to 16 kHz mono 16-bit (WAV + raw), outside the timed part, and writes
-    an asrd manifest and a pocketsphinx control file. Both systems read the same samples."""
+    an asrd manifest and a pocketsphinx control file. Both systems read the same samples.
+    native_rate: instead, the files as 16-bit mono WAV at that rate (sox -D: no dither, so every
+    rate carries the same speech), the files a user has: asrd reads them as they are, and
+    pocketsphinx's raw 16 kHz copies are made in its timed run (run_pocketsphinx)."""
     d = os.path.join(tmp, name)
     os.makedirs(os.path.join(d, "raw"), exist_ok=True)
     os.makedirs(os.path.join(d, "wav"), exist_ok=True)
@@ -284,16 +307,46 @@ def prepare_set(name, items, tmp):
     for i, (src, ref) in enumerate(items):
         uid = "%s_%04d" % (name, i)
         wav = os.path.join(d, "wav", uid + ".wav")
-        sox_convert(src, wav, os.path.join(d, "raw", uid + ".raw"))
+        if native_rate:
+            subprocess.run(["sox", "-q", "-D", src, "-r", str(native_rate), "-b", "16", "-c", "1", "-e",
+                            "signed-integer", wav], check=True)
+        else:
+            sox_convert(src, wav, os.path.join(d, "raw", uid + ".raw"))
         n, rate = wav_info(wav)
-        utts.append(dict(id=uid, wav=wav, ref=ref, samples=n, seconds=n / rate))
-    with open(os.path.join(d, "manifest.tsv"), "w") as f:
-        for u in utts:
-            f.write("wav/%s.wav\t%s\n" % (u["id"], u["ref"]))
-    with open(os.path.join(d, "ctl"), "w") as f:
-        for u in utts:
-            f.write(u["id"] + "\n")
-    return dict(name=name, dir=d, utts=utts, seconds=sum(u["seconds"] for u in utts))
+        # samples: at 16 kHz, as asrd's frontend sees them (output_frames counts frames from it)
+        utts.append(dict(id=uid, wav=wav, ref=ref, samples=int(round(n * RATE / rate)), seconds=n / rate))
+    write_lists(d, utts)
+    return dict(name=name, dir=d, utts=utts, seconds=sum(u["seconds"] for u in utts), rate=native_rate)
+
+
+def sox_script(s):
+    """A shell script converting the set's WAV files to pocketsphinx's 16 kHz raw input the way a
+    user would (sox's default rate quality, with its dither)."""
+    lines = ["set -e"]
+    for u in s["utts"]:
+        lines.append("sox -q '%s' -r %d -b 16 -c 1 -e signed-integer -t raw '%s'"
+                     % (u["wav"], RATE, os.path.join(s["dir"], "raw", u["id"] + ".raw")))
+    return "\n".join(lines) + "\n"
+
+
+def perf_fraction(cmd, tmp, env, dso="libsoxr"):
+    """Share (%) of the samples perf attributes to shared objects whose name contains `dso` while
+    cmd runs (perf record -F 10000, user and kernel), or (None, reason)."""
+    if not shutil.which("perf"):
+        return None, "no perf"
+    data = os.path.join(tmp, "perf.data")
+    p = subprocess.run(["perf", "record", "-q", "-F", "10000", "-o", data, "--"] + cmd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, env=env, check=False)
+    if p.returncode != 0:
+        return None, "perf record failed: %s" % p.stderr.strip()[:200]
+    p = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso"],
+                       capture_output=True, text=True, check=False)
+    total = 0.0
+    for line in p.stdout.splitlines():
+        m = re.match(r"^\s*([\d.]+)%\s+(\S+)", line)
+        if m and dso in m.group(2):
+            total += float(m.group(1))
+    return (total, "") if p.returncode == 0 else (None, "perf report failed")
 
 
 # ---------------------------------------------------------------- systems
@@ -326,13 +379,17 @@ def find_ps_lm():
                           "is not fetched, `make lm`")
 
 
+def run_asrd_cmd(s, model, lm=None):
+    return [ASRD, "--batch", "--model", model, "--format", "text", "--manifest",
+            os.path.join(s["dir"], "manifest.tsv"), "--score"] + (["--config", SHIPPED_CONFIG, "--lm", lm] if lm else [])
+
+
 def run_asrd(s, model, repeat, tmp, env, lm=None, tag=None):
     """asrd --batch --manifest --score, `repeat` times; with lm, `--config configs/asrd.yaml --lm LM`:
     the shipped decoder configuration (beam search, its beam and weights; what users get) with that
     LM. Hypotheses come from the last run."""
     out = os.path.join(s["dir"], (tag or ("asrd-beam" if lm else "asrd")) + ".out")
-    cmd = [ASRD, "--batch", "--model", model, "--format", "text", "--manifest",
-           os.path.join(s["dir"], "manifest.tsv"), "--score"] + (["--config", SHIPPED_CONFIG, "--lm", lm] if lm else [])
+    cmd = run_asrd_cmd(s, model, lm)
     runs = []
     for _ in range(repeat):
         r = measure(cmd, out, tmp, env)
@@ -357,20 +414,33 @@ def run_asrd(s, model, repeat, tmp, env, lm=None, tag=None):
 
 def run_pocketsphinx(s, repeat, tmp, env, lm=PS_DEBIAN_LM, tag="ps"):
     """pocketsphinx_batch with Debian's en-us acoustic model and dictionary and the trigram lm,
-    default beams, on the set's raw 16 kHz files."""
+    default beams, on the set's raw 16 kHz files. A native-rate set (s["rate"]) has no raw files
+    yet: each timed run is one shell that converts them with sox, then execs pocketsphinx_batch, so
+    the CPU counts both (wait4 reports the shell's waited-for children); res["sox_cpu"] is the
+    median CPU of the conversion alone."""
     hyp = os.path.join(s["dir"], tag + ".hyp")
     cmd = ["pocketsphinx_batch", "-adcin", "yes", "-cepdir", os.path.join(s["dir"], "raw"),
            "-cepext", ".raw", "-samprate", str(RATE), "-ctl", os.path.join(s["dir"], "ctl"),
            "-hyp", hyp, "-hmm", os.path.join(PS_MODEL, "en-us"), "-lm", lm,
            "-dict", os.path.join(PS_MODEL, "cmudict-en-us.dict"), "-logfn", "/dev/null"]
     out = os.path.join(s["dir"], tag + ".out")
+    sox_cpu = None
+    if s.get("rate"):
+        script = os.path.join(s["dir"], "sox.sh")
+        with open(script, "w") as f:
+            f.write(sox_script(s))
+        sox_runs = [measure(["sh", script], out, tmp, env) for _ in range(repeat)]
+        if any(r["exit"] != 0 for r in sox_runs):
+            return dict(runs=sox_runs, ok=False, hyps=[], error="sox conversion failed: %s" % stderr_tail(out))
+        sox_cpu = statistics.median(r["cpu_s"] for r in sox_runs)
+        cmd = ["sh", "-c", '. "$0"; exec "$@"', script] + cmd
     runs = []
     for _ in range(repeat):
         r = measure(cmd, out, tmp, env)
         runs.append(r)
         if r["exit"] != 0:
             break
-    res = dict(runs=runs, ok=all(r["exit"] == 0 for r in runs))
+    res = dict(runs=runs, ok=all(r["exit"] == 0 for r in runs), sox_cpu=sox_cpu)
     if not res["ok"]:
         res["error"] = "pocketsphinx_batch exit %d: %s" % (runs[-1]["exit"], stderr_tail(out))
     hyps = {}
@@ -481,9 +551,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
                     help="timed runs per system and set; medians are quoted (default 3)")
-    ap.add_argument("--sets", default=os.environ.get("BENCH_SETS", ",".join(("synth",) + CORPUS_SETS + ("slt",))),
-                    help="comma-separated: synth, %s, slt (the eval-synth set, if built); default all"
-                    % ", ".join(CORPUS_SETS))
+    ap.add_argument("--sets", default=os.environ.get("BENCH_SETS", ",".join(("synth",) + CORPUS_SETS + ("slt", "native"))),
+                    help="comma-separated: synth, %s, slt (the eval-synth set, if built), %s (%s/dev at those "
+                    "rates; native: all of them); default all" % (", ".join(CORPUS_SETS), ", ".join(NATIVE_SETS),
+                                                                  NATIVE_SOURCE))
     ap.add_argument("--synth-n", type=int, default=20, help="sentences to synthesise")
     ap.add_argument("--ps-repeat", type=int, default=int(os.environ.get("BENCH_PS_REPEAT", "0")) or None,
                     help="timed pocketsphinx runs per set (default: --repeat); pocketsphinx is most of the "
@@ -547,7 +618,17 @@ def run(a, env, tmp, rep):
     # -- data sets
     sets = []
     wanted = [x.strip() for x in a.sets.split(",") if x.strip()]
+    wanted = [n for w in wanted for n in (NATIVE_SETS if w == "native" else (w,))]
     for name in wanted:
+        if name in NATIVE_SETS:
+            man = os.path.join(CORPUS, NATIVE_SOURCE, "dev.tsv")
+            if not os.path.exists(man):
+                print("set %s: %s not present, skipped" % (name, man))
+                continue
+            rate = dict((t, r) for r, t in NATIVE_RATES)[name[len("native-"):]]
+            log("bench: %s/dev as %d Hz files (sox -D, untimed)..." % (NATIVE_SOURCE, rate))
+            sets.append(prepare_set(name, read_manifest(man), tmp, native_rate=rate))
+            continue
         if name == "synth":
             d = os.path.join(tmp, "synth_src")
             os.makedirs(d)
@@ -614,6 +695,9 @@ def run(a, env, tmp, rep):
                 rep.add(s["name"], sysname, k, res[k], unit,
                         "<= %g" % TARGET_RTF if (k == "rtf" and sysname == "asrd") else "")
             rep.add(s["name"], sysname, "cpu_runs", " ".join("%.3f" % c for c in res["cpu_all"]), "s", "")
+            if r.get("sox_cpu") is not None:
+                res["sox_cpu"] = r["sox_cpu"]
+                rep.add(s["name"], sysname, "cpu_includes_sox_conversion", r["sox_cpu"], "s", "")
             rep.add(s["name"], sysname, "wer_sclite", scl, "%", "")
             rep.add(s["name"], sysname, "scorer", sc["scorer"], "", "")
             if missing:
@@ -632,7 +716,12 @@ def run(a, env, tmp, rep):
             if sysname in row and "pocketsphinx" in row and row[sysname]["cpu"] > 0:
                 row[sysname]["speedup"] = row["pocketsphinx"]["cpu"] / row[sysname]["cpu"]
                 rep.add(s["name"], sysname, "speedup_vs_pocketsphinx", row[sysname]["speedup"],
-                        "x (CPU ratio)", ">= %g" % TARGET_BEAM_SPEEDUP if sysname == "asrd-beam" else "")
+                        "x (CPU ratio)", ">= %g" % (TARGET_BEAM_SPEEDUP if sysname == "asrd-beam" else TARGET_GREEDY_SPEEDUP))
+        if s["name"] == TARGET_RESAMPLE_SET and "asrd" in row:
+            frac, why = perf_fraction(run_asrd_cmd(s, model), tmp, env)
+            row["resample_perf"] = frac
+            rep.add(s["name"], "asrd", "resample_cpu_fraction_perf", frac if frac is not None else why, "%",
+                    "<= %g" % TARGET_RESAMPLE_FRACTION)
         if "asrd" in row and "asrd-beam" in row and row["asrd"]["wer"] > 0:
             g, b = row["asrd"]["wer"], row["asrd-beam"]["wer"]
             row["wer_reduction"] = 100.0 * (g - b) / g
@@ -661,9 +750,28 @@ def run(a, env, tmp, rep):
     # -- startup / model load and one-stream memory
     startup = long_run = baseline = None
     if model:
-        startup, baseline, long_run = load_and_memory(sets, model, a.repeat, tmp, env, rep, lm)
+        startup, baseline, long_run = load_and_memory([x for x in sets if not x.get("rate")], model, a.repeat,
+                                                      tmp, env, rep, lm)
 
+    # -- issue 13 targets
+    for k, v in issue13(table).items():
+        if v is not None and k != "greedy_speedups":
+            rep.add("targets", "asrd", k, v[0] if isinstance(v, tuple) else v, "", "")
     print_table(table, peak, startup, baseline, long_run)
+
+
+def issue13(table):
+    """Resampling's share of asrd's CPU at 44.1 kHz: by perf (libsoxr's samples), and as the extra
+    CPU of the 44.1 kHz files over the same speech at 16 kHz (an upper bound: it also counts
+    decoding 2.8 times more PCM); and the greedy speed-up vs pocketsphinx on every set."""
+    rows = {row["set"]: row for row in table}
+    r44, r16 = rows.get(TARGET_RESAMPLE_SET, {}), rows.get("native-16k", {})
+    diff = None
+    if "asrd" in r44 and "asrd" in r16 and r44["asrd"]["cpu"] > 0:
+        diff = 100.0 * (r44["asrd"]["cpu"] - r16["asrd"]["cpu"]) / r44["asrd"]["cpu"]
+    sp = [(row["asrd"]["speedup"], row["set"]) for row in table if "speedup" in row.get("asrd", {})]
+    return dict(resample_cpu_fraction_perf_44k=r44.get("resample_perf"), resample_cpu_fraction_vs_16k_44k=diff,
+                greedy_speedup_vs_pocketsphinx_worst_set=min(sp) if sp else None, greedy_speedups=sp)
 
 
 def issue11_vs_ps(table):
@@ -777,6 +885,10 @@ def print_table(table, peak, startup, baseline, long_run):
                      "" if "pocketsphinx" not in row else "; pocketsphinx %.1f%%" % row["pocketsphinx"]["wer"]))
     print("vs PS = pocketsphinx CPU s / the row's CPU s on the same set. asrd-beam RSS includes the "
           "mapped LM pages (shared page cache).")
+    sox = [(row["set"], row["pocketsphinx"]["sox_cpu"]) for row in table if "sox_cpu" in row.get("pocketsphinx", {})]
+    if sox:
+        print("native-* sets: asrd reads the files at their own rate and resamples them itself; pocketsphinx's CPU "
+              "includes converting them to 16 kHz raw with sox (%s)." % ", ".join("%s %.2f s" % x for x in sox))
     print()
     scorers = {r[s]["scorer"] for r in table for s in SYSTEMS if s in r}
     if scorers:
@@ -827,6 +939,19 @@ def print_table(table, peak, startup, baseline, long_run):
               % "/".join(TARGET_BEAT_PS_SETS))
     for name, wer, limit in issue11_ceilings(table):
         print("  WER on %-15s <= %-4g%%  measured %.1f%%  %s" % (name, limit, wer, verdict(wer, limit)))
+    i13 = issue13(table)
+    if i13["greedy_speedups"] or i13["resample_cpu_fraction_perf_44k"] is not None:
+        print("Targets (issue 13: audio at any rate; native-* sets are %s/dev at each rate):" % NATIVE_SOURCE)
+        f, d = i13["resample_cpu_fraction_perf_44k"], i13["resample_cpu_fraction_vs_16k_44k"]
+        print("  resampling at 44.1 kHz  <= %g%% of asrd-greedy's CPU  measured %s by perf (libsoxr's samples); "
+              "%s more CPU than the same speech at 16 kHz (upper bound: also reads 2.8x the PCM)  %s"
+              % (TARGET_RESAMPLE_FRACTION, fmt(f, "%.1f%%"), fmt(d, "%.1f%%"),
+                 verdict(f if f is not None else d, TARGET_RESAMPLE_FRACTION)))
+        sp = i13["greedy_speedups"]
+        if sp:
+            print("  asrd-greedy vs pocketsphinx, every set  >= %gx  measured %.1fx worst (%s); %s  %s" % (
+                TARGET_GREEDY_SPEEDUP, min(sp)[0], min(sp)[1], ", ".join("%s %.1fx" % (n, v) for v, n in sp),
+                verdict_min(min(sp)[0], TARGET_GREEDY_SPEEDUP)))
     if peak:
         g = [row["asrd"].get("gflops") for row in table if "asrd" in row and row["asrd"].get("gflops")]
         if g:
