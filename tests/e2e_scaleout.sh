@@ -122,7 +122,8 @@ for i in 0 1 2 3; do # three utterances back to back, ~10 s: still streaming whe
 done
 echo "audio: ${#SHORT[@]} short files, ${#LONG[@]} long ones"
 
-# --- the instances' configuration: the shipped file with its own port, 1 worker, drain_s 5 ---
+# --- the instances' configuration: the shipped file with its own port, 1 worker, drain_s 5, no
+# per-address limit (every session comes from HAProxy's address), as README.md "Scaling out" ---
 # (5 rather than the 3 haproxy.cfg needs: the checks on the draining instance below have time to run
 # on a loaded machine)
 echo "[$SECONDS s]"
@@ -130,11 +131,14 @@ DEC=()
 [ -f "$LMBIN" ] || { echo "note: no $LMBIN (make lm): greedy decoding"; DEC=(--decoder greedy); }
 mkconf() { # mkconf PORT FILE
     sed -e "s/^listen: .*/listen: \"127.0.0.1:$1\"/" -e 's/^threads: .*/threads: 1/' \
-        -e 's/^  drain_s: .*/  drain_s: 5/' configs/asrd.yaml >"$2"
+        -e 's/^  drain_s: .*/  drain_s: 5/' -e 's/^  max_sessions_per_address: .*/  max_sessions_per_address: 0/' \
+        configs/asrd.yaml >"$2"
 }
 mkconf 0 "$T/ref.yaml"
 grep -q '^  drain_s: 5$' "$T/ref.yaml" && ok "instance config: configs/asrd.yaml with shutdown.drain_s 5" ||
     bad "configs/asrd.yaml has no shutdown.drain_s"
+grep -q '^  max_sessions_per_address: 0$' "$T/ref.yaml" && ok "instance config: no per-address session limit" ||
+    bad "configs/asrd.yaml has no limits.max_sessions_per_address"
 
 # Reference transcripts: asrd --batch with the same configuration, every file in one run.
 "$ASRD" --batch --config "$T/ref.yaml" "${DEC[@]}" --no-progress --format text "${SHORT[@]}" "${LONG[@]}" \
