@@ -169,24 +169,25 @@ static void feed_subscriber(server *sv, pss *p, const char *text, int partial)
 
 /* The idle rule of /mic subscribers: one whose socket has taken nothing for limits.idle_timeout_s
  * (it does not read; its close frame could not get through either) is dropped without a close
- * handshake and its queue freed. */
+ * handshake and its queue freed; when shutting down, at once (it would hold up the exit). */
 static void check_stalled(server *sv, pss *p, long long now)
 {
-    if (p->dropped || sv->c->idle_timeout_s <= 0)
+    if (p->dropped || (sv->c->idle_timeout_s <= 0 && !sv->stopping))
         return;
     if (!lws_send_pipe_choked(p->wsi)) {
         p->choked_since_ms = 0;
         return;
     }
-    if (!p->choked_since_ms) {
+    if (!p->choked_since_ms)
         p->choked_since_ms = now;
-        return;
-    }
-    if (now - p->choked_since_ms <= (long long)sv->c->idle_timeout_s * 1000)
+    if (!sv->stopping && now - p->choked_since_ms <= (long long)sv->c->idle_timeout_s * 1000)
         return;
     count_error(sv, ERR_SLOW_SUBSCRIBER);
-    asr_log(ASR_LOG_INFO, "/mic subscriber has read nothing for %d s (limits.idle_timeout_s): dropping",
-            sv->c->idle_timeout_s);
+    if (sv->stopping)
+        asr_log(ASR_LOG_INFO, "stopping: dropping a /mic subscriber that does not read");
+    else
+        asr_log(ASR_LOG_INFO, "/mic subscriber has read nothing for %d s (limits.idle_timeout_s): dropping",
+                sv->c->idle_timeout_s);
     p->dropped = 1;
     session_drop_out(p->s);
     lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);

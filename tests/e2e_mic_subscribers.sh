@@ -20,7 +20,9 @@
 #  C. limits.idle_timeout_s: 2: subscribers that stay stalled are dropped (the stall rule: their
 #     socket took nothing for 2 s), counted too, and their queues freed: the daemon's RSS after
 #     they are gone is within 50 MB of its RSS before they connected.
-# PHASES=AB (default ABC) runs only those; KEEP=1 keeps the work folder. ASRD_BIN: another binary
+#  D. SIGTERM while 20 subscribers do not read: they are dropped at once instead of holding up the
+#     exit until the 10 s grace runs out.
+# PHASES=AB (default ABCD) runs only those; KEEP=1 keeps the work folder. ASRD_BIN: another binary
 # (the one before the fix: A peaks at 2,322 MB, B finds no close frame, C's RSS stays at 510 MB).
 # Ends with "N passed, N failed".
 # test-timeout: 900
@@ -64,16 +66,8 @@ run() {
     local name=$1 conf=$2 n=$3; shift 3
     mkfifo "$T/$name.fifo"
     printf '%s\nmic: {enabled: true, source: "%s", pace: false}\n' "$conf" "$T/$name.fifo" >"$T/$name.yaml"
-    "$ASRD" --config "$T/$name.yaml" --model "$MODEL" --listen 127.0.0.1:0 --json >"$T/$name.out" 2>"$T/$name.log" &
-    DPID=$!
-    PIDS+=("$DPID")
-    PORT=""
-    for _ in $(seq 200); do
-        PORT=$(sed -n 's/.*listening on [a-z]*:\/\/[^ ]*:\([0-9]*\)\/.*/\1/p' "$T/$name.log" | head -1)
-        [ -n "$PORT" ] && break
-        sleep 0.05
-    done
-    [ -n "$PORT" ] || { bad "$name: daemon did not start: $(tail -3 "$T/$name.log")"; return 1; }
+    asrd_start "$name" --config "$T/$name.yaml" --model "$MODEL" --listen 127.0.0.1:0 --json ||
+        { bad "$START_ERR"; return 1; }
     $RAW 127.0.0.1 "$PORT" "$n" --rcvbuf 4096 --ready "$T/$name.ready" --until "$T/$name.done" "$@" \
         >"$T/$name.raw" 2>"$T/$name.raw.err" &
     RPID=$!
@@ -105,7 +99,7 @@ print(len(rows), sum(r["status"]==101 for r in rows),
       ",".join("%s:%d" % kv for kv in sorted(collections.Counter(r["end"] for r in rows).items())))' "$1"; }
 
 # ===== A. 200 subscribers that never read, one growing utterance =====
-if [[ ${PHASES:-ABC} == *A* ]] && run A 'limits: {queue_bytes: 268435456}
+if [[ ${PHASES:-ABCD} == *A* ]] && run A 'limits: {queue_bytes: 268435456}
 endpoint: {silence_ms: 0, max_utterance_ms: 0}' 200; then
     hwm=$(rss_kb "$DPID" VmHWM)
     echo "A: RSS before the feed $((RSS0 / 1024)) MB, peak $((hwm / 1024)) MB"
@@ -118,7 +112,7 @@ endpoint: {silence_ms: 0, max_utterance_ms: 0}' 200; then
 fi
 
 # ===== B. a bounded queue: results pile up, the subscriber is closed with 1008 =====
-if [[ ${PHASES:-ABC} == *B* ]] && run B 'limits: {queue_bytes: 268435456, subscriber_queue: 3}
+if [[ ${PHASES:-ABCD} == *B* ]] && run B 'limits: {queue_bytes: 268435456, subscriber_queue: 3}
 endpoint: {silence_ms: 300, max_utterance_ms: 2000}' 20; then
     nres=$(grep -c '"text"' "$T/B.out")
     check "B: the feed produced results ($nres)" [ "$nres" -ge 20 ]
@@ -138,7 +132,7 @@ endpoint: {silence_ms: 300, max_utterance_ms: 2000}' 20; then
 fi
 
 # ===== C. the stall rule: subscribers whose socket takes nothing for idle_timeout_s are dropped =====
-if [[ ${PHASES:-ABC} == *C* ]] && run C 'limits: {queue_bytes: 268435456, idle_timeout_s: 2}
+if [[ ${PHASES:-ABCD} == *C* ]] && run C 'limits: {queue_bytes: 268435456, idle_timeout_s: 2}
 endpoint: {silence_ms: 0, max_utterance_ms: 0}' 50; then
     for _ in $(seq 100); do [ "$(metric asrd_sessions_open)" = 1 ] && break; sleep 0.2; done
     open=$(metric asrd_sessions_open)
@@ -150,5 +144,15 @@ endpoint: {silence_ms: 0, max_utterance_ms: 0}' 50; then
         [ $((rss - RSS0)) -le $((50 * 1024)) ]
     touch "$T/C.done"
     kill -TERM "$DPID"; wait "$DPID"
+fi
+# ===== D. SIGTERM with subscribers that do not read: they are dropped at once =====
+if [[ ${PHASES:-ABCD} == *D* ]] && run D 'limits: {queue_bytes: 268435456}
+endpoint: {silence_ms: 0, max_utterance_ms: 0}' 20; then
+    kill -TERM "$DPID"; wait "$DPID"; rc=$?
+    touch "$T/D.done"
+    check "D: SIGTERM with 20 non-reading subscribers: exit 0 (rc=$rc)" [ $rc = 0 ]
+    if ! grep -q 'did not finish' "$T/D.log"; then ok "D: they did not hold up the exit"
+    else bad "D: they held up the exit: $(grep 'did not finish' "$T/D.log")"; fi
+    check "D: they were dropped" grep -q 'dropping a /mic subscriber that does not read' "$T/D.log"
 fi
 finish
