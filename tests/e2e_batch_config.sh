@@ -41,9 +41,9 @@ conf() { sed -n '/^decoder:/,/^[^ #]/p' configs/asrd.yaml | sed -nE "s/^  $1: *(
 kind=$(conf kind) lm=$(conf lm) beam=$(conf beam) w=$(conf lm_weight) b=$(conf word_bonus) u=$(conf unk_penalty)
 check "configs/asrd.yaml: decoder.kind beam, lm default (got '$kind', '$lm')" [ "$kind" = beam ] && [ "$lm" = default ]
 if [ ! -f model/asrd-en.model ]; then
-    echo "skip: no model/asrd-en.model: the shipped configuration is not checked (part 1)"
+    skip "no model/asrd-en.model: the shipped configuration is not checked (part 1)"
 elif ! "$ASRD" --batch --lm default tests/data/sample.flac >/dev/null 2>"$T/lmerr"; then
-    echo "skip: the default LM is not built (make lm): the shipped configuration is not checked (part 1): $(head -1 "$T/lmerr")"
+    skip "the default LM is not built (make lm): the shipped configuration is not checked (part 1): $(head -1 "$T/lmerr")"
 else
     flags=(--lm default --beam "$beam" --lm-weight "$w" --word-bonus "$b" --unk-penalty "$u")
     batch --config configs/asrd.yaml > "$T/conf.txt"

@@ -142,6 +142,10 @@ if $PY -c "import json; exit(0 if json.load(open('$T/page.json')).get('maxLevel'
     ok "level meter moved"; else bad "level meter flat"; fi
 if [ "$(get state)" = closed ] && [ "$(get closeCode)" = 1000 ]; then ok "final settled, normal close"; else bad "state $(get state), close $(get closeCode)"; fi
 if [ -s "$ART/browser.png" ]; then ok "screenshot $ART/browser.png"; else bad "no screenshot"; fi
+# The browser sends the Origin of the page (http://127.0.0.1:PORT, the Host it connects to), which
+# the daemon's Origin check accepts by default (auth.origins).
+if ! grep -q "refusing a WebSocket from Origin" "$T/d.err"; then ok "the page's Origin was accepted"
+else bad "the daemon refused the page's Origin: $(grep -m1 'Origin' "$T/d.err")"; fi
 
 # What the page sent, through asrd --batch, must equal what the page shows.
 $PY -c "import json,base64; open('$T/sent.raw','wb').write(base64.b64decode(json.load(open('$T/page.json'))['sent']))"
@@ -215,7 +219,7 @@ PYEOF
     if $PY -c "exit(0 if $cer <= 0.2 else 1)"; then ok "what the page sent decodes close to the original audio (CER $cer)"
     else bad "what the page sent decodes far from the original (CER $cer)"; fi
 else
-    echo "note: random test model (no model/asrd-en.model): original-audio comparison skipped"
+    skip "random test model (no model/asrd-en.model): original-audio comparison not made"
 fi
 kill -TERM $DPID; wait $DPID; DPID=
 finish

@@ -13,14 +13,14 @@ LM=${ASRD_DATA:-$PWD/data}/lm
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ -x "$TOOL" ] || { bad "missing $TOOL (run make first)"; finish; }
 if ! /usr/bin/python3 -c 'import ctypes; ctypes.CDLL("libsphinxbase.so.3")' 2>/dev/null; then
-    echo "skip: libsphinxbase.so.3 not installed (Debian libsphinxbase3): nothing checked"
+    skip "libsphinxbase.so.3 not installed (Debian libsphinxbase3): nothing checked"
     finish
 fi
 # compare NAME SPHINX_LM ASRD_BASENAME [extra trigrams...]
 compare() {
     local name="$1" src="$2" base="$3"; shift 3
     if [ ! -s "$src" ] || [ ! -s "$LM/$base.lmbin" ] || [ ! -s "$LM/$base.arpa" ]; then
-        echo "skip: $name: $src or $LM/$base.{arpa,lmbin} missing (make lm)"
+        skip "$name: $src or $LM/$base.{arpa,lmbin} missing (make lm)"
         return
     fi
     local out rc
