@@ -13,29 +13,16 @@ CL="$PY $PWD/tests/ws_client.py"
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 for b in "$ASRD" "$MK"; do [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }; done
 command -v openssl >/dev/null || { bad "openssl missing"; finish; }
-T=$(mktemp -d)
-DPID=
-cleanup() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
+e2e_tmp
 unset ASRD_MODEL
 "$MK" "$T/m.model" --layers 2 --hidden 48 --seed 11 >/dev/null || { bad "tool_mkmodel failed"; finish; }
 sox tests/data/sample.flac -r 16000 -c 1 -b 16 "$T/a.wav" || { bad "sox failed"; finish; }
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
     -keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1 || { bad "openssl req failed"; finish; }
 
-start() { # start CONFIG_TEXT: sets PORT and DPID, or returns 1
+start() { # start CONFIG_TEXT: sets PORT and DPID (log in $T/d.log), or returns 1
     printf '%s\n' "$1" >"$T/c.yaml"
-    : >"$T/log"
-    "$ASRD" --config "$T/c.yaml" --model "$T/m.model" --listen 127.0.0.1:0 >"$T/out" 2>"$T/log" &
-    DPID=$!
-    PORT=""
-    for _ in $(seq 200); do
-        PORT=$(sed -n 's/.*listening on [a-z]*:\/\/[^ ]*:\([0-9]*\)\/.*/\1/p' "$T/log" | head -1)
-        [ -n "$PORT" ] && return 0
-        kill -0 "$DPID" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
+    asrd_start d --config "$T/c.yaml" --model "$T/m.model" --listen 127.0.0.1:0
 }
 field() { tail -1 "$1" | $PY -c 'import json,sys; v=json.loads(sys.stdin.read()).get(sys.argv[1]); print("" if v is None else v)' "$2"; }
 
@@ -44,7 +31,7 @@ NOEP='endpoint: {silence_ms: 0, max_utterance_ms: 0}'
 if start "tls: {cert: $T/cert.pem, key: $T/key.pem}
 $NOEP"; then
     ok
-    check "log says TLS ($(grep listening "$T/log"))" grep -q "https://\|TLS" "$T/log"
+    check "log says TLS ($(grep listening "$T/d.log"))" grep -q "https://\|TLS" "$T/d.log"
     $CL "wss://127.0.0.1:$PORT/" "$T/a.wav" --rate 16000 --chunk 8000 >"$T/o" 2>"$T/e"
     check "wss session closes 1000 ($(tail -1 "$T/o"))" [ "$(field "$T/o" close)" = 1000 ]
     check "wss transcript equals batch ('$(field "$T/o" text)' vs '$want')" [ "$(field "$T/o" text)" = "$want" ]
@@ -55,13 +42,13 @@ $NOEP"; then
         bash -c "! grep -q '\"close\": 1000' '$T/p'"
     kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
 else
-    bad "daemon with TLS did not start: $(cat "$T/log")"
+    bad "daemon with TLS did not start: $(cat "$T/d.log")"
 fi
 if start "tls: {cert: $T/cert.pem, key: $T/nokey.pem}"; then
     bad "daemon started with a missing TLS key"
     kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
 else
     wait "$DPID" 2>/dev/null; DPID=
-    check "missing key named in the start-up error ($(tail -2 "$T/log"))" grep -q "nokey.pem" "$T/log"
+    check "missing key named in the start-up error ($(tail -2 "$T/d.log"))" grep -q "nokey.pem" "$T/d.log"
 fi
 finish

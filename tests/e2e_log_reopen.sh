@@ -18,17 +18,9 @@ MK=$PWD/build/tests/tool_mkmodel
 PY=/usr/bin/python3
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 for b in "$ASRD" "$TSAN" "$MK"; do [ -x "$b" ] || { bad "missing $b (run make all tsan first)"; finish; }; done
-T=$(mktemp -d)
-DPID=
-cleanup() {
-    [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-    wait 2>/dev/null
-    netns_del
-    [ -n "${KEEP_T:-}" ] || rm -rf "$T"
-}
-trap cleanup EXIT
-netns_make || echo "note: no network namespace ($NETNS_ERR): the daemons listen on 127.0.0.1 port 0"
+e2e_tmp netns
 unset ASRD_MODEL
+export TSAN_OPTIONS="halt_on_error=0 exitcode=66" # the ThreadSanitizer build's (the other ignores it)
 "$MK" "$T/m.model" --layers 2 --hidden 48 --seed 11 >/dev/null || { bad "tool_mkmodel failed"; finish; }
 sox tests/data/sample.flac -r 16000 -c 1 -b 16 "$T/a.wav" trim 0 1 || { bad "sox failed"; finish; }
 
@@ -64,18 +56,10 @@ scenario() {
     local name=$1 bin=$2 d="$T/$1"
     mkdir -p "$d"
     printf 'log: {file: "%s/asrd.log", level: debug}\nendpoint: {silence_ms: 0, max_utterance_ms: 0}\n' "$d" >"$d/c.yaml"
-    "${IN[@]}" env TSAN_OPTIONS="halt_on_error=0 exitcode=66" "$bin" --config "$d/c.yaml" --model "$T/m.model" \
-        --listen 127.0.0.1:0 >/dev/null 2>"$d/stderr" &
-    DPID=$!
-    local port=
-    for _ in $(seq 200); do
-        port=$(sed -n 's/.*listening on [a-z]*:\/\/[^ ]*:\([0-9]*\)\/.*/\1/p' "$d/asrd.log" 2>/dev/null | head -1)
-        [ -n "$port" ] && break
-        kill -0 "$DPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    [ -n "$port" ] || { bad "$name: daemon did not start: $(tail -3 "$d/stderr")"; return; }
-    "${IN[@]}" $PY "$T/load.py" "ws://127.0.0.1:$port/" "$T/a.wav" 8 >"$d/sent" 2>"$d/load.err" &
+    local ASRD=$bin # stderr (ThreadSanitizer reports) in $T/NAME.log, the log in $d/asrd.log
+    ASRD_LOG=$d/asrd.log asrd_start "$name" --config "$d/c.yaml" --model "$T/m.model" --listen 127.0.0.1:0 ||
+        { bad "$name: $START_ERR"; return; }
+    "${IN[@]}" $PY "$T/load.py" "ws://127.0.0.1:$PORT/" "$T/a.wav" 8 >"$d/sent" 2>"$d/load.err" &
     local lp=$! n=0
     while kill -0 "$lp" 2>/dev/null; do
         n=$((n + 1))
@@ -91,8 +75,8 @@ scenario() {
     local sent; sent=$(cat "$d/sent")
     check "$name: the clients' sessions ran (${sent:-0} closed normally; $(tail -1 "$d/load.err"))" [ "${sent:-0}" -ge 12 ]
     check "$name: $n reopens: rotated files written" [ "$(ls "$d"/asrd.log.* | wc -l)" -ge 20 ]
-    check "$name: no ThreadSanitizer report ($(grep -c 'WARNING: ThreadSanitizer' "$d/stderr") in stderr)" \
-        bash -c '! grep -q "ThreadSanitizer" "$1"' _ "$d/stderr"
+    check "$name: no ThreadSanitizer report ($(grep -c 'WARNING: ThreadSanitizer' "$T/$name.log") in stderr)" \
+        bash -c '! grep -q "ThreadSanitizer" "$1"' _ "$T/$name.log"
     check "$name: exit 0 after SIGTERM (rc $rc)" [ $rc -eq 0 ]
     cat "$d"/asrd.log.* "$d/asrd.log" >"$d/all"
     local badl; badl=$(grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} asrd: (debug|info|warning|error): ' "$d/all")

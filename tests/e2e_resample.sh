@@ -23,30 +23,14 @@ for b in "$ASRD" "$MK"; do
     [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }
 done
 command -v sox >/dev/null || { bad "no sox (make deps-test)"; finish; }
-T=$(mktemp -d)
-DPID=
-cleanup() {
-    [ -n "$DPID" ] && kill "$DPID" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
+e2e_tmp
 unset ASRD_MODEL
 "$MK" "$T/m.model" --layers 2 --hidden 48 --seed 11 >/dev/null || { bad "tool_mkmodel failed"; finish; }
 M=(--model "$T/m.model")
 
 # The daemon: greedy, no endpointing (one final result per session, as batch gives one per file).
 printf 'endpoint: {silence_ms: 0, max_utterance_ms: 0}\n' >"$T/d.yaml"
-"$ASRD" --config "$T/d.yaml" "${M[@]}" --listen 127.0.0.1:0 >"$T/d.out" 2>"$T/d.log" &
-DPID=$!
-PORT=
-for _ in $(seq 100); do
-    PORT=$(sed -n 's/.*listening on [a-z]*:\/\/[^ ]*:\([0-9]*\)\/.*/\1/p' "$T/d.log" | head -1)
-    [ -n "$PORT" ] && break
-    kill -0 "$DPID" 2>/dev/null || break
-    sleep 0.05
-done
-[ -n "$PORT" ] || { bad "daemon did not start: $(cat "$T/d.log")"; finish; }
+asrd_start d --config "$T/d.yaml" "${M[@]}" --listen 127.0.0.1:0 || { bad "$START_ERR"; finish; }
 U=ws://127.0.0.1:$PORT/
 
 # ws_equals_batch WS_OUTPUT BATCH_JSON: the final result's words and times equal batch's, and its

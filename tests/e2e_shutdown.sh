@@ -16,16 +16,7 @@ MK=$PWD/build/tests/tool_mkmodel
 PY=/usr/bin/python3
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 for b in "$ASRD" "$MK"; do [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }; done
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    netns_del
-    rm -rf "$T"
-}
-trap cleanup EXIT
-netns_make || echo "note: no network namespace ($NETNS_ERR): the daemons listen on 127.0.0.1 port 0"
+e2e_tmp netns
 unset ASRD_MODEL
 "$MK" "$T/m.model" --layers 2 --hidden 48 --seed 11 >/dev/null || { bad "tool_mkmodel failed"; finish; }
 sox tests/data/sample.flac -r 16000 -c 1 -b 16 "$T/a.wav" || { bad "sox failed"; finish; }
@@ -34,17 +25,7 @@ sox tests/data/sample.flac -r 16000 -c 1 -b 16 "$T/a.wav" || { bad "sox failed";
 # sets DPID
 start() {
     local name=$1; shift
-    "${IN[@]}" "$ASRD" --model "$T/m.model" --listen 127.0.0.1:0 "$@" <"${STDIN:-/dev/null}" \
-        >"$T/$name.out" 2>"$T/$name.log" &
-    DPID=$!
-    PIDS+=("$DPID")
-    for _ in $(seq 100); do
-        grep -qs "listening on" "$T/$name.log" && return 0
-        kill -0 "$DPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    bad "$name: daemon did not start: $(tail -3 "$T/$name.log")"
-    return 1
+    asrd_start "$name" --model "$T/m.model" --listen 127.0.0.1:0 "$@" || { bad "$START_ERR"; return 1; }
 }
 # term NAME: SIGTERM after 1 s; the daemon must be gone within 5 s (waited for up to 25 s)
 term() {

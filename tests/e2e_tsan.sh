@@ -17,21 +17,12 @@
 # test-timeout: 900
 set -u
 cd "$(dirname "$0")/.." || exit 1
-TSAN=${ASRD_TSAN_BIN:-$PWD/build/tsan/asrd}
+ASRD=${ASRD_TSAN_BIN:-$PWD/build/tsan/asrd}
 MK=$PWD/build/tests/tool_mkmodel
 PY=/usr/bin/python3
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-for b in "$TSAN" "$MK"; do [ -x "$b" ] || { bad "missing $b (run make all tsan first)"; finish; }; done
-T=$(mktemp -d)
-DPID=
-cleanup() {
-    [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-    wait 2>/dev/null
-    netns_del
-    [ -n "${KEEP_T:-}" ] || rm -rf "$T"
-}
-trap cleanup EXIT
-netns_make || echo "note: no network namespace ($NETNS_ERR): the daemons listen on 127.0.0.1 port 0"
+for b in "$ASRD" "$MK"; do [ -x "$b" ] || { bad "missing $b (run make all tsan first)"; finish; }; done
+e2e_tmp netns
 unset ASRD_MODEL
 "$MK" "$T/m.model" --layers 2 --hidden 48 --seed 11 >/dev/null || { bad "tool_mkmodel failed"; finish; }
 sox tests/data/sample.flac -r 16000 -c 1 -b 16 "$T/a.wav" || { bad "sox failed"; finish; }
@@ -141,21 +132,12 @@ print("done %d failed %d" % (done, failed))
 PYEOF
 
 # start NAME CONFIG_TEXT: starts the TSan daemon with the config (plus the common decoder and
-# threads settings); sets DPID and PORT; stderr in $T/NAME.err
+# threads settings); sets DPID and PORT; stderr (log and any ThreadSanitizer report) in $T/NAME.log
 start() {
     local name=$1 conf=$2
     printf 'threads: 2\ndecoder: {kind: beam, lm: "%s", beam: 8}\n%s\n' "$PWD/tests/data/toy.arpa" "$conf" >"$T/$name.yaml"
-    "${IN[@]}" "$TSAN" --config "$T/$name.yaml" --model "$T/m.model" --listen 127.0.0.1:0 \
-        >"$T/$name.out" 2>"$T/$name.err" &
-    DPID=$!
-    PORT=
-    for _ in $(seq 600); do
-        PORT=$(sed -n 's/.*listening on [a-z]*:\/\/[^ ]*:\([0-9]*\)\/.*/\1/p' "$T/$name.err" "$T/$name.log" 2>/dev/null | head -1)
-        [ -n "$PORT" ] && return 0
-        kill -0 "$DPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    bad "$name: the daemon did not start: $(tail -3 "$T/$name.err")"
+    asrd_start "$name" --config "$T/$name.yaml" --model "$T/m.model" --listen 127.0.0.1:0 && return 0
+    bad "$START_ERR"
     kill -9 "$DPID" 2>/dev/null
     wait "$DPID" 2>/dev/null
     DPID=
@@ -178,9 +160,9 @@ stop() {
     no_report "$name"
 }
 no_report() {
-    if grep -q "ThreadSanitizer" "$T/$1.err"; then
+    if grep -q "ThreadSanitizer" "$T/$1.log"; then
         bad "$1: ThreadSanitizer report:"
-        grep -A14 "WARNING: ThreadSanitizer" "$T/$1.err" | head -40
+        grep -A14 "WARNING: ThreadSanitizer" "$T/$1.log" | head -40
     else
         ok "$1: no ThreadSanitizer report"
     fi
@@ -210,13 +192,13 @@ if start resets 'endpoint: {silence_ms: 300, max_utterance_ms: 2000}'; then
 fi
 
 # --- SIGHUP log reopens under load ---
-if start hup "log: {file: \"$T/hup.log\", level: debug}"; then
+if ASRD_LOG=$T/hup-file.log start hup "log: {file: \"$T/hup-file.log\", level: debug}"; then
     load hup / normal 6 8 &
     lp=$!
     n=0
     while kill -0 "$lp" 2>/dev/null; do
         n=$((n + 1))
-        mv "$T/hup.log" "$T/hup.log.$n" 2>/dev/null
+        mv "$T/hup-file.log" "$T/hup-file.log.$n" 2>/dev/null
         kill -HUP "$DPID" 2>/dev/null
         sleep 0.05
     done
