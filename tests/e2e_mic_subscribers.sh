@@ -8,11 +8,11 @@
 # connected. The subscribers that never read are raw sockets that do the
 # WebSocket handshake and nothing else (tests/raw_subscribers.py, small SO_RCVBUF), the simplest
 # real client that never reads; the normal one is tests/ws_client.py --listen.
-#  A. 200 non-reading subscribers, endpointing off (one utterance: every partial is longer than the
-#     last, the costliest case): the daemon's peak RSS (VmHWM) stays within 150 MB of its RSS
-#     before the feed started, where each subscriber used to queue every partial (the previous
-#     binary: over 1 GB); the normal subscriber gets partials and the final text, equal to the
-#     feed's own JSON lines on stdout.
+#  A. 200 non-reading subscribers (all from 127.0.0.1: limits.max_sessions_per_address is off),
+#     endpointing off (one utterance: every partial is longer than the last, the costliest case):
+#     the daemon's peak RSS (VmHWM) stays within 150 MB of its RSS before the feed started, where
+#     each subscriber used to queue every partial (the previous binary: over 1 GB); the normal
+#     subscriber gets partials and the final text, equal to the feed's own JSON lines on stdout.
 #  B. limits.subscriber_queue: 3, endpointing on (a result per sentence): the non-reading
 #     subscribers, reading at last, find the close frame 1008 "too slow: ..." after what their
 #     socket held; the normal subscriber got every result (= the feed's stdout); /metrics counts
@@ -99,7 +99,7 @@ print(len(rows), sum(r["status"]==101 for r in rows),
       ",".join("%s:%d" % kv for kv in sorted(collections.Counter(r["end"] for r in rows).items())))' "$1"; }
 
 # ===== A. 200 subscribers that never read, one growing utterance =====
-if [[ ${PHASES:-ABCD} == *A* ]] && run A 'limits: {queue_bytes: 268435456}
+if [[ ${PHASES:-ABCD} == *A* ]] && run A 'limits: {queue_bytes: 268435456, max_sessions_per_address: 0}
 endpoint: {silence_ms: 0, max_utterance_ms: 0}' 200; then
     hwm=$(rss_kb "$DPID" VmHWM)
     echo "A: RSS before the feed $((RSS0 / 1024)) MB, peak $((hwm / 1024)) MB"
