@@ -18,6 +18,27 @@ static void test_defaults(void)
     CHECK(c.model == NULL && c.token == NULL && c.tls_cert == NULL, "unset strings");
     CHECK(cfg_load_string(&c, "", "empty.yaml", &e) == ASR_OK, "empty document: %s", e.msg);
     CHECK(c.port == 2700, "empty keeps defaults");
+    CHECK(c.subscriber_queue == 64 && c.max_per_address == 128 && c.n_origins == 0 && !c.origins,
+          "exposure defaults: subscriber_queue %d, max_sessions_per_address %d, %d origins", c.subscriber_queue,
+          c.max_per_address, c.n_origins);
+    cfg_free(&c);
+}
+
+/* The keys of /mic subscribers and exposure (issue 12): values, ranges, the origins list. */
+static void test_exposure_keys(void)
+{
+    cfg c;
+    asr_error e = {0};
+    cfg_init(&c, &e);
+    CHECK(cfg_load_string(&c,
+                          "limits: {subscriber_queue: 3, max_sessions_per_address: 0}\n"
+                          "auth: {origins: [\"https://a.example\", \"*\"]}\n",
+                          "x.yaml", &e) == ASR_OK,
+          "load: %s", e.msg);
+    CHECK(c.subscriber_queue == 3 && c.max_per_address == 0, "limits: %d %d", c.subscriber_queue, c.max_per_address);
+    CHECK(c.n_origins == 2 && !strcmp(c.origins[0], "https://a.example") && !strcmp(c.origins[1], "*"), "origins");
+    CHECK(cfg_load_string(&c, "auth: {origins: []}\n", "y.yaml", &e) == ASR_OK && c.n_origins == 0,
+          "an empty list clears it: %s", e.msg);
     cfg_free(&c);
 }
 
@@ -116,6 +137,10 @@ static void test_errors(void)
     expect_error("limits: 5\n", 1, 9, "expected a mapping");
     expect_error("threads: [1\n", 2, 1, ""); /* YAML syntax error: libyaml's mark */
     expect_error("- a\n- b\n", 1, 1, "expected a mapping");
+    expect_error("limits: {subscriber_queue: 0}\n", 1, 28, "out of range");
+    expect_error("limits: {max_sessions_per_address: -1}\n", 1, 36, "out of range");
+    expect_error("auth: {origins: \"https://a.example\"}\n", 1, 17, "expected a list");
+    expect_error("auth: {origins: [\"\"]}\n", 1, 18, "expected a non-empty string");
     /* duplicate keys: at the second one (the first value would otherwise be silently overwritten) */
     expect_error("threads: 2\nmodel: m\nthreads: 4\n", 3, 1, "duplicate key 'threads' (first at line 1, column 1)");
     expect_error("limits:\n  max_sessions: 4\n  max_sessions: 5\n", 3, 3, "duplicate key 'limits.max_sessions'");
@@ -227,6 +252,7 @@ int main(void)
     test_defaults();
     test_values();
     test_errors();
+    test_exposure_keys();
     test_decoder();
     test_shipped();
     return TEST_SUMMARY();
