@@ -156,7 +156,7 @@ test: deps-test
 # Unit tests built with AddressSanitizer + UBSan.
 asan-tests: $(ASAN_TESTS)
 
-# The daemon built with ThreadSanitizer (clang; tests/e2e_log_reopen.sh drives it). Warnings are not
+# The daemon built with ThreadSanitizer (clang; tests/e2e_tsan.sh and e2e_log_reopen.sh drive it). Warnings are not
 # errors in this build only: clang warns where gcc, the compiler of every other build, does not.
 BT := build/tsan
 TSANFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
@@ -213,6 +213,17 @@ bench-lm: deps $(LMBIN) $(LMBIN_DEBIAN)
 bench-train: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	tests/bench/train.sh
+
+# Soak: SOAK_SESSIONS real-time sessions (default 100) of real speech for SOAK_MINUTES (default 10)
+# against one asrd with the shipped configuration (configs/asrd.yaml: beam + word LM, endpointing):
+# finals sent (asrd_results_total) vs received, failed sessions, daemon errors, dropped audio, RSS
+# from READY to after the sessions closed (tests/bench/soak.py; figures in tests/bench/README.md).
+.PHONY: bench-soak
+SOAK_SESSIONS ?= 100
+SOAK_MINUTES ?= 10
+bench-soak: deps-test $(LMBIN)
+	@$(MAKE) --no-print-directory $(B)/asrd
+	/usr/bin/python3 tests/bench/soak.py --sessions $(SOAK_SESSIONS) --minutes $(SOAK_MINUTES)
 
 # Live load: N concurrent real-time WebSocket sessions for rising N from a C load generator
 # (tests/bench/live_load.c), with the shipped configuration (configs/asrd.yaml: beam + word LM)
