@@ -1,6 +1,6 @@
 #!/bin/bash
 # e2e_scaleout.sh - several asrd instances behind HAProxy (issue 14), loopback only: three real
-# daemons (the shipped model, configs/asrd.yaml with its port, one worker each and shutdown.drain_s 3)
+# daemons (the shipped model, configs/asrd.yaml with its port, one worker each and shutdown.drain_s 10)
 # and Debian's haproxy running configs/haproxy.cfg itself (only the log target, the stats socket, the
 # bind address and the server lines are rewritten for the test's ports), real Vosk-protocol clients
 # (tests/ws_client.py sessions, sixty at once from one process by tests/ws_many.py) sending real
@@ -15,6 +15,9 @@
 #    normally; the drained backend answers /healthz and upgrades with 503 until it exits (status 0);
 #    clients started after the SIGTERM all land on the other two (HAProxy's log); none fails; the
 #    restarted backend is marked up again
+#  - the same instance drained again with HAProxy's checks of it switched off (so it stays UP and
+#    gets new sessions): it refuses their upgrades with HTTP 503 and HAProxy redispatches them,
+#    every one succeeding on the other two
 #  - SIGKILL to another backend: sessions started at once still succeed (HAProxy retries them
 #    elsewhere), HAProxy marks it down within its check interval x fall (+ one interval), and new
 #    sessions succeed on the live ones
@@ -122,20 +125,20 @@ for i in 0 1 2 3; do # three utterances back to back, ~10 s: still streaming whe
 done
 echo "audio: ${#SHORT[@]} short files, ${#LONG[@]} long ones"
 
-# --- the instances' configuration: the shipped file with its own port, 1 worker, drain_s 5, no
+# --- the instances' configuration: the shipped file with its own port, 1 worker, drain_s 10, no
 # per-address limit (every session comes from HAProxy's address), as README.md "Scaling out" ---
-# (5 rather than the 3 haproxy.cfg needs: the checks on the draining instance below have time to run
-# on a loaded machine)
+# (10 rather than the 3 haproxy.cfg needs: the checks on the draining instance below have time to
+# run on a loaded machine)
 echo "[$SECONDS s]"
 DEC=()
 [ -f "$LMBIN" ] || { echo "note: no $LMBIN (make lm): greedy decoding"; DEC=(--decoder greedy); }
 mkconf() { # mkconf PORT FILE
     sed -e "s/^listen: .*/listen: \"127.0.0.1:$1\"/" -e 's/^threads: .*/threads: 1/' \
-        -e 's/^  drain_s: .*/  drain_s: 5/' -e 's/^  max_sessions_per_address: .*/  max_sessions_per_address: 0/' \
+        -e "s/^  drain_s: .*/  drain_s: 10/" -e 's/^  max_sessions_per_address: .*/  max_sessions_per_address: 0/' \
         configs/asrd.yaml >"$2"
 }
 mkconf 0 "$T/ref.yaml"
-grep -q '^  drain_s: 5$' "$T/ref.yaml" && ok "instance config: configs/asrd.yaml with shutdown.drain_s 5" ||
+grep -q '^  drain_s: 10$' "$T/ref.yaml" && ok "instance config: configs/asrd.yaml with shutdown.drain_s 10" ||
     bad "configs/asrd.yaml has no shutdown.drain_s"
 grep -q '^  max_sessions_per_address: 0$' "$T/ref.yaml" && ok "instance config: no per-address session limit" ||
     bad "configs/asrd.yaml has no limits.max_sessions_per_address"
@@ -231,6 +234,13 @@ h = rows[0]
 for r in rows[1:]:
     if len(r) == len(h) and r[h.index("svname")] == sys.argv[2]:
         print(r[h.index("status")].split()[0])
+PY
+}
+admin() { # admin COMMAND: HAProxy's runtime API
+    $PY - "$T/admin.sock" "$*" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\n")
+print(s.recv(65536).decode().strip())
 PY
 }
 wait_state() { # wait_state NAME STATE TRIES(0.1 s)
@@ -333,6 +343,7 @@ V=0 # the backend with most sessions is stopped
 for i in 1 2; do [ "${cnt[$i]:-0}" -gt "${cnt[$V]:-0}" ] && V=$i; done
 echo "SIGTERM to ${NAMES[$V]} with ${cnt[$V]:-?} sessions open"
 kill -TERM "${BPID[$V]}"
+dr=$(metric "${BP[$V]}" asrd_draining)
 run_clients p2b 10 "${SHORT[@]}" & # started after the SIGTERM, while it drains
 P2B=$!
 h=$(http "${BP[$V]}" /healthz)
@@ -340,7 +351,7 @@ claim "draining backend: /healthz 503 draining ($h)" [ "$h" = "503 draining " ]
 up=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
     -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "http://127.0.0.1:${BP[$V]}/")
 claim "draining backend: a WebSocket upgrade gets HTTP 503 ($up)" [ "$up" = 503 ]
-claim "draining backend: asrd_draining 1 in /metrics" [ "$(metric "${BP[$V]}" asrd_draining)" = 1 ]
+claim "draining backend: asrd_draining 1 in /metrics (${dr:-none})" [ "$dr" = 1 ]
 wait "$P2" "$P2B"
 wait "${BPID[$V]}"
 rc=$?
@@ -394,19 +405,68 @@ start_backend "$V"
 wait_port "${BP[$V]}" "${BPID[$V]}" || bad "${NAMES[$V]} did not restart"
 wait_state "${NAMES[$V]}" UP 100 && ok "restarted ${NAMES[$V]}: UP again" || bad "restarted ${NAMES[$V]}: $(state "${NAMES[$V]}")"
 
+# --- upgrades a draining instance refuses (HTTP 503) are retried on another (retry-on 503) ---
+# HAProxy's checks of the instance are switched off first, so that it stays UP while it drains: idle,
+# it is among the least loaded servers and gets new sessions, which it refuses.
+echo "[$SECONDS s]"
+admin "disable health asrd/${NAMES[$V]}" >/dev/null
+kill -TERM "${BPID[$V]}"
+sleep 0.5
+run_clients p2c 9 "${SHORT[@]}"
+nd=$(metric "${BP[$V]}" 'asrd_errors_total{kind="draining"}')
+kill -0 "${BPID[$V]}" 2>/dev/null && alive=yes || alive=no
+good=$(expect_ok p2c 9 "${SHORT[@]}")
+echo "$good" | sed '$d'
+good=$(echo "$good" | tail -1)
+onv=0
+for ((k = 0; k < 9; k++)); do [ "$(server_of "p2c-$k")" = "${NAMES[$V]}" ] && onv=$((onv + 1)); done
+redis=$(grep '"GET /?c=p2c-' "$T/haproxy.log" | grep -c '/+[0-9]')
+claim "draining ${NAMES[$V]}, kept UP in HAProxy, refused ${nd:-no} upgrades with HTTP 503 (still draining: $alive)" \
+    [ "${nd:-0}" -ge 1 -a "$alive" = yes ]
+claim "9 sessions meanwhile: $good closed 1000 with the batch transcript, $onv on ${NAMES[$V]}, $redis redispatched" \
+    [ "$good" = 9 -a "$onv" = 0 -a "$redis" -ge 1 ]
+wait "${BPID[$V]}"
+admin "enable health asrd/${NAMES[$V]}" >/dev/null
+start_backend "$V"
+wait_port "${BP[$V]}" "${BPID[$V]}" || bad "${NAMES[$V]} did not restart"
+wait_state "${NAMES[$V]}" UP 100 && ok "restarted ${NAMES[$V]} again: UP" || bad "restarted ${NAMES[$V]}: $(state "${NAMES[$V]}")"
+
 # --- SIGKILL to another backend ---
 echo "[$SECONDS s]"
 K=$(((V + 1) % 3))
 inter=$(sed -n 's/.*default-server .*inter \([0-9]*\)s.*/\1/p' configs/haproxy.cfg)
 fall=$(sed -n 's/.*default-server .*fall \([0-9]*\).*/\1/p' configs/haproxy.cfg)
+# A poller, started before the kill, asks HAProxy for the server's state every 50 ms and prints
+# when it first reads DOWN (so neither its start-up nor a shell loop is in the measurement).
+$PY - "$T/admin.sock" "${NAMES[$K]}" >"$T/down_at" 2>/dev/null <<'PY' &
+import socket, sys, time
+end = time.time() + 30
+print("ready", flush=True)
+while time.time() < end:
+    s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1]); s.sendall(b"show stat\n")
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        data += b
+    s.close()
+    for line in data.decode().splitlines():
+        f = line.split(",")
+        if len(f) > 17 and f[1] == sys.argv[2] and f[17].startswith("DOWN"):
+            print(time.time(), flush=True)
+            sys.exit(0)
+    time.sleep(0.05)
+PY
+POLL=$!
+for _ in $(seq 100); do grep -q ready "$T/down_at" 2>/dev/null && break; sleep 0.1; done
 t0=$(date +%s.%N)
 kill -KILL "${BPID[$K]}"
 wait "${BPID[$K]}" 2>/dev/null # (reaped here: bash would report "Killed")
 run_clients p3a 6 "${SHORT[@]}" & # at once: HAProxy has not noticed yet
 P3=$!
-wait_state "${NAMES[$K]}" DOWN 200
-t1=$(date +%s.%N)
-dt=$($PY -c "print(round($t1 - $t0, 2))")
+wait "$POLL"
+t1=$(sed -n 2p "$T/down_at")
+dt=$($PY -c "print(round(${t1:-1e9} - $t0, 2))")
 limit=$((inter * (fall + 1)))
 claim "SIGKILL: HAProxy marks ${NAMES[$K]} DOWN after $dt s (checks: inter ${inter}s x fall $fall; limit ${limit} s)" \
     $PY -c "exit(0 if '$(state "${NAMES[$K]}")' == 'DOWN' and $dt <= $limit else 1)"
