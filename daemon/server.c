@@ -193,8 +193,8 @@ static void check_stalled(server *sv, pss *p, long long now)
     lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
-/* Wakes writers and resumes paused readers; broadcasts the microphone's replies. [net] */
-static void service_all(server *sv)
+/* Broadcasts the microphone's replies. [net] */
+static void serve_mic(server *sv)
 {
     if (sv->mic) {
         out_msg *m;
@@ -210,8 +210,12 @@ static void service_all(server *sv)
             out_msg_free(m);
         }
     }
-    long long now = now_ms();
-    for (pss *p = sv->list; p; p = p->next) {
+}
+
+/* Wakes p's writer, resumes its reading once its queue has room, closes it when idle. [net] */
+static void serve_one(server *sv, pss *p, long long now)
+{
+    {
         pthread_mutex_lock(&sv->h->lock);
         int has_out = p->s->out != NULL;
         int can_resume = p->rx_paused && p->s->queued_bytes <= (size_t)sv->c->queue_bytes / 2 &&
@@ -232,6 +236,46 @@ static void service_all(server *sv)
             close_later(p, 1001, "idle timeout");
         }
     }
+}
+
+/* Every session: on the tick (idle timeouts, stalled subscribers) and while a reader is paused. */
+static void service_all(server *sv)
+{
+    serve_mic(sv);
+    long long now = now_ms();
+    for (pss *p = sv->list; p; p = p->next)
+        serve_one(sv, p, now);
+}
+
+/* After a worker's wake-up: the sessions given output since the last one (the hub's dirty list),
+ * not all of them. With hundreds of sessions the full walk on every wake (a worker round each)
+ * cost a hub-lock round trip per session per round, under the lock the workers need. A paused
+ * reader can resume after any round that consumed its jobs, so while one is paused the full walk
+ * runs as before. */
+static void service_dirty(server *sv)
+{
+    session *d[256];
+    int n, paused = 0;
+    for (pss *p = sv->list; p && !paused; p = p->next)
+        paused = p->rx_paused;
+    long long now = now_ms();
+    while ((n = hub_take_dirty(sv->h, d, (int)(sizeof d / sizeof d[0]))) > 0) {
+        for (int i = 0; i < n; i++) {
+            session *s = d[i];
+            if (s == sv->mic) {
+                serve_mic(sv);
+            } else if (!paused) {
+                pthread_mutex_lock(&sv->h->lock);
+                pss *p = s->gone ? NULL : s->user; /* s->user is cleared when the client goes */
+                pthread_mutex_unlock(&sv->h->lock);
+                if (p)
+                    serve_one(sv, p, now);
+            }
+            session_unref(s);
+        }
+    }
+    if (paused)
+        service_all(sv);
 }
 
 static void tick(lws_sorted_usec_list_t *sul)
@@ -757,7 +801,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         sv = srv_of(wsi);
         if (sv && lws_get_vhost(wsi) == sv->vh[0]) /* lws calls every vhost: serve once */
-            service_all(sv);
+            service_dirty(sv);
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char origin[256];

@@ -36,10 +36,19 @@ asr_status hub_init(hub *h, const asr_model *m, const hub_params *p, asr_error *
     return ASR_OK;
 }
 
+static void session_free(session *s);
+
 void hub_destroy(hub *h)
 {
     if (!h->ready)
         return;
+    while (h->dirty) { /* the references of sessions nobody served (shutdown) */
+        session *s = h->dirty;
+        h->dirty = s->dirty_next;
+        s->dirty = 0;
+        if (--s->refs == 0)
+            session_free(s);
+    }
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->cond);
     free(h->ready);
@@ -116,6 +125,21 @@ static void session_free(session *s)
     asr_lm_free(s->lm);
     free(s->lp);
     free(s);
+}
+
+int hub_take_dirty(hub *h, session **out, int cap)
+{
+    int n = 0;
+    pthread_mutex_lock(&h->lock);
+    while (n < cap && h->dirty) {
+        session *s = h->dirty;
+        h->dirty = s->dirty_next;
+        s->dirty = 0; /* output from now on puts it back on the list */
+        s->dirty_next = NULL;
+        out[n++] = s;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return n;
 }
 
 void session_ref(session *s)
@@ -221,6 +245,12 @@ out_msg *session_pop_out(session *s)
 /* Appends to the output queue with the lock held. */
 static void append_out_locked(session *s, out_msg *m)
 {
+    if (!s->dirty) {
+        s->dirty = 1;
+        s->refs++; /* the dirty list's reference */
+        s->dirty_next = s->h->dirty;
+        s->h->dirty = s;
+    }
     m->next = NULL;
     if (s->out_tail)
         s->out_tail->next = m;

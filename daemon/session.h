@@ -107,6 +107,9 @@ typedef struct hub {
     long jobs_queued;        /* [hub] jobs waiting in all sessions */
     int quit;                /* [hub] workers exit when set */
 
+    session *dirty;          /* [hub] sessions given output since the network thread last looked,
+                              * linked by dirty_next, each holding a reference (hub_take_dirty) */
+
     void (*wake)(void *user); /* called (no lock held) after output was queued: lws_cancel_service */
     void *wake_user;
 
@@ -154,6 +157,8 @@ struct session {
     out_msg *out, *out_tail;
     int n_out;
     int scheduled; /* on the ready queue or being processed */
+    int dirty;     /* on the hub's dirty list */
+    session *dirty_next;
     int gone;      /* the client disconnected: drop jobs, discard output */
 
     /* recognition state [worker] */
@@ -173,6 +178,12 @@ struct session {
 
     void *user; /* [net] the network thread's own data (its lws connection) */
 };
+
+/* [net] Takes up to cap sessions off the hub's dirty list (sessions given output since they were
+ * last taken) into out; returns how many. Each comes with a reference the caller drops
+ * (session_unref) once it has served it. The network thread serves these after a worker's
+ * wake-up instead of walking every session (one hub-lock round trip each) on every wake. */
+int hub_take_dirty(hub *h, session **out, int cap);
 
 /* A new session with one reference (for the caller), client rate = the model's, words on.
  * NULL with *err on no memory. */
