@@ -219,23 +219,35 @@ grep -q "bind 127.0.0.1:$FRONT" "$T/haproxy.cfg" && grep -q 'log stdout' "$T/hap
 haproxy -db -f "$T/haproxy.cfg" >"$T/haproxy.log" 2>&1 &
 HPID=$!
 PIDS+=("$HPID")
-# state NAME: HAProxy's status of a server (UP, DOWN, ...), from its runtime API
-state() {
-    $PY - "$T/admin.sock" "$1" <<'PY' 2>/dev/null
-import csv, socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1]); s.sendall(b"show stat\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b: break
-    data += b
-rows = list(csv.reader(data.decode().lstrip("# ").splitlines()))
-h = rows[0]
-for r in rows[1:]:
-    if len(r) == len(h) and r[h.index("svname")] == sys.argv[2]:
-        print(r[h.index("status")].split()[0])
+# hastat.py SOCKET NAME: HAProxy's status of a server (UP, DOWN, ...), from its runtime API;
+# with --until-down: prints "ready", then polls every 50 ms and prints the time (epoch s) it first
+# reads DOWN (30 s at most)
+cat >"$T/hastat.py" <<'PY'
+import csv, socket, sys, time
+def status(path, name):
+    s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(path); s.sendall(b"show stat\n")
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        data += b
+    s.close()
+    rows = list(csv.reader(data.decode().lstrip("# ").splitlines()))
+    for r in rows[1:]:
+        if len(r) == len(rows[0]) and r[rows[0].index("svname")] == name:
+            return r[rows[0].index("status")].split()[0]
+    return ""
+if sys.argv[3:] == ["--until-down"]:
+    print("ready", flush=True)
+    end = time.time() + 30
+    while time.time() < end and status(sys.argv[1], sys.argv[2]) != "DOWN":
+        time.sleep(0.05)
+    if time.time() < end:
+        print(time.time(), flush=True)
+else:
+    print(status(sys.argv[1], sys.argv[2]))
 PY
-}
+state() { $PY "$T/hastat.py" "$T/admin.sock" "$1" 2>/dev/null; } # state NAME
 admin() { # admin COMMAND: HAProxy's runtime API
     $PY - "$T/admin.sock" "$*" <<'PY' 2>/dev/null
 import socket, sys
@@ -438,25 +450,7 @@ inter=$(sed -n 's/.*default-server .*inter \([0-9]*\)s.*/\1/p' configs/haproxy.c
 fall=$(sed -n 's/.*default-server .*fall \([0-9]*\).*/\1/p' configs/haproxy.cfg)
 # A poller, started before the kill, asks HAProxy for the server's state every 50 ms and prints
 # when it first reads DOWN (so neither its start-up nor a shell loop is in the measurement).
-$PY - "$T/admin.sock" "${NAMES[$K]}" >"$T/down_at" 2>/dev/null <<'PY' &
-import socket, sys, time
-end = time.time() + 30
-print("ready", flush=True)
-while time.time() < end:
-    s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1]); s.sendall(b"show stat\n")
-    data = b""
-    while True:
-        b = s.recv(65536)
-        if not b: break
-        data += b
-    s.close()
-    for line in data.decode().splitlines():
-        f = line.split(",")
-        if len(f) > 17 and f[1] == sys.argv[2] and f[17].startswith("DOWN"):
-            print(time.time(), flush=True)
-            sys.exit(0)
-    time.sleep(0.05)
-PY
+$PY "$T/hastat.py" "$T/admin.sock" "${NAMES[$K]}" --until-down >"$T/down_at" 2>/dev/null &
 POLL=$!
 for _ in $(seq 100); do grep -q ready "$T/down_at" 2>/dev/null && break; sleep 0.1; done
 t0=$(date +%s.%N)
