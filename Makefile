@@ -234,11 +234,11 @@ bench-live: deps-test $(LMBIN)
 	@$(MAKE) --no-print-directory $(B)/asrd $(B)/tests/bench/live_load
 	/usr/bin/python3 tests/bench/live.py
 
-# Scale-out cost: the bench-live load (tests/bench/live.py's sessions) on one asrd, then on two asrd
+# Scale-out cost: the bench-live load (build/tests/bench/live_load) on one asrd, then on two asrd
 # with half the workers each behind HAProxy (configs/haproxy.cfg): p95 latency and sessions held.
 .PHONY: bench-scaleout
-bench-scaleout: deps-test
-	@$(MAKE) --no-print-directory $(B)/asrd
+bench-scaleout: deps-test $(LMBIN)
+	@$(MAKE) --no-print-directory $(B)/asrd $(B)/tests/bench/live_load
 	/usr/bin/python3 tests/bench/scaleout.py
 
 # Build the training corpus (outside git, resumable).
