@@ -24,14 +24,7 @@ CL="$PY $PWD/tests/ws_client.py"
 for b in "$ASRD" "$MK"; do
     [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }
 done
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
+e2e_tmp
 unset ASRD_MODEL
 
 "$MK" "$T/m.model" --layers 2 --hidden 48 --seed 11 >/dev/null || { bad "tool_mkmodel failed"; finish; }
@@ -51,19 +44,7 @@ batch() { "$ASRD" --batch "${M[@]}" "$@" 2>/dev/null; }
 start_daemon() {
     local name="$1" conf="$2"; shift 2
     printf '%s\n' "$conf" >"$T/$name.yaml"
-    : >"$T/$name.log" # exists before the background job opens it (the loop below reads it)
-    "$ASRD" --config "$T/$name.yaml" "${M[@]}" --listen 127.0.0.1:0 "$@" >"$T/$name.out" 2>"$T/$name.log" &
-    DPID=$!
-    PIDS+=("$DPID")
-    PORT=""
-    for _ in $(seq 200); do
-        PORT=$(sed -n 's/.*listening on [a-z]*:\/\/[^ ]*:\([0-9]*\)\/.*/\1/p' "$T/$name.log" | head -1)
-        [ -n "$PORT" ] && return 0
-        kill -0 "$DPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    bad "daemon $name did not start: $(cat "$T/$name.log")"
-    return 1
+    asrd_start "$name" --config "$T/$name.yaml" "${M[@]}" --listen 127.0.0.1:0 "$@" || { bad "$START_ERR"; return 1; }
 }
 stop_daemon() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; }
 # field FILE KEY: the client's last line's JSON field (close, text, ...)
