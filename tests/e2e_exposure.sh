@@ -21,32 +21,14 @@ PY=/usr/bin/python3
 for b in "$ASRD" "$MK"; do
     [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }
 done
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
+e2e_tmp
 unset ASRD_MODEL
 "$MK" "$T/m.model" --layers 2 --hidden 48 --seed 11 >/dev/null || { bad "tool_mkmodel failed"; finish; }
 
 # start NAME CONFIG_TEXT: the daemon on a port of its own (sets PORT, DPID)
 start() {
     printf '%s\n' "$2" >"$T/$1.yaml"
-    "$ASRD" --config "$T/$1.yaml" --model "$T/m.model" --listen 127.0.0.1:0 >"$T/$1.out" 2>"$T/$1.log" &
-    DPID=$!
-    PIDS+=("$DPID")
-    PORT=""
-    for _ in $(seq 200); do
-        PORT=$(sed -n 's/.*listening on [a-z]*:\/\/[^ ]*:\([0-9]*\)\/.*/\1/p' "$T/$1.log" | head -1)
-        [ -n "$PORT" ] && return 0
-        kill -0 "$DPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    bad "daemon $1 did not start: $(tail -3 "$T/$1.log")"
-    return 1
+    asrd_start "$1" --config "$T/$1.yaml" --model "$T/m.model" --listen 127.0.0.1:0 || { bad "$START_ERR"; return 1; }
 }
 stop() { kill -TERM "$DPID"; wait "$DPID"; }
 # http PATH [curl args]: the status code of GET PATH
