@@ -266,15 +266,19 @@ $(LMBIN_DEBIAN): | $(B)/asrd
 	model/recipe/lm.sh --source pocketsphinx --out data/lm
 
 # Retrain the shipped model from scratch / a smaller model in <= 2 hours.
-# Two stages: configs/train-default.yaml, then (once it has finished, not merely stopped at its
-# time limit) the warm restart configs/train-default-2.yaml from its best dev checkpoint. Each
-# stage resumes where it stopped when run again.
+# Three stages: configs/train-default.yaml, then (each once the previous one has finished, not merely
+# stopped at its time limit) the warm restarts configs/train-default-2.yaml and train-default-3.yaml,
+# each from the previous stage's best dev checkpoint. Each stage resumes where it stopped when run
+# again.
 model: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-default.yaml
 	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default/train.out || \
 	    { echo "make model: the first stage stopped at its time limit: run make model again to continue it"; exit 1; }
 	model/recipe/train.sh configs/train-default-2.yaml
+	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default-2/train.out || \
+	    { echo "make model: the second stage stopped at its time limit: run make model again to continue it"; exit 1; }
+	model/recipe/train.sh configs/train-default-3.yaml
 model-quick: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-quick.yaml
