@@ -10,9 +10,7 @@ set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-T=$(mktemp -d)
-DPID=
-trap 'rm -rf "$T"; [ -n "$DPID" ] && kill "$DPID" 2>/dev/null' EXIT
+e2e_tmp
 [ -x build/asrd ] || { bad "build/asrd missing"; finish; }
 command -v node >/dev/null || { bad "no node (Debian package nodejs: make deps-test)"; finish; }
 if [ ! -d build/node_modules/ws ]; then
@@ -21,13 +19,9 @@ fi
 MODEL=model/asrd-en.model
 [ -f "$MODEL" ] || { MODEL="$T/m.model"; build/tests/tool_mkmodel "$MODEL" --layers 2 --hidden 48 --seed 11 >/dev/null; }
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-build/asrd --config configs/asrd.yaml --model "$MODEL" --listen 127.0.0.1:$port >"$T/d.out" 2>"$T/d.err" &
-DPID=$!
-for _ in $(seq 100); do
-    $PY -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
-    sleep 0.1
-done
+ASRD=build/asrd
+asrd_start d --config configs/asrd.yaml --model "$MODEL" --listen 127.0.0.1:0 || { bad "$START_ERR"; finish; }
+port=$PORT
 
 for rate in 8000 16000 44100 48000; do
     sox tests/data/sample.flac -r $rate -c 1 -b 16 "$T/s$rate.wav" pad 0 0.5
