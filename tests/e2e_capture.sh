@@ -21,8 +21,7 @@ TOOL=build/tests/tool_capture
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ -x "$TOOL" ] || make -s "$TOOL" >/dev/null || { echo "cannot build $TOOL"; echo "0 passed, 1 failed"; exit 1; }
 
-T=$(mktemp -d)
-trap 'rm -rf "$T"; [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null' EXIT
+e2e_tmp
 sox tests/data/sample.flac -r 16000 -c 1 -b 16 -e signed -t raw "$T/in.raw"
 cat >"$T/.asoundrc" <<EOF
 pcm.asrdtest {
@@ -140,13 +139,9 @@ else
         MODEL="$T/m.model"
         build/tests/tool_mkmodel "$MODEL" --layers 2 --hidden 48 --seed 11 >/dev/null
     fi
-    port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    build/asrd --config configs/asrd.yaml --model "$MODEL" --listen 127.0.0.1:$port --device asrdtest >"$T/d.out" 2>"$T/d.err" &
-    DPID=$!
-    for _ in $(seq 100); do
-        $PY -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
-        sleep 0.1
-    done
+    ASRD=build/asrd
+    asrd_start d --config configs/asrd.yaml --model "$MODEL" --listen 127.0.0.1:0 --device asrdtest || bad "$START_ERR"
+    port=$PORT
     $PY - "$port" >"$T/sub.out" 2>&1 <<'EOF'
 import asyncio, json, sys, websockets
 async def main():
@@ -163,11 +158,11 @@ async def main():
 asyncio.run(main())
 EOF
     cat "$T/sub.out"
-    if grep -q '^TEXT' "$T/sub.out"; then ok "mic results reached a subscriber"; else bad "no mic results"; tail -5 "$T/d.err"; fi
+    if grep -q '^TEXT' "$T/sub.out"; then ok "mic results reached a subscriber"; else bad "no mic results"; tail -5 "$T/d.log"; fi
     if [ "$MODEL" = model/asrd-en.model ]; then
         if grep -q '^TEXT.*"\(text\|partial\)": "[a-z]' "$T/sub.out"; then ok "mic transcript has words"; else bad "empty mic transcript"; fi
     fi
-    if grep -q 'recording from "asrdtest"' "$T/d.err"; then ok "daemon captured from asrdtest"; else bad "daemon did not open asrdtest"; fi
+    if grep -q 'recording from "asrdtest"' "$T/d.log"; then ok "daemon captured from asrdtest"; else bad "daemon did not open asrdtest"; fi
     kill -TERM $DPID; wait $DPID; rc=$?; DPID=
     if [ $rc = 0 ]; then ok "daemon exits 0 on SIGTERM"; else bad "daemon exit $rc"; fi
 fi
