@@ -56,14 +56,10 @@ fi
 sox tests/data/sample.flac -r 16000 -c 1 -b 16 "$T/mic.wav" pad 0.3 1.5
 DUR=$(soxi -D "$T/mic.wav")
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-build/asrd --config configs/asrd.yaml --model "$MODEL" --listen 127.0.0.1:$port --www proto/www \
-    >"$T/d.out" 2>"$T/d.err" &
-DPID=$!
-for _ in $(seq 100); do
-    $PY -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" 2>/dev/null && break
-    sleep 0.1
-done
+ASRD=build/asrd
+asrd_start d --config configs/asrd.yaml --model "$MODEL" --listen 127.0.0.1:0 --www proto/www ||
+    { bad "$START_ERR"; finish; }
+port=$PORT
 for f in "" app.js worklet.js style.css; do
     code=$($PY -c "import urllib.request as u
 try: print(u.urlopen('http://127.0.0.1:$port/$f', timeout=5).status)
@@ -130,7 +126,7 @@ EOF
 ROOT="$ROOT" CHROME="$CHROME" timeout 120 node "$T/drive.mjs" "http://127.0.0.1:$port/?record=1" "$T/mic.wav" "$DUR" \
     "$ROOT/$ART/browser.png" >"$T/page.json" 2>"$T/node.err"
 rc=$?
-[ $rc = 0 ] || { bad "driver exit $rc: $(tail -5 "$T/node.err")"; tail -5 "$T/d.err"; finish; }
+[ $rc = 0 ] || { bad "driver exit $rc: $(tail -5 "$T/node.err")"; tail -5 "$T/d.log"; finish; }
 
 get() { $PY -c "import json,sys; d=json.load(open('$T/page.json')); v=d.get('$1'); print(v if not isinstance(v,(list,dict)) else json.dumps(v))"; }
 echo "page: state=$(get state) close=$(get closeCode) context=$(get contextRate) Hz meter max=$(get maxLevel)%"
@@ -144,8 +140,8 @@ if [ "$(get state)" = closed ] && [ "$(get closeCode)" = 1000 ]; then ok "final 
 if [ -s "$ART/browser.png" ]; then ok "screenshot $ART/browser.png"; else bad "no screenshot"; fi
 # The browser sends the Origin of the page (http://127.0.0.1:PORT, the Host it connects to), which
 # the daemon's Origin check accepts by default (auth.origins).
-if ! grep -q "refusing a WebSocket from Origin" "$T/d.err"; then ok "the page's Origin was accepted"
-else bad "the daemon refused the page's Origin: $(grep -m1 'Origin' "$T/d.err")"; fi
+if ! grep -q "refusing a WebSocket from Origin" "$T/d.log"; then ok "the page's Origin was accepted"
+else bad "the daemon refused the page's Origin: $(grep -m1 'Origin' "$T/d.log")"; fi
 
 # What the page sent, through asrd --batch, must equal what the page shows.
 $PY -c "import json,base64; open('$T/sent.raw','wb').write(base64.b64decode(json.load(open('$T/page.json'))['sent']))"

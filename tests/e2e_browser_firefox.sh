@@ -37,19 +37,15 @@ if [ ! -f "$MODEL" ]; then
     build/tests/tool_mkmodel "$MODEL" --layers 2 --hidden 48 --seed 11 >/dev/null
 fi
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-build/asrd --config configs/asrd.yaml --model "$MODEL" --listen 127.0.0.1:$port --www proto/www \
-    >"$T/d.out" 2>"$T/d.err" &
-DPID=$!
-for _ in $(seq 100); do
-    $PY -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" 2>/dev/null && break
-    sleep 0.1
-done
+ASRD=build/asrd
+asrd_start d --config configs/asrd.yaml --model "$MODEL" --listen 127.0.0.1:0 --www proto/www ||
+    { bad "$START_ERR"; finish; }
+port=$PORT
 
 ROOT="$ROOT" FIREFOX="$FIREFOX" timeout 120 node tests/browser_firefox.mjs "http://127.0.0.1:$port/" 3 \
     "$ROOT/$ART/browser-firefox.png" >"$T/page.json" 2>"$T/node.err"
 rc=$?
-[ $rc = 0 ] || { bad "driver exit $rc: $(tail -5 "$T/node.err")"; tail -5 "$T/d.err"; finish; }
+[ $rc = 0 ] || { bad "driver exit $rc: $(tail -5 "$T/node.err")"; tail -5 "$T/d.log"; finish; }
 
 get() { $PY -c "import json,sys; d=json.load(open('$T/page.json')); v=d.get('$1'); print(v if not isinstance(v,(list,dict)) else json.dumps(v))"; }
 echo "browser $(get browserVersion): state=$(get state) close=$(get closeCode) context=$(get contextRate) Hz meter max=$(get maxLevel)% sent=$(get sentBytes) bytes"
