@@ -47,7 +47,8 @@ static void usage(FILE *f)
           "\n"
           "Daemon options (override the configuration file; see configs/asrd.yaml):\n"
           "  --config FILE       YAML configuration (errors are reported as file:line:column)\n"
-          "  --listen HOST:PORT  the one address to listen on: IPv4, [IPv6] or a host name (all its addresses);\n"
+          "  --listen HOST:PORT  the one address to listen on: IPv4, [IPv6] or a host name (all its "
+          "addresses);\n"
           "                      every interface only as 0.0.0.0 (IPv4), [::] (IPv6), * or \"\" (both);\n"
           "                      port 0 = any free port\n"
           "  --model PATH        model file (default resolution as for --batch, below)\n"
@@ -95,19 +96,20 @@ static void usage(FILE *f)
           f);
     /* The defaults come from the one place that defines them. */
     ctc_beam_params bp = ctc_beam_default_params();
-    fprintf(f,
-            "Decoder options (batch and daemon; they override the decoder section of --config FILE):\n"
-            "  --decoder KIND      greedy (default) or beam: CTC prefix beam search, with --lm a word LM\n"
-            "  --lm PATH           ARPA or binary (--lm-convert) word n-gram LM; implies --decoder beam\n"
-            "                      unless --decoder is given. \"default\": data/lm/" LM_NAME " of the source\n"
-            "                      tree (make lm builds it), else " ASRD_DATADIR "/" LM_NAME " (make install)\n"
-            "  --beam N            hypotheses kept per frame (default %d)\n"
-            "  --lm-weight X       LM weight (default %g)\n"
-            "  --word-bonus X      added per word (default %g)\n"
-            "  --unk-penalty X     per out-of-vocabulary word (default %g)\n"
-            "  --closed-vocab      output LM words only\n"
-            "\n",
-            bp.beam, bp.lm_weight, bp.word_bonus, bp.unk_penalty);
+    fprintf(
+        f,
+        "Decoder options (batch and daemon; they override the decoder section of --config FILE):\n"
+        "  --decoder KIND      greedy (default) or beam: CTC prefix beam search, with --lm a word LM\n"
+        "  --lm PATH           ARPA or binary (--lm-convert) word n-gram LM; implies --decoder beam\n"
+        "                      unless --decoder is given. \"default\": data/lm/" LM_NAME " of the source\n"
+        "                      tree (make lm builds it), else " ASRD_DATADIR "/" LM_NAME " (make install)\n"
+        "  --beam N            hypotheses kept per frame (default %d)\n"
+        "  --lm-weight X       LM weight (default %g)\n"
+        "  --word-bonus X      added per word (default %g)\n"
+        "  --unk-penalty X     per out-of-vocabulary word (default %g)\n"
+        "  --closed-vocab      output LM words only\n"
+        "\n",
+        bp.beam, bp.lm_weight, bp.word_bonus, bp.unk_penalty);
     fputs("  -h, --help          this help\n"
           "  -V, --version       print \"asrd VERSION\"\n"
           "\n"
@@ -200,8 +202,10 @@ static int resolve_default_lm(const char **path, char *buf, size_t n)
     if (!*path || strcmp(*path, "default") != 0)
         return 0;
     if (find_data_file("data/lm/" LM_NAME, LM_NAME, buf, n, tried, sizeof tried) != 0) {
-        fprintf(stderr, "asrd: error: LM \"default\": no %s at %s; build it with make lm (the CMU "
-                        "Sphinx en-us trigram) or give a path\n", LM_NAME, tried);
+        fprintf(stderr,
+                "asrd: error: LM \"default\": no %s at %s; build it with make lm (the CMU "
+                "Sphinx en-us trigram) or give a path\n",
+                LM_NAME, tried);
         return -1;
     }
     *path = buf;
@@ -252,7 +256,8 @@ static asr_status apply_decoder_opts(cfg *c, const dec_opt *d, int n, asr_error 
  * limits, auth, tls, log) only configure the daemon and are ignored. *c owns the strings *bo and
  * *model_path then point to (free with cfg_free). Returns 0, or the exit status after printing the
  * error (2: the file is unreadable or invalid, as for the daemon). */
-static int batch_config(const char *path, const dec_opt *d, int n, cfg *c, batch_options *bo, const char **model_path)
+static int batch_config(const char *path, const dec_opt *d, int n, cfg *c, batch_options *bo,
+                        const char **model_path)
 {
     asr_error err = {ASR_OK, ""};
     if (cfg_init(c, &err) != ASR_OK) {
@@ -333,7 +338,8 @@ static int run_daemon(const char *config_path, const char *listen, const char *m
     rc = 1;
     if (!c.model) {
         if (default_model(pathbuf, sizeof pathbuf, tried, sizeof tried) != 0) {
-            fprintf(stderr, "asrd: error: no model at %s; train one with make model or pass --model PATH\n", tried);
+            fprintf(stderr, "asrd: error: no model at %s; train one with make model or pass --model PATH\n",
+                    tried);
             goto done;
         }
         if (cfg_set_string(&c.model, pathbuf, &err) != ASR_OK)
@@ -346,7 +352,8 @@ static int run_daemon(const char *config_path, const char *listen, const char *m
         goto done;
     const char *root = c.www_root ? c.www_root : default_www(wwwbuf, sizeof wwwbuf);
     if (!root)
-        fprintf(stderr, "asrd: warning: no static files (proto/www or %s/www): the browser page is not served\n",
+        fprintf(stderr,
+                "asrd: warning: no static files (proto/www or %s/www): the browser page is not served\n",
                 ASRD_DATADIR);
     rc = daemon_run(&c, c.model, root);
 done:
@@ -576,14 +583,16 @@ int main(int argc, char **argv)
     }
     if (!batch) {
         if (nfiles > 0)
-            return usage_error("the daemon takes no FILE arguments (use --batch to transcribe files)", files[0]);
+            return usage_error("the daemon takes no FILE arguments (use --batch to transcribe files)",
+                               files[0]);
         return run_daemon(config_path, listen, model_path, device, mic, mic_source, no_pace, json, threads,
                           www, log_level, dec, n_dec);
     }
     if (daemon_only)
-        return usage_error("daemon options (--listen, --device, --mic, --mic-source, --no-pace, --json, --www, "
-                           "--log-level) cannot be combined with --batch",
-                           NULL);
+        return usage_error(
+            "daemon options (--listen, --device, --mic, --mic-source, --no-pace, --json, --www, "
+            "--log-level) cannot be combined with --batch",
+            NULL);
     if (check && (nfiles > 0 || manifest))
         return usage_error("--check takes no FILE or --manifest: it checks the model and the LM", NULL);
     if (manifest && nfiles > 0)

@@ -31,9 +31,16 @@
 
 batch_options batch_default_options(void)
 {
-    batch_options o = {
-        .format = OUTPUT_TEXT, .with_path = 0, .threads = 1, .streams = 8, .progress = 0, .score = 0, .block_sec = 0.5,
-        .decoder = ASR_DECODER_GREEDY, .beam = ctc_beam_default_params(), .lm_path = NULL};
+    batch_options o = {.format = OUTPUT_TEXT,
+                       .with_path = 0,
+                       .threads = 1,
+                       .streams = 8,
+                       .progress = 0,
+                       .score = 0,
+                       .block_sec = 0.5,
+                       .decoder = ASR_DECODER_GREEDY,
+                       .beam = ctc_beam_default_params(),
+                       .lm_path = NULL};
     return o;
 }
 
@@ -49,8 +56,7 @@ static int parse_num(const char *v, double lo, double hi, double *out)
     return 0;
 }
 
-asr_status batch_decoder_option(batch_options *o, batch_decoder_opt opt, const char *value,
-                                asr_error *err)
+asr_status batch_decoder_option(batch_options *o, batch_decoder_opt opt, const char *value, asr_error *err)
 {
     double x;
     switch (opt) {

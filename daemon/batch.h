@@ -25,12 +25,12 @@ typedef struct batch_item {
 
 typedef struct batch_options {
     output_format format;
-    int with_path;    /* text format: prefix each line with "path<TAB>" */
-    int threads;      /* worker threads (>= 1); output order is input order regardless */
-    int streams;      /* files in flight per thread, their network steps batched (>= 1) */
-    int progress;     /* draw a progress bar on the error stream (caller checks isatty) */
-    int score;        /* after the transcripts, print the WER/CER summary line (items need refs) */
-    double block_sec; /* audio read per step (seconds) */
+    int with_path;            /* text format: prefix each line with "path<TAB>" */
+    int threads;              /* worker threads (>= 1); output order is input order regardless */
+    int streams;              /* files in flight per thread, their network steps batched (>= 1) */
+    int progress;             /* draw a progress bar on the error stream (caller checks isatty) */
+    int score;                /* after the transcripts, print the WER/CER summary line (items need refs) */
+    double block_sec;         /* audio read per step (seconds) */
     asr_decoder_kind decoder; /* greedy or beam */
     int decoder_set;          /* --decoder was given (then --lm does not switch to beam) */
     ctc_beam_params beam;     /* beam search parameters (decoder == beam) */
@@ -53,8 +53,7 @@ typedef enum batch_decoder_opt {
 } batch_decoder_opt;
 
 /* Applies one decoder option (value NULL for flags); ASR_ERR_ARG with *err saying what is wrong. */
-asr_status batch_decoder_option(batch_options *o, batch_decoder_opt opt, const char *value,
-                                asr_error *err);
+asr_status batch_decoder_option(batch_options *o, batch_decoder_opt opt, const char *value, asr_error *err);
 
 /* `asrd --lm-convert IN OUT`: reads an ARPA (or binary) LM and writes the binary image. */
 asr_status batch_lm_convert(const char *in, const char *out, asr_error *err);
@@ -86,11 +85,11 @@ typedef struct batch_score {
     int failed;
 } batch_score;
 
-/* Transcribes every item with model m (loading o->lm_path once and sharing it between threads), writing transcripts to out in item order and one line
- * "asrd: error: PATH: reason" per failed file to errf (the other files continue). With o->score,
- * appends "WER x.xx% (edits/words) CER y.yy% (edits/chars)" to out and fills *score if not NULL.
- * Returns the number of failed files (>= 0), or -1 with *err filled if nothing could run (no
- * memory, threads could not start, output write error, "-" listed more than once). */
+/* Transcribes every item with model m (loading o->lm_path once and sharing it between threads), writing
+ * transcripts to out in item order and one line "asrd: error: PATH: reason" per failed file to errf (the
+ * other files continue). With o->score, appends "WER x.xx% (edits/words) CER y.yy% (edits/chars)" to out and
+ * fills *score if not NULL. Returns the number of failed files (>= 0), or -1 with *err filled if nothing
+ * could run (no memory, threads could not start, output write error, "-" listed more than once). */
 int batch_run(const asr_model *m, const batch_item *items, int n, const batch_options *o, FILE *out,
               FILE *errf, batch_score *score, asr_error *err);
 

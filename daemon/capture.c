@@ -75,22 +75,22 @@
 
 struct capture {
     /* Immutable after capture_open. */
-    capture_opts opts;  /* device/path point at the copies below */
-    char *device;       /* copy of opts.device (may be NULL) */
-    char *path;         /* copy of opts.path (may be NULL) */
-    ring *ring;         /* producer: callback or supervisor; consumer: capture_read */
-    size_t block_max;   /* frames in the largest block a source delivers */
-    float *cb_buf;      /* (block_max) callback scratch: written only by the callback thread */
-    float *file_buf;    /* (block_max) file reader block: supervisor only */
+    capture_opts opts; /* device/path point at the copies below */
+    char *device;      /* copy of opts.device (may be NULL) */
+    char *path;        /* copy of opts.path (may be NULL) */
+    ring *ring;        /* producer: callback or supervisor; consumer: capture_read */
+    size_t block_max;  /* frames in the largest block a source delivers */
+    float *cb_buf;     /* (block_max) callback scratch: written only by the callback thread */
+    float *file_buf;   /* (block_max) file reader block: supervisor only */
 
     /* Shared, guarded by mu (only for waits: the fields themselves are atomics). */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* signalled by capture_close (stop) and by the consumer's rate ack */
     pthread_t thread;
-    int started;       /* owner only */
-    atomic_int stop;   /* owner writes, supervisor reads */
-    atomic_int state;  /* capture_state_t; supervisor writes, anyone reads */
-    atomic_int done;   /* supervisor sets when it returns (timed join for stdin) */
+    int started;                    /* owner only */
+    atomic_int stop;                /* owner writes, supervisor reads */
+    atomic_int state;               /* capture_state_t; supervisor writes, anyone reads */
+    atomic_int done;                /* supervisor sets when it returns (timed join for stdin) */
     atomic_uint_fast64_t retries;   /* supervisor writes */
     atomic_uint_fast64_t callbacks; /* callback writes, supervisor reads (stall detection) */
     atomic_int want_rate;           /* supervisor writes: rate of samples now entering the ring */
@@ -104,20 +104,25 @@ struct capture {
     float *in_buf;       /* (block_max) ring -> resampler */
     float *pend;         /* resampler output not yet returned: pend[pend_off .. pend_n) */
     size_t pend_cap, pend_n, pend_off;
-    float *rs_out;       /* (rs_cap) resampler output scratch */
+    float *rs_out; /* (rs_cap) resampler output scratch */
     size_t rs_cap;
 };
 
 /* ---- small helpers ---- */
 
-static void noop_alsa(const char *file, int line, const char *fn, int err, const char *fmt, ...) {
+static void noop_alsa(const char *file, int line, const char *fn, int err, const char *fmt, ...)
+{
     (void)file, (void)line, (void)fn, (void)err, (void)fmt;
 }
 #ifdef CAPTURE_HAVE_JACK
-static void noop_jack(const char *msg) { (void)msg; }
+static void noop_jack(const char *msg)
+{
+    (void)msg;
+}
 #endif
 
-void capture_quiet_alsa(void) {
+void capture_quiet_alsa(void)
+{
 #ifdef CAPTURE_HAVE_ALSA
     snd_lib_error_set_handler(noop_alsa);
 #else
@@ -132,25 +137,29 @@ void capture_quiet_alsa(void) {
     setenv("JACK_NO_START_SERVER", "1", 0);
 }
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* Sleeps until monotonic time `until` or until stop; returns 1 if stopping. */
-static int wait_until(capture *c, double until) {
+static int wait_until(capture *c, double until)
+{
     /* Not cancellable here: a cancel (stdin shutdown) must not leave mu locked. */
     int old;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
     pthread_mutex_lock(&c->mu);
     while (!atomic_load(&c->stop)) {
         double t = now_s();
-        if (t >= until) break;
+        if (t >= until)
+            break;
         struct timespec ts;
         ts.tv_sec = (time_t)until;
         ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        if (ts.tv_nsec >= 1000000000L)
+            ts.tv_sec++, ts.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     }
     pthread_mutex_unlock(&c->mu);
@@ -158,22 +167,26 @@ static int wait_until(capture *c, double until) {
     return atomic_load(&c->stop);
 }
 
-static void set_name(capture *c, const char *name) {
+static void set_name(capture *c, const char *name)
+{
     pthread_mutex_lock(&c->mu);
     snprintf(c->name, sizeof c->name, "%s", name);
     pthread_mutex_unlock(&c->mu);
 }
 
 /* Waits (up to 1 s, or stop) until the consumer has switched to `rate`. */
-static void publish_rate(capture *c, int rate) {
-    if (atomic_load(&c->want_rate) == rate) return;
+static void publish_rate(capture *c, int rate)
+{
+    if (atomic_load(&c->want_rate) == rate)
+        return;
     atomic_store(&c->want_rate, rate);
     double until = now_s() + 1.0;
     while (atomic_load(&c->have_rate) != rate && now_s() < until && !atomic_load(&c->stop))
         wait_until(c, fmin(until, now_s() + 0.01));
 }
 
-capture_opts capture_default_opts(void) {
+capture_opts capture_default_opts(void)
+{
     capture_opts o;
     memset(&o, 0, sizeof o);
     o.kind = CAPTURE_PORTAUDIO;
@@ -191,7 +204,8 @@ capture_opts capture_default_opts(void) {
 
 /* Real-time callback: convert to mono int16-scale floats and copy into the ring.  Nothing else. */
 static int pa_callback(const void *input, void *output, unsigned long frames,
-                       const PaStreamCallbackTimeInfo *ti, PaStreamCallbackFlags flags, void *user) {
+                       const PaStreamCallbackTimeInfo *ti, PaStreamCallbackFlags flags, void *user)
+{
     (void)output, (void)ti, (void)flags;
     capture *c = user;
     const float *in = input;
@@ -200,7 +214,8 @@ static int pa_callback(const void *input, void *output, unsigned long frames,
         size_t n = frames < c->block_max ? frames : c->block_max;
         for (size_t i = 0; i < n; i++) {
             float s = 0;
-            for (int k = 0; k < ch; k++) s += in[i * ch + k];
+            for (int k = 0; k < ch; k++)
+                s += in[i * ch + k];
             c->cb_buf[i] = s * (32768.0f / (float)ch);
         }
         ring_write(c->ring, c->cb_buf, n);
@@ -212,7 +227,8 @@ static int pa_callback(const void *input, void *output, unsigned long frames,
 }
 
 /* Finds the input device for opts.device; returns paNoDevice with why filled. */
-static PaDeviceIndex pa_find_device(const char *want, char *why, size_t why_size) {
+static PaDeviceIndex pa_find_device(const char *want, char *why, size_t why_size)
+{
     int n = Pa_GetDeviceCount();
     if (n < 0) {
         snprintf(why, why_size, "PortAudio cannot list devices: %s", Pa_GetErrorText(n));
@@ -220,7 +236,8 @@ static PaDeviceIndex pa_find_device(const char *want, char *why, size_t why_size
     }
     if (!want || !*want || !strcmp(want, "default")) {
         PaDeviceIndex d = Pa_GetDefaultInputDevice();
-        if (d == paNoDevice) snprintf(why, why_size, "no default input device (%d devices seen)", n);
+        if (d == paNoDevice)
+            snprintf(why, why_size, "no default input device (%d devices seen)", n);
         return d;
     }
     char *end;
@@ -235,18 +252,21 @@ static PaDeviceIndex pa_find_device(const char *want, char *why, size_t why_size
     for (int pass = 0; pass < 2; pass++)
         for (PaDeviceIndex i = 0; i < n; i++) {
             const PaDeviceInfo *d = Pa_GetDeviceInfo(i);
-            if (d->maxInputChannels < 1) continue;
-            if (pass == 0 ? !strcmp(d->name, want) : strstr(d->name, want) != NULL) return i;
+            if (d->maxInputChannels < 1)
+                continue;
+            if (pass == 0 ? !strcmp(d->name, want) : strstr(d->name, want) != NULL)
+                return i;
         }
-    snprintf(why, why_size, "no input device named \"%s\" (%d devices seen; see --list-devices)", want,
-             n);
+    snprintf(why, why_size, "no input device named \"%s\" (%d devices seen; see --list-devices)", want, n);
     return paNoDevice;
 }
 
 /* Opens and starts a stream; returns it, or NULL with why filled. */
-static PaStream *pa_open(capture *c, char *why, size_t why_size) {
+static PaStream *pa_open(capture *c, char *why, size_t why_size)
+{
     PaDeviceIndex dev = pa_find_device(c->device, why, why_size);
-    if (dev == paNoDevice) return NULL;
+    if (dev == paNoDevice)
+        return NULL;
     const PaDeviceInfo *info = Pa_GetDeviceInfo(dev);
     PaStreamParameters p;
     memset(&p, 0, sizeof p);
@@ -260,7 +280,8 @@ static PaStream *pa_open(capture *c, char *why, size_t why_size) {
     int chans[2] = {1, info->maxInputChannels < MAX_CHANNELS ? info->maxInputChannels : MAX_CHANNELS};
     PaError e = paInvalidSampleRate;
     for (int ri = 0; ri < 2 && e != paFormatIsSupported; ri++) {
-        if (rates[ri] <= 0 || (ri == 1 && rates[1] == rates[0])) continue;
+        if (rates[ri] <= 0 || (ri == 1 && rates[1] == rates[0]))
+            continue;
         for (int ci = 0; ci < 2; ci++) {
             p.channelCount = chans[ci];
             e = Pa_IsFormatSupported(&p, NULL, rates[ri]);
@@ -277,7 +298,8 @@ static PaStream *pa_open(capture *c, char *why, size_t why_size) {
     }
     int rate = (int)rates[0];
     unsigned long frames = (unsigned long)lround(rate * c->opts.block_seconds);
-    if (frames > c->block_max) frames = c->block_max; /* cannot happen: block_max covers 192 kHz */
+    if (frames > c->block_max)
+        frames = c->block_max; /* cannot happen: block_max covers 192 kHz */
     c->channels = p.channelCount;
     PaStream *s = NULL;
     e = Pa_OpenStream(&s, &p, NULL, rate, frames, paClipOff, pa_callback, c);
@@ -301,7 +323,8 @@ static PaStream *pa_open(capture *c, char *why, size_t why_size) {
 }
 
 /* Supervises one open stream until it fails or stop; returns a reason ("" when stopping). */
-static void pa_watch(capture *c, PaStream *s, char *why, size_t why_size) {
+static void pa_watch(capture *c, PaStream *s, char *why, size_t why_size)
+{
     uint64_t last = atomic_load(&c->callbacks);
     double last_t = now_s();
     while (!wait_until(c, now_s() + 0.1)) {
@@ -324,69 +347,87 @@ static void pa_watch(capture *c, PaStream *s, char *why, size_t why_size) {
     why[0] = '\0';
 }
 
-static void run_portaudio(capture *c) {
+static void run_portaudio(capture *c)
+{
     double backoff = c->opts.retry_min_s;
     int pa_ok = 0;
     char why[512];
     while (!atomic_load(&c->stop)) {
         atomic_store(&c->state, CAPTURE_OPENING);
-        if (pa_ok) Pa_Terminate(); /* rescan: a device may have appeared or come back */
+        if (pa_ok)
+            Pa_Terminate(); /* rescan: a device may have appeared or come back */
         PaError e = Pa_Initialize();
         pa_ok = e == paNoError;
         PaStream *s = NULL;
-        if (!pa_ok) snprintf(why, sizeof why, "PortAudio: %s", Pa_GetErrorText(e));
-        else s = pa_open(c, why, sizeof why);
+        if (!pa_ok)
+            snprintf(why, sizeof why, "PortAudio: %s", Pa_GetErrorText(e));
+        else
+            s = pa_open(c, why, sizeof why);
         if (s) {
             atomic_store(&c->state, CAPTURE_RUNNING);
             double t0 = now_s();
             pa_watch(c, s, why, sizeof why);
             Pa_AbortStream(s);
             Pa_CloseStream(s);
-            if (atomic_load(&c->stop)) break;
-            if (now_s() - t0 > 30) backoff = c->opts.retry_min_s; /* it worked a while: start over */
+            if (atomic_load(&c->stop))
+                break;
+            if (now_s() - t0 > 30)
+                backoff = c->opts.retry_min_s; /* it worked a while: start over */
         }
         atomic_fetch_add(&c->retries, 1);
         atomic_store(&c->state, CAPTURE_WAITING);
         asr_log(ASR_LOG_WARN, "capture: %s; retrying in %.1f s", why, backoff);
-        if (wait_until(c, now_s() + backoff)) break;
+        if (wait_until(c, now_s() + backoff))
+            break;
         backoff = fmin(backoff * 2, c->opts.retry_max_s);
     }
-    if (pa_ok) Pa_Terminate();
+    if (pa_ok)
+        Pa_Terminate();
 }
 
 /* ---- file / stdin source ---- */
 
 /* The reader's calls, the only places where a file source's supervisor may be cancelled. */
-static audio_reader *reader_open(capture *c, asr_error *err) {
+static audio_reader *reader_open(capture *c, asr_error *err)
+{
     pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     audio_reader *rd = audio_reader_open(c->path, c->opts.out_rate, err);
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     return rd;
 }
 
-static long reader_read(audio_reader *rd, float *out, size_t max, asr_error *err) {
+static long reader_read(audio_reader *rd, float *out, size_t max, asr_error *err)
+{
     pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     long n = audio_reader_read(rd, out, max, err);
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     return n;
 }
 
-static void fifo_close(capture *c) {
-    if (c->fifo_rd >= 0) close(c->fifo_rd);
-    if (c->fifo_wr >= 0) close(c->fifo_wr);
+static void fifo_close(capture *c)
+{
+    if (c->fifo_rd >= 0)
+        close(c->fifo_rd);
+    if (c->fifo_wr >= 0)
+        close(c->fifo_wr);
     c->fifo_rd = c->fifo_wr = -1;
 }
 
 /* Waits (in 100 ms polls, checking stop) until the FIFO has data or its writer hung up.  Returns 1
  * when stopping, 2 on a hang-up without data, 0 when there is data. */
-static int fifo_poll(capture *c) {
+static int fifo_poll(capture *c)
+{
     for (;;) {
-        if (atomic_load(&c->stop)) return 1;
+        if (atomic_load(&c->stop))
+            return 1;
         struct pollfd p = {.fd = c->fifo_rd, .events = POLLIN};
         int r = poll(&p, 1, 100);
-        if (r > 0 && (p.revents & POLLIN)) return 0;
-        if (r > 0 && (p.revents & (POLLHUP | POLLERR))) return 2;
-        if (r < 0 && errno != EINTR) return 2;
+        if (r > 0 && (p.revents & POLLIN))
+            return 0;
+        if (r > 0 && (p.revents & (POLLHUP | POLLERR)))
+            return 2;
+        if (r < 0 && errno != EINTR)
+            return 2;
     }
 }
 
@@ -394,9 +435,11 @@ static int fifo_poll(capture *c) {
  * (see DESIGN), leaving c->fifo_rd and c->fifo_wr open for the reader's open().  Returns 1 when
  * stopping, 2 when a writer came and went without data (why filled), 0 otherwise (not a FIFO,
  * or data waiting). */
-static int fifo_wait(capture *c, char *why, size_t why_size) {
+static int fifo_wait(capture *c, char *why, size_t why_size)
+{
     int fd = open(c->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return 0; /* the reader's open says why */
+    if (fd < 0)
+        return 0; /* the reader's open says why */
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
         close(fd);
@@ -410,43 +453,51 @@ static int fifo_wait(capture *c, char *why, size_t why_size) {
         return 0;
     }
     fifo_close(c);
-    if (r == 2) snprintf(why, why_size, "%s: the writer closed the FIFO without sending audio", c->path);
+    if (r == 2)
+        snprintf(why, why_size, "%s: the writer closed the FIFO without sending audio", c->path);
     return r;
 }
 
 /* Streams one opened file into the ring.  Returns 0 at end of file, -1 on a read error (why
  * filled), 1 when stopping.  *t0 and *sent carry the pacing clock across loops of the file. */
-static int file_stream(capture *c, audio_reader *rd, double *t0, uint64_t *sent, char *why,
-                       size_t why_size) {
+static int file_stream(capture *c, audio_reader *rd, double *t0, uint64_t *sent, char *why, size_t why_size)
+{
     size_t block = (size_t)lround(c->opts.out_rate * c->opts.block_seconds);
     asr_error err;
     for (;;) {
-        if (c->fifo_rd >= 0 && fifo_poll(c) == 1) return 1;
+        if (c->fifo_rd >= 0 && fifo_poll(c) == 1)
+            return 1;
         long n = reader_read(rd, c->file_buf, block, &err);
-        if (atomic_load(&c->stop)) return 1; /* what a read interrupted by capture_close got is not audio */
+        if (atomic_load(&c->stop))
+            return 1; /* what a read interrupted by capture_close got is not audio */
         if (n < 0) {
             snprintf(why, why_size, "%s", err.msg);
             return -1;
         }
-        if (n == 0) return 0;
+        if (n == 0)
+            return 0;
         if (c->opts.paced) {
             /* A microphone delivers a block once it has been recorded. */
-            if (wait_until(c, *t0 + (double)(*sent + (uint64_t)n) / c->opts.out_rate)) return 1;
+            if (wait_until(c, *t0 + (double)(*sent + (uint64_t)n) / c->opts.out_rate))
+                return 1;
             ring_write(c->ring, c->file_buf, (size_t)n);
         } else {
             size_t off = 0;
             while (off < (size_t)n) {
                 size_t sp = ring_space(c->ring), k = (size_t)n - off;
                 off += ring_write(c->ring, c->file_buf + off, k < sp ? k : sp);
-                if (off < (size_t)n && wait_until(c, now_s() + 0.002)) return 1;
+                if (off < (size_t)n && wait_until(c, now_s() + 0.002))
+                    return 1;
             }
         }
         *sent += (uint64_t)n;
-        if (atomic_load(&c->stop)) return 1;
+        if (atomic_load(&c->stop))
+            return 1;
     }
 }
 
-static void run_file(capture *c) {
+static void run_file(capture *c)
+{
     int is_stdin = !strcmp(c->path, "-");
     double backoff = c->opts.retry_min_s;
     char why[600];
@@ -458,7 +509,8 @@ static void run_file(capture *c) {
         asr_error err;
         audio_reader *rd = NULL;
         int w = is_stdin ? 0 : fifo_wait(c, why, sizeof why);
-        if (w == 1) break;
+        if (w == 1)
+            break;
         if (w == 0) {
             rd = reader_open(c, &err);
             if (c->fifo_wr >= 0) { /* the reader has its own descriptor now: let EOF through */
@@ -483,8 +535,10 @@ static void run_file(capture *c) {
             int r = file_stream(c, rd, &t0, &sent, why, sizeof why);
             audio_reader_close(rd);
             fifo_close(c);
-            if (r == 1) break;
-            if (r == 0 && c->opts.loop) continue;
+            if (r == 1)
+                break;
+            if (r == 0 && c->opts.loop)
+                continue;
             if (r == 0) {
                 asr_log(ASR_LOG_INFO, "capture: end of %s", is_stdin ? "stdin" : c->path);
                 atomic_store(&c->state, CAPTURE_ENDED);
@@ -500,24 +554,29 @@ static void run_file(capture *c) {
         atomic_store(&c->state, CAPTURE_WAITING);
         asr_log(ASR_LOG_WARN, "capture: %s; retrying in %.1f s", why, backoff);
         fresh_clock = 1;
-        if (wait_until(c, now_s() + backoff)) break;
+        if (wait_until(c, now_s() + backoff))
+            break;
         backoff = fmin(backoff * 2, c->opts.retry_max_s);
     }
 }
 
-static void *supervisor(void *arg) {
+static void *supervisor(void *arg)
+{
     capture *c = arg;
     /* Cancelled only inside the reader's calls (see DESIGN): never while holding a lock. */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-    if (c->opts.kind == CAPTURE_PORTAUDIO) run_portaudio(c);
-    else run_file(c);
+    if (c->opts.kind == CAPTURE_PORTAUDIO)
+        run_portaudio(c);
+    else
+        run_file(c);
     atomic_store(&c->done, 1);
     return NULL;
 }
 
 /* ---- public API ---- */
 
-capture *capture_open(const capture_opts *opts, asr_error *err) {
+capture *capture_open(const capture_opts *opts, asr_error *err)
+{
     capture *c = NULL;
     const capture_opts *o = opts;
     if (!o) {
@@ -538,8 +597,9 @@ capture *capture_open(const capture_opts *opts, asr_error *err) {
     }
     if (o->out_rate < 1000 || o->out_rate > 192000 || o->device_rate < 0 || o->device_rate > 192000 ||
         (o->device_rate && o->device_rate < 1000)) {
-        asr_error_set(err, ASR_ERR_ARG, "capture: sample rate out of range 1000..192000 Hz (out %d, device %d)",
-                      o->out_rate, o->device_rate);
+        asr_error_set(err, ASR_ERR_ARG,
+                      "capture: sample rate out of range 1000..192000 Hz (out %d, device %d)", o->out_rate,
+                      o->device_rate);
         return NULL;
     }
     if (!(o->ring_seconds >= 0.05 && o->ring_seconds <= 600) ||
@@ -563,20 +623,27 @@ capture *capture_open(const capture_opts *opts, asr_error *err) {
         Pa_Terminate();
     }
     c = calloc(1, sizeof *c);
-    if (!c) goto nomem;
+    if (!c)
+        goto nomem;
     c->opts = *o;
-    if (o->device && !(c->device = strdup(o->device))) goto nomem;
-    if (o->path && !(c->path = strdup(o->path))) goto nomem;
+    if (o->device && !(c->device = strdup(o->device)))
+        goto nomem;
+    if (o->path && !(c->path = strdup(o->path)))
+        goto nomem;
     c->opts.device = c->device;
     c->opts.path = c->path;
     /* The ring and blocks are sized for the fastest rate a source may come back at. */
     int max_rate = o->kind == CAPTURE_FILE ? o->out_rate : 192000;
     c->block_max = (size_t)ceil(max_rate * o->block_seconds) + 1;
     c->ring = ring_create((size_t)ceil(max_rate * o->ring_seconds), err);
-    if (!c->ring) goto fail;
-    if (!(c->cb_buf = malloc(c->block_max * sizeof(float)))) goto nomem;
-    if (!(c->file_buf = malloc(c->block_max * sizeof(float)))) goto nomem;
-    if (!(c->in_buf = malloc(c->block_max * sizeof(float)))) goto nomem;
+    if (!c->ring)
+        goto fail;
+    if (!(c->cb_buf = malloc(c->block_max * sizeof(float))))
+        goto nomem;
+    if (!(c->file_buf = malloc(c->block_max * sizeof(float))))
+        goto nomem;
+    if (!(c->in_buf = malloc(c->block_max * sizeof(float))))
+        goto nomem;
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -609,24 +676,30 @@ fail:
     return NULL;
 }
 
-asr_status capture_start(capture *c, asr_error *err) {
-    if (c->started) return asr_error_set(err, ASR_ERR_ARG, "capture: already started");
+asr_status capture_start(capture *c, asr_error *err)
+{
+    if (c->started)
+        return asr_error_set(err, ASR_ERR_ARG, "capture: already started");
     /* Signals are for the owner's thread: none interrupts the supervisor's open() or read(). */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int e = pthread_create(&c->thread, NULL, supervisor, c);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (e) return asr_error_set(err, ASR_ERR_NOMEM, "capture: cannot start thread: %s", strerror(e));
+    if (e)
+        return asr_error_set(err, ASR_ERR_NOMEM, "capture: cannot start thread: %s", strerror(e));
     c->started = 1;
     return ASR_OK;
 }
 
 /* Appends resampler output for `in` (or the flush when end) to the pending buffer. */
-static int consume(capture *c, const float *in, size_t n, int end, asr_error *err) {
-    if (c->pend_off == c->pend_n) c->pend_off = c->pend_n = 0;
+static int consume(capture *c, const float *in, size_t n, int end, asr_error *err)
+{
+    if (c->pend_off == c->pend_n)
+        c->pend_off = c->pend_n = 0;
     long m = audio_resampler_process(c->rs, in, n, end, &c->rs_out, &c->rs_cap, err);
-    if (m < 0) return -1;
+    if (m < 0)
+        return -1;
     if (c->pend_n + (size_t)m > c->pend_cap) {
         size_t cap = (c->pend_n + (size_t)m) * 2;
         float *p = realloc(c->pend, cap * sizeof *p);
@@ -637,22 +710,26 @@ static int consume(capture *c, const float *in, size_t n, int end, asr_error *er
         c->pend = p;
         c->pend_cap = cap;
     }
-    if (m) memcpy(c->pend + c->pend_n, c->rs_out, (size_t)m * sizeof *c->rs_out);
+    if (m)
+        memcpy(c->pend + c->pend_n, c->rs_out, (size_t)m * sizeof *c->rs_out);
     c->pend_n += (size_t)m;
     return 0;
 }
 
-long capture_read(capture *c, float *out, size_t max, asr_error *err) {
+long capture_read(capture *c, float *out, size_t max, asr_error *err)
+{
     int want = atomic_load(&c->want_rate);
     int have = atomic_load(&c->have_rate);
     if (want != have && ring_available(c->ring) == 0) {
         /* Every sample of the old rate is out: flush the old resampler, switch to the new rate. */
-        if (c->rs && consume(c, NULL, 0, 1, err) < 0) return -1;
+        if (c->rs && consume(c, NULL, 0, 1, err) < 0)
+            return -1;
         audio_resampler_destroy(c->rs);
         c->rs = NULL;
         if (want != c->opts.out_rate) {
             c->rs = audio_resampler_create(want, c->opts.out_rate, err);
-            if (!c->rs) return -1;
+            if (!c->rs)
+                return -1;
         }
         atomic_store(&c->have_rate, want);
         have = want;
@@ -671,8 +748,10 @@ long capture_read(capture *c, float *out, size_t max, asr_error *err) {
     }
     while (c->pend_n - c->pend_off < max) {
         size_t n = ring_read(c->ring, c->in_buf, c->block_max);
-        if (!n) break;
-        if (consume(c, c->in_buf, n, 0, err) < 0) return -1;
+        if (!n)
+            break;
+        if (consume(c, c->in_buf, n, 0, err) < 0)
+            return -1;
     }
     size_t got = c->pend_n - c->pend_off < max ? c->pend_n - c->pend_off : max;
     memcpy(out, c->pend + c->pend_off, got * sizeof *out);
@@ -680,33 +759,50 @@ long capture_read(capture *c, float *out, size_t max, asr_error *err) {
     return (long)got;
 }
 
-int capture_eof(capture *c) {
+int capture_eof(capture *c)
+{
     return atomic_load(&c->state) == CAPTURE_ENDED && ring_available(c->ring) == 0 &&
            c->pend_off == c->pend_n;
 }
 
-capture_state_t capture_state(const capture *c) {
+capture_state_t capture_state(const capture *c)
+{
     return (capture_state_t)atomic_load(&((capture *)c)->state);
 }
 
-const char *capture_state_name(capture_state_t s) {
+const char *capture_state_name(capture_state_t s)
+{
     switch (s) {
-    case CAPTURE_IDLE: return "idle";
-    case CAPTURE_OPENING: return "opening";
-    case CAPTURE_RUNNING: return "running";
-    case CAPTURE_WAITING: return "waiting";
-    case CAPTURE_ENDED: return "ended";
-    case CAPTURE_STOPPED: return "stopped";
+    case CAPTURE_IDLE:
+        return "idle";
+    case CAPTURE_OPENING:
+        return "opening";
+    case CAPTURE_RUNNING:
+        return "running";
+    case CAPTURE_WAITING:
+        return "waiting";
+    case CAPTURE_ENDED:
+        return "ended";
+    case CAPTURE_STOPPED:
+        return "stopped";
     }
     return "unknown";
 }
 
-uint64_t capture_dropped(const capture *c) { return ring_dropped(c->ring); }
+uint64_t capture_dropped(const capture *c)
+{
+    return ring_dropped(c->ring);
+}
 
-uint64_t capture_retries(const capture *c) { return atomic_load(&((capture *)c)->retries); }
+uint64_t capture_retries(const capture *c)
+{
+    return atomic_load(&((capture *)c)->retries);
+}
 
-void capture_device_name(const capture *c, char *buf, size_t size) {
-    if (!size) return;
+void capture_device_name(const capture *c, char *buf, size_t size)
+{
+    if (!size)
+        return;
     capture *m = (capture *)c;
     pthread_mutex_lock(&m->mu);
     snprintf(buf, size, "%s", m->name);
@@ -714,18 +810,22 @@ void capture_device_name(const capture *c, char *buf, size_t size) {
 }
 
 /* Joins the supervisor if it ends within `seconds`; returns 1 if joined. */
-static int timed_join(capture *c, double seconds) {
+static int timed_join(capture *c, double seconds)
+{
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     double t = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + seconds;
     ts.tv_sec = (time_t)t;
     ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    if (ts.tv_nsec >= 1000000000L)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000L;
     return pthread_timedjoin_np(c->thread, NULL, &ts) == 0;
 }
 
-void capture_close(capture *c) {
-    if (!c) return;
+void capture_close(capture *c)
+{
+    if (!c)
+        return;
     if (c->started) {
         pthread_mutex_lock(&c->mu);
         atomic_store(&c->stop, 1);
@@ -739,12 +839,14 @@ void capture_close(capture *c) {
                 static const char zeros[4096];
                 double until = now_s() + 2.0;
                 while (!joined && now_s() < until) {
-                    if (write(fd, zeros, sizeof zeros) < 0 && errno != EAGAIN) break;
+                    if (write(fd, zeros, sizeof zeros) < 0 && errno != EAGAIN)
+                        break;
                     joined = timed_join(c, 0.02);
                 }
                 close(fd);
             }
-            if (!joined) joined = timed_join(c, 2.0);
+            if (!joined)
+                joined = timed_join(c, 2.0);
             if (!joined) {
                 asr_log(ASR_LOG_WARN, "capture: %s still blocked in a read after 2 s: abandoning it",
                         strcmp(c->path, "-") ? c->path : "stdin");
@@ -771,7 +873,8 @@ void capture_close(capture *c) {
     free(c);
 }
 
-asr_status capture_list_devices(FILE *out, asr_error *err) {
+asr_status capture_list_devices(FILE *out, asr_error *err)
+{
     capture_quiet_alsa();
     PaError e = Pa_Initialize();
     if (e != paNoError)
@@ -781,12 +884,14 @@ asr_status capture_list_devices(FILE *out, asr_error *err) {
     int shown = 0;
     for (PaDeviceIndex i = 0; i < n; i++) {
         const PaDeviceInfo *d = Pa_GetDeviceInfo(i);
-        if (d->maxInputChannels < 1) continue;
+        if (d->maxInputChannels < 1)
+            continue;
         fprintf(out, "%3d%s %s  [%s, %d in, %.0f Hz]\n", i, i == def ? "*" : " ", d->name,
                 Pa_GetHostApiInfo(d->hostApi)->name, d->maxInputChannels, d->defaultSampleRate);
         shown++;
     }
-    if (!shown) fprintf(out, "no input devices\n");
+    if (!shown)
+        fprintf(out, "no input devices\n");
     Pa_Terminate();
     return ASR_OK;
 }

@@ -37,17 +37,17 @@ typedef struct capture_opts {
      * PortAudio device index; otherwise a device name (exact match first, then the first input
      * device whose name contains it, e.g. "hw:1" or "USB"). */
     const char *device;
-    int device_rate;          /* CAPTURE_PORTAUDIO: Hz to open the device at; 0 = its default rate */
-    const char *path;         /* CAPTURE_FILE: file path or "-" (stdin) */
-    int paced;                /* CAPTURE_FILE: 1 = deliver in real time (default), 0 = as fast as the
-                                 consumer reads (the reader then waits for ring space, never drops) */
-    int loop;                 /* CAPTURE_FILE: 1 = restart at end of file (not for stdin); default 0 */
-    int out_rate;             /* Hz of samples capture_read returns; default 16000 */
-    double ring_seconds;      /* ring capacity in seconds of source audio; default 2.0 */
-    double block_seconds;     /* device callback / file read block; default 0.02 (20 ms) */
-    double retry_min_s;       /* first retry delay after a failure; default 0.5 */
-    double retry_max_s;       /* backoff cap; default 10 */
-    double stall_timeout_s;   /* PortAudio: no callback for this long = device failed; default 2 */
+    int device_rate;        /* CAPTURE_PORTAUDIO: Hz to open the device at; 0 = its default rate */
+    const char *path;       /* CAPTURE_FILE: file path or "-" (stdin) */
+    int paced;              /* CAPTURE_FILE: 1 = deliver in real time (default), 0 = as fast as the
+                               consumer reads (the reader then waits for ring space, never drops) */
+    int loop;               /* CAPTURE_FILE: 1 = restart at end of file (not for stdin); default 0 */
+    int out_rate;           /* Hz of samples capture_read returns; default 16000 */
+    double ring_seconds;    /* ring capacity in seconds of source audio; default 2.0 */
+    double block_seconds;   /* device callback / file read block; default 0.02 (20 ms) */
+    double retry_min_s;     /* first retry delay after a failure; default 0.5 */
+    double retry_max_s;     /* backoff cap; default 10 */
+    double stall_timeout_s; /* PortAudio: no callback for this long = device failed; default 2 */
 } capture_opts;
 
 /* The defaults above (kind CAPTURE_PORTAUDIO, default device). */
@@ -74,12 +74,12 @@ long capture_read(capture *c, float *out, size_t max, asr_error *err);
 int capture_eof(capture *c);
 
 typedef enum capture_state_t {
-    CAPTURE_IDLE,     /* opened, not started */
-    CAPTURE_OPENING,  /* supervisor is opening the source */
-    CAPTURE_RUNNING,  /* samples are flowing */
-    CAPTURE_WAITING,  /* the source failed or is missing: waiting for the next retry */
-    CAPTURE_ENDED,    /* file source reached its end (no loop) */
-    CAPTURE_STOPPED,  /* capture_close in progress */
+    CAPTURE_IDLE,    /* opened, not started */
+    CAPTURE_OPENING, /* supervisor is opening the source */
+    CAPTURE_RUNNING, /* samples are flowing */
+    CAPTURE_WAITING, /* the source failed or is missing: waiting for the next retry */
+    CAPTURE_ENDED,   /* file source reached its end (no loop) */
+    CAPTURE_STOPPED, /* capture_close in progress */
 } capture_state_t;
 
 /* Current state (snapshot) and its name ("running", "waiting", ...). */

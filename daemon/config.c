@@ -27,9 +27,9 @@ typedef struct key_def {
     const char *section; /* NULL: top level */
     const char *name;
     key_type type;
-    size_t off;   /* offset of the field in cfg */
+    size_t off;    /* offset of the field in cfg */
     double lo, hi; /* numeric range */
-    size_t n_off; /* K_LIST: offset of the count */
+    size_t n_off;  /* K_LIST: offset of the count */
 } key_def;
 
 #define F(f) offsetof(cfg, f)
@@ -168,7 +168,8 @@ asr_status cfg_set_listen(cfg *c, const char *value, asr_error *err)
     errno = 0;
     long port = strtol(port_s, &end, 10);
     if (!*port_s || *end || errno || port < 0 || port > 65535)
-        return asr_error_set(err, ASR_ERR_CONFIG, "listen: port must be a number from 0 to 65535, got '%s'", value);
+        return asr_error_set(err, ASR_ERR_CONFIG, "listen: port must be a number from 0 to 65535, got '%s'",
+                             value);
     const char *why = "";
     if (!inherited && !listen_host_ok(host, value[0] == '[', &why))
         return asr_error_set(err, ASR_ERR_CONFIG, "listen: '%s' in '%s' %s", host, value, why);
@@ -266,7 +267,8 @@ static asr_status walk_pair(cfg_reader *r, void *user, const char *ks, yaml_node
     for (size_t i = 0; i < N_KEYS; i++) {
         if (!section && keys[i].section && !strcmp(keys[i].section, ks))
             is_section = 1;
-        if (((!section && !keys[i].section) || (section && keys[i].section && !strcmp(keys[i].section, section))) &&
+        if (((!section && !keys[i].section) ||
+             (section && keys[i].section && !strcmp(keys[i].section, section))) &&
             !strcmp(keys[i].name, ks))
             return set_value(r, w->c, &keys[i], full, v);
     }
@@ -295,12 +297,14 @@ asr_status cfg_load_string(cfg *c, const char *yaml, const char *name, asr_error
         walk_ctx top = {c, NULL};
         st = cfg_walk_map(&r, root, NULL, walk_pair, &top);
         if (st == ASR_OK && c->min_rate > c->max_rate)
-            st = asr_error_set(err, ASR_ERR_CONFIG, "%s: limits.min_sample_rate (%d) exceeds limits.max_sample_rate (%d)",
-                               name, c->min_rate, c->max_rate);
+            st = asr_error_set(err, ASR_ERR_CONFIG,
+                               "%s: limits.min_sample_rate (%d) exceeds limits.max_sample_rate (%d)", name,
+                               c->min_rate, c->max_rate);
         if (st == ASR_OK && (!c->tls_cert) != (!c->tls_key))
             st = asr_error_set(err, ASR_ERR_CONFIG, "%s: tls.cert and tls.key must be given together", name);
         if (st == ASR_OK && c->www_mount && c->www_mount[0] != '/')
-            st = asr_error_set(err, ASR_ERR_CONFIG, "%s: www.mount must start with '/', got '%s'", name, c->www_mount);
+            st = asr_error_set(err, ASR_ERR_CONFIG, "%s: www.mount must start with '/', got '%s'", name,
+                               c->www_mount);
     }
 fail:
     cfg_reader_close(&r);

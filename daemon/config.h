@@ -38,23 +38,23 @@ typedef struct cfg {
     char *www_root;  /* static files; NULL: in-tree proto/www or the installed share dir */
     char *www_mount; /* URL prefix of the static files, "/" */
 
-    int mic_enabled;     /* run the capture source as a stream publishing on /mic */
-    char *mic_device;    /* capture device name; NULL: system default */
-    int mic_rate;        /* capture sample rate */
-    char *mic_source;    /* a file or "-" instead of a device (tests, pipelines) */
-    int mic_pace;        /* pace the file source in real time */
-    char **mic_grammar;  /* (n_mic_grammar) phrases restricting the microphone's results */
+    int mic_enabled;    /* run the capture source as a stream publishing on /mic */
+    char *mic_device;   /* capture device name; NULL: system default */
+    int mic_rate;       /* capture sample rate */
+    char *mic_source;   /* a file or "-" instead of a device (tests, pipelines) */
+    int mic_pace;       /* pace the file source in real time */
+    char **mic_grammar; /* (n_mic_grammar) phrases restricting the microphone's results */
     int n_mic_grammar;
 
     int silence_ms;       /* trailing "blank" audio that ends an utterance; 0: never */
     int max_utterance_ms; /* an utterance longer than this is ended; 0: no limit */
     double blank_prob;    /* a frame is silence when P(blank) >= this */
 
-    int max_sessions;      /* more WebSocket sessions are closed with 1013 */
+    int max_sessions;       /* more WebSocket sessions are closed with 1013 */
     long max_message_bytes; /* larger messages close the session with 1009 */
-    int idle_timeout_s;    /* no message for this long closes the session; 0: never */
-    double max_audio_s;    /* audio per session; 0: no cap */
-    long queue_bytes;      /* unprocessed audio per session before flow control stops reading */
+    int idle_timeout_s;     /* no message for this long closes the session; 0: never */
+    double max_audio_s;     /* audio per session; 0: no cap */
+    long queue_bytes;       /* unprocessed audio per session before flow control stops reading */
     int min_rate, max_rate; /* client sample rates accepted */
     int subscriber_queue;   /* unsent results a /mic subscriber may have before it is closed (1008) */
     int max_per_address;    /* open sessions per client address (limits.max_sessions_per_address);
@@ -63,13 +63,13 @@ typedef struct cfg {
     double drain_s; /* after SIGTERM, keep listening this long at least (/healthz 503 "draining",
                      * new sessions refused with HTTP 503) so that a load balancer notices; 0..10 */
 
-    char *token; /* bearer token required from clients (WebSocket, /metrics, the page); NULL: none */
+    char *token;    /* bearer token required from clients (WebSocket, /metrics, the page); NULL: none */
     char **origins; /* (n_origins) Origin values allowed to open a WebSocket ("*": any); none: only
                      * requests without Origin or whose Origin is the Host they were sent to */
     int n_origins;
     char *tls_cert, *tls_key;
 
-    int log_level; /* asr_log_level */
+    int log_level;  /* asr_log_level */
     char *log_file; /* NULL: stderr */
     int json;       /* microphone results on stdout as JSON lines */
 

@@ -289,7 +289,7 @@ typedef struct lm_check {
     pthread_t thread;
     int started;
     const asr_lm *lm;
-    atomic_int done;  /* 1: status and err are final */
+    atomic_int done; /* 1: status and err are final */
     asr_status status;
     asr_error err;
     pthread_t main_thread;
@@ -416,8 +416,8 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
     }
     char urls[600];
     server_urls(sv, urls, sizeof urls);
-    asr_log(ASR_LOG_INFO, "listening on %s (model %s, %d workers, ready in %.0f ms)", urls, model_path, c->threads,
-            (now_s() - t0) * 1000);
+    asr_log(ASR_LOG_INFO, "listening on %s (model %s, %d workers, ready in %.0f ms)", urls, model_path,
+            c->threads, (now_s() - t0) * 1000);
     sd_notify(0, "READY=1\nSTATUS=ready, 0 sessions open");
     if (lm)
         lm_check_start(&lmc, lm);
@@ -467,8 +467,8 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
         if (stopping && server_open_sessions(sv) == 0 && mic_idle(&mic) && now - stop_at >= c->drain_s)
             break;
         if (stopping && now - stop_at > STOP_GRACE_S) {
-            asr_log(ASR_LOG_WARN, "stopping: %d sessions did not finish within %d s", server_open_sessions(sv),
-                    STOP_GRACE_S);
+            asr_log(ASR_LOG_WARN, "stopping: %d sessions did not finish within %d s",
+                    server_open_sessions(sv), STOP_GRACE_S);
             break;
         }
     }
@@ -486,7 +486,9 @@ done:
     asr_lm_free(lm);
     asr_model_free(model);
     alarm(0);
-    asr_log(ASR_LOG_INFO, rc == 0 ? "stopped" : lm_bad ? "stopped: decoder.lm is corrupt" : "start-up failed");
+    asr_log(ASR_LOG_INFO, rc == 0  ? "stopped"
+                          : lm_bad ? "stopped: decoder.lm is corrupt"
+                                   : "start-up failed");
     close_log(c);
     return rc;
 }

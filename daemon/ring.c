@@ -23,27 +23,31 @@
 #include <string.h>
 
 struct ring {
-    alignas(64) _Atomic uint64_t head; /* written by the producer: samples ever written */
-    alignas(64) _Atomic uint64_t tail; /* written by the consumer: samples ever read */
+    alignas(64) _Atomic uint64_t head;    /* written by the producer: samples ever written */
+    alignas(64) _Atomic uint64_t tail;    /* written by the consumer: samples ever read */
     alignas(64) _Atomic uint64_t dropped; /* written by the producer: samples refused (ring full) */
-    size_t cap;  /* power of two; immutable after create */
-    size_t mask; /* cap - 1 */
-    float *buf;  /* (cap) samples; slots owned by whichever side the counters give them to */
+    size_t cap;                           /* power of two; immutable after create */
+    size_t mask;                          /* cap - 1 */
+    float *buf; /* (cap) samples; slots owned by whichever side the counters give them to */
 };
 
-ring *ring_create(size_t capacity, asr_error *err) {
+ring *ring_create(size_t capacity, asr_error *err)
+{
     ring *r = NULL;
     if (capacity < 1 || capacity > ((size_t)1 << 30)) {
         asr_error_set(err, ASR_ERR_ARG, "ring: capacity %zu samples out of range 1..2^30", capacity);
         return NULL;
     }
     size_t cap = 1;
-    while (cap < capacity) cap <<= 1;
+    while (cap < capacity)
+        cap <<= 1;
     r = aligned_alloc(64, sizeof *r);
-    if (!r) goto fail;
+    if (!r)
+        goto fail;
     memset(r, 0, sizeof *r);
     r->buf = malloc(cap * sizeof *r->buf);
-    if (!r->buf) goto fail;
+    if (!r->buf)
+        goto fail;
     r->cap = cap;
     r->mask = cap - 1;
     atomic_init(&r->head, 0);
@@ -56,15 +60,21 @@ fail:
     return NULL;
 }
 
-void ring_destroy(ring *r) {
-    if (!r) return;
+void ring_destroy(ring *r)
+{
+    if (!r)
+        return;
     free(r->buf);
     free(r);
 }
 
-size_t ring_capacity(const ring *r) { return r->cap; }
+size_t ring_capacity(const ring *r)
+{
+    return r->cap;
+}
 
-size_t ring_write(ring *r, const float *x, size_t n) {
+size_t ring_write(ring *r, const float *x, size_t n)
+{
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
     size_t space = r->cap - (size_t)(head - tail);
@@ -84,12 +94,14 @@ size_t ring_write(ring *r, const float *x, size_t n) {
 }
 
 /* Consumer side shared by read and skip: out == NULL discards. */
-static size_t ring_take(ring *r, float *out, size_t max) {
+static size_t ring_take(ring *r, float *out, size_t max)
+{
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     size_t avail = (size_t)(head - tail);
     size_t k = max < avail ? max : avail;
-    if (!k) return 0;
+    if (!k)
+        return 0;
     if (out) {
         size_t at = (size_t)tail & r->mask;
         size_t first = r->cap - at < k ? r->cap - at : k;
@@ -100,11 +112,18 @@ static size_t ring_take(ring *r, float *out, size_t max) {
     return k;
 }
 
-size_t ring_read(ring *r, float *out, size_t max) { return ring_take(r, out, max); }
+size_t ring_read(ring *r, float *out, size_t max)
+{
+    return ring_take(r, out, max);
+}
 
-size_t ring_skip(ring *r, size_t n) { return ring_take(r, NULL, n); }
+size_t ring_skip(ring *r, size_t n)
+{
+    return ring_take(r, NULL, n);
+}
 
-size_t ring_available(const ring *r) {
+size_t ring_available(const ring *r)
+{
     /* Load tail first: head only grows, so head - tail read in this order never underflows. */
     uint64_t tail = atomic_load_explicit(&((ring *)r)->tail, memory_order_acquire);
     uint64_t head = atomic_load_explicit(&((ring *)r)->head, memory_order_acquire);
@@ -113,19 +132,23 @@ size_t ring_available(const ring *r) {
     return a > r->cap ? r->cap : a;
 }
 
-size_t ring_space(const ring *r) {
+size_t ring_space(const ring *r)
+{
     return r->cap - ring_available(r);
 }
 
-uint64_t ring_dropped(const ring *r) {
+uint64_t ring_dropped(const ring *r)
+{
     return atomic_load_explicit(&((ring *)r)->dropped, memory_order_relaxed);
 }
 
-uint64_t ring_written(const ring *r) {
+uint64_t ring_written(const ring *r)
+{
     return atomic_load_explicit(&((ring *)r)->head, memory_order_acquire);
 }
 
-void ring_reset(ring *r) {
+void ring_reset(ring *r)
+{
     atomic_store(&r->head, 0);
     atomic_store(&r->tail, 0);
     atomic_store(&r->dropped, 0);

@@ -20,9 +20,9 @@
 /* lws's per-connection struct (zeroed by lws, freed by lws after CLOSED). [net] */
 typedef struct pss {
     struct lws *wsi;
-    session *s;      /* NULL for HTTP requests and refused connections */
-    char peer[64];   /* the client's address (limits.max_sessions_per_address) */
-    int mic_sub;     /* a /mic subscriber */
+    session *s;    /* NULL for HTTP requests and refused connections */
+    char peer[64]; /* the client's address (limits.max_sessions_per_address) */
+    int mic_sub;   /* a /mic subscriber */
     struct pss *prev, *next;
 
     /* the message being received */
@@ -160,7 +160,8 @@ static void feed_subscriber(server *sv, pss *p, const char *text, int partial)
         return;
     session_drop_out(p->s);
     count_error(sv, ERR_SLOW_SUBSCRIBER);
-    asr_log(ASR_LOG_WARN, "/mic subscriber too slow (%d messages unsent, limits.subscriber_queue %d): closing", n,
+    asr_log(ASR_LOG_WARN,
+            "/mic subscriber too slow (%d messages unsent, limits.subscriber_queue %d): closing", n,
             sv->c->subscriber_queue);
     char why[100];
     snprintf(why, sizeof why, "too slow: more than %d results unread", sv->c->subscriber_queue);
@@ -355,7 +356,8 @@ static size_t metrics_text(server *sv, char *buf, size_t cap)
     OUT("# HELP asrd_partials_total Partial results sent.\n# TYPE asrd_partials_total counter\n"
         "asrd_partials_total %ld\n",
         (long)atomic_load(&st->partials));
-    OUT("# HELP asrd_errors_total Refused messages and connections, by kind.\n# TYPE asrd_errors_total counter\n");
+    OUT("# HELP asrd_errors_total Refused messages and connections, by kind.\n# TYPE asrd_errors_total "
+        "counter\n");
     for (int k = 0; k < ERR_N_KINDS; k++)
         OUT("asrd_errors_total{kind=\"%s\"} %ld\n", hub_error_name((hub_error_kind)k),
             (long)atomic_load(&st->errors[k]));
@@ -372,8 +374,8 @@ static int http_reply(struct lws *wsi, pss *p, int status, const char *type, con
     p->body_len = len;
     unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *q = start, *end = hdr + sizeof hdr - 1;
     if (lws_add_http_common_headers(wsi, (unsigned)status, type, len, &q, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store", 8, &q,
-                                     end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store", 8,
+                                     &q, end) ||
         lws_finalize_write_http_header(wsi, start, &q, end))
         return -1;
     lws_callback_on_writable(wsi);
@@ -402,7 +404,9 @@ static int on_http(struct lws *wsi, pss *p)
         free(body);
         return rc;
     }
-    return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ? -1 : (lws_http_transaction_completed(wsi) ? -1 : 0);
+    return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL)
+               ? -1
+               : (lws_http_transaction_completed(wsi) ? -1 : 0);
 }
 
 /* ---- WebSocket ---- */
@@ -491,7 +495,8 @@ static int on_established(struct lws *wsi, pss *p)
             n += !strcmp(q->peer, p->peer);
         if (n >= sv->c->max_per_address) {
             count_error(sv, ERR_ADDRESS_LIMIT);
-            asr_log(ASR_LOG_WARN, "refusing a session from %s: %d open from there (limits.max_sessions_per_address)",
+            asr_log(ASR_LOG_WARN,
+                    "refusing a session from %s: %d open from there (limits.max_sessions_per_address)",
                     p->peer, n);
             return refuse(sv, p, 1013, "too many sessions from this address, try again later");
         }
@@ -519,7 +524,8 @@ static int on_established(struct lws *wsi, pss *p)
     sv->n_open++;
     atomic_fetch_add(&sv->h->stats.sessions_open, 1);
     atomic_fetch_add(&sv->h->stats.sessions_total, 1);
-    asr_log(ASR_LOG_DEBUG, "session opened (%s), %d open", p->mic_sub ? "/mic subscriber" : "recognition", sv->n_open);
+    asr_log(ASR_LOG_DEBUG, "session opened (%s), %d open", p->mic_sub ? "/mic subscriber" : "recognition",
+            sv->n_open);
     return 0;
 }
 
@@ -571,9 +577,9 @@ static int on_text(server *sv, pss *p)
     }
     switch (t) {
     case VOSK_MSG_ERROR:
-        count_error(sv, strstr(m.error, "unknown command")  ? ERR_UNKNOWN_COMMAND
-                        : strstr(m.error, "JSON")           ? ERR_INVALID_JSON
-                                                             : ERR_BAD_CONFIG);
+        count_error(sv, strstr(m.error, "unknown command") ? ERR_UNKNOWN_COMMAND
+                        : strstr(m.error, "JSON")          ? ERR_INVALID_JSON
+                                                           : ERR_BAD_CONFIG);
         send_error(p, m.error);
         return 0;
     case VOSK_MSG_CONFIG: {
@@ -813,8 +819,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         if (!origin_ok(sv, wsi, origin, sizeof origin)) {
             count_error(sv, ERR_ORIGIN);
-            asr_log(ASR_LOG_WARN, "refusing a WebSocket from Origin '%s' (not this host, not in auth.origins)",
-                    origin);
+            asr_log(ASR_LOG_WARN,
+                    "refusing a WebSocket from Origin '%s' (not this host, not in auth.origins)", origin);
             return 1;
         }
         return 0;
@@ -838,7 +844,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         sv = srv_of(wsi);
         if (sv->stopping) {
             count_error(sv, ERR_DRAINING);
-            if (lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "server draining: connect again"))
+            if (lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
+                                       "server draining: connect again"))
                 return -1;
             return 1;
         }
@@ -988,7 +995,8 @@ server *server_create(const cfg *c, hub *h, const char *www_root, asr_error *err
         if (listen_verify(sv->addrs, i + 1, &sv->port, err) != ASR_OK)
             goto fail;
         if (!sv->vh[i]) {
-            asr_error_set(err, ASR_ERR_IO, "cannot listen on %s%s", url, c->tls_cert ? " (bad TLS files?)" : "");
+            asr_error_set(err, ASR_ERR_IO, "cannot listen on %s%s", url,
+                          c->tls_cert ? " (bad TLS files?)" : "");
             goto fail;
         }
     }

@@ -10,10 +10,10 @@
 #include "../proto/vosk.h"
 
 static const char *const error_names[ERR_N_KINDS] = {
-    "invalid_json", "unknown_command", "bad_config", "unsupported_rate", "message_too_big",
-    "too_many_sessions", "auth", "idle_timeout", "audio_cap", "slow_subscriber", "origin", "address_limit",
-    "internal",
-    "draining",
+    "invalid_json",    "unknown_command",   "bad_config", "unsupported_rate",
+    "message_too_big", "too_many_sessions", "auth",       "idle_timeout",
+    "audio_cap",       "slow_subscriber",   "origin",     "address_limit",
+    "internal",        "draining",
 };
 
 const char *hub_error_name(hub_error_kind k)
@@ -381,7 +381,8 @@ static char *final_result(session *s)
     vosk_word *w = r.n_words ? calloc((size_t)r.n_words, sizeof *w) : NULL;
     int n = w ? r.n_words : 0;
     for (int i = 0; i < n; i++)
-        w[i] = (vosk_word){r.words[i].word, r.words[i].start_ms / 1000.0, r.words[i].end_ms / 1000.0, r.words[i].conf};
+        w[i] = (vosk_word){r.words[i].word, r.words[i].start_ms / 1000.0, r.words[i].end_ms / 1000.0,
+                           r.words[i].conf};
     char *text = vosk_format_result(r.text ? r.text : "", w, n, s->words);
     free(w);
     asr_result_free(&r);
@@ -449,8 +450,8 @@ static void set_phrases(session *s, char **phrases, int n, out_list *out)
     asr_lm *lm = NULL;
     ctc_lexicon *lex = NULL;
     asr_decoder d;
-    if (n > 0 && ctc_phrases_build((const char *const *)phrases, n, asr_model_alphabet(m), asr_model_n_out(m), &lm,
-                                   &lex, &err) != ASR_OK)
+    if (n > 0 && ctc_phrases_build((const char *const *)phrases, n, asr_model_alphabet(m), asr_model_n_out(m),
+                                   &lm, &lex, &err) != ASR_OK)
         goto fail;
     /* The phrase list's search keeps the built-in parameters (its uniform LM is not the one the
      * configured weights were tuned for). */

@@ -101,14 +101,14 @@ typedef struct hub {
     int rate;               /* [any] model sample rate */
 
     pthread_mutex_t lock;
-    pthread_cond_t cond;     /* workers wait here for ready sessions */
-    session **ready;         /* [hub] FIFO ring of scheduled sessions (each holds a reference) */
+    pthread_cond_t cond; /* workers wait here for ready sessions */
+    session **ready;     /* [hub] FIFO ring of scheduled sessions (each holds a reference) */
     size_t ready_cap, ready_head, ready_n;
-    long jobs_queued;        /* [hub] jobs waiting in all sessions */
-    int quit;                /* [hub] workers exit when set */
+    long jobs_queued; /* [hub] jobs waiting in all sessions */
+    int quit;         /* [hub] workers exit when set */
 
-    session *dirty;          /* [hub] sessions given output since the network thread last looked,
-                              * linked by dirty_next, each holding a reference (hub_take_dirty) */
+    session *dirty; /* [hub] sessions given output since the network thread last looked,
+                     * linked by dirty_next, each holding a reference (hub_take_dirty) */
 
     void (*wake)(void *user); /* called (no lock held) after output was queued: lws_cancel_service */
     void *wake_user;
@@ -127,8 +127,8 @@ typedef struct job {
     struct job *next;
     float *samples; /* JOB_AUDIO: (n) at the session's client rate, int16 scale */
     size_t n;
-    int rate;       /* JOB_CONFIG: new client rate (0: unchanged) */
-    int words;      /* JOB_CONFIG: -1 unchanged, else words on/off */
+    int rate;        /* JOB_CONFIG: new client rate (0: unchanged) */
+    int words;       /* JOB_CONFIG: -1 unchanged, else words on/off */
     int has_phrases; /* JOB_CONFIG: a phrase list was given (n_phrases 0: back to open vocabulary) */
     char **phrases;  /* (n_phrases) owned */
     int n_phrases;
@@ -147,9 +147,9 @@ typedef struct out_msg {
 } out_msg;
 
 struct session {
-    hub *h;      /* [any] */
-    int refs;    /* [hub] */
-    int is_mic;  /* [any] the microphone feed (outputs are broadcast, never closed) */
+    hub *h;     /* [any] */
+    int refs;   /* [hub] */
+    int is_mic; /* [any] the microphone feed (outputs are broadcast, never closed) */
 
     /* queues [hub] */
     job *jobs, *jobs_tail;
@@ -159,22 +159,23 @@ struct session {
     int scheduled; /* on the ready queue or being processed */
     int dirty;     /* on the hub's dirty list */
     session *dirty_next;
-    int gone;      /* the client disconnected: drop jobs, discard output */
+    int gone; /* the client disconnected: drop jobs, discard output */
 
     /* recognition state [worker] */
     int client_rate;
     int words;
     audio_resampler *rs;
-    float *rs_buf; size_t rs_cap;
+    float *rs_buf;
+    size_t rs_cap;
     asr_stream *stream;
-    asr_decoder dec;        /* the configured decoder, or beam search restricted to a phrase list */
+    asr_decoder dec; /* the configured decoder, or beam search restricted to a phrase list */
     int dec_ok;
-    asr_lm *lm;             /* phrase-list LM and vocabulary (NULL with the configured decoder) */
+    asr_lm *lm; /* phrase-list LM and vocabulary (NULL with the configured decoder) */
     ctc_lexicon *lex;
-    float *lp;              /* (n_out) one frame's log-probabilities */
-    long utt_frames;        /* frames in the current utterance */
-    long silence_frames;    /* trailing silence frames */
-    int finished;           /* eof processed: further jobs are ignored */
+    float *lp;           /* (n_out) one frame's log-probabilities */
+    long utt_frames;     /* frames in the current utterance */
+    long silence_frames; /* trailing silence frames */
+    int finished;        /* eof processed: further jobs are ignored */
 
     void *user; /* [net] the network thread's own data (its lws connection) */
 };

@@ -6,17 +6,28 @@
 const char *asr_strerror(asr_status s)
 {
     switch (s) {
-    case ASR_OK: return "success";
-    case ASR_ERR_NOMEM: return "out of memory";
-    case ASR_ERR_IO: return "input/output error";
-    case ASR_ERR_FORMAT: return "malformed or truncated file";
-    case ASR_ERR_VERSION: return "unsupported version";
-    case ASR_ERR_CHECKSUM: return "checksum mismatch";
-    case ASR_ERR_ALPHABET: return "invalid alphabet";
-    case ASR_ERR_ARG: return "invalid argument";
-    case ASR_ERR_AUDIO: return "cannot decode audio";
-    case ASR_ERR_UNSUPPORTED: return "unsupported";
-    case ASR_ERR_CONFIG: return "configuration error";
+    case ASR_OK:
+        return "success";
+    case ASR_ERR_NOMEM:
+        return "out of memory";
+    case ASR_ERR_IO:
+        return "input/output error";
+    case ASR_ERR_FORMAT:
+        return "malformed or truncated file";
+    case ASR_ERR_VERSION:
+        return "unsupported version";
+    case ASR_ERR_CHECKSUM:
+        return "checksum mismatch";
+    case ASR_ERR_ALPHABET:
+        return "invalid alphabet";
+    case ASR_ERR_ARG:
+        return "invalid argument";
+    case ASR_ERR_AUDIO:
+        return "cannot decode audio";
+    case ASR_ERR_UNSUPPORTED:
+        return "unsupported";
+    case ASR_ERR_CONFIG:
+        return "configuration error";
     }
     return "unknown error";
 }

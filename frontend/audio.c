@@ -126,7 +126,10 @@ static sf_count_t vio_write(const void *ptr, sf_count_t count, void *user)
     return 0;
 }
 
-static sf_count_t vio_tell(void *user) { return ((stdin_vio *)user)->pos; }
+static sf_count_t vio_tell(void *user)
+{
+    return ((stdin_vio *)user)->pos;
+}
 
 /* ---- resampler ---- */
 
@@ -163,7 +166,8 @@ audio_resampler *audio_resampler_create(int in_rate, int out_rate, asr_error *er
 {
     audio_resampler *rs = NULL;
     if (in_rate <= 0 || out_rate <= 0) {
-        asr_error_set(err, ASR_ERR_ARG, "resampler: sample rates must be > 0 (got %d -> %d Hz)", in_rate, out_rate);
+        asr_error_set(err, ASR_ERR_ARG, "resampler: sample rates must be > 0 (got %d -> %d Hz)", in_rate,
+                      out_rate);
         return NULL;
     }
     double ratio = (double)out_rate / in_rate;
@@ -171,8 +175,8 @@ audio_resampler *audio_resampler_create(int in_rate, int out_rate, asr_error *er
      * 1 Hz header is a broken file, not audio to stretch 16000 times). */
     if (in_rate != out_rate && (ratio < 1.0 / 256 || ratio > 256)) {
         asr_error_set(err, ASR_ERR_UNSUPPORTED,
-                      "resampler: cannot convert %d Hz to %d Hz (ratio %g outside 1/256..256)", in_rate, out_rate,
-                      ratio);
+                      "resampler: cannot convert %d Hz to %d Hz (ratio %g outside 1/256..256)", in_rate,
+                      out_rate, ratio);
         return NULL;
     }
     rs = calloc(1, sizeof *rs);
@@ -274,14 +278,14 @@ struct audio_reader {
     char *path;
     SNDFILE *sf;
     SF_INFO info;
-    stdin_vio *vio;       /* standard input only */
+    stdin_vio *vio; /* standard input only */
     audio_resampler *rs;
-    float *block;         /* (BLOCK_FRAMES * channels) decoded interleaved frames */
-    float *mono;          /* (BLOCK_FRAMES) */
-    float *out;           /* (out_cap) resampled samples not yet handed out: [out_pos, out_len) */
+    float *block; /* (BLOCK_FRAMES * channels) decoded interleaved frames */
+    float *mono;  /* (BLOCK_FRAMES) */
+    float *out;   /* (out_cap) resampled samples not yet handed out: [out_pos, out_len) */
     size_t out_cap, out_len, out_pos;
     long long frames_read;
-    int done;             /* resampler flushed: nothing more to come */
+    int done; /* resampler flushed: nothing more to come */
 };
 
 /* 1 if libsndfile's log says the data is shorter than the header announced. */
@@ -324,7 +328,8 @@ audio_reader *audio_reader_open(const char *path, int out_rate, asr_error *err)
     audio_reader *r = NULL;
     asr_error e2;
     if (!path || out_rate < 0) {
-        asr_error_set(err, ASR_ERR_ARG, "audio: %s: invalid output rate %d", path ? path : "(null)", out_rate);
+        asr_error_set(err, ASR_ERR_ARG, "audio: %s: invalid output rate %d", path ? path : "(null)",
+                      out_rate);
         return NULL;
     }
     r = calloc(1, sizeof *r);
@@ -398,8 +403,8 @@ audio_reader *audio_reader_open(const char *path, int out_rate, asr_error *err)
     if (!r->rs) {
         if (e2.code == ASR_ERR_UNSUPPORTED)
             asr_error_set(err, ASR_ERR_UNSUPPORTED,
-                          "%s: sample rate %d Hz cannot be converted to %d Hz (ratio outside 1/256..256)", path,
-                          r->info.samplerate, out_rate);
+                          "%s: sample rate %d Hz cannot be converted to %d Hz (ratio outside 1/256..256)",
+                          path, r->info.samplerate, out_rate);
         else
             asr_error_set(err, e2.code, "%s: %s", path, e2.msg);
         goto fail;
@@ -419,8 +424,14 @@ fail:
     return NULL;
 }
 
-int audio_reader_file_rate(const audio_reader *r) { return r->info.samplerate; }
-int audio_reader_file_channels(const audio_reader *r) { return r->info.channels; }
+int audio_reader_file_rate(const audio_reader *r)
+{
+    return r->info.samplerate;
+}
+int audio_reader_file_channels(const audio_reader *r)
+{
+    return r->info.channels;
+}
 
 /* Decodes one block and resamples it into r->out. Returns 0, or -1 with *err filled. */
 static int reader_fill(audio_reader *r, asr_error *err)
@@ -428,7 +439,8 @@ static int reader_fill(audio_reader *r, asr_error *err)
     int ch = r->info.channels;
     sf_count_t n = sf_readf_float(r->sf, r->block, BLOCK_FRAMES);
     if (n < BLOCK_FRAMES && sf_error(r->sf) != SF_ERR_NO_ERROR) {
-        asr_error_set(err, ASR_ERR_FORMAT, "%s: truncated or corrupt audio (decode error after %lld frames: %s)", r->path,
+        asr_error_set(err, ASR_ERR_FORMAT,
+                      "%s: truncated or corrupt audio (decode error after %lld frames: %s)", r->path,
                       r->frames_read + (long long)(n > 0 ? n : 0), sf_strerror(r->sf));
         return -1;
     }
@@ -439,8 +451,9 @@ static int reader_fill(audio_reader *r, asr_error *err)
     if (end) {
         int known = r->info.frames > 0 && r->info.frames != SF_COUNT_MAX;
         if ((known && r->frames_read < r->info.frames) || log_says_truncated(r->sf)) {
-            asr_error_set(err, ASR_ERR_FORMAT, "%s: truncated file (%lld frames decoded, header announces %lld)",
-                          r->path, r->frames_read, known ? (long long)r->info.frames : -1LL);
+            asr_error_set(err, ASR_ERR_FORMAT,
+                          "%s: truncated file (%lld frames decoded, header announces %lld)", r->path,
+                          r->frames_read, known ? (long long)r->info.frames : -1LL);
             return -1;
         }
         if (r->frames_read == 0) {

@@ -10,13 +10,13 @@
 struct cmvn_stream {
     cmvn_params p;
     int n_feat;
-    double lambda;   /* forgetting factor, 1 when window == 0 */
-    double n;        /* decayed frame count */
-    double *sum;     /* (n_feat) decayed sum of frames */
-    double *sumsq;   /* (n_feat) decayed sum of squares */
-    double *mu;      /* (n_feat) global mean */
-    double *sigma;   /* (n_feat) global std */
-    double *ex2;     /* (n_feat) global E[x^2] = sigma^2 + mu^2 */
+    double lambda;       /* forgetting factor, 1 when window == 0 */
+    double n;            /* decayed frame count */
+    double *sum;         /* (n_feat) decayed sum of frames */
+    double *sumsq;       /* (n_feat) decayed sum of squares */
+    double *mu;          /* (n_feat) global mean */
+    double *sigma;       /* (n_feat) global std */
+    double *ex2;         /* (n_feat) global E[x^2] = sigma^2 + mu^2 */
     float *fmu, *fsigma; /* (n_feat) the global statistics as given: CMVN_GLOBAL computes in float,
                             exactly as models of version 1 always did */
 };
@@ -34,9 +34,11 @@ asr_status cmvn_params_check(const cmvn_params *p, asr_error *err)
     if (p->mode == CMVN_GLOBAL)
         return ASR_OK; /* the other fields are unused */
     if (!(p->prior_frames > 0 && p->prior_frames <= 1e6f))
-        return asr_error_set(err, ASR_ERR_ARG, "cmvn: prior_frames must be in (0, 1e6] (got %g)", p->prior_frames);
+        return asr_error_set(err, ASR_ERR_ARG, "cmvn: prior_frames must be in (0, 1e6] (got %g)",
+                             p->prior_frames);
     if (!(p->window == 0 || (p->window >= 1 && p->window <= 1e7f)))
-        return asr_error_set(err, ASR_ERR_ARG, "cmvn: window must be 0 or in [1, 1e7] frames (got %g)", p->window);
+        return asr_error_set(err, ASR_ERR_ARG, "cmvn: window must be 0 or in [1, 1e7] frames (got %g)",
+                             p->window);
     if (p->norm_vars != 0 && p->norm_vars != 1)
         return asr_error_set(err, ASR_ERR_ARG, "cmvn: norm_vars must be 0 or 1 (got %d)", p->norm_vars);
     return ASR_OK;
@@ -45,8 +47,10 @@ asr_status cmvn_params_check(const cmvn_params *p, asr_error *err)
 const char *cmvn_mode_name(cmvn_mode m)
 {
     switch (m) {
-    case CMVN_GLOBAL: return "global";
-    case CMVN_ONLINE: return "online";
+    case CMVN_GLOBAL:
+        return "global";
+    case CMVN_ONLINE:
+        return "online";
     }
     return NULL;
 }
@@ -91,7 +95,8 @@ cmvn_stream *cmvn_stream_create(int n_feat, const cmvn_params *p, const float *m
     cmvn_stream *s = calloc(1, sizeof *s);
     size_t nb = sizeof(double) * (size_t)n_feat;
     if (!s || !(s->sum = malloc(nb)) || !(s->sumsq = malloc(nb)) || !(s->mu = malloc(nb)) ||
-        !(s->sigma = malloc(nb)) || !(s->ex2 = malloc(nb)) || !(s->fmu = malloc(nb)) || !(s->fsigma = malloc(nb))) {
+        !(s->sigma = malloc(nb)) || !(s->ex2 = malloc(nb)) || !(s->fmu = malloc(nb)) ||
+        !(s->fsigma = malloc(nb))) {
         asr_error_set(err, ASR_ERR_NOMEM, "cmvn: out of memory");
         cmvn_stream_destroy(s);
         return NULL;

@@ -44,8 +44,8 @@ typedef struct cmvn_params {
 /* Online, P = 200, window 600 frames (6 s at 10 ms), norm_vars 1. */
 cmvn_params cmvn_default_params(void);
 
-/* Checks ranges for CMVN_ONLINE (prior_frames in (0, 1e6], window 0 or in [1, 1e7], norm_vars 0/1); *err names the
- * field. */
+/* Checks ranges for CMVN_ONLINE (prior_frames in (0, 1e6], window 0 or in [1, 1e7], norm_vars 0/1); *err
+ * names the field. */
 asr_status cmvn_params_check(const cmvn_params *p, asr_error *err);
 
 /* "global" / "online"; NULL for an unknown mode. cmvn_mode_parse returns -1 for unknown text. */

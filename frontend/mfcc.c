@@ -24,21 +24,21 @@
 
 struct mfcc {
     mfcc_params p;
-    int frame_length;  /* samples per frame */
-    int frame_shift;   /* samples between frame starts */
-    int fft_size;      /* even, >= frame_length */
-    double *window;    /* (frame_length) */
-    int *mel_first;    /* (num_mel_bins) first FFT bin of each triangle */
-    int *mel_len;      /* (num_mel_bins) number of FFT bins in each triangle */
-    int *mel_off;      /* (num_mel_bins) offset of each triangle's weights in mel_w */
-    double *mel_w;     /* (sum of mel_len) triangle weights, packed */
-    double *dct;        /* (num_ceps, num_mel_bins) row-major, lifter already applied per row */
+    int frame_length;       /* samples per frame */
+    int frame_shift;        /* samples between frame starts */
+    int fft_size;           /* even, >= frame_length */
+    double *window;         /* (frame_length) */
+    int *mel_first;         /* (num_mel_bins) first FFT bin of each triangle */
+    int *mel_len;           /* (num_mel_bins) number of FFT bins in each triangle */
+    int *mel_off;           /* (num_mel_bins) offset of each triangle's weights in mel_w */
+    double *mel_w;          /* (sum of mel_len) triangle weights, packed */
+    double *dct;            /* (num_ceps, num_mel_bins) row-major, lifter already applied per row */
     float log_energy_floor; /* log(energy_floor), used only when energy_floor > 0 */
 };
 
 struct mfcc_stream {
     const mfcc *m;
-    float *buf;         /* (cap) buffered samples; the next frame starts at buf[start] */
+    float *buf; /* (cap) buffered samples; the next frame starts at buf[start] */
     size_t len, cap, start;
     size_t skip;        /* samples still to drop when the shift exceeds the frame length */
     kiss_fftr_cfg cfg;  /* owns KissFFT scratch: one stream per thread */
@@ -70,7 +70,10 @@ mfcc_params mfcc_default_params(void)
     return p;
 }
 
-static double mel_scale(double f) { return 1127.0 * log(1.0 + f / 700.0); }
+static double mel_scale(double f)
+{
+    return 1127.0 * log(1.0 + f / 700.0);
+}
 
 void mfcc_destroy(mfcc *m)
 {
@@ -92,16 +95,19 @@ static asr_status check_params(const mfcc_params *p, int *flen, int *fshift, int
     if (p->sample_rate <= 0)
         return asr_error_set(err, ASR_ERR_ARG, "mfcc: sample_rate must be > 0 (got %d)", p->sample_rate);
     if (!(p->frame_length_ms > 0) || !(p->frame_shift_ms > 0))
-        return asr_error_set(err, ASR_ERR_ARG, "mfcc: frame_length_ms and frame_shift_ms must be > 0 (got %g, %g)",
+        return asr_error_set(err, ASR_ERR_ARG,
+                             "mfcc: frame_length_ms and frame_shift_ms must be > 0 (got %g, %g)",
                              p->frame_length_ms, p->frame_shift_ms);
     /* As Kaldi: static_cast<int32>(samp_freq * 0.001 * ms), in double. */
     double fl = (double)p->sample_rate * 0.001 * (double)p->frame_length_ms;
     double fs = (double)p->sample_rate * 0.001 * (double)p->frame_shift_ms;
     if (fl < 2 || fl > 1 << 20)
-        return asr_error_set(err, ASR_ERR_ARG, "mfcc: frame_length_ms %g gives %g samples at %d Hz (need 2..%d)",
+        return asr_error_set(err, ASR_ERR_ARG,
+                             "mfcc: frame_length_ms %g gives %g samples at %d Hz (need 2..%d)",
                              p->frame_length_ms, fl, p->sample_rate, 1 << 20);
     if (fs < 1 || fs > 1 << 20)
-        return asr_error_set(err, ASR_ERR_ARG, "mfcc: frame_shift_ms %g gives %g samples at %d Hz (need >= 1)",
+        return asr_error_set(err, ASR_ERR_ARG,
+                             "mfcc: frame_shift_ms %g gives %g samples at %d Hz (need >= 1)",
                              p->frame_shift_ms, fs, p->sample_rate);
     *flen = (int)fl;
     *fshift = (int)fs;
@@ -129,10 +135,12 @@ static asr_status check_params(const mfcc_params *p, int *flen, int *fshift, int
                              p->low_freq, p->high_freq, high, nyquist);
     *hi = high;
     if (!(p->cepstral_lifter >= 0))
-        return asr_error_set(err, ASR_ERR_ARG, "mfcc: cepstral_lifter must be >= 0 (got %g)", p->cepstral_lifter);
+        return asr_error_set(err, ASR_ERR_ARG, "mfcc: cepstral_lifter must be >= 0 (got %g)",
+                             p->cepstral_lifter);
     if (!(p->preemph >= 0 && p->preemph <= 1))
         return asr_error_set(err, ASR_ERR_ARG, "mfcc: preemph must be in [0, 1] (got %g)", p->preemph);
-    if (p->window != MFCC_WINDOW_POVEY && p->window != MFCC_WINDOW_HAMMING && p->window != MFCC_WINDOW_HANNING)
+    if (p->window != MFCC_WINDOW_POVEY && p->window != MFCC_WINDOW_HAMMING &&
+        p->window != MFCC_WINDOW_HANNING)
         return asr_error_set(err, ASR_ERR_ARG, "mfcc: unknown window type %d", (int)p->window);
     if (!(p->energy_floor >= 0))
         return asr_error_set(err, ASR_ERR_ARG, "mfcc: energy_floor must be >= 0 (got %g)", p->energy_floor);
@@ -172,9 +180,15 @@ mfcc *mfcc_create(const mfcc_params *p, asr_error *err)
     for (int i = 0; i < flen; i++) {
         double w;
         switch (p->window) {
-        case MFCC_WINDOW_HAMMING: w = 0.54 - 0.46 * cos(a * i); break;
-        case MFCC_WINDOW_HANNING: w = 0.5 - 0.5 * cos(a * i); break;
-        default: w = pow(0.5 - 0.5 * cos(a * i), 0.85); break;
+        case MFCC_WINDOW_HAMMING:
+            w = 0.54 - 0.46 * cos(a * i);
+            break;
+        case MFCC_WINDOW_HANNING:
+            w = 0.5 - 0.5 * cos(a * i);
+            break;
+        default:
+            w = pow(0.5 - 0.5 * cos(a * i), 0.85);
+            break;
         }
         m->window[i] = w;
     }
@@ -223,8 +237,9 @@ mfcc *mfcc_create(const mfcc_params *p, asr_error *err)
 
     /* DCT (Kaldi ComputeDctMatrix, first num_ceps rows) with the lifter folded into each row. */
     for (int k = 0; k < nceps; k++) {
-        double lift = p->cepstral_lifter != 0 ? 1.0 + 0.5 * p->cepstral_lifter * sin(M_PI * k / p->cepstral_lifter)
-                                              : 1.0;
+        double lift = p->cepstral_lifter != 0
+                          ? 1.0 + 0.5 * p->cepstral_lifter * sin(M_PI * k / p->cepstral_lifter)
+                          : 1.0;
         for (int n = 0; n < nmel; n++) {
             double d = k == 0 ? sqrt(1.0 / nmel) : sqrt(2.0 / nmel) * cos(M_PI / nmel * (n + 0.5) * k);
             m->dct[(size_t)k * nmel + n] = d * lift;
@@ -240,7 +255,10 @@ fail:
     return NULL;
 }
 
-static double inv_mel_scale(double mel) { return 700.0 * (exp(mel / 1127.0) - 1.0); }
+static double inv_mel_scale(double mel)
+{
+    return 700.0 * (exp(mel / 1127.0) - 1.0);
+}
 
 /* Kaldi MelBanks::VtlnWarpFreq: piecewise linear, fixed at low and high, slope 1/alpha between the
  * corners l and h. Returns -1 when the corners leave (low, high) (Kaldi asserts). */
@@ -269,7 +287,7 @@ asr_status mfcc_warp_matrix(const mfcc *m, double alpha, float *w, asr_error *er
     double low = p->low_freq, high = p->high_freq <= 0 ? nyquist + p->high_freq : p->high_freq;
     double vlow = 100.0, vhigh = nyquist - 500.0;
     double mel_low = mel_scale(low), delta = (mel_scale(high) - mel_low) / (nmel + 1);
-    double *a = calloc((size_t)nmel * nmel, sizeof(double)); /* (nmel, nmel) interpolation */
+    double *a = calloc((size_t)nmel * nmel, sizeof(double));  /* (nmel, nmel) interpolation */
     double *t = calloc((size_t)nmel * nceps, sizeof(double)); /* (nmel, nceps) a * dct^T / lift^2 */
     if (!a || !t) {
         free(a);
@@ -280,8 +298,9 @@ asr_status mfcc_warp_matrix(const mfcc *m, double alpha, float *w, asr_error *er
     for (int b = 0; b < nmel; b++) {
         double f = vtln_warp_freq(vlow, vhigh, low, high, alpha, inv_mel_scale(mel_low + (b + 1) * delta));
         if (f < 0) {
-            st = asr_error_set(err, ASR_ERR_ARG, "mfcc: warp factor %g moves the VTLN corners outside %g..%g Hz",
-                               alpha, low, high);
+            st = asr_error_set(err, ASR_ERR_ARG,
+                               "mfcc: warp factor %g moves the VTLN corners outside %g..%g Hz", alpha, low,
+                               high);
             goto out;
         }
         double pos = (mel_scale(f) - mel_low) / delta - 1.0;
@@ -299,8 +318,9 @@ asr_status mfcc_warp_matrix(const mfcc *m, double alpha, float *w, asr_error *er
     /* dct rows carry the lifter: D[k][n] = dct[k][n] / lift_k, and the inverse of c_k = lift_k (D x)_k
      * is x = sum_k D[k][n] c_k / lift_k = sum_k dct[k][n] c_k / lift_k^2. */
     for (int k = 0; k < nceps; k++) {
-        double lift = p->cepstral_lifter != 0 ? 1.0 + 0.5 * p->cepstral_lifter * sin(M_PI * k / p->cepstral_lifter)
-                                              : 1.0;
+        double lift = p->cepstral_lifter != 0
+                          ? 1.0 + 0.5 * p->cepstral_lifter * sin(M_PI * k / p->cepstral_lifter)
+                          : 1.0;
         for (int b = 0; b < nmel; b++) {
             double acc = 0;
             for (int n = 0; n < nmel; n++)
@@ -324,9 +344,18 @@ out:
     return st;
 }
 
-const mfcc_params *mfcc_get_params(const mfcc *m) { return &m->p; }
-int mfcc_frame_length(const mfcc *m) { return m->frame_length; }
-int mfcc_frame_shift(const mfcc *m) { return m->frame_shift; }
+const mfcc_params *mfcc_get_params(const mfcc *m)
+{
+    return &m->p;
+}
+int mfcc_frame_length(const mfcc *m)
+{
+    return m->frame_length;
+}
+int mfcc_frame_shift(const mfcc *m)
+{
+    return m->frame_shift;
+}
 
 void mfcc_stream_destroy(mfcc_stream *s)
 {

@@ -21,20 +21,20 @@
 typedef enum mfcc_window { MFCC_WINDOW_POVEY = 0, MFCC_WINDOW_HAMMING, MFCC_WINDOW_HANNING } mfcc_window;
 
 typedef struct mfcc_params {
-    int sample_rate;        /* Hz (16000) */
-    float frame_length_ms;  /* 25 */
-    float frame_shift_ms;   /* 10 */
-    int fft_size;           /* 0: next power of two >= frame length in samples (Kaldi) */
-    int num_mel_bins;       /* 23 */
-    float low_freq;         /* Hz, 20 */
-    float high_freq;        /* Hz; <= 0 means nyquist + high_freq (Kaldi), default 0 */
-    int num_ceps;           /* 13 */
-    float cepstral_lifter;  /* 22; 0 disables */
-    float preemph;          /* 0.97 */
-    mfcc_window window;     /* povey */
-    int remove_dc_offset;   /* 1 */
-    int use_energy;         /* 1: c0 replaced by log energy (raw energy, before pre-emphasis) */
-    float energy_floor;     /* 0 (Kaldi default); log energy is max(log(E), log(floor)) when > 0 */
+    int sample_rate;       /* Hz (16000) */
+    float frame_length_ms; /* 25 */
+    float frame_shift_ms;  /* 10 */
+    int fft_size;          /* 0: next power of two >= frame length in samples (Kaldi) */
+    int num_mel_bins;      /* 23 */
+    float low_freq;        /* Hz, 20 */
+    float high_freq;       /* Hz; <= 0 means nyquist + high_freq (Kaldi), default 0 */
+    int num_ceps;          /* 13 */
+    float cepstral_lifter; /* 22; 0 disables */
+    float preemph;         /* 0.97 */
+    mfcc_window window;    /* povey */
+    int remove_dc_offset;  /* 1 */
+    int use_energy;        /* 1: c0 replaced by log energy (raw energy, before pre-emphasis) */
+    float energy_floor;    /* 0 (Kaldi default); log energy is max(log(E), log(floor)) when > 0 */
 } mfcc_params;
 
 /* Kaldi compute-mfcc-feats defaults (the values in the comments above, dither 0). */

@@ -188,8 +188,9 @@ asr_status cfg_walk_map(cfg_reader *r, yaml_node_t *nd, const char *what, cfg_pa
             const yaml_node_t *qk = cfg_node(r, q->key);
             const char *qs = cfg_scalar(qk);
             if (qs && !strcmp(qs, ks))
-                return cfg_error(r, k, "duplicate key '%s%s%s' (first at line %lu, column %lu)", what ? what : "",
-                                 what ? "." : "", ks, (unsigned long)qk->start_mark.line + 1,
+                return cfg_error(r, k, "duplicate key '%s%s%s' (first at line %lu, column %lu)",
+                                 what ? what : "", what ? "." : "", ks,
+                                 (unsigned long)qk->start_mark.line + 1,
                                  (unsigned long)qk->start_mark.column + 1);
         }
         asr_status st = fn(r, user, ks, k, v);

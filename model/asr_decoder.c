@@ -5,9 +5,9 @@
 
 #include <string.h>
 
-asr_status asr_decoder_init(asr_decoder *d, asr_decoder_kind kind, const char *alphabet,
-                            int n_labels, double frame_ms, const ctc_beam_params *p,
-                            const asr_lm *lm, const ctc_lexicon *lex, asr_error *err)
+asr_status asr_decoder_init(asr_decoder *d, asr_decoder_kind kind, const char *alphabet, int n_labels,
+                            double frame_ms, const ctc_beam_params *p, const asr_lm *lm,
+                            const ctc_lexicon *lex, asr_error *err)
 {
     memset(d, 0, sizeof *d);
     d->kind = kind;
@@ -45,8 +45,7 @@ const char *asr_decoder_partial(asr_decoder *d)
 
 asr_status asr_decoder_final(asr_decoder *d, asr_result *out)
 {
-    return d->kind == ASR_DECODER_GREEDY ? ctc_greedy_final(d->greedy, out)
-                                         : ctc_beam_final(d->beam, out);
+    return d->kind == ASR_DECODER_GREEDY ? ctc_greedy_final(d->greedy, out) : ctc_beam_final(d->beam, out);
 }
 
 void asr_decoder_reset(asr_decoder *d)

@@ -32,46 +32,46 @@
 #include "../frontend/mfcc.h"
 #include "nn.h"
 
-#define BLOCK 64      /* network frames per layer-by-layer pass */
-#define SLICE 16000   /* samples per frontend slice */
+#define BLOCK 64    /* network frames per layer-by-layer pass */
+#define SLICE 16000 /* samples per frontend slice */
 
 struct asr_model {
     asr_model_desc d; /* owns the slab */
     mfcc *fe;
-    int in0;          /* network input size: n_feat * stack */
+    int in0; /* network input size: n_feat * stack */
     int max_hidden;
 };
 
 struct asr_stream {
     const asr_model *m;
     mfcc_stream *fs;
-    cmvn_stream *cmvn; /* feature normalisation state */
-    float *raw;        /* (n_feat) one raw MFCC frame */
-    float *ring;       /* (stack, n_feat) last normalised frames, frame idx at row idx % stack */
-    long n_in;         /* normalised frames seen since reset */
-    float *xin;        /* (x_cap, in0) stacked inputs waiting for the network */
-    int n_x, x_cap;    /* rows of xin filled / allocated */
+    cmvn_stream *cmvn;            /* feature normalisation state */
+    float *raw;                   /* (n_feat) one raw MFCC frame */
+    float *ring;                  /* (stack, n_feat) last normalised frames, frame idx at row idx % stack */
+    long n_in;                    /* normalised frames seen since reset */
+    float *xin;                   /* (x_cap, in0) stacked inputs waiting for the network */
+    int n_x, x_cap;               /* rows of xin filled / allocated */
     float *state[ASR_MAX_LAYERS]; /* nn_rnn_state_size floats per layer */
-    float *queue;      /* (q_cap, n_out) ring of log-probability frames */
+    float *queue;                 /* (q_cap, n_out) ring of log-probability frames */
     size_t q_cap, q_head, q_len;
-    long frames;       /* output frames produced since reset */
-    asr_batch *own;    /* workspace for runs given none (created on first use) */
+    long frames;    /* output frames produced since reset */
+    asr_batch *own; /* workspace for runs given none (created on first use) */
 };
 
 /* A batch's activations and scratch, sized for the largest round seen so far. Streams keep only
  * their state and pending inputs: the per-layer buffers live here, one set per thread. */
 struct asr_batch {
     const asr_model *m;
-    int width;          /* floats per row of a and b: max(in0, widest layer, n_out) */
-    size_t rows;        /* rows allocated in a and b */
-    float *a, *b;       /* (rows, width) layer inputs/outputs, ping-pong; logits at the end */
-    float *scratch;     /* nn_rnn_batch_scratch_size floats of the largest layer */
+    int width;      /* floats per row of a and b: max(in0, widest layer, n_out) */
+    size_t rows;    /* rows allocated in a and b */
+    float *a, *b;   /* (rows, width) layer inputs/outputs, ping-pong; logits at the end */
+    float *scratch; /* nn_rnn_batch_scratch_size floats of the largest layer */
     size_t scratch_cap;
-    int n_cap;          /* entries in the per-stream arrays below */
-    int *T;             /* (n_cap) frames of each active stream in this round */
-    int *cur;           /* (n_cap) rows of each stream's xin already run */
-    float **state;      /* (n_cap) one layer's state of each active stream */
-    int *ix;            /* (n_cap) active streams of this round (indices into the call's array) */
+    int n_cap;     /* entries in the per-stream arrays below */
+    int *T;        /* (n_cap) frames of each active stream in this round */
+    int *cur;      /* (n_cap) rows of each stream's xin already run */
+    float **state; /* (n_cap) one layer's state of each active stream */
+    int *ix;       /* (n_cap) active streams of this round (indices into the call's array) */
 };
 
 /* ---- model ---- */

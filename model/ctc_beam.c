@@ -48,20 +48,20 @@
 #define MAX_CTX (ASR_LM_MAX_ORDER - 1)
 
 typedef struct bnode {
-    int parent;     /* -1 for the root */
-    int refs;       /* children + 1 while in the beam; 0 = free */
-    int label;      /* 0 at the root */
-    int lex;        /* trie node of the partial word (0 = word start), -1 = left the vocabulary */
-    int in_word;    /* 1 if the last label is a letter */
-    int beam_kids;  /* during a frame's step (2): its children in the beam */
-    long t_first;   /* frame the label was first emitted */
-    long t_last;    /* last frame it kept winning over blank on this hypothesis */
+    int parent;      /* -1 for the root */
+    int refs;        /* children + 1 while in the beam; 0 = free */
+    int label;       /* 0 at the root */
+    int lex;         /* trie node of the partial word (0 = word start), -1 = left the vocabulary */
+    int in_word;     /* 1 if the last label is a letter */
+    int beam_kids;   /* during a frame's step (2): its children in the beam */
+    long t_first;    /* frame the label was first emitted */
+    long t_last;     /* last frame it kept winning over blank on this hypothesis */
     double conf_sum; /* sum of the label's posteriors over its emitting frames */
     long conf_n;
-    float lm;       /* natural-log LM + bonus score of the whole prefix */
+    float lm;              /* natural-log LM + bonus score of the whole prefix */
     uint32_t ctx[MAX_CTX]; /* LM context, oldest first */
     int n_ctx;
-    float pb, pnb;  /* log P(prefix, ending in blank / in its last label) at the current frame */
+    float pb, pnb; /* log P(prefix, ending in blank / in its last label) at the current frame */
 } bnode;
 
 /* Direct-mapped cache of LM scores. The key is the part of the context asr_lm_score reads (the
@@ -81,18 +81,18 @@ typedef struct lm_cache_entry {
 #define PRUNE_SLACK_REL 1e-5f
 
 typedef struct cand {
-    int node;     /* existing node, or -1 (created if the candidate survives) */
-    int parent;   /* key with label */
+    int node;   /* existing node, or -1 (created if the candidate survives) */
+    int parent; /* key with label */
     int label;
     float nb, nnb; /* next frame's pb / pnb */
-    float lm;     /* prefix score (for new nodes: parent's + word score) */
+    float lm;      /* prefix score (for new nodes: parent's + word score) */
     int lex, in_word, n_ctx;
     uint32_t ctx[MAX_CTX];
     unsigned slot; /* its hash slot */
-    int emitting; /* existing node: its label won over blank this frame (extends t_last) */
+    int emitting;  /* existing node: its label won over blank this frame (extends t_last) */
     float emit_lp; /* new node: posterior of its label at this frame */
     float score;
-    int dirty;     /* nb/nnb changed since score was computed (or never computed) */
+    int dirty; /* nb/nnb changed since score was computed (or never computed) */
 } cand;
 
 struct ctc_beam {
@@ -104,25 +104,25 @@ struct ctc_beam {
     const ctc_lexicon *lex;
     uint32_t bos, eos, unk;
     long t;
-    bnode *nodes; /* (nodes_cap) */
+    bnode *nodes;             /* (nodes_cap) */
     int nodes_cap, free_head; /* free list threaded through parent */
-    int *beam;    /* (p.beam) node indices */
-    int *old;     /* (p.beam) the previous frame's beam while the new one is built */
+    int *beam;                /* (p.beam) node indices */
+    int *old;                 /* (p.beam) the previous frame's beam while the new one is built */
     int n_beam;
-    cand *cands;  /* (cands_cap) */
+    cand *cands; /* (cands_cap) */
     int n_cands, cands_cap;
-    int *hash;    /* (hash_size) candidate index + 1 */
+    int *hash; /* (hash_size) candidate index + 1 */
     int hash_size;
-    int *order;   /* (cands_cap) candidate indices sorted by score */
-    uint64_t *keys; /* (cands_cap) rank keys of the candidates, for select_top */
-    float *tot;   /* (p.beam) merged score of each beam member at the current frame */
-    int *tried;   /* (n_labels) labels tried this frame */
-    int *lex_next; /* (n_labels) trie children of the node lex_next_fill last read, by label */
+    int *order;               /* (cands_cap) candidate indices sorted by score */
+    uint64_t *keys;           /* (cands_cap) rank keys of the candidates, for select_top */
+    float *tot;               /* (p.beam) merged score of each beam member at the current frame */
+    int *tried;               /* (n_labels) labels tried this frame */
+    int *lex_next;            /* (n_labels) trie children of the node lex_next_fill last read, by label */
     lm_cache_entry *lm_cache; /* (LM_CACHE_SIZE) */
-    int reference; /* ctc_beam_set_reference: no pruning, full sort, no LM cache */
-    char *text;   /* (text_cap) partial */
+    int reference;            /* ctc_beam_set_reference: no pruning, full sort, no LM cache */
+    char *text;               /* (text_cap) partial */
     size_t text_cap;
-    int *path;    /* (path_cap) node indices root..tip, for results */
+    int *path; /* (path_cap) node indices root..tip, for results */
     int path_cap;
     asr_status status;
 };
@@ -216,22 +216,24 @@ static void new_utterance(ctc_beam *d)
     d->n_beam = 1;
 }
 
-ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms,
-                          const ctc_beam_params *p, const asr_lm *lm, const ctc_lexicon *lex,
-                          asr_error *err)
+ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms, const ctc_beam_params *p,
+                          const asr_lm *lm, const ctc_lexicon *lex, asr_error *err)
 {
     ctc_beam *d = NULL;
     if (!alphabet || n_labels < 2 || n_labels > ASR_MAX_LABELS + 1 ||
         strlen(alphabet) != (size_t)(n_labels - 1) || !(frame_ms > 0)) {
-        asr_error_set(err, ASR_ERR_ARG, "beam decoder: alphabet of %zu labels does not match n_labels %d - 1 (or frame_ms %g <= 0)",
-                      alphabet ? strlen(alphabet) : 0, n_labels, frame_ms);
+        asr_error_set(
+            err, ASR_ERR_ARG,
+            "beam decoder: alphabet of %zu labels does not match n_labels %d - 1 (or frame_ms %g <= 0)",
+            alphabet ? strlen(alphabet) : 0, n_labels, frame_ms);
         return NULL;
     }
     if (!p || p->beam < 1 || p->beam > 100000 || p->max_chars < 1 || !(p->char_prune >= 0) ||
         !(p->char_prune < 1) || !(p->beam_delta >= 0) || !isfinite(p->lm_weight) ||
         !isfinite(p->word_bonus) || !isfinite(p->unk_penalty) || (!lm) != (!lex)) {
-        asr_error_set(err, ASR_ERR_ARG, "beam decoder: bad parameters (beam >= 1, max_chars >= 1, "
-                                        "0 <= char_prune < 1, beam_delta >= 0, lm and lexicon both or neither)");
+        asr_error_set(err, ASR_ERR_ARG,
+                      "beam decoder: bad parameters (beam >= 1, max_chars >= 1, "
+                      "0 <= char_prune < 1, beam_delta >= 0, lm and lexicon both or neither)");
         return NULL;
     }
     d = calloc(1, sizeof *d);
@@ -276,8 +278,8 @@ ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms,
     d->text = malloc(d->text_cap);
     d->path_cap = 256;
     d->path = malloc((size_t)d->path_cap * sizeof *d->path);
-    if (!d->nodes || !d->beam || !d->old || !d->cands || !d->order || !d->keys || !d->tot ||
-        !d->hash || !d->tried || !d->lex_next || !d->text || !d->path || (lm && !d->lm_cache))
+    if (!d->nodes || !d->beam || !d->old || !d->cands || !d->order || !d->keys || !d->tot || !d->hash ||
+        !d->tried || !d->lex_next || !d->text || !d->path || (lm && !d->lm_cache))
         goto fail;
     ctc_beam_reset(d);
     return d;
@@ -398,8 +400,7 @@ static float lm_score(ctc_beam *d, const uint32_t *ctx, int n_ctx, uint32_t w)
 
 /* Score (natural log, weighted, bonus included) of closing the word of node-like state
  * (lex, ctx) and the context after it; returns -inf if closed vocabulary forbids the word. */
-static float word_score(ctc_beam *d, int lex, const uint32_t *ctx, int n_ctx,
-                        uint32_t *out_ctx, int *out_n)
+static float word_score(ctc_beam *d, int lex, const uint32_t *ctx, int n_ctx, uint32_t *out_ctx, int *out_n)
 {
     float s = d->p.word_bonus;
     uint32_t w = ASR_LM_NONE;
@@ -447,7 +448,7 @@ static inline uint64_t rank_key(float score, int i)
         score = 0; /* -0 ranks as +0, as the float comparison does */
     memcpy(&u, &score, sizeof u);
     u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
-    return (uint64_t)u << 32 | (uint32_t)~(uint32_t)i;
+    return (uint64_t)u << 32 | (uint32_t) ~(uint32_t)i;
 }
 
 /* Restores the min-heap h (n keys) below position i. */
@@ -510,8 +511,8 @@ static void lex_next_fill(ctc_beam *d, int node, int n)
 
 /* Creates the new candidate (x, label) in the slot cand_find gave: one path of log-probability
  * ext, LM part lm, trie node lex, LM context ctx. */
-static void cand_extend(ctc_beam *d, unsigned slot, int x, int label, float emit_lp, float ext,
-                        float lm, int lex, const uint32_t *ctx, int n_ctx)
+static void cand_extend(ctc_beam *d, unsigned slot, int x, int label, float emit_lp, float ext, float lm,
+                        int lex, const uint32_t *ctx, int n_ctx)
 {
     int ci = cand_new(d, slot, x, label);
     if (ci < 0) {
@@ -647,10 +648,10 @@ static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted
                 c->nb = merge(d, c->nb, tot + ls);
             c->dirty = 1;
         }
-        int kids = n->beam_kids;  /* existing candidates (x, label) still to meet */
-        int letters_pruned = 0;   /* no later letter can make a new candidate */
+        int kids = n->beam_kids;                            /* existing candidates (x, label) still to meet */
+        int letters_pruned = 0;                             /* no later letter can make a new candidate */
         int from = n->in_word ? n->lex : (d->lex ? 0 : -1); /* trie node a letter goes from */
-        int next_read = 0;        /* d->lex_next holds from's children */
+        int next_read = 0;                                  /* d->lex_next holds from's children */
         for (int j = 0; j < n_tried; j++) {
             int c_lab = d->tried[j];
             int is_space = c_lab == d->space;

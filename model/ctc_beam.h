@@ -69,8 +69,7 @@ typedef struct ctc_lexicon ctc_lexicon;
 /* Trie of every LM word spelt entirely in the alphabet's letters (labels other than space);
  * other words (<s>, </s>, <unk>, digits, capitals) are left out. lm must outlive the lexicon.
  * NULL with *err if no word is spellable or memory runs out. */
-ctc_lexicon *ctc_lexicon_create(const asr_lm *lm, const char *alphabet, int n_labels,
-                                asr_error *err);
+ctc_lexicon *ctc_lexicon_create(const asr_lm *lm, const char *alphabet, int n_labels, asr_error *err);
 void ctc_lexicon_destroy(ctc_lexicon *lx);
 /* Words in the trie. */
 int ctc_lexicon_words(const ctc_lexicon *lx);
@@ -78,8 +77,8 @@ int ctc_lexicon_words(const ctc_lexicon *lx);
 /* For the daemon's phrase_list / grammar: a closed vocabulary and a uniform unigram LM over the
  * words of the phrases (each phrase is normalised with asr_text_normalize). On success *lm and
  * *lx are new (caller destroys both, lexicon first); use them with closed_vocab = 1. */
-asr_status ctc_phrases_build(const char *const *phrases, int n_phrases, const char *alphabet,
-                             int n_labels, asr_lm **lm, ctc_lexicon **lx, asr_error *err);
+asr_status ctc_phrases_build(const char *const *phrases, int n_phrases, const char *alphabet, int n_labels,
+                             asr_lm **lm, ctc_lexicon **lx, asr_error *err);
 
 /* ---- decoder ---- */
 
@@ -88,9 +87,8 @@ typedef struct ctc_beam ctc_beam;
 /* alphabet/n_labels/frame_ms as ctc_greedy_create; lm and lex may both be NULL (acoustic-only
  * beam search) or both given (lex built from lm); both must outlive the decoder. NULL with *err on
  * bad arguments or no memory. */
-ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms,
-                          const ctc_beam_params *p, const asr_lm *lm, const ctc_lexicon *lex,
-                          asr_error *err);
+ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms, const ctc_beam_params *p,
+                          const asr_lm *lm, const ctc_lexicon *lex, asr_error *err);
 void ctc_beam_destroy(ctc_beam *d);
 
 /* Consumes one frame of log-probabilities (n_labels floats). Memory failures are remembered and
@@ -127,9 +125,9 @@ typedef struct asr_decoder {
 } asr_decoder;
 
 /* Creates the decoder of the given kind (p, lm, lex are used by beam only). */
-asr_status asr_decoder_init(asr_decoder *d, asr_decoder_kind kind, const char *alphabet,
-                            int n_labels, double frame_ms, const ctc_beam_params *p,
-                            const asr_lm *lm, const ctc_lexicon *lex, asr_error *err);
+asr_status asr_decoder_init(asr_decoder *d, asr_decoder_kind kind, const char *alphabet, int n_labels,
+                            double frame_ms, const ctc_beam_params *p, const asr_lm *lm,
+                            const ctc_lexicon *lex, asr_error *err);
 void asr_decoder_free(asr_decoder *d);
 void asr_decoder_push(asr_decoder *d, const float *logprobs);
 const char *asr_decoder_partial(asr_decoder *d);

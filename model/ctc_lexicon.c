@@ -114,8 +114,7 @@ static int lex_add_any(lex_builder *lb, const asr_lm *lm, int *n_words)
     return 0;
 }
 
-ctc_lexicon *ctc_lexicon_create(const asr_lm *lm, const char *alphabet, int n_labels,
-                                asr_error *err)
+ctc_lexicon *ctc_lexicon_create(const asr_lm *lm, const char *alphabet, int n_labels, asr_error *err)
 {
     ctc_lexicon *lx = NULL;
     lex_builder lb;

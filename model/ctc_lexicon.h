@@ -12,7 +12,7 @@
 #include "ctc_beam.h"
 
 typedef struct lex_node {
-    int first, n; /* edges[first .. first+n-1], sorted by label */
+    int first, n;  /* edges[first .. first+n-1], sorted by label */
     uint32_t word; /* LM id of the word ending here, or ASR_LM_NONE */
 } lex_node;
 

@@ -7,8 +7,8 @@
 
 #include <stdlib.h>
 
-asr_status ctc_phrases_build(const char *const *phrases, int n_phrases, const char *alphabet,
-                             int n_labels, asr_lm **lm, ctc_lexicon **lx, asr_error *err)
+asr_status ctc_phrases_build(const char *const *phrases, int n_phrases, const char *alphabet, int n_labels,
+                             asr_lm **lm, ctc_lexicon **lx, asr_error *err)
 {
     asr_status st = ASR_ERR_NOMEM;
     char **norm = calloc((size_t)(n_phrases > 0 ? n_phrases : 1), sizeof *norm);

@@ -27,12 +27,12 @@ typedef struct lm_header {
     uint32_t version, endian;
     uint32_t order, n_words;
     uint32_t bos, eos, unk, reserved;
-    uint64_t count[ASR_LM_MAX_ORDER]; /* n-grams per order */
-    uint64_t slots[ASR_LM_MAX_ORDER]; /* hash slots per order (0 for unigrams: dense by id) */
-    uint64_t off_pool, pool_bytes;    /* words, NUL-terminated, back to back */
-    uint64_t off_woff;                /* (n_words + 1) u32 offsets into the pool */
-    uint64_t off_whash, whash_slots;  /* (whash_slots) u32: id + 1, 0 = empty */
-    uint64_t off_uni;                 /* (n_words) lm_uni */
+    uint64_t count[ASR_LM_MAX_ORDER];   /* n-grams per order */
+    uint64_t slots[ASR_LM_MAX_ORDER];   /* hash slots per order (0 for unigrams: dense by id) */
+    uint64_t off_pool, pool_bytes;      /* words, NUL-terminated, back to back */
+    uint64_t off_woff;                  /* (n_words + 1) u32 offsets into the pool */
+    uint64_t off_whash, whash_slots;    /* (whash_slots) u32: id + 1, 0 = empty */
+    uint64_t off_uni;                   /* (n_words) lm_uni */
     uint64_t off_tab[ASR_LM_MAX_ORDER]; /* (slots[k]) lm_entry for orders 2.. */
     uint64_t file_size;
     uint32_t crc;  /* CRC-32 of bytes [sizeof header, file_size) */
@@ -213,7 +213,7 @@ typedef struct builder {
     uint32_t n_words, words_cap;
     uint32_t *whash; /* (whash_slots) id + 1 */
     uint64_t whash_slots;
-    lm_uni *uni; /* (words_cap) */
+    lm_uni *uni;                   /* (words_cap) */
     gram_list g[ASR_LM_MAX_ORDER]; /* index k-1; g[0] unused */
 } builder;
 
@@ -536,12 +536,12 @@ asr_lm *asr_lm_load_arpa(const char *path, asr_error *err)
         asr_error_set(err, ASR_ERR_IO, "%s: %s", path, strerror(errno));
         return NULL;
     }
-#define ARPA_FAIL(...)                                                                             \
-    do {                                                                                           \
-        char msg_[300];                                                                            \
-        snprintf(msg_, sizeof msg_, __VA_ARGS__);                                                  \
-        asr_error_set(err, ASR_ERR_FORMAT, "%s:%ld: %s", path, lineno, msg_);                      \
-        goto fail;                                                                                 \
+#define ARPA_FAIL(...)                                                                                       \
+    do {                                                                                                     \
+        char msg_[300];                                                                                      \
+        snprintf(msg_, sizeof msg_, __VA_ARGS__);                                                            \
+        asr_error_set(err, ASR_ERR_FORMAT, "%s:%ld: %s", path, lineno, msg_);                                \
+        goto fail;                                                                                           \
     } while (0)
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
@@ -578,8 +578,7 @@ asr_lm *asr_lm_load_arpa(const char *path, asr_error *err)
                 ARPA_FAIL("\\%d-grams: has %llu entries, \\data\\ declared %llu", section,
                           (unsigned long long)seen, (unsigned long long)declared[section]);
             if (k != last_section + 1 || k > b.order)
-                ARPA_FAIL("section \\%d-grams: out of order (expected \\%d-grams:)", k,
-                          last_section + 1);
+                ARPA_FAIL("section \\%d-grams: out of order (expected \\%d-grams:)", k, last_section + 1);
             section = last_section = k;
             seen = 0;
             state = 2;
@@ -627,8 +626,7 @@ asr_lm *asr_lm_load_arpa(const char *path, asr_error *err)
                 ARPA_FAIL("extra text after the back-off weight");
         }
         if (++seen > declared[k])
-            ARPA_FAIL("more %d-grams than \\data\\ declared (%llu)", k,
-                      (unsigned long long)declared[k]);
+            ARPA_FAIL("more %d-grams than \\data\\ declared (%llu)", k, (unsigned long long)declared[k]);
         if (k == 1) {
             if (builder_find(&b, wtok[0], wlen[0]) != ASR_LM_NONE)
                 ARPA_FAIL("duplicate unigram \"%.*s\"", (int)wlen[0], wtok[0]);
@@ -788,11 +786,10 @@ asr_lm *asr_lm_load(const char *path, asr_error *err)
                       (unsigned long long)size, (unsigned long long)h->file_size);
         goto fail;
     }
-    int ok = h->order >= 1 && h->order <= ASR_LM_MAX_ORDER && h->n_words >= 1 &&
-             h->count[0] == h->n_words && in_file(h->off_pool, h->pool_bytes, 1, size) &&
-             in_file(h->off_woff, (uint64_t)h->n_words + 1, 4, size) &&
-             h->whash_slots > h->n_words && (h->whash_slots & (h->whash_slots - 1)) == 0 &&
-             in_file(h->off_whash, h->whash_slots, 4, size) &&
+    int ok = h->order >= 1 && h->order <= ASR_LM_MAX_ORDER && h->n_words >= 1 && h->count[0] == h->n_words &&
+             in_file(h->off_pool, h->pool_bytes, 1, size) &&
+             in_file(h->off_woff, (uint64_t)h->n_words + 1, 4, size) && h->whash_slots > h->n_words &&
+             (h->whash_slots & (h->whash_slots - 1)) == 0 && in_file(h->off_whash, h->whash_slots, 4, size) &&
              in_file(h->off_uni, h->n_words, sizeof(lm_uni), size);
     for (uint32_t k = 1; ok && k < h->order; k++)
         ok = h->slots[k] > h->count[k] && (h->slots[k] & (h->slots[k] - 1)) == 0 &&
@@ -813,8 +810,7 @@ asr_lm *asr_lm_load(const char *path, asr_error *err)
     for (uint64_t i = 0; ok && i < h->whash_slots; i++)
         ok = wh[i] <= h->n_words;
     ok = ok && (h->bos == ASR_LM_NONE || h->bos < h->n_words) &&
-         (h->eos == ASR_LM_NONE || h->eos < h->n_words) &&
-         (h->unk == ASR_LM_NONE || h->unk < h->n_words);
+         (h->eos == ASR_LM_NONE || h->eos < h->n_words) && (h->unk == ASR_LM_NONE || h->unk < h->n_words);
     if (!ok) {
         asr_error_set(err, ASR_ERR_FORMAT, "%s: corrupt vocabulary", path);
         goto fail;

@@ -16,9 +16,9 @@
  * whatever the n-gram tables hold (a crafted file can carry a valid checksum anyway), and they read
  * the header and the vocabulary only, a few MB: the payload checksum, which reads every page of a
  * ~100 MB model and was most of the start-up time, is asr_lm_verify's (the daemon runs it in the
- * background after start-up and stops on a mismatch; `asrd --check` runs it on demand). Keys are 64-bit hashes of (order, ids): two distinct n-grams
- * with the same key are refused at build time; a query for an absent n-gram colliding with a
- * present one (probability ~count/2^64) would read the wrong entry.
+ * background after start-up and stops on a mismatch; `asrd --check` runs it on demand). Keys are 64-bit
+ * hashes of (order, ids): two distinct n-grams with the same key are refused at build time; a query for an
+ * absent n-gram colliding with a present one (probability ~count/2^64) would read the wrong entry.
  *
  * Scores are log10 probabilities as in ARPA. asr_lm_score backs off as ARPA defines:
  *   p(w | h1..hk) = p(h1..hk w)                           if that n-gram is listed

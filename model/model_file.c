@@ -1,10 +1,10 @@
 /* model_file.c - writing, reading and validating asrd model files (format: model_file.h).
  *
  * Reading checks magic and version, then walks the metadata and the tensors sequentially against
- * the shapes the metadata implies, reading each tensor straight into one slab. The checksum decides how to word a failure: when it matches, the file is what the
- * writer wrote and the structural error is reported as is; when it does not, a file that ends
- * early is reported as truncated (naming the tensor that needed the missing bytes) and anything
- * else as corrupt.
+ * the shapes the metadata implies, reading each tensor straight into one slab. The checksum decides how to
+ * word a failure: when it matches, the file is what the writer wrote and the structural error is reported as
+ * is; when it does not, a file that ends early is reported as truncated (naming the tensor that needed the
+ * missing bytes) and anything else as corrupt.
  */
 #include "model_file.h"
 
@@ -25,7 +25,7 @@
 
 #define MAGIC "ASRDMODL"
 #define MAGIC_LEN 8
-#define MAX_DIM (1 << 20)     /* sanity bound on any one size, so shapes cannot overflow */
+#define MAX_DIM (1 << 20) /* sanity bound on any one size, so shapes cannot overflow */
 #define MAX_NAME_LEN 64
 #define MAX_META_LEN (1 << 16)
 
@@ -61,8 +61,9 @@ size_t asr_model_desc_params(const asr_model_desc *d)
 static asr_status check_shape(const asr_model_desc *d, const char *what, asr_error *err)
 {
     const mfcc_params *p = &d->frontend;
-    if (p->sample_rate <= 0 || !(p->frame_length_ms > 0) || !(p->frame_shift_ms > 0) || p->num_mel_bins <= 0 ||
-        p->num_ceps <= 0 || p->fft_size < 0 || (int)p->window < 0 || (int)p->window > 2)
+    if (p->sample_rate <= 0 || !(p->frame_length_ms > 0) || !(p->frame_shift_ms > 0) ||
+        p->num_mel_bins <= 0 || p->num_ceps <= 0 || p->fft_size < 0 || (int)p->window < 0 ||
+        (int)p->window > 2)
         return asr_error_set(err, ASR_ERR_FORMAT, "%s: invalid frontend parameters", what);
     if (d->cmvn.mode != CMVN_GLOBAL) {
         asr_error e;
@@ -73,8 +74,8 @@ static asr_status check_shape(const asr_model_desc *d, const char *what, asr_err
         return asr_error_set(err, ASR_ERR_FORMAT, "%s: n_feat %d differs from num_ceps %d", what, d->n_feat,
                              p->num_ceps);
     if (d->stack < 1 || d->stride < 1 || d->stack > 64 || d->stride > 64)
-        return asr_error_set(err, ASR_ERR_FORMAT, "%s: stack %d / stride %d out of range 1..64", what, d->stack,
-                             d->stride);
+        return asr_error_set(err, ASR_ERR_FORMAT, "%s: stack %d / stride %d out of range 1..64", what,
+                             d->stack, d->stride);
     if (d->n_layers < 1 || d->n_layers > ASR_MAX_LAYERS)
         return asr_error_set(err, ASR_ERR_FORMAT, "%s: %d layers (expected 1..%d)", what, d->n_layers,
                              ASR_MAX_LAYERS);
@@ -82,12 +83,14 @@ static asr_status check_shape(const asr_model_desc *d, const char *what, asr_err
     for (int k = 0; k < d->n_layers; k++) {
         const nn_rnn_layer *l = &d->layers[k];
         if (l->type != NN_GRU && l->type != NN_LSTM)
-            return asr_error_set(err, ASR_ERR_FORMAT, "%s: layer%d has unknown type %d", what, k, (int)l->type);
+            return asr_error_set(err, ASR_ERR_FORMAT, "%s: layer%d has unknown type %d", what, k,
+                                 (int)l->type);
         if (l->hidden < 1 || l->hidden > 8192)
-            return asr_error_set(err, ASR_ERR_FORMAT, "%s: layer%d hidden size %d out of range 1..8192", what, k,
-                                 l->hidden);
+            return asr_error_set(err, ASR_ERR_FORMAT, "%s: layer%d hidden size %d out of range 1..8192", what,
+                                 k, l->hidden);
         if (l->in != in)
-            return asr_error_set(err, ASR_ERR_FORMAT, "%s: layer%d input size %d, expected %d", what, k, l->in, in);
+            return asr_error_set(err, ASR_ERR_FORMAT, "%s: layer%d input size %d, expected %d", what, k,
+                                 l->in, in);
         in = l->hidden;
     }
     size_t na = strnlen(d->alphabet, sizeof d->alphabet);
@@ -97,18 +100,20 @@ static asr_status check_shape(const asr_model_desc *d, const char *what, asr_err
     for (size_t i = 0; i < na; i++) {
         unsigned char c = (unsigned char)d->alphabet[i];
         if (c < 0x20 || c > 0x7e || c == '_')
-            return asr_error_set(err, ASR_ERR_ALPHABET,
-                                 "%s: alphabet label %zu is byte 0x%02x (labels are printable ASCII, not '_')", what,
-                                 i + 1, c);
+            return asr_error_set(
+                err, ASR_ERR_ALPHABET,
+                "%s: alphabet label %zu is byte 0x%02x (labels are printable ASCII, not '_')", what, i + 1,
+                c);
         const char *dup = memchr(d->alphabet, c, i);
         if (dup)
-            return asr_error_set(err, ASR_ERR_ALPHABET, "%s: alphabet has duplicate label '%c' (labels %d and %zu)",
-                                 what, c, (int)(dup - d->alphabet) + 1, i + 1);
+            return asr_error_set(err, ASR_ERR_ALPHABET,
+                                 "%s: alphabet has duplicate label '%c' (labels %d and %zu)", what, c,
+                                 (int)(dup - d->alphabet) + 1, i + 1);
     }
     if (d->n_out != (int)na + 1)
         return asr_error_set(err, ASR_ERR_ALPHABET,
-                             "%s: alphabet has %zu labels (+ blank = %zu outputs) but proj.w has %d outputs", what, na,
-                             na + 1, d->n_out);
+                             "%s: alphabet has %zu labels (+ blank = %zu outputs) but proj.w has %d outputs",
+                             what, na, na + 1, d->n_out);
     return ASR_OK;
 }
 
@@ -126,8 +131,8 @@ asr_status asr_model_desc_check(const asr_model_desc *d, const char *what, asr_e
     }
     for (int i = 0; i < d->n_feat; i++)
         if (!(d->feat_std[i] > 0) || d->feat_std[i] > 1e30f || !(d->feat_mean[i] == d->feat_mean[i]))
-            return asr_error_set(err, ASR_ERR_FORMAT, "%s: feat_std[%d] = %g must be positive and finite", what, i,
-                                 (double)d->feat_std[i]);
+            return asr_error_set(err, ASR_ERR_FORMAT, "%s: feat_std[%d] = %g must be positive and finite",
+                                 what, i, (double)d->feat_std[i]);
     return ASR_OK;
 }
 
@@ -166,7 +171,8 @@ static float *slab_alloc(size_t bytes)
     size_t need = 64 + bytes;
     if (need >= SLAB_HUGE) {
         size_t len = (need + SLAB_HUGE - 1) & ~(SLAB_HUGE - 1);
-        unsigned char *p = mmap(NULL, len + SLAB_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        unsigned char *p =
+            mmap(NULL, len + SLAB_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p != MAP_FAILED) {
             /* Trim to a 2 MB aligned range so the kernel can back it with huge pages. */
             size_t head = (SLAB_HUGE - ((uintptr_t)p & (SLAB_HUGE - 1))) & (SLAB_HUGE - 1);
@@ -280,7 +286,8 @@ static size_t tensor_floats(const tensor_spec *t)
 /* ---- metadata text ---- */
 
 /* Appends printf output to buf (cap bytes, *len used); returns -1 when it does not fit. */
-static int __attribute__((format(printf, 4, 5))) bprintf(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+static int __attribute__((format(printf, 4, 5)))
+bprintf(char *buf, size_t cap, size_t *len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -336,16 +343,57 @@ static int format_meta(const asr_model_desc *d, char *buf, size_t cap, size_t *l
 }
 
 enum {
-    K_SAMPLE_RATE, K_FRAME_LENGTH, K_FRAME_SHIFT, K_FFT_SIZE, K_MEL_BINS, K_LOW_FREQ, K_HIGH_FREQ, K_NUM_CEPS,
-    K_LIFTER, K_PREEMPH, K_WINDOW, K_REMOVE_DC, K_USE_ENERGY, K_ENERGY_FLOOR, K_N_FEAT, K_STACK, K_STRIDE,
-    K_ALPHABET, K_LAYERS, K_N_OUT, K_CMVN, K_CMVN_PRIOR, K_CMVN_WINDOW, K_CMVN_NORM_VARS, K_COUNT
+    K_SAMPLE_RATE,
+    K_FRAME_LENGTH,
+    K_FRAME_SHIFT,
+    K_FFT_SIZE,
+    K_MEL_BINS,
+    K_LOW_FREQ,
+    K_HIGH_FREQ,
+    K_NUM_CEPS,
+    K_LIFTER,
+    K_PREEMPH,
+    K_WINDOW,
+    K_REMOVE_DC,
+    K_USE_ENERGY,
+    K_ENERGY_FLOOR,
+    K_N_FEAT,
+    K_STACK,
+    K_STRIDE,
+    K_ALPHABET,
+    K_LAYERS,
+    K_N_OUT,
+    K_CMVN,
+    K_CMVN_PRIOR,
+    K_CMVN_WINDOW,
+    K_CMVN_NORM_VARS,
+    K_COUNT
 };
 #define K_COUNT_V1 K_CMVN /* version 1 files have the keys before cmvn, version 2 all of them */
-static const char *const key_names[K_COUNT] = {
-    "sample_rate", "frame_length_ms", "frame_shift_ms", "fft_size",   "num_mel_bins", "low_freq",   "high_freq",
-    "num_ceps",    "cepstral_lifter", "preemph",        "window",     "remove_dc_offset", "use_energy",
-    "energy_floor", "n_feat",         "stack",          "stride",     "alphabet",     "layers",     "n_out",
-    "cmvn",        "cmvn_prior_frames", "cmvn_window",  "cmvn_norm_vars"};
+static const char *const key_names[K_COUNT] = {"sample_rate",
+                                               "frame_length_ms",
+                                               "frame_shift_ms",
+                                               "fft_size",
+                                               "num_mel_bins",
+                                               "low_freq",
+                                               "high_freq",
+                                               "num_ceps",
+                                               "cepstral_lifter",
+                                               "preemph",
+                                               "window",
+                                               "remove_dc_offset",
+                                               "use_energy",
+                                               "energy_floor",
+                                               "n_feat",
+                                               "stack",
+                                               "stride",
+                                               "alphabet",
+                                               "layers",
+                                               "n_out",
+                                               "cmvn",
+                                               "cmvn_prior_frames",
+                                               "cmvn_window",
+                                               "cmvn_norm_vars"};
 
 static int parse_int(const char *s, int *out)
 {
@@ -370,8 +418,8 @@ static int parse_float(const char *s, float *out)
 }
 
 /* Parses the metadata block into d's scalar fields. */
-static asr_status parse_meta(const char *path, const char *text, size_t len, uint32_t version, asr_model_desc *d,
-                             asr_error *err)
+static asr_status parse_meta(const char *path, const char *text, size_t len, uint32_t version,
+                             asr_model_desc *d, asr_error *err)
 {
     const int n_keys = version >= 2 ? K_COUNT : K_COUNT_V1;
     char buf[MAX_META_LEN + 1];
@@ -387,8 +435,8 @@ static asr_status parse_meta(const char *path, const char *text, size_t len, uin
         line_no++;
         char *sp = strchr(line, ' ');
         if (!sp)
-            return asr_error_set(err, ASR_ERR_FORMAT, "%s: metadata line %d has no value: '%.40s'", path, line_no,
-                                 line);
+            return asr_error_set(err, ASR_ERR_FORMAT, "%s: metadata line %d has no value: '%.40s'", path,
+                                 line_no, line);
         *sp = 0;
         const char *key = line, *val = sp + 1;
         int k = 0, bad = 0;
@@ -399,24 +447,24 @@ static asr_status parse_meta(const char *path, const char *text, size_t len, uin
             char tname[8];
             int in, hidden, n = 0;
             if (strncmp(key, "layer", 5) || parse_int(key + 5, &li) || key[5] < '0' || key[5] > '9')
-                return asr_error_set(err, ASR_ERR_FORMAT, "%s: unknown metadata key '%.40s' (line %d)", path, key,
-                                     line_no);
+                return asr_error_set(err, ASR_ERR_FORMAT, "%s: unknown metadata key '%.40s' (line %d)", path,
+                                     key, line_no);
             if (li < 0 || li >= ASR_MAX_LAYERS)
-                return asr_error_set(err, ASR_ERR_FORMAT, "%s: metadata key '%.40s': at most %d layers", path, key,
-                                     ASR_MAX_LAYERS);
+                return asr_error_set(err, ASR_ERR_FORMAT, "%s: metadata key '%.40s': at most %d layers", path,
+                                     key, ASR_MAX_LAYERS);
             if (layer_seen[li]++)
                 return asr_error_set(err, ASR_ERR_FORMAT, "%s: duplicate metadata key '%s'", path, key);
             if (sscanf(val, "%7s %d %d%n", tname, &in, &hidden, &n) != 3 || val[n])
-                return asr_error_set(err, ASR_ERR_FORMAT, "%s: metadata '%s' wants 'TYPE IN HIDDEN', got '%.40s'",
-                                     path, key, val);
+                return asr_error_set(err, ASR_ERR_FORMAT,
+                                     "%s: metadata '%s' wants 'TYPE IN HIDDEN', got '%.40s'", path, key, val);
             nn_rnn_layer *l = &d->layers[li];
             if (!strcmp(tname, "gru"))
                 l->type = NN_GRU;
             else if (!strcmp(tname, "lstm"))
                 l->type = NN_LSTM;
             else
-                return asr_error_set(err, ASR_ERR_FORMAT, "%s: %s: unknown layer type '%s' (gru or lstm)", path, key,
-                                     tname);
+                return asr_error_set(err, ASR_ERR_FORMAT, "%s: %s: unknown layer type '%s' (gru or lstm)",
+                                     path, key, tname);
             l->in = in;
             l->hidden = hidden;
             continue;
@@ -425,51 +473,94 @@ static asr_status parse_meta(const char *path, const char *text, size_t len, uin
             return asr_error_set(err, ASR_ERR_FORMAT, "%s: duplicate metadata key '%s'", path, key);
         mfcc_params *p = &d->frontend;
         switch (k) {
-        case K_SAMPLE_RATE: bad = parse_int(val, &p->sample_rate); break;
-        case K_FRAME_LENGTH: bad = parse_float(val, &p->frame_length_ms); break;
-        case K_FRAME_SHIFT: bad = parse_float(val, &p->frame_shift_ms); break;
-        case K_FFT_SIZE: bad = parse_int(val, &p->fft_size); break;
-        case K_MEL_BINS: bad = parse_int(val, &p->num_mel_bins); break;
-        case K_LOW_FREQ: bad = parse_float(val, &p->low_freq); break;
-        case K_HIGH_FREQ: bad = parse_float(val, &p->high_freq); break;
-        case K_NUM_CEPS: bad = parse_int(val, &p->num_ceps); break;
-        case K_LIFTER: bad = parse_float(val, &p->cepstral_lifter); break;
-        case K_PREEMPH: bad = parse_float(val, &p->preemph); break;
+        case K_SAMPLE_RATE:
+            bad = parse_int(val, &p->sample_rate);
+            break;
+        case K_FRAME_LENGTH:
+            bad = parse_float(val, &p->frame_length_ms);
+            break;
+        case K_FRAME_SHIFT:
+            bad = parse_float(val, &p->frame_shift_ms);
+            break;
+        case K_FFT_SIZE:
+            bad = parse_int(val, &p->fft_size);
+            break;
+        case K_MEL_BINS:
+            bad = parse_int(val, &p->num_mel_bins);
+            break;
+        case K_LOW_FREQ:
+            bad = parse_float(val, &p->low_freq);
+            break;
+        case K_HIGH_FREQ:
+            bad = parse_float(val, &p->high_freq);
+            break;
+        case K_NUM_CEPS:
+            bad = parse_int(val, &p->num_ceps);
+            break;
+        case K_LIFTER:
+            bad = parse_float(val, &p->cepstral_lifter);
+            break;
+        case K_PREEMPH:
+            bad = parse_float(val, &p->preemph);
+            break;
         case K_WINDOW:
             bad = 1;
             for (int w = 0; w < 3; w++)
                 if (!strcmp(val, window_names[w]))
                     p->window = (mfcc_window)w, bad = 0;
             break;
-        case K_REMOVE_DC: bad = parse_int(val, &p->remove_dc_offset); break;
-        case K_USE_ENERGY: bad = parse_int(val, &p->use_energy); break;
-        case K_ENERGY_FLOOR: bad = parse_float(val, &p->energy_floor); break;
-        case K_N_FEAT: bad = parse_int(val, &d->n_feat); break;
-        case K_STACK: bad = parse_int(val, &d->stack); break;
-        case K_STRIDE: bad = parse_int(val, &d->stride); break;
+        case K_REMOVE_DC:
+            bad = parse_int(val, &p->remove_dc_offset);
+            break;
+        case K_USE_ENERGY:
+            bad = parse_int(val, &p->use_energy);
+            break;
+        case K_ENERGY_FLOOR:
+            bad = parse_float(val, &p->energy_floor);
+            break;
+        case K_N_FEAT:
+            bad = parse_int(val, &d->n_feat);
+            break;
+        case K_STACK:
+            bad = parse_int(val, &d->stack);
+            break;
+        case K_STRIDE:
+            bad = parse_int(val, &d->stride);
+            break;
         case K_ALPHABET: {
             size_t n = strlen(val);
             if (n > ASR_MAX_LABELS)
-                return asr_error_set(err, ASR_ERR_ALPHABET, "%s: alphabet has %zu labels (at most %d)", path, n,
-                                     ASR_MAX_LABELS);
+                return asr_error_set(err, ASR_ERR_ALPHABET, "%s: alphabet has %zu labels (at most %d)", path,
+                                     n, ASR_MAX_LABELS);
             for (size_t i = 0; i <= n; i++)
                 d->alphabet[i] = val[i] == '_' ? ' ' : val[i];
             break;
         }
-        case K_LAYERS: bad = parse_int(val, &d->n_layers); break;
-        case K_N_OUT: bad = parse_int(val, &d->n_out); break;
+        case K_LAYERS:
+            bad = parse_int(val, &d->n_layers);
+            break;
+        case K_N_OUT:
+            bad = parse_int(val, &d->n_out);
+            break;
         case K_CMVN: {
             int m = cmvn_mode_parse(val);
             bad = m < 0;
             d->cmvn.mode = bad ? CMVN_GLOBAL : (cmvn_mode)m;
             break;
         }
-        case K_CMVN_PRIOR: bad = parse_float(val, &d->cmvn.prior_frames); break;
-        case K_CMVN_WINDOW: bad = parse_float(val, &d->cmvn.window); break;
-        case K_CMVN_NORM_VARS: bad = parse_int(val, &d->cmvn.norm_vars); break;
+        case K_CMVN_PRIOR:
+            bad = parse_float(val, &d->cmvn.prior_frames);
+            break;
+        case K_CMVN_WINDOW:
+            bad = parse_float(val, &d->cmvn.window);
+            break;
+        case K_CMVN_NORM_VARS:
+            bad = parse_int(val, &d->cmvn.norm_vars);
+            break;
         }
         if (bad)
-            return asr_error_set(err, ASR_ERR_FORMAT, "%s: metadata '%s' has bad value '%.40s'", path, key, val);
+            return asr_error_set(err, ASR_ERR_FORMAT, "%s: metadata '%s' has bad value '%.40s'", path, key,
+                                 val);
     }
     for (int k = 0; k < n_keys; k++)
         if (!seen[k])
@@ -608,23 +699,24 @@ static int rd_bytes(reader *r, void *dst, size_t n)
 /* Whether a failure is "the file ends too early" (reworded when the checksum also fails). */
 typedef enum { PARSE_OK, PARSE_TRUNCATED, PARSE_BAD } parse_result;
 
-#define NEED(n, ...)                                                                                       \
-    do {                                                                                                   \
-        if (r->left < (size_t)(n)) {                                                                       \
-            asr_error_set(err, ASR_ERR_FORMAT, __VA_ARGS__);                                               \
-            return PARSE_TRUNCATED;                                                                        \
-        }                                                                                                  \
+#define NEED(n, ...)                                                                                         \
+    do {                                                                                                     \
+        if (r->left < (size_t)(n)) {                                                                         \
+            asr_error_set(err, ASR_ERR_FORMAT, __VA_ARGS__);                                                 \
+            return PARSE_TRUNCATED;                                                                          \
+        }                                                                                                    \
     } while (0)
-#define READ(dst, n)                                                                                       \
-    do {                                                                                                   \
-        if (rd_bytes(r, dst, n)) {                                                                         \
-            asr_error_set(err, ASR_ERR_IO, "%s: read failed", path);                                       \
-            return PARSE_BAD;                                                                              \
-        }                                                                                                  \
+#define READ(dst, n)                                                                                         \
+    do {                                                                                                     \
+        if (rd_bytes(r, dst, n)) {                                                                           \
+            asr_error_set(err, ASR_ERR_IO, "%s: read failed", path);                                         \
+            return PARSE_BAD;                                                                                \
+        }                                                                                                    \
     } while (0)
 
 /* Walks metadata and tensors (after magic and version), filling d and its slab. */
-static parse_result parse_body(const char *path, reader *r, uint32_t version, asr_model_desc *d, asr_error *err)
+static parse_result parse_body(const char *path, reader *r, uint32_t version, asr_model_desc *d,
+                               asr_error *err)
 {
     unsigned char b4[8];
     NEED(4, "%s: truncated: header needs 4 bytes, %zu left", path, r->left);
@@ -700,26 +792,27 @@ static parse_result parse_body(const char *path, reader *r, uint32_t version, as
         READ(b4, 4);
         uint32_t ndim = rd_u32(b4);
         if (ndim != (uint32_t)t[j].ndim) {
-            asr_error_set(err, ASR_ERR_FORMAT, "%s: tensor %s has %u dimensions, expected %d", path, name, ndim,
-                          t[j].ndim);
+            asr_error_set(err, ASR_ERR_FORMAT, "%s: tensor %s has %u dimensions, expected %d", path, name,
+                          ndim, t[j].ndim);
             return PARSE_BAD;
         }
-        NEED(4 * ndim, "%s: truncated: tensor %s needs %u bytes for its shape, %zu left", path, name, 4 * ndim,
-             r->left);
+        NEED(4 * ndim, "%s: truncated: tensor %s needs %u bytes for its shape, %zu left", path, name,
+             4 * ndim, r->left);
         READ(b4, 4 * ndim);
         for (uint32_t k = 0; k < ndim; k++) {
             uint32_t dim = rd_u32(b4 + 4 * k);
             if (dim != t[j].dims[k]) {
                 if (ndim == 2)
-                    asr_error_set(err, ASR_ERR_FORMAT, "%s: tensor %s has shape (%u, %u), expected (%u, %u)", path,
-                                  name, rd_u32(b4), rd_u32(b4 + 4), t[j].dims[0], t[j].dims[1]);
+                    asr_error_set(err, ASR_ERR_FORMAT, "%s: tensor %s has shape (%u, %u), expected (%u, %u)",
+                                  path, name, rd_u32(b4), rd_u32(b4 + 4), t[j].dims[0], t[j].dims[1]);
                 else
-                    asr_error_set(err, ASR_ERR_FORMAT, "%s: tensor %s has shape (%u), expected (%u)", path, name, dim,
-                                  t[j].dims[0]);
+                    asr_error_set(err, ASR_ERR_FORMAT, "%s: tensor %s has shape (%u), expected (%u)", path,
+                                  name, dim, t[j].dims[0]);
                 if (!strcmp(name, "proj.w") && k == 0)
-                    asr_error_set(err, ASR_ERR_ALPHABET,
-                                  "%s: alphabet has %d labels (+ blank = %d outputs) but proj.w has %u outputs", path,
-                                  d->n_out - 1, d->n_out, dim);
+                    asr_error_set(
+                        err, ASR_ERR_ALPHABET,
+                        "%s: alphabet has %d labels (+ blank = %d outputs) but proj.w has %u outputs", path,
+                        d->n_out - 1, d->n_out, dim);
                 return PARSE_BAD;
             }
         }
@@ -729,7 +822,8 @@ static parse_result parse_body(const char *path, reader *r, uint32_t version, as
     }
     NEED(4, "%s: truncated: checksum needs 4 bytes, %zu left", path, r->left);
     if (r->left != 4) {
-        asr_error_set(err, ASR_ERR_FORMAT, "%s: %zu unexpected bytes after the last tensor", path, r->left - 4);
+        asr_error_set(err, ASR_ERR_FORMAT, "%s: %zu unexpected bytes after the last tensor", path,
+                      r->left - 4);
         return PARSE_BAD;
     }
     return PARSE_OK;
@@ -797,8 +891,9 @@ asr_status asr_model_read(const char *path, asr_model_desc *d, asr_error *err)
     }
     uint32_t version = rd_u32(head + MAGIC_LEN);
     if (version < 1 || version > ASR_MODEL_VERSION) {
-        st = asr_error_set(err, ASR_ERR_VERSION, "%s: version %u not supported (this asrd reads versions 1..%d)",
-                           path, version, ASR_MODEL_VERSION);
+        st = asr_error_set(err, ASR_ERR_VERSION,
+                           "%s: version %u not supported (this asrd reads versions 1..%d)", path, version,
+                           ASR_MODEL_VERSION);
         goto fail;
     }
     reader r = {f, size - sizeof head, crc32(crc32(0L, Z_NULL, 0), head, sizeof head), 0};

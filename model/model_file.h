@@ -52,19 +52,19 @@
  * never complete a stack are dropped) -> RNN layers -> proj -> log-softmax over n_out labels. */
 typedef struct asr_model_desc {
     mfcc_params frontend;
-    int n_feat;        /* == frontend.num_ceps */
-    float *feat_mean;  /* (n_feat) */
-    float *feat_std;   /* (n_feat), > 0 */
-    cmvn_params cmvn;  /* how feat_mean/feat_std are used; zeroed = global (version 1 files) */
-    int stack;         /* frames concatenated per network input, >= 1 */
-    int stride;        /* input frames between network inputs, >= 1 */
+    int n_feat;       /* == frontend.num_ceps */
+    float *feat_mean; /* (n_feat) */
+    float *feat_std;  /* (n_feat), > 0 */
+    cmvn_params cmvn; /* how feat_mean/feat_std are used; zeroed = global (version 1 files) */
+    int stack;        /* frames concatenated per network input, >= 1 */
+    int stride;       /* input frames between network inputs, >= 1 */
     char alphabet[ASR_MAX_LABELS + 1]; /* labels 1..n_out-1, one byte each, NUL-terminated */
     int n_layers;
     nn_rnn_layer layers[ASR_MAX_LAYERS]; /* layer 0 input = n_feat * stack */
-    int n_out;         /* 1 (blank) + strlen(alphabet) */
-    const float *proj_w; /* (n_out, H_last) */
-    const float *proj_b; /* (n_out) */
-    float *slab;       /* owns every tensor above when filled by asr_model_read / asr_model_desc_alloc */
+    int n_out;                           /* 1 (blank) + strlen(alphabet) */
+    const float *proj_w;                 /* (n_out, H_last) */
+    const float *proj_b;                 /* (n_out) */
+    float *slab; /* owns every tensor above when filled by asr_model_read / asr_model_desc_alloc */
 } asr_model_desc;
 
 /* Given frontend, n_feat, stack, stride, alphabet, n_layers and each layer's type/in/hidden, and

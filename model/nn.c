@@ -210,8 +210,8 @@ size_t nn_rnn_batch_scratch_size(const nn_rnn_layer *l, int n, int R)
 /* The shared body of nn_rnn_forward_batch and its reference: fast selects the SIMD kernels.
  * Per step t the streams still running (T[i] > t) have their previous h gathered into hs
  * (n_t, H); one product gives hp (n_t, G*H); each stream's gates then run exactly as alone. */
-static void rnn_batch(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state, float *y,
-                      float *scratch, int fast)
+static void rnn_batch(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state,
+                      float *y, float *scratch, int fast)
 {
     int H = l->hidden, I = l->in, gh = nn_rnn_gates(l->type) * H;
     int row = (gh + 15) & ~15, hrow = (H + 15) & ~15;

@@ -49,8 +49,7 @@ size_t nn_rnn_scratch_size(const nn_rnn_layer *l, int T);
 void nn_rnn_forward(const nn_rnn_layer *l, int T, const float *x, float *state, float *y, float *scratch);
 
 /* Reference: same contract, plain scalar C loops. The fast path is tested against it. */
-void nn_rnn_forward_ref(const nn_rnn_layer *l, int T, const float *x, float *state, float *y,
-                        float *scratch);
+void nn_rnn_forward_ref(const nn_rnn_layer *l, int T, const float *x, float *state, float *y, float *scratch);
 
 /* Floats of scratch nn_rnn_forward_batch needs for n streams with R frames in all. */
 size_t nn_rnn_batch_scratch_size(const nn_rnn_layer *l, int n, int R);
@@ -69,8 +68,7 @@ void nn_rnn_forward_batch_ref(const nn_rnn_layer *l, int n, const int *T, const 
 
 /* y (T, out) = x (T, in) * W^T + b, W (out, in) row-major, b may be NULL. Fast path and reference. */
 void nn_linear_forward(const float *w, const float *b, int in, int out, int T, const float *x, float *y);
-void nn_linear_forward_ref(const float *w, const float *b, int in, int out, int T, const float *x,
-                           float *y);
+void nn_linear_forward_ref(const float *w, const float *b, int in, int out, int T, const float *x, float *y);
 
 /* The kernels the fast paths use on this CPU: "avx512", "avx2" or "scalar" (static string). */
 const char *nn_kernel_name(void);

@@ -89,21 +89,21 @@ INL void kern_4x3(const float *w, int K, const float *x, int ldx, float *y, int 
     __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
     const size_t k1 = (size_t)K, l1 = (size_t)ldx;
     int k = 0;
-#define STEP(LOAD)                                                                                         \
-    do {                                                                                                   \
-        __m256 x0 = LOAD(x + k), x1 = LOAD(x + l1 + k), x2 = LOAD(x + 2 * l1 + k), wv;                     \
-        wv = LOAD(w + k);                                                                                  \
-        a00 = _mm256_fmadd_ps(wv, x0, a00), a01 = _mm256_fmadd_ps(wv, x1, a01);                            \
-        a02 = _mm256_fmadd_ps(wv, x2, a02);                                                                \
-        wv = LOAD(w + k1 + k);                                                                             \
-        a10 = _mm256_fmadd_ps(wv, x0, a10), a11 = _mm256_fmadd_ps(wv, x1, a11);                            \
-        a12 = _mm256_fmadd_ps(wv, x2, a12);                                                                \
-        wv = LOAD(w + 2 * k1 + k);                                                                         \
-        a20 = _mm256_fmadd_ps(wv, x0, a20), a21 = _mm256_fmadd_ps(wv, x1, a21);                            \
-        a22 = _mm256_fmadd_ps(wv, x2, a22);                                                                \
-        wv = LOAD(w + 3 * k1 + k);                                                                         \
-        a30 = _mm256_fmadd_ps(wv, x0, a30), a31 = _mm256_fmadd_ps(wv, x1, a31);                            \
-        a32 = _mm256_fmadd_ps(wv, x2, a32);                                                                \
+#define STEP(LOAD)                                                                                           \
+    do {                                                                                                     \
+        __m256 x0 = LOAD(x + k), x1 = LOAD(x + l1 + k), x2 = LOAD(x + 2 * l1 + k), wv;                       \
+        wv = LOAD(w + k);                                                                                    \
+        a00 = _mm256_fmadd_ps(wv, x0, a00), a01 = _mm256_fmadd_ps(wv, x1, a01);                              \
+        a02 = _mm256_fmadd_ps(wv, x2, a02);                                                                  \
+        wv = LOAD(w + k1 + k);                                                                               \
+        a10 = _mm256_fmadd_ps(wv, x0, a10), a11 = _mm256_fmadd_ps(wv, x1, a11);                              \
+        a12 = _mm256_fmadd_ps(wv, x2, a12);                                                                  \
+        wv = LOAD(w + 2 * k1 + k);                                                                           \
+        a20 = _mm256_fmadd_ps(wv, x0, a20), a21 = _mm256_fmadd_ps(wv, x1, a21);                              \
+        a22 = _mm256_fmadd_ps(wv, x2, a22);                                                                  \
+        wv = LOAD(w + 3 * k1 + k);                                                                           \
+        a30 = _mm256_fmadd_ps(wv, x0, a30), a31 = _mm256_fmadd_ps(wv, x1, a31);                              \
+        a32 = _mm256_fmadd_ps(wv, x2, a32);                                                                  \
     } while (0)
     for (; k + 8 <= K; k += 8)
         STEP(_mm256_loadu_ps);
@@ -157,8 +157,8 @@ INL float kern_1x1(const float *w, int K, const float *x)
     return hsum1(a0);
 }
 
-TGT void nn_avx2_gemm_nt(const float *w, const float *b, int K, int N, int T, const float *x, int ldx, float *y,
-                         int ldy)
+TGT void nn_avx2_gemm_nt(const float *w, const float *b, int K, int N, int T, const float *x, int ldx,
+                         float *y, int ldy)
 {
     const size_t k1 = (size_t)K;
     if (T == 1) {

@@ -85,8 +85,8 @@ INL void kern(const float *w, int K, int K8, const float *xp, int nv, float *y, 
     for (int j = 0; j < kf; j++)
         kstep(acc, xp + (size_t)j * 16, pstride, w + (size_t)j * 8, k1, 0, R, P);
     if (kf < K8) /* K tail: zeros beyond K in both operands, as the AVX2 kernel's masked loads */
-        kstep(acc, xp + (size_t)kf * 16, pstride, w + (size_t)kf * 8, k1, (__mmask8)((1u << (K - kf * 8)) - 1), R,
-              P);
+        kstep(acc, xp + (size_t)kf * 16, pstride, w + (size_t)kf * 8, k1,
+              (__mmask8)((1u << (K - kf * 8)) - 1), R, P);
 #pragma GCC unroll 4
     for (int p = 0; p < P; p++) {
         float *y0 = y + (size_t)(2 * p) * ldy, *y1 = y0 + ldy;
@@ -100,7 +100,8 @@ INL void kern(const float *w, int K, int K8, const float *xp, int nv, float *y, 
                 const float *br = b ? b + r : NULL;
                 store4(y0 + r, _mm_add_ps(_mm512_castps512_ps128(s), _mm512_extractf32x4_ps(s, 1)), br);
                 if (second)
-                    store4(y1 + r, _mm_add_ps(_mm512_extractf32x4_ps(s, 2), _mm512_extractf32x4_ps(s, 3)), br);
+                    store4(y1 + r, _mm_add_ps(_mm512_extractf32x4_ps(s, 2), _mm512_extractf32x4_ps(s, 3)),
+                           br);
             }
         } else {
             /* one row: AVX2's hsum1, i.e. hsum4(a, a, a, a), lane 0; the bias as its kern_1x1 caller */
@@ -110,7 +111,8 @@ INL void kern(const float *w, int K, int K8, const float *xp, int nv, float *y, 
             y0[0] = _mm_cvtss_f32(_mm_add_ps(_mm512_castps512_ps128(s), _mm512_extractf32x4_ps(s, 1))) + bias;
             if (second)
                 y1[0] =
-                    _mm_cvtss_f32(_mm_add_ps(_mm512_extractf32x4_ps(s, 2), _mm512_extractf32x4_ps(s, 3))) + bias;
+                    _mm_cvtss_f32(_mm_add_ps(_mm512_extractf32x4_ps(s, 2), _mm512_extractf32x4_ps(s, 3))) +
+                    bias;
         }
     }
 }
@@ -154,8 +156,8 @@ INL void pack_pairs(const float *x, int ldx, int K, int K8, int nv, float *pack)
     }
 }
 
-TGT void nn_avx512_gemm_nt(const float *w, const float *b, int K, int N, int T, const float *x, int ldx, float *y,
-                           int ldy)
+TGT void nn_avx512_gemm_nt(const float *w, const float *b, int K, int N, int T, const float *x, int ldx,
+                           float *y, int ldy)
 {
     const int K8 = (K + 7) / 8;
     if (T < 2 || K < 1 || K8 * 16 > PACK_FLOATS) {

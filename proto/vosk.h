@@ -27,8 +27,8 @@ typedef enum vosk_msg_type {
 } vosk_msg_type;
 
 typedef struct vosk_config {
-    int sample_rate; /* 0: not given */
-    int words;       /* -1: not given, else 0/1 */
+    int sample_rate;      /* 0: not given */
+    int words;            /* -1: not given, else 0/1 */
     int max_alternatives; /* -1: not given (accepted; asrd always sends one hypothesis) */
     int has_phrase_list;
     char **phrases; /* (n_phrases) owned strings, when has_phrase_list */

@@ -37,7 +37,10 @@ static int write_file(const char *path, int format, int rate, int channels, cons
     return w == (sf_count_t)frames ? 0 : -1;
 }
 
-static void path_of(char *buf, size_t sz, const char *name) { snprintf(buf, sz, "%s/%s", tmpdir, name); }
+static void path_of(char *buf, size_t sz, const char *name)
+{
+    snprintf(buf, sz, "%s/%s", tmpdir, name);
+}
 
 static void test_formats(void)
 {
@@ -205,8 +208,8 @@ static long resample_chunked(audio_resampler *rs, const float *x, size_t n, cons
     for (size_t c = 0; c <= n_cuts + !end_with_data && ret >= 0; c++) {
         int flush = c > n_cuts; /* the separate flush call */
         size_t to = flush ? n : c < n_cuts ? cuts[c] : n;
-        long g = audio_resampler_process(rs, flush ? NULL : x + pos, to - pos, flush || (c == n_cuts && end_with_data),
-                                         &buf, &cap, &err);
+        long g = audio_resampler_process(rs, flush ? NULL : x + pos, to - pos,
+                                         flush || (c == n_cuts && end_with_data), &buf, &cap, &err);
         if (g < 0 || len + (size_t)g > n * 8 + 4096)
             ret = -1;
         else if (g > 0)
@@ -272,12 +275,15 @@ static void test_resample_chunking(void)
                 for (long i = 0; first < 0 && i < ny && i < nw; i++)
                     if (memcmp(&y[i], &whole[i], sizeof(float)) != 0)
                         first = i;
-                fprintf(stderr, "%d Hz trial %d (%zu cuts, max chunk %d): %ld samples vs %ld, first difference at %ld\n",
-                        rate, trial, nc, maxc, ny, nw, first);
+                fprintf(
+                    stderr,
+                    "%d Hz trial %d (%zu cuts, max chunk %d): %ld samples vs %ld, first difference at %ld\n",
+                    rate, trial, nc, maxc, ny, nw, first);
             }
             free(y);
         }
-        CHECK(same == trials, "%d Hz: %d of %d random chunkings bit-identical to the whole buffer", rate, same, trials);
+        CHECK(same == trials, "%d Hz: %d of %d random chunkings bit-identical to the whole buffer", rate,
+              same, trials);
         /* A reset mid-stream forgets the first part: the next stream equals the whole-buffer one. */
         float *tmp = NULL;
         size_t cap = 0;
@@ -285,8 +291,8 @@ static void test_resample_chunking(void)
         audio_resampler_reset(rs);
         float *y = NULL;
         long ny = resample_chunked(rs, x, n, NULL, 0, 1, &y);
-        CHECK(ny == nw && memcmp(y, whole, sizeof(float) * (size_t)nw) == 0, "%d Hz: after reset: not the same stream",
-              rate);
+        CHECK(ny == nw && memcmp(y, whole, sizeof(float) * (size_t)nw) == 0,
+              "%d Hz: after reset: not the same stream", rate);
         free(y);
         free(tmp);
         free(whole);
@@ -313,9 +319,9 @@ static double rms_vs_tone(const float *y, size_t i0, size_t i1, double a, double
  *    <= 0.01 dB, an error of 1.2e-3: measured -61 dB at worst, 44.1 kHz at 0.9 of Nyquist;
  *    libsamplerate's medium sinc, the resampler before, fails at 0.9: -13 dB);
  *  - downsampling: a tone above the output's Nyquist frequency comes out >= 100 dB down (no
- *    aliasing; measured <= -118 dB); upsampling: the error rms against the exact tone includes every image, so the
- *    passband check also bounds imaging.
- * Levels are taken over the middle of 2 s, away from the stream's ends. */
+ *    aliasing; measured <= -118 dB); upsampling: the error rms against the exact tone includes every image,
+ * so the passband check also bounds imaging. Levels are taken over the middle of 2 s, away from the stream's
+ * ends. */
 static void test_resample_reference(void)
 {
     const int rates[] = {8000, 11025, 22050, 44100, 48000};
@@ -344,7 +350,8 @@ static void test_resample_reference(void)
             double f = sweep ? 0 : freqs[k], f1 = 0.9 * nyq, dur = (double)n / rate;
             for (size_t i = 0; i < n; i++) {
                 double t = (double)i / rate;
-                x[i] = (float)(amp * sin(sweep ? 2 * M_PI * (50 * t + (f1 - 50) * t * t / (2 * dur)) : 2 * M_PI * f * t));
+                x[i] = (float)(amp * sin(sweep ? 2 * M_PI * (50 * t + (f1 - 50) * t * t / (2 * dur))
+                                               : 2 * M_PI * f * t));
             }
             long ny = audio_resampler_process(rs, x, n, 1, &y, &cap, &err);
             CHECK(ny == 32000, "%d Hz: %ld samples for 2 s", rate, ny);
@@ -366,11 +373,12 @@ static void test_resample_reference(void)
                 CHECK(e <= 2e-3, "%d Hz: %.0f Hz tone: error rms %.3g of the tone's", rate, f, e);
             } else {
                 e = rms_vs_tone(y, i0, i1, 0, 0, 16000, 0) / (amp / sqrt(2));
-                CHECK(e <= 1e-5, "%d Hz: %.0f Hz tone aliased into the output at %.1f dB", rate, f, 20 * log10(e));
+                CHECK(e <= 1e-5, "%d Hz: %.0f Hz tone aliased into the output at %.1f dB", rate, f,
+                      20 * log10(e));
             }
             if (getenv("TEST_AUDIO_VERBOSE"))
-                fprintf(stderr, "%d Hz %s %.0f Hz: %.1f dB\n", rate, sweep ? "sweep to" : "tone", sweep ? f1 : f,
-                        20 * log10(e));
+                fprintf(stderr, "%d Hz %s %.0f Hz: %.1f dB\n", rate, sweep ? "sweep to" : "tone",
+                        sweep ? f1 : f, 20 * log10(e));
         }
         audio_resampler_destroy(rs);
         free(y);
@@ -443,8 +451,10 @@ static void test_samples(void)
     audio_reader_close(r);
     float *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
-    CHECK(audio_read_file("tests/data/sample.flac", 16000, &a, &na, &err) == ASR_OK, "sample.flac: %s", err.msg);
-    CHECK(audio_read_file("tests/data/sample.ogg", 16000, &b, &nb, &err) == ASR_OK, "sample.ogg: %s", err.msg);
+    CHECK(audio_read_file("tests/data/sample.flac", 16000, &a, &na, &err) == ASR_OK, "sample.flac: %s",
+          err.msg);
+    CHECK(audio_read_file("tests/data/sample.ogg", 16000, &b, &nb, &err) == ASR_OK, "sample.ogg: %s",
+          err.msg);
     CHECK(na > 16000 && labs((long)na - (long)nb) < 200, "flac %zu vs ogg %zu samples", na, nb);
     free(a);
     free(b);

@@ -20,25 +20,29 @@
 
 #define SAMPLE "tests/data/sample.flac"
 
-static void sleep_ms(int ms) {
+static void sleep_ms(int ms)
+{
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void *close_main(void *arg) {
+static void *close_main(void *arg)
+{
     capture_close(arg);
     return NULL;
 }
 
 /* capture_close(c) on a helper thread; returns the seconds it took, or -1 when it had not
  * returned after 10 s (a hang: the test cannot go on, so it reports and exits). */
-static double timed_close(capture *c, const char *what) {
+static double timed_close(capture *c, const char *what)
+{
     pthread_t t;
     double t0 = now_s();
     pthread_create(&t, NULL, close_main, c);
@@ -55,14 +59,17 @@ static double timed_close(capture *c, const char *what) {
 }
 
 /* Reads from c until capture_eof (or ~60 s); returns malloc'd samples. */
-static float *drain(capture *c, size_t *n) {
+static float *drain(capture *c, size_t *n)
+{
     size_t cap = 1 << 16, len = 0;
     float *x = malloc(cap * sizeof *x);
     asr_error err;
     for (int idle = 0; idle < 6000 && !capture_eof(c);) {
-        if (len + 4096 > cap) x = realloc(x, (cap *= 2) * sizeof *x);
+        if (len + 4096 > cap)
+            x = realloc(x, (cap *= 2) * sizeof *x);
         long k = capture_read(c, x + len, 4096, &err);
-        if (k < 0) break;
+        if (k < 0)
+            break;
         if (k == 0) {
             idle++;
             sleep_ms(10);
@@ -73,7 +80,8 @@ static float *drain(capture *c, size_t *n) {
     return x;
 }
 
-static void test_opts(void) {
+static void test_opts(void)
+{
     asr_error err;
     capture_opts o = capture_default_opts();
     CHECK(o.kind == CAPTURE_PORTAUDIO && o.out_rate == 16000 && o.paced == 1, "defaults");
@@ -81,9 +89,8 @@ static void test_opts(void) {
     CHECK(capture_open(&o, &err) == NULL && err.code == ASR_ERR_ARG, "file without path");
     o.path = "-";
     o.loop = 1;
-    CHECK(capture_open(&o, &err) == NULL &&
-              strstr(err.msg, "standard input"),
-          "loop on stdin refused: %s", err.msg);
+    CHECK(capture_open(&o, &err) == NULL && strstr(err.msg, "standard input"), "loop on stdin refused: %s",
+          err.msg);
     o = capture_default_opts();
     o.out_rate = 10;
     CHECK(capture_open(&o, &err) == NULL && err.code == ASR_ERR_ARG, "bad out_rate");
@@ -97,7 +104,8 @@ static void test_opts(void) {
 }
 
 /* The file source at out_rate equals the reader's own output, paced or not. */
-static void test_file(int paced, int rate) {
+static void test_file(int paced, int rate)
+{
     asr_error err;
     float *ref = NULL;
     size_t nref = 0;
@@ -122,8 +130,8 @@ static void test_file(int paced, int rate) {
     CHECK(capture_eof(c), "eof reached (paced=%d rate=%d)", paced, rate);
     CHECK(capture_state(c) == CAPTURE_ENDED, "state ended: %s", capture_state_name(capture_state(c)));
     CHECK(n == nref, "count: %zu vs %zu (paced=%d rate=%d)", n, nref, paced, rate);
-    CHECK(n == nref && memcmp(x, ref, n * sizeof *x) == 0, "identical samples (paced=%d rate=%d)",
-          paced, rate);
+    CHECK(n == nref && memcmp(x, ref, n * sizeof *x) == 0, "identical samples (paced=%d rate=%d)", paced,
+          rate);
     CHECK(capture_dropped(c) == 0, "no drops with a reading consumer: %llu",
           (unsigned long long)capture_dropped(c));
     char name[64];
@@ -136,7 +144,8 @@ static void test_file(int paced, int rate) {
 
 /* Nobody reads a small ring while a paced file plays: the overflow is dropped and counted, and
  * what is kept is the beginning of the file. */
-static void test_drops(void) {
+static void test_drops(void)
+{
     asr_error err;
     float *ref = NULL;
     size_t nref = 0;
@@ -151,7 +160,8 @@ static void test_drops(void) {
         free(ref);
         return;
     }
-    for (int i = 0; i < 1000 && capture_state(c) != CAPTURE_ENDED; i++) sleep_ms(10);
+    for (int i = 0; i < 1000 && capture_state(c) != CAPTURE_ENDED; i++)
+        sleep_ms(10);
     CHECK(capture_state(c) == CAPTURE_ENDED, "file played out");
     size_t n = 0;
     float *x = drain(c, &n);
@@ -165,7 +175,8 @@ static void test_drops(void) {
 }
 
 /* A source that cannot be opened is retried on the capture's own thread; close ends the wait. */
-static void test_retry(capture_kind kind) {
+static void test_retry(capture_kind kind)
+{
     asr_error err;
     capture_opts o = capture_default_opts();
     o.kind = kind;
@@ -175,9 +186,11 @@ static void test_retry(capture_kind kind) {
     o.retry_max_s = 60; /* close must interrupt a long backoff */
     capture *c = capture_open(&o, &err);
     CHECK(c != NULL, "open (kind %d) succeeds without a source: %s", (int)kind, err.msg);
-    if (!c) return;
+    if (!c)
+        return;
     CHECK(capture_start(c, &err) == ASR_OK, "start: %s", err.msg);
-    for (int i = 0; i < 500 && capture_retries(c) < 3; i++) sleep_ms(10);
+    for (int i = 0; i < 500 && capture_retries(c) < 3; i++)
+        sleep_ms(10);
     CHECK(capture_retries(c) >= 3, "retried (kind %d): %llu", (int)kind,
           (unsigned long long)capture_retries(c));
     capture_state_t s = capture_state(c);
@@ -199,31 +212,40 @@ typedef struct fifo_writer {
     pthread_t t;
 } fifo_writer;
 
-static void *writer_main(void *arg) {
+static void *writer_main(void *arg)
+{
     fifo_writer *w = arg;
     int fd = open(w->fifo, O_WRONLY); /* blocks until the capture opens its end */
-    if (fd < 0) return NULL;
+    if (fd < 0)
+        return NULL;
     FILE *f = w->hold ? NULL : fopen(w->wav, "rb");
     char buf[4096];
     size_t sent = 0, n;
     while (f && (n = fread(buf, 1, sizeof buf, f)) > 0) {
-        if (w->stall_after && sent + n > w->stall_after) n = w->stall_after - sent;
-        if (write(fd, buf, n) != (ssize_t)n) break;
+        if (w->stall_after && sent + n > w->stall_after)
+            n = w->stall_after - sent;
+        if (write(fd, buf, n) != (ssize_t)n)
+            break;
         sent += n;
-        if (w->stall_after && sent >= w->stall_after) break;
+        if (w->stall_after && sent >= w->stall_after)
+            break;
     }
-    if (f) fclose(f);
-    while ((w->hold || w->stall_after) && !w->release) sleep_ms(10);
+    if (f)
+        fclose(f);
+    while ((w->hold || w->stall_after) && !w->release)
+        sleep_ms(10);
     close(fd);
     return NULL;
 }
 
 /* A WAV (PCM16, 16 kHz) copy of the sample: a FIFO carries a stream, and WAV needs no seeking. */
-static int make_wav(const char *path) {
+static int make_wav(const char *path)
+{
     asr_error err;
     float *x = NULL;
     size_t n = 0;
-    if (audio_read_file(SAMPLE, 16000, &x, &n, &err) != ASR_OK) return -1;
+    if (audio_read_file(SAMPLE, 16000, &x, &n, &err) != ASR_OK)
+        return -1;
     SF_INFO info = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
     SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
     if (!sf) {
@@ -239,7 +261,8 @@ static int make_wav(const char *path) {
     return 0;
 }
 
-static capture *fifo_capture(const char *fifo) {
+static capture *fifo_capture(const char *fifo)
+{
     asr_error err;
     capture_opts o = capture_default_opts();
     o.kind = CAPTURE_FILE;
@@ -255,7 +278,8 @@ static capture *fifo_capture(const char *fifo) {
 /* Nobody writes, a writer keeps it open and silent, a writer stalls after part of the file: each
  * time capture_close returns promptly (the supervisor used to block in open() or read() for ever,
  * and SIGTERM with it). A writer that sends a short file and leaves at once: every sample arrives. */
-static void test_fifo(void) {
+static void test_fifo(void)
+{
     char dir[] = "/tmp/asrd-capfifo-XXXXXX";
     if (!mkdtemp(dir)) {
         CHECK(0, "mkdtemp");
@@ -275,7 +299,8 @@ static void test_fifo(void) {
     capture *c = fifo_capture(fifo);
     if (c) {
         sleep_ms(300);
-        CHECK(capture_state(c) != CAPTURE_ENDED, "no writer: still waiting (%s)", capture_state_name(capture_state(c)));
+        CHECK(capture_state(c) != CAPTURE_ENDED, "no writer: still waiting (%s)",
+              capture_state_name(capture_state(c)));
         double dt = timed_close(c, "no writer");
         CHECK(dt < 1.0, "no writer: close took %.2f s", dt);
     }
@@ -302,7 +327,8 @@ static void test_fifo(void) {
         for (int i = 0; i < 300 && got < 4800; i++) {
             long k = capture_read(c, buf, 4096, &err);
             got += k > 0 ? k : 0;
-            if (k <= 0) sleep_ms(10);
+            if (k <= 0)
+                sleep_ms(10);
         }
         CHECK(got > 0, "stalled writer: the audio before the stall arrives (%ld samples)", got);
         double dt = timed_close(c, "stalled writer");
@@ -319,8 +345,8 @@ static void test_fifo(void) {
         size_t n = 0;
         float *x = drain(c, &n);
         CHECK(capture_eof(c), "whole file: eof");
-        CHECK(n == nref && memcmp(x, ref, n * sizeof *x) == 0, "whole file: identical samples (%zu vs %zu)", n,
-              nref);
+        CHECK(n == nref && memcmp(x, ref, n * sizeof *x) == 0, "whole file: identical samples (%zu vs %zu)",
+              n, nref);
         free(x);
         double dt = timed_close(c, "whole file");
         CHECK(dt < 1.0, "whole file: close took %.2f s", dt);
@@ -333,12 +359,14 @@ static void test_fifo(void) {
 }
 
 static int quiet_log_count;
-static void quiet_log(asr_log_level level, const char *msg, void *user) {
+static void quiet_log(asr_log_level level, const char *msg, void *user)
+{
     (void)level, (void)msg, (void)user;
     quiet_log_count++;
 }
 
-int main(void) {
+int main(void)
+{
     asr_log_set(quiet_log, NULL, ASR_LOG_DEBUG);
     test_opts();
     test_file(0, 16000);
@@ -352,6 +380,7 @@ int main(void) {
     asr_error err;
     FILE *f = tmpfile();
     CHECK(f && capture_list_devices(f, &err) == ASR_OK, "list devices: %s", err.msg);
-    if (f) fclose(f);
+    if (f)
+        fclose(f);
     return TEST_SUMMARY();
 }

@@ -19,8 +19,8 @@ static void test_defaults(void)
     CHECK(cfg_load_string(&c, "", "empty.yaml", &e) == ASR_OK, "empty document: %s", e.msg);
     CHECK(c.port == 2700, "empty keeps defaults");
     CHECK(c.subscriber_queue == 64 && c.max_per_address == 128 && c.n_origins == 0 && !c.origins,
-          "exposure defaults: subscriber_queue %d, max_sessions_per_address %d, %d origins", c.subscriber_queue,
-          c.max_per_address, c.n_origins);
+          "exposure defaults: subscriber_queue %d, max_sessions_per_address %d, %d origins",
+          c.subscriber_queue, c.max_per_address, c.n_origins);
     cfg_free(&c);
 }
 
@@ -35,8 +35,10 @@ static void test_exposure_keys(void)
                           "auth: {origins: [\"https://a.example\", \"*\"]}\n",
                           "x.yaml", &e) == ASR_OK,
           "load: %s", e.msg);
-    CHECK(c.subscriber_queue == 3 && c.max_per_address == 0, "limits: %d %d", c.subscriber_queue, c.max_per_address);
-    CHECK(c.n_origins == 2 && !strcmp(c.origins[0], "https://a.example") && !strcmp(c.origins[1], "*"), "origins");
+    CHECK(c.subscriber_queue == 3 && c.max_per_address == 0, "limits: %d %d", c.subscriber_queue,
+          c.max_per_address);
+    CHECK(c.n_origins == 2 && !strcmp(c.origins[0], "https://a.example") && !strcmp(c.origins[1], "*"),
+          "origins");
     CHECK(cfg_load_string(&c, "auth: {origins: []}\n", "y.yaml", &e) == ASR_OK && c.n_origins == 0,
           "an empty list clears it: %s", e.msg);
     cfg_free(&c);
@@ -73,18 +75,23 @@ static void test_values(void)
     CHECK(c.mic_enabled == 1 && !strcmp(c.mic_device, "hw:1") && c.mic_rate == 48000, "mic");
     CHECK(c.n_mic_grammar == 2 && !strcmp(c.mic_grammar[1], "no thanks"), "grammar");
     CHECK(c.silence_ms == 500 && c.max_utterance_ms == 0 && c.blank_prob == 0.5, "endpoint");
-    CHECK(c.max_sessions == 3 && c.max_message_bytes == 65536 && c.idle_timeout_s == 5 && c.max_audio_s == 1.5,
+    CHECK(c.max_sessions == 3 && c.max_message_bytes == 65536 && c.idle_timeout_s == 5 &&
+              c.max_audio_s == 1.5,
           "limits");
-    CHECK(!strcmp(c.token, "s3cret") && !strcmp(c.tls_cert, "a.pem") && !strcmp(c.tls_key, "b.pem"), "auth/tls");
+    CHECK(!strcmp(c.token, "s3cret") && !strcmp(c.tls_cert, "a.pem") && !strcmp(c.tls_key, "b.pem"),
+          "auth/tls");
     CHECK(c.log_level == ASR_LOG_DEBUG && c.json == 1, "log");
     /* a second file overrides only what it names; "" clears a string */
-    CHECK(cfg_load_string(&c, "threads: 1\nauth: {token: \"\"}\n", "w.yaml", &e) == ASR_OK, "second: %s", e.msg);
+    CHECK(cfg_load_string(&c, "threads: 1\nauth: {token: \"\"}\n", "w.yaml", &e) == ASR_OK, "second: %s",
+          e.msg);
     CHECK(c.threads == 1 && c.token == NULL && c.port == 9000, "override");
     cfg_free(&c);
 
     cfg_init(&c, &e);
-    CHECK(cfg_set_listen(&c, "[::1]:81", &e) == ASR_OK && !strcmp(c.listen_host, "::1") && c.port == 81, "v6");
-    CHECK(cfg_set_listen(&c, "8080", &e) == ASR_OK && !strcmp(c.listen_host, "::1") && c.port == 8080, "port only");
+    CHECK(cfg_set_listen(&c, "[::1]:81", &e) == ASR_OK && !strcmp(c.listen_host, "::1") && c.port == 81,
+          "v6");
+    CHECK(cfg_set_listen(&c, "8080", &e) == ASR_OK && !strcmp(c.listen_host, "::1") && c.port == 8080,
+          "port only");
     CHECK(cfg_set_listen(&c, ":0", &e) == ASR_OK && !strcmp(c.listen_host, "") && c.port == 0, "any host");
     CHECK(cfg_set_listen(&c, "h:99999", &e) != ASR_OK, "port range");
     CHECK(cfg_set_listen(&c, "h:abc", &e) != ASR_OK, "port number");
@@ -94,10 +101,12 @@ static void test_values(void)
     CHECK(cfg_set_listen(&c, "*:2", &e) == ASR_OK && !strcmp(c.listen_host, "*"), "star");
     CHECK(cfg_set_listen(&c, "[::]:3", &e) == ASR_OK && !strcmp(c.listen_host, "::"), "v6 any");
     CHECK(cfg_set_listen(&c, "256.1.1.1:29010", &e) != ASR_OK && strstr(e.msg, "'256.1.1.1'") &&
-              strstr(e.msg, "not an IPv4 address"), "256.1.1.1: %s", e.msg);
+              strstr(e.msg, "not an IPv4 address"),
+          "256.1.1.1: %s", e.msg);
     CHECK(cfg_set_listen(&c, "127.1:4", &e) != ASR_OK && strstr(e.msg, "127.1"), "127.1: %s", e.msg);
     CHECK(cfg_set_listen(&c, "::1:5", &e) != ASR_OK && strstr(e.msg, "brackets"), "bare v6: %s", e.msg);
-    CHECK(cfg_set_listen(&c, "[localhost]:6", &e) != ASR_OK && strstr(e.msg, "not an IPv6"), "[name]: %s", e.msg);
+    CHECK(cfg_set_listen(&c, "[localhost]:6", &e) != ASR_OK && strstr(e.msg, "not an IPv6"), "[name]: %s",
+          e.msg);
     CHECK(cfg_set_listen(&c, "a b:7", &e) != ASR_OK && strstr(e.msg, "'a b'"), "space: %s", e.msg);
     CHECK(!strcmp(c.listen_host, "::") && c.port == 3, "refused values change nothing");
     cfg_free(&c);
@@ -142,20 +151,24 @@ static void test_errors(void)
     expect_error("auth: {origins: \"https://a.example\"}\n", 1, 17, "expected a list");
     expect_error("auth: {origins: [\"\"]}\n", 1, 18, "expected a non-empty string");
     /* duplicate keys: at the second one (the first value would otherwise be silently overwritten) */
-    expect_error("threads: 2\nmodel: m\nthreads: 4\n", 3, 1, "duplicate key 'threads' (first at line 1, column 1)");
-    expect_error("limits:\n  max_sessions: 4\n  max_sessions: 5\n", 3, 3, "duplicate key 'limits.max_sessions'");
+    expect_error("threads: 2\nmodel: m\nthreads: 4\n", 3, 1,
+                 "duplicate key 'threads' (first at line 1, column 1)");
+    expect_error("limits:\n  max_sessions: 4\n  max_sessions: 5\n", 3, 3,
+                 "duplicate key 'limits.max_sessions'");
     expect_error("limits: {idle_timeout_s: 5}\nthreads: 2\nlimits: {max_sessions: 5}\n", 3, 1,
                  "duplicate key 'limits' (first at line 1, column 1)");
     /* cross-key checks name the file */
     cfg c;
     asr_error e = {0};
     cfg_init(&c, &e);
-    CHECK(cfg_load_string(&c, "tls: {cert: a.pem}\n", "x.yaml", &e) == ASR_ERR_CONFIG && strstr(e.msg, "x.yaml"),
+    CHECK(cfg_load_string(&c, "tls: {cert: a.pem}\n", "x.yaml", &e) == ASR_ERR_CONFIG &&
+              strstr(e.msg, "x.yaml"),
           "tls pair: %s", e.msg);
     CHECK(cfg_load_string(&c, "limits: {min_sample_rate: 48000, max_sample_rate: 8000}\n", "x.yaml", &e) ==
               ASR_ERR_CONFIG,
           "rate order");
-    CHECK(cfg_load_file(&c, "/nonexistent/asrd.yaml", &e) == ASR_ERR_IO && strstr(e.msg, "/nonexistent/asrd.yaml"),
+    CHECK(cfg_load_file(&c, "/nonexistent/asrd.yaml", &e) == ASR_ERR_IO &&
+              strstr(e.msg, "/nonexistent/asrd.yaml"),
           "missing file: %s", e.msg);
     cfg_free(&c);
 }

@@ -83,10 +83,9 @@ static void test_greedy_equivalence(void)
                     rg.words[i].end_ms != rb.words[i].end_ms ||
                     fabsf(rg.words[i].conf - rb.words[i].conf) > 1e-6f) {
                     if (bad_words++ < 3)
-                        fprintf(stderr, "word %d: greedy %s %.0f-%.0f %.4f beam %s %.0f-%.0f %.4f\n",
-                                i, rg.words[i].word, rg.words[i].start_ms, rg.words[i].end_ms,
-                                rg.words[i].conf, rb.words[i].word, rb.words[i].start_ms,
-                                rb.words[i].end_ms, rb.words[i].conf);
+                        fprintf(stderr, "word %d: greedy %s %.0f-%.0f %.4f beam %s %.0f-%.0f %.4f\n", i,
+                                rg.words[i].word, rg.words[i].start_ms, rg.words[i].end_ms, rg.words[i].conf,
+                                rb.words[i].word, rb.words[i].start_ms, rb.words[i].end_ms, rb.words[i].conf);
                     break;
                 }
         }
@@ -212,9 +211,8 @@ static void frame(float *out, int L, const double *p)
 
 /* Decodes T frames; returns the final text (caller frees) and, if parts, the partial after each
  * frame in parts[t] (caller frees). */
-static char *decode_partials(const float *f, int T, int L, const char *alpha,
-                             const ctc_beam_params *p, const asr_lm *lm, const ctc_lexicon *lx,
-                             char **parts)
+static char *decode_partials(const float *f, int T, int L, const char *alpha, const ctc_beam_params *p,
+                             const asr_lm *lm, const ctc_lexicon *lx, char **parts)
 {
     ctc_beam *b = ctc_beam_create(alpha, L, 10.0, p, lm, lx, NULL);
     for (int t = 0; t < T; t++) {
@@ -354,7 +352,7 @@ static void test_unk_penalty_timing(void)
     float f[3 * 5];
     for (int t = 0; t < 3; t++)
         frame(f + t * L, L, fr[t]);
-#define LP(t, k) ((double)f[(t) * L + (k)])
+#define LP(t, k) ((double)f[(t)*L + (k)])
 #define P(t, k) exp(LP(t, k))
     const char *lms[2] = {"\\data\\\nngram 1=4\n\n\\1-grams:\n-1 <s>\n-0.5 </s>\n-0.3 ab\n"
                           "-0.4 ba\n\n\\end\\\n",
@@ -381,8 +379,7 @@ static void test_unk_penalty_timing(void)
          * vs "ab" (paths a b -, a b b, a a b, a - b, - a b, ' ' a b: a space before any word
          * leaves the prefix as is); everything else is far behind. */
         double axa = LP(0, 2) + LP(1, 4) + LP(2, 2) + lm_unk;
-        double ab = log(P(0, 2) * P(1, 3) * (P(2, 0) + P(2, 3)) +
-                        P(0, 2) * (P(1, 2) + P(1, 0)) * P(2, 3) +
+        double ab = log(P(0, 2) * P(1, 3) * (P(2, 0) + P(2, 3)) + P(0, 2) * (P(1, 2) + P(1, 0)) * P(2, 3) +
                         (P(0, 0) + P(0, 1)) * P(1, 2) * P(2, 3)) +
                     lm_ab;
         double tie3 = ab - axa;
@@ -391,15 +388,15 @@ static void test_unk_penalty_timing(void)
             p.unk_penalty = (float)(tie1 + side * 0.002);
             char *s = decode_partials(f, 3, L, alpha, &p, lm, lx, parts);
             CHECK(strcmp(parts[0], "a") == 0 && strcmp(parts[1], side < 0 ? "ab" : "ax") == 0,
-                  "lm %d: penalty %.3f (tie %.3f): partials \"%s\" \"%s\"", v, p.unk_penalty, tie1,
-                  parts[0], parts[1]);
+                  "lm %d: penalty %.3f (tie %.3f): partials \"%s\" \"%s\"", v, p.unk_penalty, tie1, parts[0],
+                  parts[1]);
             for (int t = 0; t < 3; t++)
                 free(parts[t]);
             free(s);
             p.unk_penalty = (float)(tie3 + side * 0.002);
             s = decode_partials(f, 3, L, alpha, &p, lm, lx, parts);
-            CHECK(strcmp(s, side < 0 ? "ab" : "axa") == 0,
-                  "lm %d: penalty %.3f (tie %.3f): final \"%s\"", v, p.unk_penalty, tie3, s);
+            CHECK(strcmp(s, side < 0 ? "ab" : "axa") == 0, "lm %d: penalty %.3f (tie %.3f): final \"%s\"", v,
+                  p.unk_penalty, tie3, s);
             for (int t = 0; t < 3; t++)
                 free(parts[t]);
             free(s);
@@ -411,7 +408,7 @@ static void test_unk_penalty_timing(void)
         float h[2 * 5];
         for (int t = 0; t < 2; t++)
             frame(h + t * L, L, hr[t]);
-#define HP(t, k) exp((double)h[(t) * L + (k)])
+#define HP(t, k) exp((double)h[(t)*L + (k)])
         double tie_a = log((HP(0, 0) + HP(0, 1)) * (HP(1, 0) + HP(1, 1))) -
                        log(HP(0, 2) * (HP(1, 0) + HP(1, 2)) + (HP(0, 0) + HP(0, 1)) * HP(1, 2)) -
                        p.word_bonus - lm_unk;
@@ -478,19 +475,17 @@ static void test_streaming(void)
         ctc_beam_push(fresh, f + (size_t)t * L);
     ctc_beam_final(fresh, &fr2);
     CHECK(strcmp(a1.text, c1.text) == 0 && strcmp(a2.text, c2.text) == 0,
-          "partials change results: \"%s\"/\"%s\" vs \"%s\"/\"%s\"", a1.text, a2.text, c1.text,
-          c2.text);
+          "partials change results: \"%s\"/\"%s\" vs \"%s\"/\"%s\"", a1.text, a2.text, c1.text, c2.text);
     CHECK(ctc_beam_frames(whole) == T1 + T2, "frames");
     int same = strcmp(a2.text, fr2.text) == 0 && a2.n_words == fr2.n_words;
     for (int i = 0; same && i < a2.n_words; i++)
         same = a2.words[i].start_ms == fr2.words[i].start_ms + T1 * 10.0 &&
-               a2.words[i].end_ms == fr2.words[i].end_ms + T1 * 10.0 &&
-               a2.words[i].conf == fr2.words[i].conf;
+               a2.words[i].end_ms == fr2.words[i].end_ms + T1 * 10.0 && a2.words[i].conf == fr2.words[i].conf;
     CHECK(same, "second utterance \"%s\" vs fresh \"%s\"", a2.text, fr2.text);
     CHECK(a1.n_words > 0 && a2.n_words > 0, "words were output");
     for (int i = 0; i < a1.n_words; i++)
-        CHECK(a1.words[i].start_ms < a1.words[i].end_ms && a1.words[i].conf > 0 &&
-                  a1.words[i].conf <= 1 && (i == 0 || a1.words[i].start_ms >= a1.words[i - 1].end_ms),
+        CHECK(a1.words[i].start_ms < a1.words[i].end_ms && a1.words[i].conf > 0 && a1.words[i].conf <= 1 &&
+                  (i == 0 || a1.words[i].start_ms >= a1.words[i - 1].end_ms),
               "word %d times %.0f-%.0f conf %g", i, a1.words[i].start_ms, a1.words[i].end_ms,
               a1.words[i].conf);
     /* reset = fresh decoder */
@@ -507,8 +502,8 @@ static void test_streaming(void)
     for (int t = 0; t < 3000; t++)
         ctc_beam_push(chunk, lf + (size_t)t * L);
     asr_result lr;
-    CHECK(ctc_beam_final(chunk, &lr) == ASR_OK && lr.n_words > 50, "long stream: %d words: %s",
-          lr.n_words, lr.text);
+    CHECK(ctc_beam_final(chunk, &lr) == ASR_OK && lr.n_words > 50, "long stream: %d words: %s", lr.n_words,
+          lr.text);
     asr_result_free(&lr);
     free(lf);
     asr_result_free(&a1);
@@ -609,13 +604,11 @@ static int same_result(const asr_result *a, const asr_result *b)
         return 0;
     }
     for (int i = 0; i < a->n_words; i++)
-        if (strcmp(a->words[i].word, b->words[i].word) != 0 ||
-            a->words[i].start_ms != b->words[i].start_ms ||
-            a->words[i].end_ms != b->words[i].end_ms ||
-            a->words[i].conf != b->words[i].conf) {
-            fprintf(stderr, "word %d: fast %s %.0f-%.0f %.9g plain %s %.0f-%.0f %.9g\n", i,
-                    a->words[i].word, a->words[i].start_ms, a->words[i].end_ms, a->words[i].conf,
-                    b->words[i].word, b->words[i].start_ms, b->words[i].end_ms, b->words[i].conf);
+        if (strcmp(a->words[i].word, b->words[i].word) != 0 || a->words[i].start_ms != b->words[i].start_ms ||
+            a->words[i].end_ms != b->words[i].end_ms || a->words[i].conf != b->words[i].conf) {
+            fprintf(stderr, "word %d: fast %s %.0f-%.0f %.9g plain %s %.0f-%.0f %.9g\n", i, a->words[i].word,
+                    a->words[i].start_ms, a->words[i].end_ms, a->words[i].conf, b->words[i].word,
+                    b->words[i].start_ms, b->words[i].end_ms, b->words[i].conf);
             return 0;
         }
     return 1;
@@ -692,8 +685,8 @@ static void test_fast_equals_plain(void)
                 fprintf(stderr,
                         "  run %d: lm %d beam %d bonus %g unk %g weight %g delta %g prune %g "
                         "chars %d closed %d eos %d viterbi %d\n",
-                        run, li, p.beam, p.word_bonus, p.unk_penalty, p.lm_weight, p.beam_delta,
-                        p.char_prune, p.max_chars, p.closed_vocab, p.use_eos, p.viterbi);
+                        run, li, p.beam, p.word_bonus, p.unk_penalty, p.lm_weight, p.beam_delta, p.char_prune,
+                        p.max_chars, p.closed_vocab, p.use_eos, p.viterbi);
             asr_result_free(&a);
             asr_result_free(&b);
             free(f);
@@ -758,12 +751,10 @@ static void test_args(void)
     p = ctc_beam_default_params();
     CHECK(ctc_beam_create(" ab", 5, 10, &p, NULL, NULL, &err) == NULL, "alphabet mismatch refused");
     asr_decoder d;
-    CHECK(asr_decoder_init(&d, ASR_DECODER_GREEDY, " ab", 4, 10, &p, NULL, NULL, &err) == ASR_OK &&
-              d.greedy,
+    CHECK(asr_decoder_init(&d, ASR_DECODER_GREEDY, " ab", 4, 10, &p, NULL, NULL, &err) == ASR_OK && d.greedy,
           "decoder greedy");
     asr_decoder_free(&d);
-    CHECK(asr_decoder_init(&d, ASR_DECODER_BEAM, " ab", 4, 10, &p, NULL, NULL, &err) == ASR_OK &&
-              d.beam,
+    CHECK(asr_decoder_init(&d, ASR_DECODER_BEAM, " ab", 4, 10, &p, NULL, NULL, &err) == ASR_OK && d.beam,
           "decoder beam");
     asr_decoder_free(&d);
 }

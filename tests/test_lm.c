@@ -120,10 +120,10 @@ static void test_errors(void)
 {
     const char *head = "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n"; /* lines 1-5 */
     char buf[1024];
-#define BAD(body, line, needle)                                                                    \
-    do {                                                                                           \
-        snprintf(buf, sizeof buf, "%s%s", head, body);                                             \
-        check_error(buf, line, needle);                                                            \
+#define BAD(body, line, needle)                                                                              \
+    do {                                                                                                     \
+        snprintf(buf, sizeof buf, "%s%s", head, body);                                                       \
+        check_error(buf, line, needle);                                                                      \
     } while (0)
     BAD("-0.5 a -0.1\n-0.x b\n\\2-grams:\n-0.1 a b\n\\end\\\n", 7, "bad log probability");
     BAD("-0.5 a -0.1\n-0.5 b nan\n\\2-grams:\n-0.1 a b\n\\end\\\n", 7, "bad back-off");
@@ -279,8 +279,7 @@ static void test_random(int order, unsigned seed)
         if (fabs(got - want) > 1e-5)
             bad++;
     }
-    CHECK(bad == 0, "random order %d: %d of %d scores differ from the naive reference", order, bad,
-          tried);
+    CHECK(bad == 0, "random order %d: %d of %d scores differ from the naive reference", order, bad, tried);
     asr_lm_free(lm);
 }
 

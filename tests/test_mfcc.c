@@ -16,7 +16,8 @@ static float *make_signal(size_t n, int rate)
         double t = (double)i / rate;
         s = s * 1103515245u + 12345u;
         double noise = ((s >> 8) & 0xffff) / 65536.0 - 0.5;
-        double v = 6000 * sin(2 * M_PI * 300 * t) + 3000 * sin(2 * M_PI * (200 * t + 900 * t * t)) + 800 * noise;
+        double v =
+            6000 * sin(2 * M_PI * 300 * t) + 3000 * sin(2 * M_PI * (200 * t + 900 * t * t)) + 800 * noise;
         x[i] = (float)lrint(v);
     }
     return x;
@@ -132,22 +133,55 @@ static void expect_bad(mfcc_params p, const char *word, const char *what)
 static void test_validation(void)
 {
     mfcc_params d = mfcc_default_params(), p;
-    p = d; p.sample_rate = 0; expect_bad(p, "sample_rate", "rate 0");
-    p = d; p.frame_length_ms = 0; expect_bad(p, "frame_length_ms", "frame length 0");
-    p = d; p.frame_shift_ms = -1; expect_bad(p, "frame_shift_ms", "negative shift");
-    p = d; p.num_mel_bins = 2; expect_bad(p, "num_mel_bins", "2 mel bins");
-    p = d; p.num_ceps = 24; expect_bad(p, "num_ceps", "more ceps than bins");
-    p = d; p.num_ceps = 0; expect_bad(p, "num_ceps", "0 ceps");
-    p = d; p.low_freq = 9000; expect_bad(p, "low_freq", "low above nyquist");
-    p = d; p.high_freq = 9000; expect_bad(p, "high_freq", "high above nyquist");
-    p = d; p.high_freq = -8000; expect_bad(p, "high_freq", "high offset below low");
-    p = d; p.fft_size = 256; expect_bad(p, "fft_size", "fft shorter than frame");
-    p = d; p.fft_size = 513; expect_bad(p, "fft_size", "odd fft");
-    p = d; p.preemph = 1.5f; expect_bad(p, "preemph", "preemph > 1");
-    p = d; p.cepstral_lifter = -1; expect_bad(p, "cepstral_lifter", "negative lifter");
-    p = d; p.window = (mfcc_window)7; expect_bad(p, "window", "bad window");
-    p = d; p.energy_floor = -1; expect_bad(p, "energy_floor", "negative floor");
-    p = d; p.num_mel_bins = 200; p.num_ceps = 13; expect_bad(p, "mel bin", "empty mel bins");
+    p = d;
+    p.sample_rate = 0;
+    expect_bad(p, "sample_rate", "rate 0");
+    p = d;
+    p.frame_length_ms = 0;
+    expect_bad(p, "frame_length_ms", "frame length 0");
+    p = d;
+    p.frame_shift_ms = -1;
+    expect_bad(p, "frame_shift_ms", "negative shift");
+    p = d;
+    p.num_mel_bins = 2;
+    expect_bad(p, "num_mel_bins", "2 mel bins");
+    p = d;
+    p.num_ceps = 24;
+    expect_bad(p, "num_ceps", "more ceps than bins");
+    p = d;
+    p.num_ceps = 0;
+    expect_bad(p, "num_ceps", "0 ceps");
+    p = d;
+    p.low_freq = 9000;
+    expect_bad(p, "low_freq", "low above nyquist");
+    p = d;
+    p.high_freq = 9000;
+    expect_bad(p, "high_freq", "high above nyquist");
+    p = d;
+    p.high_freq = -8000;
+    expect_bad(p, "high_freq", "high offset below low");
+    p = d;
+    p.fft_size = 256;
+    expect_bad(p, "fft_size", "fft shorter than frame");
+    p = d;
+    p.fft_size = 513;
+    expect_bad(p, "fft_size", "odd fft");
+    p = d;
+    p.preemph = 1.5f;
+    expect_bad(p, "preemph", "preemph > 1");
+    p = d;
+    p.cepstral_lifter = -1;
+    expect_bad(p, "cepstral_lifter", "negative lifter");
+    p = d;
+    p.window = (mfcc_window)7;
+    expect_bad(p, "window", "bad window");
+    p = d;
+    p.energy_floor = -1;
+    expect_bad(p, "energy_floor", "negative floor");
+    p = d;
+    p.num_mel_bins = 200;
+    p.num_ceps = 13;
+    expect_bad(p, "mel bin", "empty mel bins");
     CHECK(mfcc_create(NULL, NULL) == NULL, "NULL params accepted");
 }
 

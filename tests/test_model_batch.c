@@ -109,8 +109,8 @@ static void drain(asr_stream *s, frames *f, int no)
 typedef struct plan {
     float *audio;
     size_t n, pos;
-    int join;      /* call index at which the stream joins the batch */
-    int reset_at;  /* sample position of a reset_state (0: none) */
+    int join;     /* call index at which the stream joins the batch */
+    int reset_at; /* sample position of a reset_state (0: none) */
     frames alone, batched;
 } plan;
 
@@ -183,9 +183,10 @@ static void scenario(const asr_model *m, const char *tag, int shared_ws, long ma
     CHECK(ok, "%s: feed/run_batch failed", tag);
     for (int i = 0; i < NS; i++) {
         long n = p[i].alone.n;
-        CHECK(p[i].batched.n == n && (n == 0 || !memcmp(p[i].batched.v, p[i].alone.v, (size_t)n * no * sizeof(float))),
-              "%s: stream %d (%zu samples): batched %ld frames vs alone %ld, or values differ", tag, i, p[i].n,
-              p[i].batched.n, n);
+        CHECK(p[i].batched.n == n &&
+                  (n == 0 || !memcmp(p[i].batched.v, p[i].alone.v, (size_t)n * no * sizeof(float))),
+              "%s: stream %d (%zu samples): batched %ld frames vs alone %ld, or values differ", tag, i,
+              p[i].n, p[i].batched.n, n);
         CHECK(asr_stream_frames(bs[i]) == n, "%s: stream %d frame count", tag, i);
         free(p[i].audio), free(p[i].alone.v), free(p[i].batched.v);
         asr_stream_destroy(bs[i]);
@@ -198,8 +199,8 @@ static void scenario(const asr_model *m, const char *tag, int shared_ws, long ma
 static void test_model(nn_layer_type type, int layers, int hidden, int stack, int stride)
 {
     char tag[96];
-    snprintf(tag, sizeof tag, "%s %dx%d stack %d stride %d", type == NN_GRU ? "gru" : "lstm", layers, hidden, stack,
-             stride);
+    snprintf(tag, sizeof tag, "%s %dx%d stack %d stride %d", type == NN_GRU ? "gru" : "lstm", layers, hidden,
+             stack, stride);
     asr_model_desc d;
     test_model_desc(&d, type, layers, hidden, stack, stride);
     asr_error err = {ASR_OK, ""};

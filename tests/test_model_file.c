@@ -285,8 +285,8 @@ static void test_shipped_model(void)
     size_t na = 0, nb = 0;
     unsigned char *a = slurp(shipped, &na), *b = slurp(path, &nb);
     /* the version follows the normalisation: 1 for global statistics, 2 for online CMVN */
-    CHECK(a && version_of(a) == (s.cmvn.mode == CMVN_GLOBAL ? 1u : 2u), "shipped model: version %u with cmvn %s",
-          a ? version_of(a) : 0, cmvn_mode_name(s.cmvn.mode));
+    CHECK(a && version_of(a) == (s.cmvn.mode == CMVN_GLOBAL ? 1u : 2u),
+          "shipped model: version %u with cmvn %s", a ? version_of(a) : 0, cmvn_mode_name(s.cmvn.mode));
     CHECK(a && b && na == nb && !memcmp(a, b, na), "shipped model rewritten differs (%zu vs %zu bytes)", na,
           nb);
     free(a), free(b);
@@ -343,11 +343,12 @@ static void test_huge_header(void)
         close(fds[0]);
         int status = 0;
         waitpid(pid, &status, 0);
-        CHECK(rd == (ssize_t)sizeof got && got[0] == ASR_ERR_FORMAT && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "huge header (%zu-byte file): status %ld, child exit %d, expected a 'truncated' format error", m,
-              got[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        CHECK(got[1] > 0 && got[1] < 256 * 1024, "huge header: peak RSS %ld KB reading a %zu-byte file (claims 1 GB)",
-              got[1], m);
+        CHECK(rd == (ssize_t)sizeof got && got[0] == ASR_ERR_FORMAT && WIFEXITED(status) &&
+                  WEXITSTATUS(status) == 0,
+              "huge header (%zu-byte file): status %ld, child exit %d, expected a 'truncated' format error",
+              m, got[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        CHECK(got[1] > 0 && got[1] < 256 * 1024,
+              "huge header: peak RSS %ld KB reading a %zu-byte file (claims 1 GB)", got[1], m);
     }
     free(big);
     free(b);
@@ -388,8 +389,8 @@ int main(void)
                   r.layers[k].hidden == d.layers[k].hidden,
               "layer %d differs", k);
     CHECK(r.slab && !memcmp(r.feat_mean, d.feat_mean, nall * sizeof(float)), "tensor bytes differ");
-    CHECK(!memcmp(r.proj_b, d.proj_b, 29 * sizeof(float)) && !memcmp(r.layers[1].w_hh, d.layers[1].w_hh,
-                                                                       4 * 7 * 7 * sizeof(float)),
+    CHECK(!memcmp(r.proj_b, d.proj_b, 29 * sizeof(float)) &&
+              !memcmp(r.layers[1].w_hh, d.layers[1].w_hh, 4 * 7 * 7 * sizeof(float)),
           "tensor pointers differ");
     asr_model_desc_free(&r);
     CHECK(r.slab == NULL && r.n_layers == 0, "free does not zero");
@@ -503,34 +504,40 @@ int main(void)
     /* Inconsistent metadata, with a valid checksum. */
     meta_case(img, n, "alphabet _abcdefghijklmnopqrstuvwxyz'", "alphabet _abcdefghijklmnopqrstuvwxya'",
               ASR_ERR_ALPHABET, "duplicate label 'a'");
-    meta_case(img, n, "alphabet _abcdefghijklmnopqrstuvwxyz'", "alphabet _abcdefghijklmnopqrstuvwxy", ASR_ERR_ALPHABET,
-              "alphabet has 26 labels (+ blank = 27 outputs) but proj.w has 29 outputs");
+    meta_case(img, n, "alphabet _abcdefghijklmnopqrstuvwxyz'", "alphabet _abcdefghijklmnopqrstuvwxy",
+              ASR_ERR_ALPHABET, "alphabet has 26 labels (+ blank = 27 outputs) but proj.w has 29 outputs");
     meta_case(img, n, "alphabet _abcdefghijklmnopqrstuvwxyz'\n", "alphabet _abcdefghijklmnopqrstuvwxy\n",
               ASR_ERR_ALPHABET, "alphabet has 26 labels");
     meta_case(img, n, "alphabet _abcdefghijklmnopqrstuvwxyz'", "alphabet _ab\tcdefghijklmnopqrstuvwxyz'",
               ASR_ERR_ALPHABET, "alphabet label 4 is byte 0x09");
     meta_case(img, n, "stride 3\n", "", ASR_ERR_FORMAT, "missing metadata key 'stride'");
     meta_case(img, n, "stride 3\n", "stride 3\nfoo 1\n", ASR_ERR_FORMAT, "unknown metadata key 'foo'");
-    meta_case(img, n, "stride 3\n", "stride 3\nstride 3\n", ASR_ERR_FORMAT, "duplicate metadata key 'stride'");
+    meta_case(img, n, "stride 3\n", "stride 3\nstride 3\n", ASR_ERR_FORMAT,
+              "duplicate metadata key 'stride'");
     meta_case(img, n, "stride 3\n", "stride x\n", ASR_ERR_FORMAT, "'stride' has bad value 'x'");
     meta_case(img, n, "window hamming", "window square", ASR_ERR_FORMAT, "'window' has bad value 'square'");
     meta_case(img, n, "layer1 lstm", "layer1 rnn", ASR_ERR_FORMAT, "unknown layer type 'rnn'");
     meta_case(img, n, "layer1 lstm 11 7\n", "", ASR_ERR_FORMAT, "missing metadata key 'layer1'");
     meta_case(img, n, "layers 2", "layers 1", ASR_ERR_FORMAT, "layer1 but layers is 1");
     /* a larger claim than the file holds is refused before anything is allocated */
-    meta_case(img, n, "layer1 lstm 11 7", "layer1 lstm 11 8", ASR_ERR_FORMAT, "truncated: the metadata's tensors need");
-    meta_case(img, n, "layer1 lstm 11 7", "layer1 gru 11 7", ASR_ERR_FORMAT, "layer1.w_ih has shape (28, 11), expected (21, 11)");
-    meta_case(img, n, "layer1 lstm 11 7", "layer1 lstm 12 7", ASR_ERR_FORMAT, "layer1 input size 12, expected 11");
+    meta_case(img, n, "layer1 lstm 11 7", "layer1 lstm 11 8", ASR_ERR_FORMAT,
+              "truncated: the metadata's tensors need");
+    meta_case(img, n, "layer1 lstm 11 7", "layer1 gru 11 7", ASR_ERR_FORMAT,
+              "layer1.w_ih has shape (28, 11), expected (21, 11)");
+    meta_case(img, n, "layer1 lstm 11 7", "layer1 lstm 12 7", ASR_ERR_FORMAT,
+              "layer1 input size 12, expected 11");
     meta_case(img, n, "n_feat 13", "n_feat 14", ASR_ERR_FORMAT, "n_feat 14 differs from num_ceps 13");
     {
         /* n_out and alphabet agree with each other but not with the stored projection. */
         unsigned char *b = malloc(n + 256);
         memcpy(b, img, n);
-        size_t m = edit_meta(b, n, "alphabet _abcdefghijklmnopqrstuvwxyz'", "alphabet _abcdefghijklmnopqrstuvwxyz");
+        size_t m =
+            edit_meta(b, n, "alphabet _abcdefghijklmnopqrstuvwxyz'", "alphabet _abcdefghijklmnopqrstuvwxyz");
         m = m ? edit_meta(b, m, "n_out 29", "n_out 28") : 0;
         CHECK(m > 0, "edit failed");
         spit(path, b, m);
-        expect_refused(path, ASR_ERR_ALPHABET, "alphabet has 27 labels (+ blank = 28 outputs) but proj.w has 29 outputs",
+        expect_refused(path, ASR_ERR_ALPHABET,
+                       "alphabet has 27 labels (+ blank = 28 outputs) but proj.w has 29 outputs",
                        "alphabet 27 labels vs proj.w 29");
         free(b);
     }

@@ -20,7 +20,6 @@
 #include "test_model_util.h"
 #include "test_util.h"
 
-
 /* Speech-like test audio at int16 scale: gliding harmonics plus noise and a silent gap. */
 static float *make_audio(size_t n, int seed)
 {
@@ -230,8 +229,8 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
     long T0, Tr;
     float *whole = run(s, audio, n, 0, &T0);
     long nmf = 1 + (long)(n - 400) / 160;
-    CHECK(T0 == (nmf - stack) / stride + 1 && asr_stream_frames(s) == T0, "%s: %ld frames, expected %ld", tag, T0,
-          (nmf - stack) / stride + 1);
+    CHECK(T0 == (nmf - stack) / stride + 1 && asr_stream_frames(s) == T0, "%s: %ld frames, expected %ld", tag,
+          T0, (nmf - stack) / stride + 1);
     float *ref = reference(&d, audio, n, &Tr);
     CHECK(Tr == T0, "%s: reference has %ld frames, stream %ld", tag, Tr, T0);
     double e = max_abs(whole, ref, (size_t)T0 * 29);
@@ -314,8 +313,10 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
             while (n2 < cap2 && asr_stream_pop(s2, o2 + n2))
                 n2 += 29;
         }
-        CHECK(n1 == cap1 && !memcmp(o1, whole, cap1 * sizeof(float)), "%s: interleaved stream 1 differs", tag);
-        CHECK(n2 == cap2 && !memcmp(o2, solo2, cap2 * sizeof(float)), "%s: interleaved stream 2 differs", tag);
+        CHECK(n1 == cap1 && !memcmp(o1, whole, cap1 * sizeof(float)), "%s: interleaved stream 1 differs",
+              tag);
+        CHECK(n2 == cap2 && !memcmp(o2, solo2, cap2 * sizeof(float)), "%s: interleaved stream 2 differs",
+              tag);
         free(o1), free(o2), free(solo2);
         asr_stream_destroy(s2);
     }
@@ -341,7 +342,8 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
         long T = 0;
         while (T < T0 && asr_stream_pop(s, o + T * 29))
             T++;
-        CHECK(T == T0 && !memcmp(o, whole, (size_t)T0 * 29 * sizeof(float)), "%s: queued output differs", tag);
+        CHECK(T == T0 && !memcmp(o, whole, (size_t)T0 * 29 * sizeof(float)), "%s: queued output differs",
+              tag);
         free(o);
     }
 
@@ -357,7 +359,8 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
             asr_stream *s3 = asr_stream_create(m2, &err);
             long T;
             float *o = run(s3, audio, n, 4000, &T);
-            CHECK(T == T0 && !memcmp(o, whole, (size_t)T0 * 29 * sizeof(float)), "%s: loaded model differs", tag);
+            CHECK(T == T0 && !memcmp(o, whole, (size_t)T0 * 29 * sizeof(float)), "%s: loaded model differs",
+                  tag);
             free(o);
             asr_stream_destroy(s3);
             asr_model_free(m2);

@@ -57,13 +57,17 @@ static void test_rnn(nn_layer_type type, int I, int H, int T)
         nn_rnn_forward_ref(&l, 1, x + (size_t)t * I, st_ref1, y_ref1 + (size_t)t * H, scratch1);
     }
     double e = rel_err(y_fast, y_ref, (size_t)T * H), es = rel_err(st_fast, st_ref, S);
-    CHECK(e <= 1e-5 && es <= 1e-5, "%s I=%d H=%d T=%d: fast vs reference: y %.3g, state %.3g", tn, I, H, T, e, es);
-    CHECK(!memcmp(y_step, y_fast, (size_t)T * H * sizeof(float)) && !memcmp(st_step, st_fast, S * sizeof(float)),
+    CHECK(e <= 1e-5 && es <= 1e-5, "%s I=%d H=%d T=%d: fast vs reference: y %.3g, state %.3g", tn, I, H, T, e,
+          es);
+    CHECK(!memcmp(y_step, y_fast, (size_t)T * H * sizeof(float)) &&
+              !memcmp(st_step, st_fast, S * sizeof(float)),
           "%s I=%d H=%d T=%d: fast, T calls of 1 frame differ from 1 call of T (%.3g)", tn, I, H, T,
           rel_err(y_step, y_fast, (size_t)T * H));
-    CHECK(!memcmp(y_ref1, y_ref, (size_t)T * H * sizeof(float)) && !memcmp(st_ref1, st_ref, S * sizeof(float)),
+    CHECK(!memcmp(y_ref1, y_ref, (size_t)T * H * sizeof(float)) &&
+              !memcmp(st_ref1, st_ref, S * sizeof(float)),
           "%s I=%d H=%d T=%d: reference, T calls of 1 frame differ from 1 call of T", tn, I, H, T);
-    CHECK(!memcmp(st_fast, y_fast + (size_t)(T - 1) * H, H * sizeof(float)), "%s: state h != last output", tn);
+    CHECK(!memcmp(st_fast, y_fast + (size_t)(T - 1) * H, H * sizeof(float)), "%s: state h != last output",
+          tn);
 
     /* Split into two calls (T1 + T - T1 frames) = one call. */
     if (T > 2) {
@@ -71,8 +75,8 @@ static void test_rnn(nn_layer_type type, int I, int H, int T)
         memcpy(st_step, s0, S * sizeof(float));
         nn_rnn_forward(&l, T1, x, st_step, y_step, scratch);
         nn_rnn_forward(&l, T - T1, x + (size_t)T1 * I, st_step, y_step + (size_t)T1 * H, scratch);
-        CHECK(!memcmp(y_step, y_fast, (size_t)T * H * sizeof(float)), "%s I=%d H=%d T=%d: split call differs", tn, I,
-              H, T);
+        CHECK(!memcmp(y_step, y_fast, (size_t)T * H * sizeof(float)), "%s I=%d H=%d T=%d: split call differs",
+              tn, I, H, T);
     }
     free(w_ih), free(w_hh), free(b_ih), free(b_hh), free(x), free(s0), free(scratch), free(scratch1);
     free(y_ref), free(y_fast), free(y_step), free(y_ref1), free(st_ref), free(st_fast), free(st_step),
@@ -92,20 +96,22 @@ static void test_gru_by_hand(void)
     double expect = (1 - z) * n + z * -0.6;
     nn_rnn_forward_ref(&l, 1, &x, &h, &y, scratch);
     CHECK(fabs(y - expect) < 1e-6, "GRU by hand: %g vs %g", (double)y, expect);
-    float c_state[2] = {-0.6f, 0.3f}, wi4[4] = {0.5f, -0.25f, 0.75f, 0.1f}, wh4[4] = {-0.5f, 0.3f, 0.2f, 0.6f};
+    float c_state[2] = {-0.6f, 0.3f}, wi4[4] = {0.5f, -0.25f, 0.75f, 0.1f},
+          wh4[4] = {-0.5f, 0.3f, 0.2f, 0.6f};
     float bi4[4] = {0.1f, 0.2f, -0.3f, 0.0f}, bh4[4] = {0.05f, -0.1f, 0.4f, -0.2f};
     nn_rnn_layer m = {NN_LSTM, 1, 1, wi4, wh4, bi4, bh4};
     double gi = 1 / (1 + exp(-(0.4 + 0.1 + 0.3 + 0.05))), gf = 1 / (1 + exp(-(-0.2 + 0.2 - 0.18 - 0.1)));
     double gg = tanh(0.6 - 0.3 - 0.12 + 0.4), go = 1 / (1 + exp(-(0.08 - 0.36 - 0.2)));
     double c = gf * 0.3 + gi * gg, hh = go * tanh(c);
     nn_rnn_forward(&m, 1, &x, c_state, &y, scratch);
-    CHECK(fabs(y - hh) < 1e-6 && fabs(c_state[1] - c) < 1e-6, "LSTM by hand: h %g vs %g, c %g vs %g", (double)y, hh,
-          (double)c_state[1], c);
+    CHECK(fabs(y - hh) < 1e-6 && fabs(c_state[1] - c) < 1e-6, "LSTM by hand: h %g vs %g, c %g vs %g",
+          (double)y, hh, (double)c_state[1], c);
 }
 
 static void test_linear(int in, int out, int T, int with_bias)
 {
-    float *w = frand_buf((size_t)in * out, 0.3f), *b = frand_buf(out, 0.3f), *x = frand_buf((size_t)T * in, 1.0f);
+    float *w = frand_buf((size_t)in * out, 0.3f), *b = frand_buf(out, 0.3f),
+          *x = frand_buf((size_t)T * in, 1.0f);
     float *y1 = malloc((size_t)T * out * sizeof(float)), *y2 = malloc((size_t)T * out * sizeof(float));
     float *y3 = malloc((size_t)T * out * sizeof(float));
     nn_linear_forward_ref(w, with_bias ? b : NULL, in, out, T, x, y1);
@@ -114,8 +120,8 @@ static void test_linear(int in, int out, int T, int with_bias)
         nn_linear_forward(w, with_bias ? b : NULL, in, out, 1, x + (size_t)t * in, y3 + (size_t)t * out);
     double e = rel_err(y2, y1, (size_t)T * out);
     CHECK(e <= 1e-5, "linear in=%d out=%d T=%d: %.3g", in, out, T, e);
-    CHECK(!memcmp(y2, y3, (size_t)T * out * sizeof(float)), "linear in=%d out=%d T=%d: T=1 calls differ", in, out,
-          T);
+    CHECK(!memcmp(y2, y3, (size_t)T * out * sizeof(float)), "linear in=%d out=%d T=%d: T=1 calls differ", in,
+          out, T);
     free(w), free(b), free(x), free(y1), free(y2), free(y3);
 }
 
@@ -140,8 +146,10 @@ static void test_gemm_avx512(int K, int N, int T, int ldx, int ldy, int with_bia
     size_t d = 0;
     while (d < ny && !memcmp(y2 + d, y5 + d, sizeof(float)))
         d++;
-    CHECK(d == ny, "avx512 K=%d N=%d T=%d ldx=%d ldy=%d bias=%d: differs from avx2 at t=%zu n=%zu: %.9g vs %.9g",
-          K, N, T, ldx, ldy, with_bias, d / ldy, d % ldy, d < ny ? (double)y5[d] : 0.0, d < ny ? (double)y2[d] : 0.0);
+    CHECK(d == ny,
+          "avx512 K=%d N=%d T=%d ldx=%d ldy=%d bias=%d: differs from avx2 at t=%zu n=%zu: %.9g vs %.9g", K, N,
+          T, ldx, ldy, with_bias, d / ldy, d % ldy, d < ny ? (double)y5[d] : 0.0,
+          d < ny ? (double)y2[d] : 0.0);
     int gaps = 1;
     for (int t = 0; t < T; t++) {
         memcpy(xc + (size_t)t * K, x + (size_t)t * ldx, (size_t)K * sizeof(float));
@@ -169,14 +177,15 @@ static void test_gemm_avx512_shapes(void)
      * odd counts (a padded pair), around the 4-pair block and the 24-frame tile, several tiles. */
     static const int Ks[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 64, 120, 320, 1000};
     static const int Ns[] = {1, 3, 4, 5, 7, 8, 9, 12, 13, 29, 64, 100};
-    static const int Ts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 15, 16, 17, 23, 24, 25, 31, 33, 48, 49, 64, 65, 100};
+    static const int Ts[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 15,
+                             16, 17, 23, 24, 25, 31, 33, 48, 49, 64, 65, 100};
     int i = 0;
     for (size_t a = 0; a < sizeof Ks / sizeof *Ks; a++)
         for (size_t c = 0; c < sizeof Ns / sizeof *Ns; c++)
             for (size_t e = 0; e < sizeof Ts / sizeof *Ts; e++, i++)
                 test_gemm_avx512(Ks[a], Ns[c], Ts[e], Ks[a] + (i % 3) * 5, Ns[c] + (i % 4) * 3, i & 1);
-    test_gemm_avx512(4096, 9, 7, 4096, 9, 1);  /* 2-frame tiles */
-    test_gemm_avx512(4097, 5, 3, 4100, 6, 0);  /* beyond the pack: AVX2 */
+    test_gemm_avx512(4096, 9, 7, 4096, 9, 1);   /* 2-frame tiles */
+    test_gemm_avx512(4097, 5, 3, 4100, 6, 0);   /* beyond the pack: AVX2 */
     test_gemm_avx512(320, 960, 8, 336, 960, 1); /* 8 streams' recurrent step, padded rows as rnn_batch */
     test_gemm_avx512(120, 960, 50, 120, 960, 1);
 }

@@ -57,14 +57,15 @@ static double max_diff(const float *a, const double *b, size_t n)
 }
 
 /* Replays one case; fast selects nn_rnn_forward or nn_rnn_forward_ref. */
-static void replay(int type, int L, int I, int H, int T, int bits, float **w, const double *h0, const double *c0,
-                   const double *x, const double *y, const double *h_n, const double *c_n, int fast)
+static void replay(int type, int L, int I, int H, int T, int bits, float **w, const double *h0,
+                   const double *c0, const double *x, const double *y, const double *h_n, const double *c_n,
+                   int fast)
 {
     nn_rnn_layer layers[8];
     int G = type == 1 ? 3 : 4;
     for (int k = 0; k < L; k++)
-        layers[k] = (nn_rnn_layer){type == 1 ? NN_GRU : NN_LSTM, k ? H : I, H, w[4 * k], w[4 * k + 1],
-                                   w[4 * k + 2], w[4 * k + 3]};
+        layers[k] = (nn_rnn_layer){
+            type == 1 ? NN_GRU : NN_LSTM, k ? H : I, H, w[4 * k], w[4 * k + 1], w[4 * k + 2], w[4 * k + 3]};
     float *state[8];
     for (int k = 0; k < L; k++) {
         state[k] = calloc(2 * H, sizeof(float));
@@ -95,7 +96,8 @@ static void replay(int type, int L, int I, int H, int T, int bits, float **w, co
     const char *name = type == 1 ? "GRU" : "LSTM";
     const char *path = fast ? "fast" : "reference";
     double e = max_diff(yall, y, (size_t)T * H);
-    CHECK(e <= 1e-4, "%s %s L=%d I=%d H=%d T=%d float%d: outputs max abs diff %g", path, name, L, I, H, T, bits, e);
+    CHECK(e <= 1e-4, "%s %s L=%d I=%d H=%d T=%d float%d: outputs max abs diff %g", path, name, L, I, H, T,
+          bits, e);
     double eh = 0, ec = 0;
     for (int k = 0; k < L; k++) {
         double a = max_diff(state[k], h_n + (size_t)k * H, H);
@@ -105,10 +107,10 @@ static void replay(int type, int L, int I, int H, int T, int bits, float **w, co
             ec = b > ec ? b : ec;
         }
     }
-    CHECK(eh <= 1e-4 && ec <= 1e-4, "%s %s L=%d H=%d float%d: final state diff h %g c %g", path, name, L, H, bits, eh,
-          ec);
-    printf("%-9s %-4s layers %d in %3d hidden %3d T %2d float%d: max abs diff %.2e (state %.2e)\n", path, name, L, I,
-           H, T, bits, e, eh > ec ? eh : ec);
+    CHECK(eh <= 1e-4 && ec <= 1e-4, "%s %s L=%d H=%d float%d: final state diff h %g c %g", path, name, L, H,
+          bits, eh, ec);
+    printf("%-9s %-4s layers %d in %3d hidden %3d T %2d float%d: max abs diff %.2e (state %.2e)\n", path,
+           name, L, I, H, T, bits, e, eh > ec ? eh : ec);
     for (int k = 0; k < L; k++)
         free(state[k]);
     free(scratch), free(xin), free(hout), free(yall);
@@ -125,7 +127,7 @@ int main(int argc, char **argv)
             return 1;
         close(fd);
         const char *script = access("tests/torch_rnn_ref.py", R_OK) == 0 ? "tests/torch_rnn_ref.py"
-                                                                            : "../tests/torch_rnn_ref.py";
+                                                                         : "../tests/torch_rnn_ref.py";
         char cmd[512];
         snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", script, tmp);
         int rc = system(cmd);

@@ -116,12 +116,14 @@ int main(void)
                 CHECK(c.train[i].repeat == 2.5, "repeat 2.5");
             }
             snprintf(want, sizeof(want), "%s/corpus/a.tsv", dir);
-            CHECK(!strcmp(c.train[3].path, want) && c.train[3].repeat == 1.0, "plain entry: %s", c.train[3].path);
+            CHECK(!strcmp(c.train[3].path, want) && c.train[3].repeat == 1.0, "plain entry: %s",
+                  c.train[3].path);
         }
         CHECK(c.n_dev == 1, "one dev set");
         CHECK(!strcmp(c.cache_dir, "/tmp/x"), "cache_dir");
         CHECK(c.stack == 4 && c.stride == 2, "stacking");
-        CHECK(c.mfcc.num_mel_bins == 30 && c.mfcc.num_ceps == 20 && c.mfcc.high_freq == -200 && c.mfcc.use_energy == 1,
+        CHECK(c.mfcc.num_mel_bins == 30 && c.mfcc.num_ceps == 20 && c.mfcc.high_freq == -200 &&
+                  c.mfcc.use_energy == 1,
               "mfcc overrides");
         CHECK(c.mfcc.low_freq == 20 && c.mfcc.frame_shift_ms == 10 && c.mfcc.sample_rate == 16000,
               "mfcc defaults kept");
@@ -131,14 +133,16 @@ int main(void)
               "optim");
         CHECK(c.beta1 == 0.9 && c.beta2 == 0.999, "optim defaults");
         CHECK(c.batch_size == 5 && c.max_frames == 900, "batch");
-        CHECK(c.time_masks == 1 && c.time_mask_width == 4 && c.freq_masks == 2 && c.freq_mask_width == 3, "augment");
+        CHECK(c.time_masks == 1 && c.time_mask_width == 4 && c.freq_masks == 2 && c.freq_mask_width == 3,
+              "augment");
         tcfg_free(&c);
     }
 
     /* the shipped configs parse (their manifests may be absent here: then the error must name the
      * file and a line inside data.train) */
-    const char *shipped[] = {"configs/train-default.yaml", "configs/train-gru.yaml", "configs/train-quick.yaml",
-                             "configs/train-tiny.yaml", "configs/train-finetune.yaml"};
+    const char *shipped[] = {"configs/train-default.yaml", "configs/train-gru.yaml",
+                             "configs/train-quick.yaml", "configs/train-tiny.yaml",
+                             "configs/train-finetune.yaml"};
     setenv("ASRD_SHARED", "/work/shared", 0);
     for (int i = 0; i < (int)(sizeof shipped / sizeof *shipped); i++) {
         if (access(shipped[i], R_OK) != 0)

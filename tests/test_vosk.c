@@ -26,7 +26,8 @@ static void test_parse(void)
                 "\"phrase_list\": [\"one two\", \"three\"], \"future_key\": 5}}",
                 &m) == VOSK_MSG_CONFIG,
           "full config: %s", m.error);
-    CHECK(m.config.sample_rate == 44100 && m.config.words == 0 && m.config.max_alternatives == 0, "full values");
+    CHECK(m.config.sample_rate == 44100 && m.config.words == 0 && m.config.max_alternatives == 0,
+          "full values");
     CHECK(m.config.has_phrase_list && m.config.n_phrases == 2 && !strcmp(m.config.phrases[0], "one two") &&
               !strcmp(m.config.phrases[1], "three"),
           "phrase list");
@@ -102,7 +103,8 @@ static void test_format(void)
     const char *nasty = "quote\" back\\slash\ttab\nnl \x01 it's";
     s = vosk_format_error(nasty);
     j = s ? cJSON_Parse(s) : NULL;
-    CHECK(j && !strcmp(cJSON_GetObjectItem(j, "error")->valuestring, nasty), "escaping round trip: %s", s ? s : "(null)");
+    CHECK(j && !strcmp(cJSON_GetObjectItem(j, "error")->valuestring, nasty), "escaping round trip: %s",
+          s ? s : "(null)");
     cJSON_Delete(j);
     free(s);
 }

@@ -129,8 +129,7 @@ static void test_duplicates(void)
     cfg_reader_close(&r);
     /* nested: the walk of the inner mapping reports it with the mapping's name */
     const char *nested = "m:\n  k: 1\n  j: 2\n  k: 3\nn: {k: 1}\n";
-    CHECK(cfg_reader_open(&r, nested, strlen(nested), "t.yaml", 0, &e) == ASR_OK,
-          "open nested");
+    CHECK(cfg_reader_open(&r, nested, strlen(nested), "t.yaml", 0, &e) == ASR_OK, "open nested");
     yaml_node_t *root = cfg_root(&r);
     yaml_node_t *m = cfg_node(&r, root->data.mapping.pairs.start[0].value);
     yaml_node_t *n = cfg_node(&r, root->data.mapping.pairs.start[1].value);
@@ -139,9 +138,11 @@ static void test_duplicates(void)
               !strcmp(e.msg, "t.yaml:4:3: duplicate key 'm.k' (first at line 2, column 3)"),
           "nested duplicate: %s", e.msg);
     memset(&s, 0, sizeof s);
-    CHECK(cfg_walk_map(&r, n, "n", collect, &s) == ASR_OK && s.n == 1, "same key in another mapping: %s", e.msg);
+    CHECK(cfg_walk_map(&r, n, "n", collect, &s) == ASR_OK && s.n == 1, "same key in another mapping: %s",
+          e.msg);
     cfg_reader_close(&r);
-    CHECK(open_map(&r, "a: 1\nab: 2\nb: 3\n", 0, &s, &e) && s.n == 3, "prefixes are different keys: %s", e.msg);
+    CHECK(open_map(&r, "a: 1\nab: 2\nb: 3\n", 0, &s, &e) && s.n == 3, "prefixes are different keys: %s",
+          e.msg);
     cfg_reader_close(&r);
 }
 

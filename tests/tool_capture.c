@@ -15,13 +15,15 @@
 
 #include "../daemon/capture.h"
 
-static void usage(void) {
+static void usage(void)
+{
     fprintf(stderr, "usage: tool_capture [--device NAME] [--device-rate HZ] [--file PATH|-] [--unpaced]\n"
                     "                    [--rate HZ] [--seconds S] [--list] OUT.wav\n");
     exit(2);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     capture_opts o = capture_default_opts();
     double seconds = 2;
     const char *out = NULL;
@@ -29,22 +31,31 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
-        if (!strcmp(a, "--device") && more) o.device = argv[++i];
-        else if (!strcmp(a, "--device-rate") && more) o.device_rate = atoi(argv[++i]);
-        else if (!strcmp(a, "--file") && more) o.kind = CAPTURE_FILE, o.path = argv[++i];
-        else if (!strcmp(a, "--unpaced")) o.paced = 0;
-        else if (!strcmp(a, "--rate") && more) o.out_rate = atoi(argv[++i]);
-        else if (!strcmp(a, "--seconds") && more) seconds = atof(argv[++i]);
+        if (!strcmp(a, "--device") && more)
+            o.device = argv[++i];
+        else if (!strcmp(a, "--device-rate") && more)
+            o.device_rate = atoi(argv[++i]);
+        else if (!strcmp(a, "--file") && more)
+            o.kind = CAPTURE_FILE, o.path = argv[++i];
+        else if (!strcmp(a, "--unpaced"))
+            o.paced = 0;
+        else if (!strcmp(a, "--rate") && more)
+            o.out_rate = atoi(argv[++i]);
+        else if (!strcmp(a, "--seconds") && more)
+            seconds = atof(argv[++i]);
         else if (!strcmp(a, "--list")) {
             if (capture_list_devices(stdout, &err) != ASR_OK) {
                 fprintf(stderr, "tool_capture: %s\n", err.msg);
                 return 1;
             }
             return 0;
-        } else if (a[0] == '-' && a[1]) usage();
-        else out = a;
+        } else if (a[0] == '-' && a[1])
+            usage();
+        else
+            out = a;
     }
-    if (!out || seconds <= 0) usage();
+    if (!out || seconds <= 0)
+        usage();
     o.retry_min_s = 0.2;
     o.retry_max_s = 1;
     capture *c = capture_open(&o, &err);
@@ -72,7 +83,8 @@ int main(int argc, char **argv) {
             nanosleep(&ms, NULL);
         }
         clock_gettime(CLOCK_MONOTONIC, &t);
-        if (t.tv_sec - t0.tv_sec > seconds + 3) break;
+        if (t.tv_sec - t0.tv_sec > seconds + 3)
+            break;
     }
     char name[256];
     capture_device_name(c, name, sizeof name);
@@ -85,7 +97,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "tool_capture: %s: %s\n", out, sf_strerror(NULL));
         return 1;
     }
-    for (size_t i = 0; i < got; i++) x[i] /= 32768.0f; /* sndfile's float scale is +-1 */
+    for (size_t i = 0; i < got; i++)
+        x[i] /= 32768.0f; /* sndfile's float scale is +-1 */
     sf_write_float(f, x, (sf_count_t)got);
     sf_close(f);
     free(x);

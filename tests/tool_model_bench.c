@@ -42,7 +42,8 @@ static long rss_kb(const char *key)
 static void gemm_compare(void)
 {
     const int K = 320, N = 960, TMAX = 64;
-    float *w = malloc((size_t)N * K * 4), *x = malloc((size_t)TMAX * K * 4), *y = malloc((size_t)TMAX * N * 4);
+    float *w = malloc((size_t)N * K * 4), *x = malloc((size_t)TMAX * K * 4),
+          *y = malloc((size_t)TMAX * N * 4);
     float *b = malloc(N * 4);
     for (size_t i = 0; i < (size_t)N * K; i++)
         w[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
@@ -52,8 +53,8 @@ static void gemm_compare(void)
         b[i] = 0.1f;
     openblas_set_num_threads(1);
     int avx512 = !strcmp(nn_kernel_name(), "avx512");
-    printf("input projection (T,%d) x (%d,%d)^T, GFLOP/s:   T:  own-avx2  own-avx512  openblas-1thread\n", K, N,
-           K);
+    printf("input projection (T,%d) x (%d,%d)^T, GFLOP/s:   T:  own-avx2  own-avx512  openblas-1thread\n", K,
+           N, K);
     static const int Ts[] = {1, 2, 3, 4, 8, 16, 32, 64};
     for (size_t i = 0; i < sizeof Ts / sizeof *Ts; i++) {
         int T = Ts[i];
@@ -107,8 +108,8 @@ int main(int argc, char **argv)
     }
     const asr_model_desc *d = asr_model_get_desc(m);
     double fpf = asr_model_flops_per_frame(m), fms = asr_model_frame_ms(m);
-    printf("model: %d layers x %d (%s), input %d, %zu params, %.2f MFLOP per %.0f ms output frame\n", d->n_layers,
-           d->layers[0].hidden, d->layers[0].type == NN_GRU ? "gru" : "lstm", d->layers[0].in,
+    printf("model: %d layers x %d (%s), input %d, %zu params, %.2f MFLOP per %.0f ms output frame\n",
+           d->n_layers, d->layers[0].hidden, d->layers[0].type == NN_GRU ? "gru" : "lstm", d->layers[0].in,
            asr_model_desc_params(d), fpf * 1e-6, fms);
     printf("load: %.2f ms first, %.2f ms best of 6\n", t_first * 1e3, best * 1e3);
     printf("RSS: %ld kB before load, %ld kB with the model, %ld kB with one stream\n", rss0, rss1, rss2);

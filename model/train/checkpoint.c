@@ -37,8 +37,8 @@ static void put_floats(wctx *w, const float *p, size_t n)
 }
 
 asr_status tckpt_save(const char *path, const tckpt_state *s, int n_feat, const float *feat_mean,
-                      const float *feat_std, size_t n_params, const float *params, const float *m, const float *v,
-                      asr_error *err)
+                      const float *feat_std, size_t n_params, const float *params, const float *m,
+                      const float *v, asr_error *err)
 {
     char tmp[PATH_MAX];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%.4000s.tmp", path) >= sizeof(tmp))
@@ -125,13 +125,15 @@ asr_status tckpt_load(const char *path, tckpt_state *s, int n_feat, float *feat_
         goto fail;
     }
     if (u32[0] != CKPT_VERSION) {
-        st = asr_error_set(err, ASR_ERR_VERSION, "%s: checkpoint version %u, expected %u", path, u32[0], CKPT_VERSION);
+        st = asr_error_set(err, ASR_ERR_VERSION, "%s: checkpoint version %u, expected %u", path, u32[0],
+                           CKPT_VERSION);
         goto fail;
     }
     if (u32[1] != (uint32_t)n_feat || np != n_params) {
-        st = asr_error_set(err, ASR_ERR_FORMAT,
-                           "%s: checkpoint holds %llu parameters and %u features, the config needs %zu and %d", path,
-                           (unsigned long long)np, u32[1], n_params, n_feat);
+        st =
+            asr_error_set(err, ASR_ERR_FORMAT,
+                          "%s: checkpoint holds %llu parameters and %u features, the config needs %zu and %d",
+                          path, (unsigned long long)np, u32[1], n_params, n_feat);
         goto fail;
     }
     get(&r, iv, sizeof(iv));

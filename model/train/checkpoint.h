@@ -16,20 +16,20 @@
 #include "../../frontend/asr_util.h"
 
 typedef struct tckpt_state {
-    long long update;        /* optimiser updates done (also Adam's step) */
-    long long epoch;         /* epoch in progress (0-based) */
-    long long batch;         /* batches of that epoch already trained */
-    long long best_update;   /* update of the best dev evaluation, -1: none yet */
-    long long seed;          /* the run's seed (checked on resume) */
-    double best_metric;      /* best mean dev WER or CER (1e30: none yet) */
-    double train_seconds;    /* wall time spent training so far, all invocations */
-    double audio_seconds;    /* audio trained on so far */
+    long long update;      /* optimiser updates done (also Adam's step) */
+    long long epoch;       /* epoch in progress (0-based) */
+    long long batch;       /* batches of that epoch already trained */
+    long long best_update; /* update of the best dev evaluation, -1: none yet */
+    long long seed;        /* the run's seed (checked on resume) */
+    double best_metric;    /* best mean dev WER or CER (1e30: none yet) */
+    double train_seconds;  /* wall time spent training so far, all invocations */
+    double audio_seconds;  /* audio trained on so far */
 } tckpt_state;
 
 /* Writes the checkpoint atomically. */
 asr_status tckpt_save(const char *path, const tckpt_state *s, int n_feat, const float *feat_mean,
-                      const float *feat_std, size_t n_params, const float *params, const float *m, const float *v,
-                      asr_error *err);
+                      const float *feat_std, size_t n_params, const float *params, const float *m,
+                      const float *v, asr_error *err);
 
 /* Reads a checkpoint whose n_feat and n_params must match; fills every output. */
 asr_status tckpt_load(const char *path, tckpt_state *s, int n_feat, float *feat_mean, float *feat_std,

@@ -105,11 +105,12 @@ char *tcfg_expand_env(const char *s, int *bad)
                 val = def;
             }
             p = end + 1;
-        } else if (p[0] == '$' && (p[1] == '_' || (p[1] >= 'A' && p[1] <= 'Z') || (p[1] >= 'a' && p[1] <= 'z'))) {
+        } else if (p[0] == '$' &&
+                   (p[1] == '_' || (p[1] >= 'A' && p[1] <= 'Z') || (p[1] >= 'a' && p[1] <= 'z'))) {
             size_t nlen = 0;
             p++;
-            while ((p[nlen] == '_' || (p[nlen] >= 'A' && p[nlen] <= 'Z') || (p[nlen] >= 'a' && p[nlen] <= 'z') ||
-                    (p[nlen] >= '0' && p[nlen] <= '9')) &&
+            while ((p[nlen] == '_' || (p[nlen] >= 'A' && p[nlen] <= 'Z') ||
+                    (p[nlen] >= 'a' && p[nlen] <= 'z') || (p[nlen] >= '0' && p[nlen] <= '9')) &&
                    nlen + 1 < sizeof(name)) {
                 name[nlen] = p[nlen];
                 nlen++;

@@ -30,7 +30,11 @@
 #include "../../frontend/mfcc.h"
 #include "../nn.h"
 
-typedef enum tcfg_schedule { TCFG_SCHED_CONSTANT = 0, TCFG_SCHED_COSINE, TCFG_SCHED_EXPONENTIAL } tcfg_schedule;
+typedef enum tcfg_schedule {
+    TCFG_SCHED_CONSTANT = 0,
+    TCFG_SCHED_COSINE,
+    TCFG_SCHED_EXPONENTIAL
+} tcfg_schedule;
 
 typedef struct tcfg_manifest {
     char *path;    /* expanded path of one manifest */
@@ -46,15 +50,15 @@ typedef struct tcfg {
     int n_train;
     char **dev;
     int n_dev;
-    char *cache_dir;       /* feature caches: <cache_dir>/<hash>.feats */
+    char *cache_dir;        /* feature caches: <cache_dir>/<hash>.feats */
     double max_utt_seconds; /* training utterances longer than this are skipped; 0: no limit */
-    int max_utts;          /* use at most this many utterances per manifest (tests); 0: all */
-    int log_hyps;          /* write every dev hypothesis to OUTDIR/dev-<name>.hyp.tsv */
+    int max_utts;           /* use at most this many utterances per manifest (tests); 0: all */
+    int log_hyps;           /* write every dev hypothesis to OUTDIR/dev-<name>.hyp.tsv */
 
     /* features */
     mfcc_params mfcc;
     int stack, stride;
-    cmvn_params cmvn;      /* stored in the model; the trainer normalises each utterance with it */
+    cmvn_params cmvn; /* stored in the model; the trainer normalises each utterance with it */
 
     /* model */
     nn_layer_type type;
@@ -63,12 +67,13 @@ typedef struct tcfg {
     /* optimiser */
     double lr, beta1, beta2, eps, weight_decay, clip, min_lr, decay_rate;
     long warmup, decay_updates;
-    long anneal_start; /* > 0: after this update, cosine from the schedule's lr there to min_lr at max_updates */
+    long anneal_start; /* > 0: after this update, cosine from the schedule's lr there to min_lr at max_updates
+                        */
     tcfg_schedule schedule;
 
     /* batching and augmentation */
-    int batch_size;  /* utterances per batch */
-    long max_frames; /* cap on B * T_max (network frames) per batch; 0: none */
+    int batch_size;                  /* utterances per batch */
+    long max_frames;                 /* cap on B * T_max (network frames) per batch; 0: none */
     int time_masks, time_mask_width; /* masks over network input frames (after stacking) */
     int freq_masks, freq_mask_width; /* masks over MFCC coefficients (all stacked copies) */
     double vtlp;  /* per utterance and epoch, a mel-filterbank warp factor from U[1-vtlp, 1+vtlp]; 0: off */
@@ -77,16 +82,16 @@ typedef struct tcfg {
 
     /* run */
     int epochs;
-    long max_updates;      /* 0: no limit */
-    double max_hours;      /* wall-clock limit of one invocation; 0: none */
-    long eval_every;       /* updates between dev evaluations; 0: at each epoch end */
-    long log_every;        /* updates between log lines */
+    long max_updates; /* 0: no limit */
+    double max_hours; /* wall-clock limit of one invocation; 0: none */
+    long eval_every;  /* updates between dev evaluations; 0: at each epoch end */
+    long log_every;   /* updates between log lines */
     double checkpoint_minutes;
     int threads;
     unsigned long long seed;
     char *outdir;
-    char *init_model;      /* NULL: random initial weights */
-    int best_by_cer;       /* best model by mean dev CER (1) or mean dev WER (0) */
+    char *init_model; /* NULL: random initial weights */
+    int best_by_cer;  /* best model by mean dev CER (1) or mean dev WER (0) */
 } tcfg;
 
 /* Defaults: the values of configs/train-default.yaml except data. */

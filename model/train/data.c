@@ -216,7 +216,8 @@ typedef struct cache_entry {
 
 static size_t cache_data_start(int n_utts, int n_feat)
 {
-    return sizeof(cache_head) + sizeof(cache_entry) * (size_t)n_utts + sizeof(double) * (2 * (size_t)n_feat + 1);
+    return sizeof(cache_head) + sizeof(cache_entry) * (size_t)n_utts +
+           sizeof(double) * (2 * (size_t)n_feat + 1);
 }
 
 static uint64_t cache_key(const char *manifest, const tdata_opts *o, int n_lines, asr_error *err, int *ok)
@@ -233,10 +234,10 @@ static uint64_t cache_key(const char *manifest, const tdata_opts *o, int n_lines
     h = fnv(h, real, strlen(real));
     int64_t v[4] = {(int64_t)sb.st_size, (int64_t)sb.st_mtim.tv_sec, (int64_t)sb.st_mtim.tv_nsec, n_lines};
     h = fnv(h, v, sizeof(v));
-    int iv[7] = {m->sample_rate, m->fft_size, m->num_mel_bins, m->num_ceps, (int)m->window, m->remove_dc_offset,
-                 m->use_energy};
-    float fv[7] = {m->frame_length_ms, m->frame_shift_ms, m->low_freq, m->high_freq,
-                   m->cepstral_lifter, m->preemph, m->energy_floor};
+    int iv[7] = {m->sample_rate, m->fft_size,         m->num_mel_bins, m->num_ceps,
+                 (int)m->window, m->remove_dc_offset, m->use_energy};
+    float fv[7] = {m->frame_length_ms, m->frame_shift_ms, m->low_freq,    m->high_freq,
+                   m->cepstral_lifter, m->preemph,        m->energy_floor};
     h = fnv(h, iv, sizeof(iv));
     h = fnv(h, fv, sizeof(fv));
     *ok = 1;
@@ -250,11 +251,11 @@ typedef struct extract_job {
     const char *name;
     int fd;
     int n_feat;
-    size_t data_start;      /* bytes */
-    pthread_mutex_t mu;     /* guards everything below */
+    size_t data_start;  /* bytes */
+    pthread_mutex_t mu; /* guards everything below */
     int next, done, failed_io;
     uint64_t floats_written;
-    cache_entry *index;     /* (n) */
+    cache_entry *index; /* (n) */
     int n_bad_audio;
     double t0, last_print;
     asr_error io_err;
@@ -292,7 +293,8 @@ static void *extract_worker(void *arg)
         j->index[i].n_frames = frames;
         if (frames < 0) {
             if (j->n_bad_audio < 5)
-                asr_log(ASR_LOG_WARN, "%s: skipped: %s", j->lines->paths[i], e.msg[0] ? e.msg : "feature error");
+                asr_log(ASR_LOG_WARN, "%s: skipped: %s", j->lines->paths[i],
+                        e.msg[0] ? e.msg : "feature error");
             j->n_bad_audio++;
         }
         pthread_mutex_unlock(&j->mu);
@@ -419,7 +421,8 @@ static asr_status build_cache(const char *path, const char *name, const line_lis
         if (nf <= 0)
             continue;
         size_t bytes = (size_t)nf * (size_t)n_feat * sizeof(float);
-        if (pread(fd, buf, bytes, (off_t)(j.data_start + j.index[i].offset * sizeof(float))) != (ssize_t)bytes) {
+        if (pread(fd, buf, bytes, (off_t)(j.data_start + j.index[i].offset * sizeof(float))) !=
+            (ssize_t)bytes) {
             st = asr_error_set(err, ASR_ERR_IO, "%s: read back failed", tmp);
             goto fail;
         }
@@ -438,7 +441,8 @@ static asr_status build_cache(const char *path, const char *name, const line_lis
     h.n_feat = (uint32_t)n_feat;
     h.n_utts = (uint32_t)lines->n;
     h.key = key;
-    if (write_all(fd, &h, sizeof(h), 0) || write_all(fd, j.index, sizeof(cache_entry) * (size_t)lines->n, sizeof(h)) ||
+    if (write_all(fd, &h, sizeof(h), 0) ||
+        write_all(fd, j.index, sizeof(cache_entry) * (size_t)lines->n, sizeof(h)) ||
         write_all(fd, stats, sizeof(double) * (2 * (size_t)n_feat + 1),
                   (off_t)(sizeof(h) + sizeof(cache_entry) * (size_t)lines->n)) ||
         ftruncate(fd, (off_t)(j.data_start + j.floats_written * sizeof(float))) || fsync(fd)) {
@@ -537,8 +541,8 @@ tdata_set *tdata_set_load(const char *manifest, const tdata_opts *o, asr_error *
         asr_error_set(err, ASR_ERR_IO, "%s: cannot create folder: %s", o->cache_dir, strerror(errno));
         goto fail;
     }
-    if ((size_t)snprintf(path, sizeof(path), "%.4000s/%016llx.feats", o->cache_dir, (unsigned long long)key) >=
-        sizeof(path)) {
+    if ((size_t)snprintf(path, sizeof(path), "%.4000s/%016llx.feats", o->cache_dir,
+                         (unsigned long long)key) >= sizeof(path)) {
         asr_error_set(err, ASR_ERR_ARG, "%s: path too long", o->cache_dir);
         goto fail;
     }
@@ -674,8 +678,8 @@ static int cmp_key(const void *a, const void *b)
     return x->pos < y->pos ? -1 : (x->pos > y->pos);
 }
 
-asr_status tdata_epoch_plan(tdata_set *const *sets, int n_sets, int epoch, unsigned long long seed, int batch_size,
-                            long max_frames, tdata_epoch *e, asr_error *err)
+asr_status tdata_epoch_plan(tdata_set *const *sets, int n_sets, int epoch, unsigned long long seed,
+                            int batch_size, long max_frames, tdata_epoch *e, asr_error *err)
 {
     uint64_t rng = tdata_mix(seed, 0x45504f4348ULL + (uint64_t)epoch); /* "EPOCH" */
     size_t cap = 0, n = 0;
@@ -961,8 +965,8 @@ void tdata_batch_free(tdata_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
-void tdata_specaugment(tdata_batch *b, int n_feat, int time_masks, int time_width, int freq_masks, int freq_width,
-                       uint64_t seed)
+void tdata_specaugment(tdata_batch *b, int n_feat, int time_masks, int time_width, int freq_masks,
+                       int freq_width, uint64_t seed)
 {
     const int stack = b->I / n_feat;
     for (int i = 0; i < b->B; i++) {
@@ -976,7 +980,8 @@ void tdata_specaugment(tdata_batch *b, int n_feat, int time_masks, int time_widt
                 w = len / 4;
             int t0 = (int)rng_below(&rng, (uint64_t)(len - w) + 1);
             for (int t = t0; t < t0 + w; t++)
-                memset(b->x + ((size_t)t * (size_t)b->B + (size_t)i) * (size_t)b->I, 0, sizeof(float) * (size_t)b->I);
+                memset(b->x + ((size_t)t * (size_t)b->B + (size_t)i) * (size_t)b->I, 0,
+                       sizeof(float) * (size_t)b->I);
         }
         for (int m = 0; m < freq_masks && freq_width > 0; m++) {
             int w = (int)rng_below(&rng, (uint64_t)freq_width + 1);

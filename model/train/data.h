@@ -37,24 +37,24 @@ typedef struct tdata_utt {
     int n_out;          /* network frames after stacking: (n_frames - stack) / stride + 1, or 0 */
     int *labels;        /* (n_labels) values 1..n_out_labels-1, NULL if unmappable */
     int n_labels;
-    char *text;         /* normalised reference text */
-    char *path;         /* audio path (resolved) */
-    int usable;         /* 1 if it may be trained on */
+    char *text; /* normalised reference text */
+    char *path; /* audio path (resolved) */
+    int usable; /* 1 if it may be trained on */
 } tdata_utt;
 
 typedef struct tdata_set {
-    char *manifest;     /* path as configured */
-    char *name;         /* "<parent folder>/<file name without .tsv>", e.g. "cathy/dev" */
-    double repeat;      /* copies per epoch (training sets) */
+    char *manifest; /* path as configured */
+    char *name;     /* "<parent folder>/<file name without .tsv>", e.g. "cathy/dev" */
+    double repeat;  /* copies per epoch (training sets) */
     int n_feat;
     int n_utts;
-    tdata_utt *utts;    /* (n_utts) every manifest line (up to the utterance limit) */
+    tdata_utt *utts; /* (n_utts) every manifest line (up to the utterance limit) */
     int n_usable;
     int skip_audio, skip_text, skip_short, skip_long; /* counts of skipped training utterances */
-    double sum_frames;  /* MFCC frames of the whole manifest (statistics weight) */
+    double sum_frames;   /* MFCC frames of the whole manifest (statistics weight) */
     double *sum, *sumsq; /* (n_feat) per-coefficient sums over every frame */
     double usable_seconds;
-    void *map;          /* mmap of the cache file */
+    void *map; /* mmap of the cache file */
     size_t map_len;
 } tdata_set;
 
@@ -63,10 +63,10 @@ typedef struct tdata_opts {
     const char *cache_dir;
     const char *alphabet; /* labels 1..n-1 */
     int stack, stride;
-    int max_out_frames;   /* training utterances with more network frames are skipped; 0: none */
-    int max_utts;         /* first N lines only; 0: all */
-    int threads;          /* feature extraction threads */
-    int progress;         /* print a progress line on stderr */
+    int max_out_frames;          /* training utterances with more network frames are skipped; 0: none */
+    int max_utts;                /* first N lines only; 0: all */
+    int threads;                 /* feature extraction threads */
+    int progress;                /* print a progress line on stderr */
     volatile sig_atomic_t *stop; /* extraction stops (ASR_ERR_IO "interrupted") when *stop != 0 */
 } tdata_opts;
 
@@ -82,30 +82,30 @@ typedef struct tdata_item {
 } tdata_item;
 
 typedef struct tdata_epoch {
-    tdata_item *items;   /* (n_items) in batch order */
+    tdata_item *items; /* (n_items) in batch order */
     int n_items;
-    int *batch_start;    /* (n_batches + 1) item index where each batch starts */
+    int *batch_start; /* (n_batches + 1) item index where each batch starts */
     int n_batches;
 } tdata_epoch;
 
 /* Plans epoch `epoch` (0-based) of the training sets: repeats (fractions drawn from the seed),
  * shuffle, stable sort by length, batches of at most batch_size items and at most max_frames
  * B * T_max network frames (0: no cap), batch order shuffled. */
-asr_status tdata_epoch_plan(tdata_set *const *sets, int n_sets, int epoch, unsigned long long seed, int batch_size,
-                            long max_frames, tdata_epoch *e, asr_error *err);
+asr_status tdata_epoch_plan(tdata_set *const *sets, int n_sets, int epoch, unsigned long long seed,
+                            int batch_size, long max_frames, tdata_epoch *e, asr_error *err);
 void tdata_epoch_free(tdata_epoch *e);
 
 /* A padded, time-major batch ready for tnet. */
 typedef struct tdata_batch {
-    int T, B, I;         /* network frames, utterances, inputs (n_feat * stack) */
-    float *x;            /* (T, B, I), zero past lens[b] */
-    int *lens;           /* (B) */
-    int *labels;         /* concatenated targets (sum of label_lens) */
-    int *label_lens;     /* (B) */
+    int T, B, I;          /* network frames, utterances, inputs (n_feat * stack) */
+    float *x;             /* (T, B, I), zero past lens[b] */
+    int *lens;            /* (B) */
+    int *labels;          /* concatenated targets (sum of label_lens) */
+    int *label_lens;      /* (B) */
     double audio_seconds; /* audio the batch covers (MFCC frames x shift) */
     size_t cap_x, cap_labels;
     int cap_B;
-    float *work;         /* scratch: the utterance being made, twice */
+    float *work; /* scratch: the utterance being made, twice */
     size_t cap_work;
     double *speed, *warp; /* (cap_B) factors drawn for each utterance of the last fill */
 } tdata_batch;
@@ -125,9 +125,9 @@ typedef struct tdata_feat {
     cmvn_params cmvn;
     int stack, stride;
     double frame_shift_s;
-    const mfcc *fe;          /* the frontend (for warp matrices); NULL: no speed/VTLP variety */
-    double vtlp, speed;      /* half-widths of the factor ranges; 0: off */
-    uint64_t seed;           /* augmentation seed of this batch */
+    const mfcc *fe;     /* the frontend (for warp matrices); NULL: no speed/VTLP variety */
+    double vtlp, speed; /* half-widths of the factor ranges; 0: off */
+    uint64_t seed;      /* augmentation seed of this batch */
 } tdata_feat;
 
 /* Makes the features of items[0..n) (see tdata_feat) into b, growing its buffers. Utterances with
@@ -139,8 +139,8 @@ void tdata_batch_free(tdata_batch *b);
 /* SpecAugment on a filled batch: per utterance, `time_masks` masks of width U[0, time_width]
  * network frames and `freq_masks` masks of width U[0, freq_width] MFCC coefficients (masked in
  * every stacked copy), set to 0 (the mean after normalisation). Random from `seed`. */
-void tdata_specaugment(tdata_batch *b, int n_feat, int time_masks, int time_width, int freq_masks, int freq_width,
-                       uint64_t seed);
+void tdata_specaugment(tdata_batch *b, int n_feat, int time_masks, int time_width, int freq_masks,
+                       int freq_width, uint64_t seed);
 
 /* Combines the sets' statistics (weighted by weights[i], NULL: 1 each) into mean/std (n_feat);
  * std floored at 1e-3. */

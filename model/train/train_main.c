@@ -52,22 +52,23 @@ static double now_s(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: asr-train --config FILE [--resume DIR] [--outdir DIR] [--max-updates N] [--threads N]\n"
-               "       asr-train --config FILE --dump-batches FILE [--dump-count N]\n"
-               "       asr-train --config FILE --train-dump FILE --max-updates N\n"
-               "       asr-train --config FILE --check-model MODEL [--check-count N]\n"
-               "Trains the asrd acoustic model (CTC, GRU/LSTM) as the YAML config says; writes OUTDIR/\n"
-               "{config.yaml,log.tsv,eval.tsv,best.model,last.model,checkpoint.bin}. SIGINT/SIGTERM save a\n"
-               "checkpoint and exit 0; --resume DIR continues it bit for bit. --max-updates N caps the total\n"
-               "update count (resumed runs included) without changing the LR schedule; --threads N overrides\n"
-               "the config (results are reproducible for a given thread count only). Numbers are checked:\n"
-               "--max-updates 1..10^9, --threads 1..256, --dump-count/--check-count 1..10^6; an option's\n"
-               "value follows it (--threads 2) or an '=' (--threads=2); bad values and unknown options exit 2.\n"
-               "  --dump-batches FILE  write the first --dump-count (20) batches of epoch 0 (no augmentation)\n"
-               "                       for tests/bench/torch_train_ref.py, then exit\n"
-               "  --train-dump FILE    train on those batches (cycling) for --max-updates and print throughput\n"
-               "  --check-model MODEL  compare tnet_forward with the runtime asr_stream on MODEL over the first\n"
-               "                       --check-count (8) utterances of the first training manifest\n");
+    fprintf(
+        f, "usage: asr-train --config FILE [--resume DIR] [--outdir DIR] [--max-updates N] [--threads N]\n"
+           "       asr-train --config FILE --dump-batches FILE [--dump-count N]\n"
+           "       asr-train --config FILE --train-dump FILE --max-updates N\n"
+           "       asr-train --config FILE --check-model MODEL [--check-count N]\n"
+           "Trains the asrd acoustic model (CTC, GRU/LSTM) as the YAML config says; writes OUTDIR/\n"
+           "{config.yaml,log.tsv,eval.tsv,best.model,last.model,checkpoint.bin}. SIGINT/SIGTERM save a\n"
+           "checkpoint and exit 0; --resume DIR continues it bit for bit. --max-updates N caps the total\n"
+           "update count (resumed runs included) without changing the LR schedule; --threads N overrides\n"
+           "the config (results are reproducible for a given thread count only). Numbers are checked:\n"
+           "--max-updates 1..10^9, --threads 1..256, --dump-count/--check-count 1..10^6; an option's\n"
+           "value follows it (--threads 2) or an '=' (--threads=2); bad values and unknown options exit 2.\n"
+           "  --dump-batches FILE  write the first --dump-count (20) batches of epoch 0 (no augmentation)\n"
+           "                       for tests/bench/torch_train_ref.py, then exit\n"
+           "  --train-dump FILE    train on those batches (cycling) for --max-updates and print throughput\n"
+           "  --check-model MODEL  compare tnet_forward with the runtime asr_stream on MODEL over the first\n"
+           "                       --check-count (8) utterances of the first training manifest\n");
 }
 
 static char *join(const char *dir, const char *name)
@@ -115,7 +116,7 @@ typedef struct run {
     topt *opt;
     tckpt_state st;
     tdata_batch batch;
-    mfcc *fe;            /* the frontend, for speed/VTLP warp matrices (NULL when both are off) */
+    mfcc *fe; /* the frontend, for speed/VTLP warp matrices (NULL when both are off) */
     int max_T;
     double shift_s;
     FILE *log, *evalf;
@@ -131,9 +132,10 @@ static asr_status load_sets(run *r, asr_error *err)
     o.alphabet = ASR_DEFAULT_ALPHABET;
     o.stack = r->cfg.stack;
     o.stride = r->cfg.stride;
-    o.max_out_frames = r->cfg.max_utt_seconds > 0
-                           ? (int)(r->cfg.max_utt_seconds * 1000.0 / r->cfg.mfcc.frame_shift_ms / r->cfg.stride)
-                           : 0;
+    o.max_out_frames =
+        r->cfg.max_utt_seconds > 0
+            ? (int)(r->cfg.max_utt_seconds * 1000.0 / r->cfg.mfcc.frame_shift_ms / r->cfg.stride)
+            : 0;
     o.max_utts = r->cfg.max_utts;
     o.threads = r->cfg.threads;
     o.progress = isatty(2) || getenv("ASR_TRAIN_PROGRESS") != NULL;
@@ -148,10 +150,11 @@ static asr_status load_sets(run *r, asr_error *err)
             return err->code;
         s->repeat = r->cfg.train[i].repeat;
         r->train[r->n_train++] = s;
-        printf("train %-22s %6d utts, %6d usable (%.2f h) x%g; skipped: %d audio, %d text, %d too short, %d too "
-               "long\n",
-               s->name, s->n_utts, s->n_usable, s->usable_seconds / 3600, s->repeat, s->skip_audio, s->skip_text,
-               s->skip_short, s->skip_long);
+        printf(
+            "train %-22s %6d utts, %6d usable (%.2f h) x%g; skipped: %d audio, %d text, %d too short, %d too "
+            "long\n",
+            s->name, s->n_utts, s->n_usable, s->usable_seconds / 3600, s->repeat, s->skip_audio, s->skip_text,
+            s->skip_short, s->skip_long);
     }
     o.max_out_frames = 0;
     for (int i = 0; i < r->cfg.n_dev; i++) {
@@ -192,11 +195,11 @@ static asr_status load_init(run *r, asr_error *err)
     const char *what = NULL;
     char buf[96];
     if (a->sample_rate != b->sample_rate || a->frame_length_ms != b->frame_length_ms ||
-        a->frame_shift_ms != b->frame_shift_ms || a->fft_size != b->fft_size || a->num_mel_bins != b->num_mel_bins ||
-        a->low_freq != b->low_freq || a->high_freq != b->high_freq || a->num_ceps != b->num_ceps ||
-        a->cepstral_lifter != b->cepstral_lifter || a->preemph != b->preemph || a->window != b->window ||
-        a->remove_dc_offset != b->remove_dc_offset || a->use_energy != b->use_energy ||
-        a->energy_floor != b->energy_floor)
+        a->frame_shift_ms != b->frame_shift_ms || a->fft_size != b->fft_size ||
+        a->num_mel_bins != b->num_mel_bins || a->low_freq != b->low_freq || a->high_freq != b->high_freq ||
+        a->num_ceps != b->num_ceps || a->cepstral_lifter != b->cepstral_lifter || a->preemph != b->preemph ||
+        a->window != b->window || a->remove_dc_offset != b->remove_dc_offset ||
+        a->use_energy != b->use_energy || a->energy_floor != b->energy_floor)
         what = "its MFCC frontend differs from features.mfcc";
     else if (m->stack != d->stack || m->stride != d->stride)
         what = "its frame stacking differs from features.stack/stride";
@@ -210,8 +213,8 @@ static asr_status load_init(run *r, asr_error *err)
     for (int k = 0; !what && k < d->n_layers; k++)
         if (m->layers[k].type != d->layers[k].type || m->layers[k].hidden != d->layers[k].hidden ||
             m->layers[k].in != d->layers[k].in) {
-            snprintf(buf, sizeof(buf), "its layer %d is %d x %s, the config's %d x %s", k + 1, m->layers[k].hidden,
-                     m->layers[k].type == NN_GRU ? "GRU" : "LSTM", d->layers[k].hidden,
+            snprintf(buf, sizeof(buf), "its layer %d is %d x %s, the config's %d x %s", k + 1,
+                     m->layers[k].hidden, m->layers[k].type == NN_GRU ? "GRU" : "LSTM", d->layers[k].hidden,
                      d->layers[k].type == NN_GRU ? "GRU" : "LSTM");
             what = buf;
         }
@@ -324,7 +327,8 @@ static asr_status eval_set(run *r, tdata_set *s, double *wer, double *cer, asr_e
     tdata_item *items = malloc(sizeof(*items) * (size_t)(s->n_utts ? s->n_utts : 1));
     char **hyps = calloc((size_t)(s->n_utts ? s->n_utts : 1), sizeof(char *));
     float *lp = malloc(sizeof(float) * (size_t)r->max_T * (size_t)B * (size_t)n_out);
-    ctc_greedy *dec = ctc_greedy_create(r->desc.alphabet, n_out, r->cfg.mfcc.frame_shift_ms * r->cfg.stride, err);
+    ctc_greedy *dec =
+        ctc_greedy_create(r->desc.alphabet, n_out, r->cfg.mfcc.frame_shift_ms * r->cfg.stride, err);
     tdata_set *sets[1] = {s};
     asr_status st = ASR_OK;
     int n = 0;
@@ -489,8 +493,8 @@ static int dump_batches(run *r, const char *path, int count, asr_error *err)
     double secs = 0;
     for (int b = 0; b < nb; b++) {
         tdata_feat feat = feat_recipe(r, 1, 0, b);
-        if (tdata_batch_fill(&r->batch, r->train, e.items + e.batch_start[b], e.batch_start[b + 1] - e.batch_start[b],
-                             &feat, err)) {
+        if (tdata_batch_fill(&r->batch, r->train, e.items + e.batch_start[b],
+                             e.batch_start[b + 1] - e.batch_start[b], &feat, err)) {
             fclose(f);
             tdata_epoch_free(&e);
             return 1;
@@ -534,7 +538,8 @@ static int train_dump(run *r, const char *path, long steps, asr_error *err)
     dump_batch *bs = NULL;
     int nb = 0, rc = 1;
     float *loss = NULL;
-    if (!f || fread(magic, 1, 8, f) != 8 || memcmp(magic, "ASRBATCH", 8) || fread(hdr, sizeof(int), 4, f) != 4) {
+    if (!f || fread(magic, 1, 8, f) != 8 || memcmp(magic, "ASRBATCH", 8) ||
+        fread(hdr, sizeof(int), 4, f) != 4) {
         fprintf(stderr, "asr-train: %s: not a batch dump\n", path);
         goto out;
     }
@@ -583,7 +588,8 @@ static int train_dump(run *r, const char *path, long steps, asr_error *err)
     for (long s = 0; s < steps; s++) {
         dump_batch *d = &bs[s % nb];
         tnet_zero_grad(r->net);
-        asr_status st = tnet_train_batch(r->net, d->T, d->B, d->x, d->lens, d->labels, d->label_lens, loss, NULL);
+        asr_status st =
+            tnet_train_batch(r->net, d->T, d->B, d->x, d->lens, d->labels, d->label_lens, loss, NULL);
         if (st != ASR_OK) {
             asr_error_set(err, st, "tnet_train_batch: %s", asr_strerror(st));
             goto fail;
@@ -603,8 +609,9 @@ static int train_dump(run *r, const char *path, long steps, asr_error *err)
             printf("step %ld loss %.3f\n", s + 1, lsum);
     }
     double dt = now_s() - t0;
-    printf("asr-train: %ld steps (first untimed), %.1f s of audio in %.2f s: %.1f audio s/s (final loss %.3f)\n",
-           steps, audio, dt, audio / dt, lsum);
+    printf(
+        "asr-train: %ld steps (first untimed), %.1f s of audio in %.2f s: %.1f audio s/s (final loss %.3f)\n",
+        steps, audio, dt, audio / dt, lsum);
     rc = 0;
     goto out;
 trunc:
@@ -746,23 +753,23 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
     r->st.seed = (long long)r->cfg.seed;
     if (resume_dir) {
         char *path = join(resume_dir, "checkpoint.bin");
-        asr_status s = path ? tckpt_load(path, &r->st, r->desc.n_feat, r->desc.feat_mean, r->desc.feat_std, np,
-                                         tnet_params(r->net), r->opt->m, r->opt->v, err)
+        asr_status s = path ? tckpt_load(path, &r->st, r->desc.n_feat, r->desc.feat_mean, r->desc.feat_std,
+                                         np, tnet_params(r->net), r->opt->m, r->opt->v, err)
                             : ASR_ERR_NOMEM;
         free(path);
         if (s != ASR_OK)
             goto fail;
         if (r->st.seed != (long long)r->cfg.seed) {
-            asr_error_set(err, ASR_ERR_CONFIG, "%s: checkpoint seed %lld differs from the config's %llu", resume_dir,
-                          r->st.seed, r->cfg.seed);
+            asr_error_set(err, ASR_ERR_CONFIG, "%s: checkpoint seed %lld differs from the config's %llu",
+                          resume_dir, r->st.seed, r->cfg.seed);
             goto fail;
         }
         r->opt->step = r->st.update;
         printf("resumed at update %lld (epoch %lld, batch %lld), best %.2f at update %lld\n", r->st.update,
                r->st.epoch, r->st.batch, r->st.best_metric, r->st.best_update);
     }
-    printf("model: %d x %d %s, %zu parameters; max %d network frames per utterance\n", r->cfg.layers, r->cfg.hidden,
-           r->cfg.type == NN_GRU ? "GRU" : "LSTM", np, r->max_T);
+    printf("model: %d x %d %s, %zu parameters; max %d network frames per utterance\n", r->cfg.layers,
+           r->cfg.hidden, r->cfg.type == NN_GRU ? "GRU" : "LSTM", np, r->max_T);
     /* OpenBLAS picks its kernels from the CPU model; on CPUs it does not know (virtual machines) it
      * falls back to its SSE3 "Prescott" kernels, about 3x slower here (model/recipe/train.sh sets
      * OPENBLAS_CORETYPE from the CPU's flags). */
@@ -776,7 +783,8 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
     /* schedule length for cosine: config's max_updates, else epochs x batches of epoch 0 */
     long total = r->cfg.max_updates;
     if (total <= 0) {
-        if (tdata_epoch_plan(r->train, r->n_train, 0, r->cfg.seed, r->cfg.batch_size, r->cfg.max_frames, &e, err))
+        if (tdata_epoch_plan(r->train, r->n_train, 0, r->cfg.seed, r->cfg.batch_size, r->cfg.max_frames, &e,
+                             err))
             goto fail;
         total = (long)e.n_batches * r->cfg.epochs;
         tdata_epoch_free(&e);
@@ -812,8 +820,8 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
             tdata_feat feat = feat_recipe(r, 1, (long)r->st.epoch, b);
             if (tdata_batch_fill(&r->batch, r->train, e.items + e.batch_start[b], n, &feat, err))
                 goto fail;
-            tdata_specaugment(&r->batch, r->desc.n_feat, r->cfg.time_masks, r->cfg.time_mask_width, r->cfg.freq_masks,
-                              r->cfg.freq_mask_width,
+            tdata_specaugment(&r->batch, r->desc.n_feat, r->cfg.time_masks, r->cfg.time_mask_width,
+                              r->cfg.freq_masks, r->cfg.freq_mask_width,
                               tdata_mix(tdata_mix(r->cfg.seed, 0x5350454341554755ULL + (uint64_t)r->st.epoch),
                                         (uint64_t)b));
             tnet_zero_grad(r->net);
@@ -839,7 +847,8 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
                 double scale = topt_clip_scale(norm, 1.0 / nf, r->cfg.clip);
                 topt_step(r->opt, tnet_params(r->net), tnet_grads(r->net), scale, lr);
             } else {
-                asr_log(ASR_LOG_WARN, "update %lld: non-finite loss or gradient, update skipped", r->st.update);
+                asr_log(ASR_LOG_WARN, "update %lld: non-finite loss or gradient, update skipped",
+                        r->st.update);
                 r->opt->step++; /* keep Adam's step equal to the update count */
             }
             r->st.audio_seconds += r->batch.audio_seconds;
@@ -853,12 +862,13 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
             n_win++;
             if (r->st.update % r->cfg.log_every == 0) {
                 double l = loss_win / n_win, lf = loss_win / (frames_win > 0 ? frames_win : 1);
-                printf("update %lld epoch %lld (%3.0f%%) loss %.3f (%.4f/frame) lr %.2e |g| %.2f %.1f audio s/s "
-                       "(%.2f h seen)\n",
-                       r->st.update, r->st.epoch, 100.0 * r->st.batch / e.n_batches, l, lf, lr, norm_win / n_win,
-                       audio_win / t_win, r->st.audio_seconds / 3600);
-                fprintf(r->log, "%lld\t%lld\t%.5f\t%.6f\t%.4e\t%.4f\t%.2f\t%.1f\n", r->st.update, r->st.epoch, l, lf, lr,
-                        norm_win / n_win, audio_win / t_win, r->st.train_seconds);
+                printf(
+                    "update %lld epoch %lld (%3.0f%%) loss %.3f (%.4f/frame) lr %.2e |g| %.2f %.1f audio s/s "
+                    "(%.2f h seen)\n",
+                    r->st.update, r->st.epoch, 100.0 * r->st.batch / e.n_batches, l, lf, lr, norm_win / n_win,
+                    audio_win / t_win, r->st.audio_seconds / 3600);
+                fprintf(r->log, "%lld\t%lld\t%.5f\t%.6f\t%.4e\t%.4f\t%.2f\t%.1f\n", r->st.update, r->st.epoch,
+                        l, lf, lr, norm_win / n_win, audio_win / t_win, r->st.train_seconds);
                 fflush(r->log);
                 fflush(stdout);
                 t_win = audio_win = loss_win = frames_win = norm_win = 0;
@@ -888,11 +898,12 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
         goto fail;
     if (r->n_dev == 0 && write_model(r, "best.model", err))
         goto fail;
-    printf("%s at update %lld (epoch %lld): %.2f h of audio in %.2f h of training; best dev %s %.2f%% at update "
-           "%lld; checkpoint saved in %s\n",
-           stopped ? (g_stop ? "interrupted" : "time limit reached") : "finished", r->st.update, r->st.epoch,
-           r->st.audio_seconds / 3600, r->st.train_seconds / 3600, r->cfg.best_by_cer ? "CER" : "WER",
-           r->st.best_metric < 1e29 ? r->st.best_metric : NAN, r->st.best_update, r->outdir);
+    printf(
+        "%s at update %lld (epoch %lld): %.2f h of audio in %.2f h of training; best dev %s %.2f%% at update "
+        "%lld; checkpoint saved in %s\n",
+        stopped ? (g_stop ? "interrupted" : "time limit reached") : "finished", r->st.update, r->st.epoch,
+        r->st.audio_seconds / 3600, r->st.train_seconds / 3600, r->cfg.best_by_cer ? "CER" : "WER",
+        r->st.best_metric < 1e29 ? r->st.best_metric : NAN, r->st.best_update, r->outdir);
     rc = 0;
     goto out;
 fail:
@@ -927,8 +938,18 @@ int main(int argc, char **argv)
 {
     const char *config = NULL, *resume = NULL, *outdir = NULL, *dump = NULL, *tdump = NULL, *check = NULL;
     long max_updates = -1, threads = 0, dump_count = 20, check_count = 8;
-    enum { O_CONFIG = 256, O_RESUME, O_OUTDIR, O_MAX_UPDATES, O_THREADS, O_DUMP, O_DUMP_COUNT, O_TDUMP, O_CHECK,
-           O_CHECK_COUNT };
+    enum {
+        O_CONFIG = 256,
+        O_RESUME,
+        O_OUTDIR,
+        O_MAX_UPDATES,
+        O_THREADS,
+        O_DUMP,
+        O_DUMP_COUNT,
+        O_TDUMP,
+        O_CHECK,
+        O_CHECK_COUNT
+    };
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
         {"config", required_argument, NULL, O_CONFIG},
@@ -951,17 +972,37 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
-        case O_CONFIG: config = optarg; break;
-        case O_RESUME: resume = optarg; break;
-        case O_OUTDIR: outdir = optarg; break;
-        case O_DUMP: dump = optarg; break;
-        case O_TDUMP: tdump = optarg; break;
-        case O_CHECK: check = optarg; break;
+        case O_CONFIG:
+            config = optarg;
+            break;
+        case O_RESUME:
+            resume = optarg;
+            break;
+        case O_OUTDIR:
+            outdir = optarg;
+            break;
+        case O_DUMP:
+            dump = optarg;
+            break;
+        case O_TDUMP:
+            tdump = optarg;
+            break;
+        case O_CHECK:
+            check = optarg;
+            break;
         /* 0 would train nothing; 10^9 updates is years of training here. */
-        case O_MAX_UPDATES: ok = parse_long("--max-updates", optarg, 1, 1000000000L, &max_updates); break;
-        case O_THREADS: ok = parse_long("--threads", optarg, 1, 256, &threads); break; /* the config's range */
-        case O_DUMP_COUNT: ok = parse_long("--dump-count", optarg, 1, 1000000L, &dump_count); break;
-        case O_CHECK_COUNT: ok = parse_long("--check-count", optarg, 1, 1000000L, &check_count); break;
+        case O_MAX_UPDATES:
+            ok = parse_long("--max-updates", optarg, 1, 1000000000L, &max_updates);
+            break;
+        case O_THREADS:
+            ok = parse_long("--threads", optarg, 1, 256, &threads);
+            break; /* the config's range */
+        case O_DUMP_COUNT:
+            ok = parse_long("--dump-count", optarg, 1, 1000000L, &dump_count);
+            break;
+        case O_CHECK_COUNT:
+            ok = parse_long("--check-count", optarg, 1, 1000000L, &check_count);
+            break;
         case ':':
             fprintf(stderr, "asr-train: %s needs a value\n", argv[optind - 1]);
             ok = 0;
@@ -1062,7 +1103,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "asr-train: warning: cannot copy %s into %s\n", config, r.outdir);
         free(cp);
     }
-    r.log = open_table(r.outdir, "log.tsv", "update\tepoch\tloss\tloss_per_frame\tlr\tgrad_norm\taudio_s_per_s\ttrain_s");
+    r.log = open_table(r.outdir, "log.tsv",
+                       "update\tepoch\tloss\tloss_per_frame\tlr\tgrad_norm\taudio_s_per_s\ttrain_s");
     r.evalf = open_table(r.outdir, "eval.tsv", "update\tepoch\tset\twer\tcer");
     if (!r.log || !r.evalf) {
         fprintf(stderr, "asr-train: %s: cannot write log files\n", r.outdir);

@@ -101,7 +101,8 @@ static void gemm_compare(int H)
     for (int i = 0; i < G; i++)
         bias[i] = frand();
     openblas_set_num_threads(1);
-    printf("recurrent product (n, %d) x (%d, %d), GFLOP/s:  n   avx2_gemm_nt   openblas_sgemm(1 thread)\n", H, H, G);
+    printf("recurrent product (n, %d) x (%d, %d), GFLOP/s:  n   avx2_gemm_nt   openblas_sgemm(1 thread)\n", H,
+           H, G);
     static const int ns[] = {1, 8, 32, 128};
     for (int k = 0; k < 4; k++) {
         int n = ns[k], reps = 2000 / n + 20;
@@ -162,8 +163,8 @@ int main(int argc, char **argv)
     printf("model %s, %.2f GFLOP per audio second; %.1f s of audio per stream, 0.2 s chunks\n", path,
            asr_model_flops_per_frame(m) * 1000.0 / asr_model_frame_ms(m) * 1e-9, seconds);
     printf("x RT = stream-audio seconds per CPU second (median of 5; at least 32 stream-seconds each)\n");
-    printf("%8s %16s %16s %8s %16s %10s\n", "streams", "unbatched x RT", "batched x RT", "ratio", "frontend x RT",
-           "identical");
+    printf("%8s %16s %16s %8s %16s %10s\n", "streams", "unbatched x RT", "batched x RT", "ratio",
+           "frontend x RT", "identical");
     double dummy = 0;
     run(m, maxN < 8 ? maxN : 8, audio, n, 1, &dummy); /* warm up: page faults, caches */
     for (int k = 0; k < nN; k++) {
@@ -186,8 +187,8 @@ int main(int argc, char **argv)
                         t[mode][i] = t[mode][j], t[mode][j] = x;
                     }
         double a = reps * N * (double)n / rate;
-        printf("%8d %16.1f %16.1f %8.2f %16.1f %10s\n", N, a / t[0][2], a / t[1][2], t[0][2] / t[1][2], a / t[2][2],
-               sum[0] == sum[1] ? "yes" : "NO");
+        printf("%8d %16.1f %16.1f %8.2f %16.1f %10s\n", N, a / t[0][2], a / t[1][2], t[0][2] / t[1][2],
+               a / t[2][2], sum[0] == sum[1] ? "yes" : "NO");
     }
     gemm_compare(asr_model_get_desc(m)->layers[0].hidden);
     for (int i = 0; i < maxN; i++)

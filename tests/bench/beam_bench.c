@@ -51,8 +51,8 @@ static void *xrealloc(void *p, size_t n)
 }
 
 static double decode_all(const utt *u, int n, int L, const char *alpha, double frame_ms,
-                         const ctc_beam_params *p, const asr_lm *lm, const ctc_lexicon *lx,
-                         int reference, char **texts)
+                         const ctc_beam_params *p, const asr_lm *lm, const ctc_lexicon *lx, int reference,
+                         char **texts)
 {
     ctc_beam *b = ctc_beam_create(alpha, L, frame_ms, p, lm, lx, NULL);
     if (!b)

@@ -103,7 +103,7 @@ static void connect_tick(lws_sorted_usec_list_t *sul)
     ci.port = port;
     ci.path = path;
     ci.host = host;
-    ci.origin = NULL; /* no Origin header, as a non-browser client */
+    ci.origin = NULL;   /* no Origin header, as a non-browser client */
     ci.protocol = NULL; /* Vosk clients ask for no subprotocol */
     ci.local_protocol_name = "load";
     ci.userdata = s;
@@ -188,7 +188,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (s) {
             lws_sul_cancel(&s->sul);
-            fprintf(stderr, "live_load: session %d: %s\n", s->idx, in ? (const char *)in : "connection error");
+            fprintf(stderr, "live_load: session %d: %s\n", s->idx,
+                    in ? (const char *)in : "connection error");
             finish(s, 1);
         }
         break;
@@ -221,7 +222,8 @@ static double pct(double *v, size_t n, double q)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: live_load --port P --sessions N --seconds S --pcm FILE.raw [--host H] [--path P]\n");
+    fprintf(stderr,
+            "usage: live_load --port P --sessions N --seconds S --pcm FILE.raw [--host H] [--path P]\n");
     return 2;
 }
 
@@ -286,7 +288,8 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     lws_set_log_level(LLL_ERR, NULL);
-    static struct lws_protocols protocols[] = {{"load", callback, 0, 4096, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
+    static struct lws_protocols protocols[] = {{"load", callback, 0, 4096, 0, NULL, 0},
+                                               {NULL, NULL, 0, 0, 0, NULL, 0}};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;

@@ -20,7 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6; }
+static double tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
 
 static double now_s(void)
 {
@@ -40,16 +43,26 @@ int main(int argc, char **argv)
     const char *out_path = NULL, *in_path = NULL;
     int i = 1;
     for (; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0) { i++; break; }
-        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) out_path = argv[++i];
-        else if (strcmp(argv[i], "-i") == 0 && i + 1 < argc) in_path = argv[++i];
-        else usage();
+        if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+            out_path = argv[++i];
+        else if (strcmp(argv[i], "-i") == 0 && i + 1 < argc)
+            in_path = argv[++i];
+        else
+            usage();
     }
-    if (i >= argc) usage();
+    if (i >= argc)
+        usage();
 
     double t0 = now_s();
     pid_t pid = fork();
-    if (pid < 0) { perror("measure: fork"); return 127; }
+    if (pid < 0) {
+        perror("measure: fork");
+        return 127;
+    }
     if (pid == 0) {
         if (in_path) {
             int fd = open(in_path, O_RDONLY);
@@ -66,7 +79,10 @@ int main(int argc, char **argv)
     int status = 0;
     struct rusage ru;
     while (wait4(pid, &status, 0, &ru) < 0) {
-        if (errno != EINTR) { perror("measure: wait4"); return 127; }
+        if (errno != EINTR) {
+            perror("measure: wait4");
+            return 127;
+        }
     }
     double wall = now_s() - t0;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -77,8 +93,8 @@ int main(int argc, char **argv)
         return 127;
     }
     double u = tv_s(ru.ru_utime), s = tv_s(ru.ru_stime);
-    fprintf(out, "exit=%d user_s=%.4f sys_s=%.4f cpu_s=%.4f wall_s=%.4f maxrss_kb=%ld\n", code, u, s,
-            u + s, wall, ru.ru_maxrss);
+    fprintf(out, "exit=%d user_s=%.4f sys_s=%.4f cpu_s=%.4f wall_s=%.4f maxrss_kb=%ld\n", code, u, s, u + s,
+            wall, ru.ru_maxrss);
     if (out != stderr && fclose(out) != 0) {
         fprintf(stderr, "measure: %s: write failed\n", out_path);
         return 127;

@@ -23,7 +23,9 @@ static int bench(int n)
     float *a = malloc(nn * sizeof *a), *b = malloc(nn * sizeof *b), *c = malloc(nn * sizeof *c);
     if (!a || !b || !c) {
         fprintf(stderr, "sgemm_peak: out of memory for N=%d\n", n);
-        free(a); free(b); free(c);
+        free(a);
+        free(b);
+        free(c);
         return 1;
     }
     for (size_t i = 0; i < nn; i++) {
@@ -39,13 +41,16 @@ static int bench(int n)
         double t0 = now_s();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         double dt = now_s() - t0;
-        if (dt < best) best = dt;
+        if (dt < best)
+            best = dt;
         spent += dt;
         reps++;
     }
     double flops = 2.0 * (double)n * (double)n * (double)n;
     printf("sgemm %d gflops %.2f reps %d check %.4f\n", n, flops / best * 1e-9, reps, (double)c[nn / 2]);
-    free(a); free(b); free(c);
+    free(a);
+    free(b);
+    free(c);
     return 0;
 }
 
