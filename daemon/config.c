@@ -57,6 +57,8 @@ static const key_def keys[] = {
     {"limits", "max_sample_rate", K_INT, F(max_rate), 1000, 384000, 0},
     {"limits", "subscriber_queue", K_INT, F(subscriber_queue), 1, 100000, 0},
     {"limits", "max_sessions_per_address", K_INT, F(max_per_address), 0, 100000, 0},
+    {"limits", "ping_s", K_INT, F(ping_s), 1, 3600, 0}, /* lws keeps them in uint16_t */
+    {"limits", "hangup_s", K_INT, F(hangup_s), 2, 7200, 0},
     {"shutdown", "drain_s", K_DOUBLE, F(drain_s), 0, 10, 0}, /* within daemon.c's STOP_GRACE_S */
     {"auth", "token", K_STR, F(token), 0, 0, 0},
     {"auth", "origins", K_LIST, F(origins), 0, 0, F(n_origins)},
@@ -109,6 +111,8 @@ asr_status cfg_init(cfg *c, asr_error *err)
     c->max_rate = 192000;
     c->subscriber_queue = 64;
     c->max_per_address = 128;
+    c->ping_s = 30;
+    c->hangup_s = 60;
     c->log_level = ASR_LOG_INFO;
     c->decoder = ASR_DECODER_GREEDY; /* the LM is built by `make lm`, not shipped in git */
     c->beam = ctc_beam_default_params();
@@ -300,6 +304,9 @@ asr_status cfg_load_string(cfg *c, const char *yaml, const char *name, asr_error
             st = asr_error_set(err, ASR_ERR_CONFIG,
                                "%s: limits.min_sample_rate (%d) exceeds limits.max_sample_rate (%d)", name,
                                c->min_rate, c->max_rate);
+        if (st == ASR_OK && c->hangup_s <= c->ping_s)
+            st = asr_error_set(err, ASR_ERR_CONFIG, "%s: limits.hangup_s (%d) must exceed limits.ping_s (%d)",
+                               name, c->hangup_s, c->ping_s);
         if (st == ASR_OK && (!c->tls_cert) != (!c->tls_key))
             st = asr_error_set(err, ASR_ERR_CONFIG, "%s: tls.cert and tls.key must be given together", name);
         if (st == ASR_OK && c->www_mount && c->www_mount[0] != '/')

@@ -9,7 +9,8 @@
  *              grammar: [phrase, ...]}
  *   endpoint: {silence_ms: MS, max_utterance_ms: MS, blank_prob: P}
  *   limits:   {max_sessions, max_message_bytes, idle_timeout_s, max_audio_s, queue_bytes,
- *              min_sample_rate, max_sample_rate, subscriber_queue, max_sessions_per_address}
+ *              min_sample_rate, max_sample_rate, subscriber_queue, max_sessions_per_address,
+ *              ping_s, hangup_s}
  *   shutdown: {drain_s: S}
  *   auth:     {token: STRING, origins: [ORIGIN, ...]}
  *   tls:      {cert: FILE, key: FILE}
@@ -59,6 +60,9 @@ typedef struct cfg {
     int subscriber_queue;   /* unsent results a /mic subscriber may have before it is closed (1008) */
     int max_per_address;    /* open sessions per client address (limits.max_sessions_per_address);
                              * more are closed with 1013; 0: no limit */
+    int ping_s;             /* a WebSocket client whose last pong is this old is pinged (lws validity) */
+    int hangup_s;           /* ... and hung up (no close frame) when it is this old; > ping_s. A session the
+                             * daemon itself stops reading (queue_bytes) is exempt while it does (server.c) */
 
     double drain_s; /* after SIGTERM, keep listening this long at least (/healthz 503 "draining",
                      * new sessions refused with HTTP 503) so that a load balancer notices; 0..10 */

@@ -219,9 +219,20 @@ static void serve_one(server *sv, pss *p, long long now)
     {
         pthread_mutex_lock(&sv->h->lock);
         int has_out = p->s->out != NULL;
-        int can_resume = p->rx_paused && p->s->queued_bytes <= (size_t)sv->c->queue_bytes / 2 &&
-                         p->s->n_out <= OUT_MAX / 2;
+        int work_held = p->s->queued_bytes > (size_t)sv->c->queue_bytes / 2;
+        int can_resume = p->rx_paused && !work_held && p->s->n_out <= OUT_MAX / 2;
         pthread_mutex_unlock(&sv->h->lock);
+        if (p->rx_paused && work_held) {
+            /* The daemon is the slow party: it does not read this client (its audio waits in the
+             * session's queue), so neither the client's messages nor its pong, which sits behind
+             * them in the socket, reach lws. Without this, lws's validity timer (limits.ping_s,
+             * hangup_s: only a pong confirms) would hang the client up with no close frame, and the
+             * idle rule would close it, for the daemon's own backlog. Both clocks run again from
+             * when it is read again. A session held only by its unsent replies (n_out: the client
+             * does not read) gets no such grace. */
+            lws_validity_confirmed(p->wsi);
+            p->last_rx_ms = now;
+        }
         if (p->mic_sub)
             check_stalled(sv, p, now);
         if ((has_out || p->close_when_drained) && !p->close_started && !p->dropped)
@@ -679,6 +690,9 @@ static int on_receive(struct lws *wsi, pss *p, const void *in, size_t len)
         return 0;
     }
     int done = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    if (done) /* a whole message shows the client alive, as a pong would: its pong may be queued behind
+               * audio the daemon has not read yet (serve_one) */
+        lws_validity_confirmed(wsi);
     if (p->binary) {
         if (!p->eof_sent && !sv->stopping && !p->mic_sub && add_pcm(p, in, len) != 0) {
             count_error(sv, ERR_INTERNAL);
@@ -944,7 +958,10 @@ server *server_create(const cfg *c, hub *h, const char *www_root, asr_error *err
     for (int i = 0; i + 1 < nm; i++)
         sv->mounts[i].mount_next = &sv->mounts[i + 1];
 
-    sv->retry = (lws_retry_bo_t){.secs_since_valid_ping = 30, .secs_since_valid_hangup = 60};
+    /* lws pings a client whose last pong is ping_s old and hangs it up (no close frame) at hangup_s;
+     * the pong is what confirms validity (lws's ws parser), so see serve_one for paused sessions. */
+    sv->retry = (lws_retry_bo_t){.secs_since_valid_ping = (uint16_t)c->ping_s,
+                                 .secs_since_valid_hangup = (uint16_t)c->hangup_s};
 
     sv->n_addrs = listen_resolve(c->listen_host, sv->addrs, LISTEN_MAX_ADDRS, err);
     if (sv->n_addrs < 0) {

@@ -18,6 +18,7 @@ static void test_defaults(void)
     CHECK(c.model == NULL && c.token == NULL && c.tls_cert == NULL, "unset strings");
     CHECK(cfg_load_string(&c, "", "empty.yaml", &e) == ASR_OK, "empty document: %s", e.msg);
     CHECK(c.port == 2700, "empty keeps defaults");
+    CHECK(c.ping_s == 30 && c.hangup_s == 60, "ping defaults: %d, %d", c.ping_s, c.hangup_s);
     CHECK(c.subscriber_queue == 64 && c.max_per_address == 128 && c.n_origins == 0 && !c.origins,
           "exposure defaults: subscriber_queue %d, max_sessions_per_address %d, %d origins",
           c.subscriber_queue, c.max_per_address, c.n_origins);
@@ -148,6 +149,8 @@ static void test_errors(void)
     expect_error("- a\n- b\n", 1, 1, "expected a mapping");
     expect_error("limits: {subscriber_queue: 0}\n", 1, 28, "out of range");
     expect_error("limits: {max_sessions_per_address: -1}\n", 1, 36, "out of range");
+    expect_error("limits: {ping_s: 0}\n", 1, 18, "out of range");
+    expect_error("limits:\n  hangup_s: 100000\n", 2, 13, "out of range");
     expect_error("auth: {origins: \"https://a.example\"}\n", 1, 17, "expected a list");
     expect_error("auth: {origins: [\"\"]}\n", 1, 18, "expected a non-empty string");
     /* duplicate keys: at the second one (the first value would otherwise be silently overwritten) */
@@ -167,6 +170,15 @@ static void test_errors(void)
     CHECK(cfg_load_string(&c, "limits: {min_sample_rate: 48000, max_sample_rate: 8000}\n", "x.yaml", &e) ==
               ASR_ERR_CONFIG,
           "rate order");
+    cfg p;
+    cfg_init(&p, &e);
+    CHECK(cfg_load_string(&p, "limits: {ping_s: 5, hangup_s: 5}\n", "x.yaml", &e) == ASR_ERR_CONFIG &&
+              strstr(e.msg, "x.yaml") && strstr(e.msg, "limits.hangup_s"),
+          "ping order: %s", e.msg);
+    CHECK(cfg_load_string(&p, "limits: {ping_s: 1, hangup_s: 3}\n", "x.yaml", &e) == ASR_OK &&
+              p.ping_s == 1 && p.hangup_s == 3,
+          "ping_s, hangup_s: %s", e.msg);
+    cfg_free(&p);
     CHECK(cfg_load_file(&c, "/nonexistent/asrd.yaml", &e) == ASR_ERR_IO &&
               strstr(e.msg, "/nonexistent/asrd.yaml"),
           "missing file: %s", e.msg);
