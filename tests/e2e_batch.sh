@@ -12,9 +12,7 @@ MK=$PWD/build/tests/tool_mkmodel
 PY=/usr/bin/python3
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for b in "$ASRD" "$MK"; do
-    [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }
-done
+need_bins "$ASRD" "$MK"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 unset ASRD_MODEL

@@ -17,9 +17,7 @@ ASRD=${ASRD_BIN:-$PWD/build/asrd}
 MK=${MK_BIN:-$PWD/build/tests/tool_mkmodel}
 SHARED=${ASRD_SHARED:-$PWD/../shared}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-for b in "$ASRD" "$MK"; do
-    [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }
-done
+need_bins "$ASRD" "$MK"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 unset ASRD_MODEL

@@ -22,9 +22,7 @@ PY=/usr/bin/python3
 CL="$PY $PWD/tests/ws_client.py"
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for b in "$ASRD" "$MK"; do
-    [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }
-done
+need_bins "$ASRD" "$MK"
 e2e_tmp
 unset ASRD_MODEL
 

@@ -19,7 +19,7 @@ ASRD=${ASRD_BIN:-$PWD/build/asrd}
 MK=$PWD/build/tests/tool_mkmodel
 PY=/usr/bin/python3
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-for b in "$ASRD" "$MK"; do [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }; done
+need_bins "$ASRD" "$MK"
 T=$(mktemp -d)
 cleanup() {
     netns_del

@@ -34,9 +34,7 @@ PY=/usr/bin/python3
 CL="$PY tests/ws_client.py"
 RAW="$PY tests/raw_subscribers.py"
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-for b in "$ASRD" "$MK"; do
-    [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }
-done
+need_bins "$ASRD" "$MK"
 T=$(mktemp -d)
 PIDS=()
 cleanup() {

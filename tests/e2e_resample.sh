@@ -19,9 +19,7 @@ MK=$PWD/build/tests/tool_mkmodel
 PY=/usr/bin/python3
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for b in "$ASRD" "$MK"; do
-    [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }
-done
+need_bins "$ASRD" "$MK"
 command -v sox >/dev/null || { bad "no sox (make deps-test)"; finish; }
 e2e_tmp
 unset ASRD_MODEL

@@ -76,7 +76,7 @@ fi
 if out=$(haproxy -c -f configs/haproxy.cfg 2>&1); then ok "haproxy -c -f configs/haproxy.cfg: $out"
 else bad "haproxy -c -f configs/haproxy.cfg: $out"; fi
 
-[ -x "$ASRD" ] || { bad "missing $ASRD (run make first)"; finish; }
+need_bins "$ASRD"
 [ -f model/asrd-en.model ] || { bad "no model/asrd-en.model"; finish; }
 
 T=$(mktemp -d)

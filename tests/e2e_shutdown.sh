@@ -15,7 +15,7 @@ ASRD=${ASRD_BIN:-$PWD/build/asrd}
 MK=$PWD/build/tests/tool_mkmodel
 PY=/usr/bin/python3
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-for b in "$ASRD" "$MK"; do [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }; done
+need_bins "$ASRD" "$MK"
 e2e_tmp netns
 unset ASRD_MODEL
 "$MK" "$T/m.model" --layers 2 --hidden 48 --seed 11 >/dev/null || { bad "tool_mkmodel failed"; finish; }

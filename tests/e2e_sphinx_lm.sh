@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.." || exit 1
 TOOL=$PWD/build/tests/tool_lm_score
 LM=${ASRD_DATA:-$PWD/data}/lm
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-[ -x "$TOOL" ] || { bad "missing $TOOL (run make first)"; finish; }
+need_bins "$TOOL"
 if ! /usr/bin/python3 -c 'import ctypes; ctypes.CDLL("libsphinxbase.so.3")' 2>/dev/null; then
     skip "libsphinxbase.so.3 not installed (Debian libsphinxbase3): nothing checked"
     finish

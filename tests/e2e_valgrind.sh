@@ -7,9 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 command -v valgrind >/dev/null || { bad "valgrind not installed (make deps-test)"; finish; }
-for b in build/asrd build/asr-train build/tests/tool_mkmodel; do
-    [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }
-done
+need_bins build/asrd build/asr-train build/tests/tool_mkmodel
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 unset ASRD_MODEL

@@ -23,6 +23,8 @@
 #                        1 is returned (nothing counted: a start meant to fail is a pass for some
 #                        callers). Pass --listen 127.0.0.1:0 (or another port) in ARGS.
 #                        ASRD_LOG=FILE: the daemon logs to FILE (log.file), read for the line too.
+#   need_bins FILE...    each FILE must be an executable: else "missing FILE (run make first)" is a
+#                        failure and the script finishes
 #   asrd_port FILE...    the port of the first "listening on URL" line in FILE... (empty if none)
 pass=0
 fail=0
@@ -31,6 +33,12 @@ ok() { pass=$((pass + 1)); [ $# -eq 0 ] || echo "ok: $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 skip() { skipped=$((skipped + 1)); echo "SKIP: $*"; }
 check() { local d="$1"; shift; if "$@"; then ok; else bad "$d"; fi; }
+need_bins() {
+    local b
+    for b in "$@"; do
+        [ -x "$b" ] || { bad "missing $b (run make first)"; finish; }
+    done
+}
 finish() {
     echo "$pass passed, $fail failed$([ "$skipped" -eq 0 ] || echo ", $skipped skipped")"
     [ "$fail" -eq 0 ]

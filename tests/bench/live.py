@@ -103,17 +103,9 @@ def metrics(port):
 
 
 def write_speech(path):
-    """Real speech from tests/data as 16 kHz PCM16LE (sox), concatenated, written to path."""
-    pcm = b""
-    for name in ("sample.flac", "digit8k.flac"):
-        src = os.path.join(ROOT, "tests", "data", name)
-        if os.path.exists(src):
-            pcm += subprocess.run(["sox", src, "-t", "raw", "-r", str(RATE), "-c", "1", "-b", "16",
-                                   "-e", "signed", "-"], check=True, capture_output=True).stdout
-    if not pcm:
-        sys.exit("live.py: no speech files in tests/data")
+    """load_speech()'s PCM written to path."""
     with open(path, "wb") as f:
-        f.write(pcm)
+        f.write(load_speech())
 
 
 def free_port():
