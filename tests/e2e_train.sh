@@ -78,7 +78,7 @@ check "(b) tnet_forward == asr_stream log-probs within 1e-4" [ $rc = 0 ]
 # --- (c) resume bit for bit ---
 sed -e 's/size: 8/size: 3/' -e 's/repeat: 1$/repeat: 1.5/' -e 's/time_masks: 0/time_masks: 2\n  time_mask_width: 3/' \
     -e 's/freq_masks: 0/freq_masks: 2\n  freq_mask_width: 4/' -e 's/max_updates: 120/max_updates: 40/' \
-    -e 's/eval_every: 40/eval_every: 15/' "$T/tiny.yaml" > "$T/aug.yaml"
+    -e 's/eval_every: 40/eval_every: 15/' -e 's/hidden: 96/hidden: 96\n  dropout: 0.2/' "$T/tiny.yaml" > "$T/aug.yaml"
 $TRAIN --config "$T/aug.yaml" --outdir "$T/c1" > "$T/c1.out" 2>&1
 r1=$?
 $TRAIN --config "$T/aug.yaml" --outdir "$T/c2" --max-updates 19 > "$T/c2.out" 2>&1
@@ -90,6 +90,9 @@ check "(c) resumed mid-epoch" grep -qE 'resumed at update 19 \(epoch [0-9]+, bat
 check "(c) 40 updates == 19 + resume + 21 (last.model byte for byte)" cmp "$T/c1/last.model" "$T/c2/last.model"
 check "(c) a different seed gives a different model" bash -c \
     "sed 's/^seed: 7/seed: 8/' '$T/aug.yaml' > '$T/aug8.yaml' && $TRAIN --config '$T/aug8.yaml' --outdir '$T/c4' >/dev/null 2>&1 && ! cmp -s '$T/c1/last.model' '$T/c4/last.model'"
+check "(c) dropout 0.2 in use" grep -q 'dropout 0.2;' "$T/c1.out"
+check "(c) dropout 0 gives a different model" bash -c \
+    "sed 's/dropout: 0.2/dropout: 0/' '$T/aug.yaml' > '$T/aug0.yaml' && $TRAIN --config '$T/aug0.yaml' --outdir '$T/c5' >/dev/null 2>&1 && ! cmp -s '$T/c1/last.model' '$T/c5/last.model'"
 
 # --- (d) SIGTERM ---
 sed -e 's/max_updates: 120/max_updates: 0/' -e 's/epochs: 400/epochs: 1000000/' "$T/tiny.yaml" > "$T/long.yaml"

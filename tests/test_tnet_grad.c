@@ -5,7 +5,10 @@
  * frames change nothing), batch additivity (grad of {a,b} = grad {a} + grad {b}), thread-count
  * equivalence and bit-for-bit repeatability, export/import round trip, and equality of
  * tnet_forward with the runtime layers (nn_rnn_forward_ref / nn_linear_forward_ref / log-softmax)
- * on exported weights.
+ * on exported weights. Dropout: the mask generator's statistics, and the gradients of a dropped
+ * training batch against central differences of an independent loss (the runtime's reference layers
+ * on exported weights with the same masks applied between them), its thread-count equivalence, and
+ * tnet_forward's indifference to it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -80,6 +83,9 @@ static double fd_loss(tnet *n, const float *x)
     return s;
 }
 
+/* The loss the finite differences difference: fd_loss, or drop_loss for the dropout check. */
+static double (*fd_fn)(tnet *, const float *) = fd_loss;
+
 static int close_rel(double a, double b, double rel, double floor_)
 {
     return fabs(a - b) <= rel * fmax(fmax(fabs(a), fabs(b)), floor_);
@@ -96,9 +102,9 @@ static void check_entries(tnet *n, const char *what, float *p, const float *g, s
         size_t i = (size_t)(urand() * len);
         float keep = p[i];
         p[i] = keep + (float)eps;
-        double fp = fd_loss(n, x);
+        double fp = fd_fn(n, x);
         p[i] = keep - (float)eps;
-        double fm = fd_loss(n, x);
+        double fm = fd_fn(n, x);
         p[i] = keep;
         double num = (fp - fm) / (((double)(keep + (float)eps)) - ((double)(keep - (float)eps)));
         double err = fabs(num - g[i]) / fmax(fmax(fabs(num), fabs(g[i])), 1e-2);
@@ -110,6 +116,29 @@ static void check_entries(tnet *n, const char *what, float *p, const float *g, s
         }
     }
     CHECK(bad == 0, "%s: %d of %d entries off (worst rel err %.3g)", what, bad, count, worst);
+}
+
+/* d loss / d x (dx, from tnet_set_input_grad) on `count` sampled valid input entries vs central
+ * differences of fd_fn. */
+static void check_input_grad(tnet *n, const char *what, float *x, const float *dx, int count)
+{
+    int bad = 0;
+    double worst = 0;
+    for (int s = 0; s < count; s++) {
+        int b = (int)(urand() * B), t = (int)(urand() * lens[b]), i = (int)(urand() * IN);
+        size_t at = ((size_t)t * B + b) * IN + i;
+        float keep = x[at];
+        x[at] = keep + 1e-2f;
+        double fp = fd_fn(n, x);
+        x[at] = keep - 1e-2f;
+        double fm = fd_fn(n, x);
+        x[at] = keep;
+        double num = (fp - fm) / (((double)(keep + 1e-2f)) - ((double)(keep - 1e-2f)));
+        double e = fabs(num - dx[at]) / fmax(fmax(fabs(num), fabs(dx[at])), 1e-2);
+        worst = fmax(worst, e);
+        bad += e > 1e-2;
+    }
+    CHECK(bad == 0, "%s: %d of %d entries off (worst %.3g)", what, bad, count, worst);
 }
 
 static void grad_check(nn_layer_type t0, nn_layer_type t1, const char *name)
@@ -157,23 +186,8 @@ static void grad_check(nn_layer_type t0, nn_layer_type t1, const char *name)
     CHECK(off == np, "%s: tensor sizes add up to n_params (%zu vs %zu)", name, off, np);
 
     /* Input gradient: valid frames by central differences, padding frames exactly zero. */
-    int bad = 0;
-    double worst = 0;
-    for (int s = 0; s < 30; s++) {
-        int b = (int)(urand() * B), t = (int)(urand() * lens[b]), i = (int)(urand() * IN);
-        size_t at = ((size_t)t * B + b) * IN + i;
-        float keep = x[at];
-        x[at] = keep + 1e-2f;
-        double fp = fd_loss(n, x);
-        x[at] = keep - 1e-2f;
-        double fm = fd_loss(n, x);
-        x[at] = keep;
-        double num = (fp - fm) / (((double)(keep + 1e-2f)) - ((double)(keep - 1e-2f)));
-        double e = fabs(num - dx[at]) / fmax(fmax(fabs(num), fabs(dx[at])), 1e-2);
-        worst = fmax(worst, e);
-        bad += e > 1e-2;
-    }
-    CHECK(bad == 0, "%s input: %d of 30 entries off (worst %.3g)", name, bad, worst);
+    snprintf(what, sizeof(what), "%s input", name);
+    check_input_grad(n, what, x, dx, 30);
     int nz = 0;
     for (int b = 0; b < B; b++)
         for (int t = lens[b]; t < T; t++)
@@ -415,6 +429,164 @@ static void runtime_check(nn_layer_type t0, nn_layer_type t1, const char *name)
     tnet_destroy(n);
 }
 
+/* Dropout's reference loss: the runtime's reference layers on weights exported from n, with
+ * tnet_dropout_row's masks applied to each layer's output, log-softmax and CTC, summed in double. */
+enum { DROP_SEED = 4242 };
+static const float drop_p = 0.3f;
+static asr_model_desc drop_desc;
+
+/* y (lens[b] x H, layer k's outputs for utterance b) *= its dropout masks. */
+static void drop_rows(float *y, int b, int k, int H)
+{
+    float mask[H0 > H1 ? H0 : H1];
+    for (int t = 0; t < lens[b]; t++) {
+        tnet_dropout_row(DROP_SEED, b, k, t, H, drop_p, mask);
+        for (int i = 0; i < H; i++)
+            y[t * H + i] *= mask[i];
+    }
+}
+
+static double drop_loss(tnet *n, const float *x)
+{
+    asr_model_desc *d = &drop_desc;
+    asr_error err;
+    if (tnet_export(n, d, &err) != ASR_OK)
+        return NAN;
+    double s = 0;
+    int start = 0;
+    for (int b = 0; b < B; b++) {
+        float xin[T * IN], ya[T * H0], yb[T * H1], state[4 * H0], lp[T * 5], g[T * 5];
+        float *scratch = malloc(sizeof(float) * (nn_rnn_scratch_size(&d->layers[0], T) +
+                                                 nn_rnn_scratch_size(&d->layers[1], T) + 64));
+        for (int t = 0; t < lens[b]; t++)
+            memcpy(xin + t * IN, x + ((size_t)t * B + b) * IN, sizeof(float) * IN);
+        memset(state, 0, sizeof(state));
+        nn_rnn_forward_ref(&d->layers[0], lens[b], xin, state, ya, scratch);
+        drop_rows(ya, b, 0, H0);
+        memset(state, 0, sizeof(state));
+        nn_rnn_forward_ref(&d->layers[1], lens[b], ya, state, yb, scratch);
+        drop_rows(yb, b, 1, H1);
+        for (int t = 0; t < lens[b]; t++) {
+            nn_linear_forward_ref(d->proj_w, d->proj_b, H1, d->n_out, 1, yb + t * H1, lp + t * 5);
+            nn_log_softmax(lp + t * 5, d->n_out);
+        }
+        s += ctc_loss_grad(lp, lens[b], 5, labels + start, label_lens[b], g);
+        start += label_lens[b];
+        free(scratch);
+    }
+    return s;
+}
+
+/* The mask generator: drop rate, scale, determinism, independence of its keys. */
+static void dropout_mask_check(void)
+{
+    enum { MH = 1000, ROWS = 200 };
+    static float m[MH], m2[MH];
+    long zeros = 0, n = 0;
+    double sum = 0;
+    int values_ok = 1;
+    const float keep = 1.0f / (1.0f - drop_p);
+    for (int r = 0; r < ROWS; r++) {
+        tnet_dropout_row(7, r % 5, r % 3, r, MH, drop_p, m);
+        for (int i = 0; i < MH; i++, n++) {
+            zeros += m[i] == 0.0f;
+            sum += m[i];
+            values_ok &= m[i] == 0.0f || fabsf(m[i] - keep) <= 1e-4f * keep;
+        }
+    }
+    double rate = (double)zeros / (double)n;
+    CHECK(fabs(rate - drop_p) < 0.01, "dropout drops %.4f of %ld elements, expected %.2f", rate, n, drop_p);
+    CHECK(values_ok, "dropout mask values are 0 or 1/(1-p)");
+    CHECK(fabs(sum / (double)n - 1.0) < 0.02, "dropout mask mean %.4f, expected 1", sum / (double)n);
+    tnet_dropout_row(7, 1, 2, 3, MH, drop_p, m);
+    tnet_dropout_row(7, 1, 2, 3, MH, drop_p, m2);
+    CHECK(memcmp(m, m2, sizeof(m)) == 0, "dropout mask repeats for the same key");
+    const int keys[4][4] = {{8, 1, 2, 3}, {7, 0, 2, 3}, {7, 1, 1, 3}, {7, 1, 2, 4}};
+    for (int q = 0; q < 4; q++) {
+        tnet_dropout_row((unsigned long long)keys[q][0], keys[q][1], keys[q][2], keys[q][3], MH, drop_p, m2);
+        int same = 0;
+        for (int i = 0; i < MH; i++)
+            same += (m[i] == 0.0f) == (m2[i] == 0.0f);
+        /* independent masks agree on p^2 + (1-p)^2 = 58% of elements */
+        CHECK(same < MH * 7 / 10, "dropout mask for key %d differs from its neighbour's (%d of %d agree)", q,
+              same, MH);
+    }
+    tnet_dropout_row(7, 1, 2, 3, MH, 0.0f, m);
+    int ones = 0;
+    for (int i = 0; i < MH; i++)
+        ones += m[i] == 1.0f;
+    CHECK(ones == MH, "p = 0 keeps everything unscaled (%d of %d)", ones, MH);
+}
+
+/* Gradients of a training batch with dropout against the independent drop_loss. */
+static void dropout_check(nn_layer_type t0, nn_layer_type t1, const char *name)
+{
+    asr_model_desc arch;
+    asr_error err;
+    make_arch(&arch, t0, t1);
+    tnet *n = tnet_create(&arch, 8, 32, 43, &err);
+    drop_desc = arch;
+    if (!n || asr_model_desc_alloc(&drop_desc, &err) != ASR_OK) {
+        CHECK(0, "%s dropout: setup: %s", name, err.msg);
+        tnet_destroy(n);
+        return;
+    }
+    size_t np = tnet_n_params(n);
+    float *x = malloc(sizeof(float) * T * B * IN), *dx = malloc(sizeof(float) * T * B * IN);
+    float *g = malloc(sizeof(float) * np), *lp0 = malloc(sizeof(float) * T * B * 5),
+          *lp1 = malloc(sizeof(float) * T * B * 5);
+    for (int i = 0; i < T * B * IN; i++)
+        x[i] = (float)(urand() * 2 - 1);
+    double plain = batch_loss(n, T, B, x, lens, labels, label_lens);
+    CHECK(tnet_forward(n, T, B, x, lens, lp0) == ASR_OK, "%s dropout: forward", name);
+    tnet_set_dropout(n, drop_p, DROP_SEED);
+    tnet_set_input_grad(n, dx);
+    double l0 = batch_loss(n, T, B, x, lens, labels, label_lens);
+    tnet_set_input_grad(n, NULL);
+    memcpy(g, tnet_grads(n), sizeof(float) * np);
+    double ref = drop_loss(n, x);
+    CHECK(close_rel(l0, ref, 1e-5, 1e-5), "%s dropout: batch loss %.9g vs reference with the same masks %.9g",
+          name, l0, ref);
+    CHECK(fabs(l0 - plain) > 1e-3 * fabs(plain), "%s dropout: changes the loss (%.6g vs %.6g without)", name,
+          l0, plain);
+    CHECK(tnet_forward(n, T, B, x, lens, lp1) == ASR_OK && memcmp(lp0, lp1, sizeof(float) * T * B * 5) == 0,
+          "%s dropout: tnet_forward does not drop", name);
+
+    fd_fn = drop_loss;
+    float *p = tnet_params(n);
+    const char *tn[3] = {"layer0.w_ih", "layer1.w_hh", "proj.w"};
+    const size_t at[3] = {0,
+                          (size_t)nn_rnn_gates(t0) * H0 * (IN + H0 + 2) + (size_t)nn_rnn_gates(t1) * H1 * H0,
+                          np - (size_t)arch.n_out * (H1 + 1)};
+    const size_t len[3] = {(size_t)nn_rnn_gates(t0) * H0 * IN, (size_t)nn_rnn_gates(t1) * H1 * H1,
+                           (size_t)arch.n_out * H1};
+    for (int q = 0; q < 3; q++) {
+        char what[64];
+        snprintf(what, sizeof(what), "%s dropout %s", name, tn[q]);
+        check_entries(n, what, p + at[q], g + at[q], len[q], 24, x);
+    }
+    char what[64];
+    snprintf(what, sizeof(what), "%s dropout input", name);
+    check_input_grad(n, what, x, dx, 20);
+    fd_fn = fd_loss;
+
+    tnet_set_threads(n, 3);
+    double l3 = batch_loss(n, T, B, x, lens, labels, label_lens);
+    double md = 0;
+    for (size_t i = 0; i < np; i++)
+        md = fmax(md, fabs(tnet_grads(n)[i] - g[i]) / fmax(fabs(g[i]), 1e-3));
+    CHECK(close_rel(l3, l0, 1e-6, 1e-6) && md <= 1e-4,
+          "%s dropout: 3 threads draw the same masks as 1 (loss %.9g vs %.9g, grad max rel %.3g)", name, l3,
+          l0, md);
+    free(x);
+    free(dx);
+    free(g);
+    free(lp0);
+    free(lp1);
+    asr_model_desc_free(&drop_desc);
+    tnet_destroy(n);
+}
+
 /* Row kernels: SIMD vs scalar reference on random rows (H = 37: four vectors and a tail). */
 static void kernel_check(void)
 {
@@ -453,6 +625,9 @@ int main(void)
     grad_check(NN_GRU, NN_LSTM, "gru-lstm");
     runtime_check(NN_GRU, NN_GRU, "gru-gru");
     runtime_check(NN_LSTM, NN_LSTM, "lstm-lstm");
+    dropout_mask_check();
+    dropout_check(NN_LSTM, NN_LSTM, "lstm-lstm");
+    dropout_check(NN_GRU, NN_LSTM, "gru-lstm");
 
     /* Infeasible utterance: loss 0, flagged, no gradient; argument checks. */
     asr_model_desc arch;

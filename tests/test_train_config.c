@@ -90,7 +90,7 @@ int main(void)
              "  stack: 4\n"
              "  stride: 2\n"
              "  mfcc: {num_mel_bins: 30, num_ceps: 20, high_freq: -200, use_energy: true}\n"
-             "model: {type: lstm, layers: 2, hidden: 64}\n"
+             "model: {type: lstm, layers: 2, hidden: 64, dropout: 0.15}\n"
              "optim: {lr: 3e-4, schedule: cosine, warmup: 7, clip: 0, anneal_start: 600}\n"
              "batch: {size: 5, max_frames: 900}\n"
              "augment: {time_masks: 1, time_mask_width: 4, freq_masks: 2, freq_mask_width: 3}\n",
@@ -127,7 +127,7 @@ int main(void)
               "mfcc overrides");
         CHECK(c.mfcc.low_freq == 20 && c.mfcc.frame_shift_ms == 10 && c.mfcc.sample_rate == 16000,
               "mfcc defaults kept");
-        CHECK(c.type == NN_LSTM && c.layers == 2 && c.hidden == 64, "model");
+        CHECK(c.type == NN_LSTM && c.layers == 2 && c.hidden == 64 && c.dropout == 0.15, "model");
         CHECK(c.lr == 3e-4 && c.schedule == TCFG_SCHED_COSINE && c.warmup == 7 && c.clip == 0 &&
                   c.anneal_start == 600,
               "optim");
@@ -165,6 +165,8 @@ int main(void)
     expect_error(text, "fast", "optim.lr");
     snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\nmodel: {layers: 99}\n", dir);
     expect_error(text, "99", "out of range");
+    snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\nmodel: {dropout: 1.0}\n", dir);
+    expect_error(text, "1.0", "model.dropout");
     snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\noptim: {anneal_start: -5}\n", dir);
     expect_error(text, "-5", "optim.anneal_start");
     snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\nmodel: {type: transformer}\n", dir);

@@ -386,6 +386,8 @@ static asr_status model_pair(cfg_reader *x, void *user, const char *key, yaml_no
         return cfg_get_int(x, v, "model.layers", 1, ASR_MAX_LAYERS, &c->layers);
     if (!strcmp(key, "hidden"))
         return cfg_get_int(x, v, "model.hidden", 1, 4096, &c->hidden);
+    if (!strcmp(key, "dropout"))
+        return cfg_get_double(x, v, "model.dropout", 0, 0.9, &c->dropout);
     return cfg_error(x, k, "model: unknown key '%s'", key);
 }
 

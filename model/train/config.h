@@ -11,7 +11,7 @@
  *             max_utt_seconds: S   max_utts: N   log_hyps: bool
  *   features: stack: 3   stride: 3   mfcc: {num_mel_bins, num_ceps, low_freq, high_freq, ...}
  *             cmvn: {mode: global|online, prior_frames, window, norm_vars} (default global)
- *   model:    type: gru|lstm   layers: 3   hidden: 320
+ *   model:    type: gru|lstm   layers: 3   hidden: 320   dropout: 0 (training only: layer outputs)
  *   optim:    lr, beta1, beta2, eps, weight_decay, clip, warmup, schedule: constant|cosine|
  *             exponential, min_lr, decay_updates, decay_rate, anneal_start
  *   batch:    size: 32   max_frames: 0
@@ -63,6 +63,7 @@ typedef struct tcfg {
     /* model */
     nn_layer_type type;
     int layers, hidden;
+    double dropout; /* probability of dropping each layer output element in training (tnet_set_dropout) */
 
     /* optimiser */
     double lr, beta1, beta2, eps, weight_decay, clip, min_lr, decay_rate;

@@ -12,6 +12,11 @@
  *   active ones are a prefix of n_act[t] rows: recurrent GEMMs and gate loops touch only those; the
  *   states of finished rows are zeroed and their gate gradients are zero, so padding frames affect
  *   nothing (and cost nothing in the recurrence).
+ * Dropout (training only, tnet_set_dropout): every layer's output is multiplied by a mask of
+ *   0 or 1/(1-p) before it feeds the next layer or the projection (the recurrence sees the
+ *   undropped state, as in PyTorch's nn.LSTM dropout; here the last layer is dropped too). The mask
+ *   of an element depends only on (seed, batch index, layer, frame), so it does not depend on how
+ *   the batch is split across workers; tnet_forward never drops.
  * Cores: data parallelism. The batch (sorted by length) is dealt round-robin to `workers` threads,
  *   each with its own activations and gradient slab and single-threaded BLAS; the slabs are added
  *   to the network's gradient in worker order, so results are bit-for-bit reproducible for a given
@@ -39,18 +44,20 @@ typedef struct tlayer {
 typedef struct tworker {
     struct tnet *net;
     int cap_B;
-    float *grads;               /* (n_params) this worker's gradient contribution */
-    float *x;                   /* (rows, I) gathered input */
-    float *h[ASR_MAX_LAYERS];   /* ((max_T + 1) * cap_B, H): block 0 = zero initial state */
-    float *c[ASR_MAX_LAYERS];   /* LSTM cell states, same shape; NULL for GRU */
-    float *act[ASR_MAX_LAYERS]; /* (rows, 4H): GRU r z n (W_hn h + b_hn); LSTM i f g o */
-    float *gi;                  /* (rows, GHmax) input projection; reused as dGh in backward */
-    float *gh;                  /* (cap_B, GHmax) recurrent projection of one frame */
-    float *dgi;                 /* (rows, GHmax) gate pre-activation gradients */
-    float *dy, *dx;             /* (rows, Dmax) gradient wrt a layer's output / input (ping-pong) */
-    float *dh, *dc;             /* (cap_B, Hmax) recurrent gradient carried backwards */
-    float *logits;              /* (rows, n_out) logits, then log-probs in place */
-    float *dlog;                /* (rows, n_out) d loss / d logits */
+    float *grads;                /* (n_params) this worker's gradient contribution */
+    float *x;                    /* (rows, I) gathered input */
+    float *h[ASR_MAX_LAYERS];    /* ((max_T + 1) * cap_B, H): block 0 = zero initial state */
+    float *c[ASR_MAX_LAYERS];    /* LSTM cell states, same shape; NULL for GRU */
+    float *act[ASR_MAX_LAYERS];  /* (rows, 4H): GRU r z n (W_hn h + b_hn); LSTM i f g o */
+    float *gi;                   /* (rows, GHmax) input projection; reused as dGh in backward */
+    float *gh;                   /* (cap_B, GHmax) recurrent projection of one frame */
+    float *dgi;                  /* (rows, GHmax) gate pre-activation gradients */
+    float *dy, *dx;              /* (rows, Dmax) gradient wrt a layer's output / input (ping-pong) */
+    float *dh, *dc;              /* (cap_B, Hmax) recurrent gradient carried backwards */
+    float *mask[ASR_MAX_LAYERS]; /* (rows, H) dropout masks (0 or 1/(1-p)); NULL until dropout is used */
+    float *xd[ASR_MAX_LAYERS];   /* (rows, H) dropped layer outputs: the next layer's input */
+    float *logits;               /* (rows, n_out) logits, then log-probs in place */
+    float *dlog;                 /* (rows, n_out) d loss / d logits */
     double *ctc_work;
     size_t ctc_cap;
     /* per call */
@@ -71,7 +78,9 @@ struct tnet {
     int workers, blas_threads;
     tworker *w; /* n_w allocated workspaces */
     int n_w, w_cap_B;
-    float *dx_out;     /* optional (T, B, I) input-gradient destination */
+    float *dx_out; /* optional (T, B, I) input-gradient destination */
+    float dropout; /* drop probability of layer outputs in tnet_train_batch; 0: none */
+    uint64_t drop_seed;
     tnet_kernels kern; /* fused gate kernels (SIMD or reference) */
     /* per call (read by workers) */
     int call_T, call_B, do_backward;
@@ -227,6 +236,8 @@ static void worker_free(tworker *w)
         free(w->h[k]);
         free(w->c[k]);
         free(w->act[k]);
+        free(w->mask[k]);
+        free(w->xd[k]);
     }
     free(w->gi);
     free(w->gh);
@@ -344,6 +355,87 @@ void tnet_set_simd(tnet *n, int simd)
 {
     n->kern = tnet_kernels_get(simd);
 }
+void tnet_set_dropout(tnet *n, float p, unsigned long long seed)
+{
+    n->dropout = p > 0.0f && p < 1.0f ? p : 0.0f;
+    n->drop_seed = seed;
+}
+
+/* Drop threshold on 16-bit uniforms: an element is dropped when its draw is below it. */
+static unsigned drop_threshold(float p)
+{
+    return (unsigned)lrintf(p * 65536.0f);
+}
+
+void tnet_dropout_row(unsigned long long seed, int b, int k, int t, int H, float p, float *mask)
+{
+    const unsigned thr = drop_threshold(p);
+    const float keep = thr < 65536u ? 65536.0f / (float)(65536u - thr) : 0.0f; /* exact 1 / (1 - p') */
+    uint64_t s = seed ^ ((uint64_t)(unsigned)b << 40) ^ ((uint64_t)(unsigned)k << 32) ^ (uint64_t)(unsigned)t;
+    (void)splitmix64(&s); /* decorrelate neighbouring keys */
+    uint64_t r = 0;
+    for (int i = 0; i < H; i++) {
+        if ((i & 3) == 0)
+            r = splitmix64(&s);
+        mask[i] = (unsigned)(r & 0xffffu) < thr ? 0.0f : keep;
+        r >>= 16;
+    }
+}
+
+/* Dropout buffers for every layer of every worker (first use only). */
+static asr_status dropout_buffers_ensure(tnet *n)
+{
+    size_t rows = (size_t)n->max_T * n->w_cap_B;
+    for (int i = 0; i < n->n_w; i++)
+        for (int k = 0; k < n->n_layers; k++) {
+            tworker *w = &n->w[i];
+            if (!w->mask[k])
+                w->mask[k] = malloc(sizeof(float) * rows * n->L[k].H);
+            if (!w->xd[k])
+                w->xd[k] = malloc(sizeof(float) * rows * n->L[k].H);
+            if (!w->mask[k] || !w->xd[k])
+                return ASR_ERR_NOMEM;
+        }
+    return ASR_OK;
+}
+
+/* Draws layer k's masks for the slice and writes the dropped outputs xd[k] = mask * h (zero on
+ * padding rows). */
+static void layer_dropout(tworker *w, int k)
+{
+    const tnet *n = w->net;
+    const int T = w->T, nb = w->nb, H = n->L[k].H;
+    const float *y = w->h[k] + (size_t)nb * H;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < nb; j++) {
+            const size_t row = (size_t)t * nb + j;
+            float *m = w->mask[k] + row * H, *o = w->xd[k] + row * H;
+            if (j < w->n_act[t])
+                tnet_dropout_row(n->drop_seed, w->idx[j], k, t, H, n->dropout, m);
+            else
+                memset(m, 0, sizeof(float) * H);
+            for (int i = 0; i < H; i++)
+                o[i] = y[row * H + i] * m[i];
+        }
+}
+
+/* g *= mask over the slice's rows (gradient through the dropout of layer k). */
+static void dropout_backward(tworker *w, int k, float *g)
+{
+    const size_t len = (size_t)w->T * w->nb * w->net->L[k].H;
+    const float *m = w->mask[k];
+    for (size_t i = 0; i < len; i++)
+        g[i] *= m[i];
+}
+
+/* The input the layer above (or the projection) reads from layer k: dropped or not. */
+static const float *layer_output(const tworker *w, int k)
+{
+    const tnet *n = w->net;
+    if (n->do_backward && n->dropout > 0.0f)
+        return w->xd[k];
+    return w->h[k] + (size_t)w->nb * n->L[k].H;
+}
 
 /* ---------- forward ---------- */
 
@@ -410,7 +502,9 @@ static void worker_forward(tworker *w)
     const float *X = w->x;
     for (int k = 0; k < n->n_layers; k++) {
         layer_forward(w, k, X);
-        X = w->h[k] + (size_t)nb * n->L[k].H;
+        if (n->do_backward && n->dropout > 0.0f)
+            layer_dropout(w, k);
+        X = layer_output(w, k);
     }
     const int O = n->n_out, H = n->H_last;
     const float *pb = n->params + n->o_pb;
@@ -518,18 +612,23 @@ static void worker_backward(tworker *w)
     }
     /* Projection. */
     float *gpw = w->grads + n->o_pw, *gpb = w->grads + n->o_pb;
-    const float *Y = w->h[n->n_layers - 1] + (size_t)nb * H;
+    const float *Y = layer_output(w, n->n_layers - 1);
+    const int drop = n->dropout > 0.0f;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, H, (int)R, 1.0f, w->dlog, O, Y, H, 1.0f, gpw, H);
     for (size_t r = 0; r < R; r++)
         for (int o = 0; o < O; o++)
             gpb[o] += w->dlog[r * O + o];
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, H, O, 1.0f, w->dlog, O,
                 n->params + n->o_pw, H, 0.0f, w->dy, H);
+    if (drop)
+        dropout_backward(w, n->n_layers - 1, w->dy);
     /* Layers, top down; dy and dx swap roles. */
     for (int k = n->n_layers - 1; k >= 0; k--) {
-        const float *X = k == 0 ? w->x : w->h[k - 1] + (size_t)nb * n->L[k - 1].H;
+        const float *X = k == 0 ? w->x : layer_output(w, k - 1);
         float *dX = (k > 0 || n->dx_out) ? w->dx : NULL;
         layer_backward(w, k, X, w->dy, dX);
+        if (drop && k > 0)
+            dropout_backward(w, k - 1, dX);
         float *tmp = w->dy;
         w->dy = w->dx;
         w->dx = tmp;
@@ -574,6 +673,8 @@ static void *worker_run(void *arg)
 static asr_status run_workers(tnet *n)
 {
     asr_status st = workspaces_ensure(n);
+    if (st == ASR_OK && n->do_backward && n->dropout > 0.0f)
+        st = dropout_buffers_ensure(n);
     if (st != ASR_OK)
         return st;
     const int B = n->call_B, nw = n->n_w;

@@ -39,6 +39,12 @@ void tnet_set_threads(tnet *n, int threads);
  * (zero on padding frames); the caller keeps dx alive. For gradient checks and feature analysis. */
 void tnet_set_input_grad(tnet *n, float *dx);
 
+/* Dropout for later tnet_train_batch calls (tnet_forward never drops): each layer's output is
+ * zeroed with probability p (quantised to 1/65536) and scaled by 1/(1-p) otherwise, with masks
+ * drawn from seed per (batch index, layer, frame): the same seed and batch give the same masks
+ * whatever the thread count. The trainer passes a new seed every update. p = 0 turns it off. */
+void tnet_set_dropout(tnet *n, float p, unsigned long long seed);
+
 size_t tnet_n_params(const tnet *n);
 float *tnet_params(tnet *n); /* slab, model-file order */
 float *tnet_grads(tnet *n);  /* same layout */

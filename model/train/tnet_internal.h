@@ -20,6 +20,10 @@ size_t ctc_work_size(int T, int L);
 double ctc_loss_grad_strided(const float *logprobs, int lp_stride, int T, int n_out, const int *labels, int L,
                              float *grad, int g_stride, double *work);
 
+/* The dropout mask tnet_train_batch applies to layer k's output of batch utterance b at frame t:
+ * H values, each 0 or 1/(1-p') where p' is p rounded to 1/65536. */
+void tnet_dropout_row(unsigned long long seed, int b, int k, int t, int H, float p, float *mask);
+
 /* Minimum frames a CTC alignment of labels needs: L plus one blank between equal neighbours. */
 int ctc_min_frames(const int *labels, int L);
 

@@ -768,8 +768,9 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
         printf("resumed at update %lld (epoch %lld, batch %lld), best %.2f at update %lld\n", r->st.update,
                r->st.epoch, r->st.batch, r->st.best_metric, r->st.best_update);
     }
-    printf("model: %d x %d %s, %zu parameters; max %d network frames per utterance\n", r->cfg.layers,
-           r->cfg.hidden, r->cfg.type == NN_GRU ? "GRU" : "LSTM", np, r->max_T);
+    printf("model: %d x %d %s, %zu parameters, dropout %g; max %d network frames per utterance\n",
+           r->cfg.layers, r->cfg.hidden, r->cfg.type == NN_GRU ? "GRU" : "LSTM", np, r->cfg.dropout,
+           r->max_T);
     /* OpenBLAS picks its kernels from the CPU model; on CPUs it does not know (virtual machines) it
      * falls back to its SSE3 "Prescott" kernels, about 3x slower here (model/recipe/train.sh sets
      * OPENBLAS_CORETYPE from the CPU's flags). */
@@ -824,6 +825,9 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
                               r->cfg.freq_masks, r->cfg.freq_mask_width,
                               tdata_mix(tdata_mix(r->cfg.seed, 0x5350454341554755ULL + (uint64_t)r->st.epoch),
                                         (uint64_t)b));
+            tnet_set_dropout(r->net, (float)r->cfg.dropout,
+                             tdata_mix(tdata_mix(r->cfg.seed, 0x44524f504f555421ULL + (uint64_t)r->st.epoch),
+                                       (uint64_t)b));
             tnet_zero_grad(r->net);
             asr_status s = tnet_train_batch(r->net, r->batch.T, n, r->batch.x, r->batch.lens, r->batch.labels,
                                             r->batch.label_lens, loss, infeasible);
