@@ -1,7 +1,11 @@
-/* asr_util.c - status strings, error details, logging sink. */
+/* asr_util.c - status strings, error details, logging sink, large-table memory. */
 #include "asr_util.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 const char *asr_strerror(asr_status s)
 {
@@ -69,4 +73,58 @@ void asr_log(asr_log_level level, const char *fmt, ...)
         log_fn(level, buf, log_user);
     else
         fprintf(stderr, "asrd: %s: %s\n", names[level], buf);
+}
+
+/* A 64-byte prefix records how the block was obtained, for asr_big_free. */
+#define BIG_HUGE ((size_t)2 << 20)
+typedef struct big_head {
+    void *base; /* what to munmap or free */
+    size_t len; /* mapped length; 0 = aligned_alloc */
+} big_head;
+
+void *asr_big_alloc(size_t bytes)
+{
+    if (bytes > SIZE_MAX - BIG_HUGE * 2 - 64)
+        return NULL;
+    size_t need = 64 + bytes;
+    if (need >= BIG_HUGE) {
+        size_t len = (need + BIG_HUGE - 1) & ~(BIG_HUGE - 1);
+        unsigned char *p =
+            mmap(NULL, len + BIG_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED) {
+            /* Trim to a 2 MB aligned range so the kernel can back it with huge pages. */
+            size_t head = (BIG_HUGE - ((uintptr_t)p & (BIG_HUGE - 1))) & (BIG_HUGE - 1);
+            if (head)
+                munmap(p, head);
+            if (BIG_HUGE - head)
+                munmap(p + head + len, BIG_HUGE - head);
+            p += head;
+#ifdef MADV_HUGEPAGE
+            madvise(p, len, MADV_HUGEPAGE);
+#endif
+            big_head *h = (big_head *)(void *)p;
+            h->base = p;
+            h->len = len;
+            return p + 64;
+        }
+    }
+    unsigned char *p = aligned_alloc(64, (need + 63) & ~(size_t)63);
+    if (!p)
+        return NULL;
+    memset(p, 0, need);
+    big_head *h = (big_head *)(void *)p;
+    h->base = p;
+    h->len = 0;
+    return p + 64;
+}
+
+void asr_big_free(void *p)
+{
+    if (!p)
+        return;
+    const big_head *h = (const big_head *)(void *)((unsigned char *)p - 64);
+    if (h->len)
+        munmap(h->base, h->len);
+    else
+        free(h->base);
 }

@@ -1,8 +1,9 @@
-/* asr_util.h - status codes, error details and logging shared by every asrd module.
+/* asr_util.h - status codes, error details, logging and large-table memory shared by every asrd
+ * module.
  *
- * Thread safety: asr_strerror and asr_error_set are reentrant.  asr_log may be called from any
- * thread except a real-time audio callback; the sink is set once at start-up (asr_log_set is not
- * synchronised with concurrent asr_log calls).
+ * Thread safety: asr_strerror, asr_error_set, asr_big_alloc and asr_big_free are reentrant.  asr_log may be
+ * called from any thread except a real-time audio callback; the sink is set once at start-up (asr_log_set is
+ * not synchronised with concurrent asr_log calls).
  */
 #ifndef ASR_UTIL_H
 #define ASR_UTIL_H
@@ -49,5 +50,14 @@ void asr_log_set(asr_log_fn fn, void *user, asr_log_level min_level);
 
 /* Logs a printf-formatted message through the sink. */
 void asr_log(asr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Zeroed, 64-byte aligned memory for a large table built once and then read (model weights, the
+ * LM's vocabulary trie). From 2 MB up: anonymous memory on 2 MB boundaries advised for transparent
+ * huge pages (the kernel's madvise mode), so filling it takes a handful of page faults instead of
+ * one per 4 KB page. On a virtual machine each fault is a trap to the hypervisor (~12 us on the
+ * build machine): filling a few MB page by page was most of the daemon's start-up CPU. Smaller
+ * sizes, or no mapping: aligned_alloc. NULL on no memory; free with asr_big_free (NULL is a no-op). */
+void *asr_big_alloc(size_t bytes);
+void asr_big_free(void *p);
 
 #endif

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -155,69 +154,13 @@ static void point_tensors(asr_model_desc *d, float *slab)
     d->slab = slab;
 }
 
-/* The slab: 64-byte aligned (SIMD kernels read the weights with full-width loads) and zeroed.
- * Anonymous memory on 2 MB boundaries with transparent huge pages where the kernel offers them
- * (madvise mode): the shipped 10 MB model is then a handful of page faults instead of ~2,500, which
- * were most of its load time on a virtual machine (each fault a trap to the hypervisor); else
- * aligned_alloc. A 64-byte prefix records which, for slab_free. */
-#define SLAB_HUGE ((size_t)2 << 20)
-typedef struct slab_head {
-    void *base; /* what to munmap or free */
-    size_t len; /* mapped length; 0 = aligned_alloc */
-} slab_head;
-
-static float *slab_alloc(size_t bytes)
-{
-    size_t need = 64 + bytes;
-    if (need >= SLAB_HUGE) {
-        size_t len = (need + SLAB_HUGE - 1) & ~(SLAB_HUGE - 1);
-        unsigned char *p =
-            mmap(NULL, len + SLAB_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p != MAP_FAILED) {
-            /* Trim to a 2 MB aligned range so the kernel can back it with huge pages. */
-            size_t head = (SLAB_HUGE - ((uintptr_t)p & (SLAB_HUGE - 1))) & (SLAB_HUGE - 1);
-            if (head)
-                munmap(p, head);
-            if (SLAB_HUGE - head)
-                munmap(p + head + len, SLAB_HUGE - head);
-            p += head;
-#ifdef MADV_HUGEPAGE
-            madvise(p, len, MADV_HUGEPAGE);
-#endif
-            slab_head *h = (slab_head *)(void *)p;
-            h->base = p;
-            h->len = len;
-            return (float *)(void *)(p + 64);
-        }
-    }
-    unsigned char *p = aligned_alloc(64, need);
-    if (!p)
-        return NULL;
-    memset(p, 0, need);
-    slab_head *h = (slab_head *)(void *)p;
-    h->base = p;
-    h->len = 0;
-    return (float *)(void *)(p + 64);
-}
-
-static void slab_free(float *slab)
-{
-    if (!slab)
-        return;
-    const slab_head *h = (const slab_head *)(void *)((unsigned char *)slab - 64);
-    if (h->len)
-        munmap(h->base, h->len);
-    else
-        free(h->base);
-}
-
 asr_status asr_model_desc_alloc(asr_model_desc *d, asr_error *err)
 {
     asr_status st = check_shape(d, "model description", err);
     if (st)
         return st;
     size_t bytes = (slab_floats(d) * sizeof(float) + 63) & ~(size_t)63;
-    float *slab = slab_alloc(bytes);
+    float *slab = asr_big_alloc(bytes); /* zeroed, 64-byte aligned (SIMD loads), on huge pages */
     if (!slab)
         return asr_error_set(err, ASR_ERR_NOMEM, "model description: cannot allocate %zu bytes", bytes);
     point_tensors(d, slab);
@@ -230,7 +173,7 @@ void asr_model_desc_free(asr_model_desc *d)
 {
     if (!d)
         return;
-    slab_free(d->slab);
+    asr_big_free(d->slab);
     memset(d, 0, sizeof *d);
 }
 
@@ -748,7 +691,7 @@ static parse_result parse_body(const char *path, reader *r, uint32_t version, as
     size_t need = slab_floats(d) * sizeof(float);
     NEED(need, "%s: truncated: the metadata's tensors need %zu bytes, %zu left", path, need, r->left);
     size_t bytes = (need + 63) & ~(size_t)63;
-    float *slab = slab_alloc(bytes);
+    float *slab = asr_big_alloc(bytes);
     if (!slab) {
         asr_error_set(err, ASR_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, bytes);
         return PARSE_BAD;
