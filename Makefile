@@ -234,6 +234,14 @@ bench-live: deps-test $(LMBIN)
 	@$(MAKE) --no-print-directory $(B)/asrd $(B)/tests/bench/live_load
 	/usr/bin/python3 tests/bench/live.py
 
+# Start-to-READY (tests/bench/ready.py): exec to READY=1 with the shipped configuration, median of
+# 7 starts, the wall time split into run-queue wait (a loaded machine's share) and the daemon's
+# own (main-thread CPU, blocked). Run it in a network namespace of its own (it listens on port 0).
+.PHONY: bench-ready
+bench-ready: $(LMBIN)
+	@$(MAKE) --no-print-directory $(B)/asrd
+	/usr/bin/python3 tests/bench/ready.py
+
 # Scale-out cost: the bench-live load (build/tests/bench/live_load) on one asrd, then on two asrd
 # with half the workers each behind HAProxy (configs/haproxy.cfg): p95 latency and sessions held.
 .PHONY: bench-scaleout

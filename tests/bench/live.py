@@ -19,10 +19,12 @@ it replaces was itself the bottleneck (~216 ms late at 320 sessions). Measured p
             and the machine's load average and busy CPU during the level (other jobs count).
   mem       (peak RSS during the level - RSS before it) / N.
 
-Also: start-to-READY of each configuration (sd_notify over a NOTIFY_SOCKET of our own; median of 5
-starts). It prints, per configuration, the largest N held with p95 <= 200 ms and nothing dropped
-(the knee) and the breakdown there. Everything runs on this machine: the generator competes with
-the daemon for the same cores (its CPU is printed).
+Also: start-to-READY of each configuration (tests/bench/ready.py: sd_notify over a NOTIFY_SOCKET of
+our own; median of 5 starts; wall split into the run-queue wait a loaded machine adds and the
+daemon's own time, its main-thread CPU and time blocked). It prints, per configuration, the
+largest N held with p95 <= 200 ms and nothing dropped (the knee) and the breakdown there.
+Everything runs on this machine: the generator competes with the daemon for the same cores (its
+CPU is printed).
 
 The daemon runs configs/asrd.yaml with only limits.max_sessions (and max_sessions_per_address,
 where the file has it) raised to fit the levels, --listen 127.0.0.1:PORT, and for the greedy run
@@ -47,6 +49,8 @@ import time
 import urllib.request
 
 import websockets  # the legacy client below
+
+import ready as ready_bench  # tests/bench/ready.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOADGEN = os.path.join(ROOT, "build", "tests", "bench", "live_load")
@@ -167,25 +171,16 @@ def start_shipped(cfg, extra, tmp):
     return p, port, ready
 
 
-def stop_daemon(p):
-    p.terminate()
-    try:
-        p.wait(30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
+stop_daemon = ready_bench.stop  # SIGTERM, then SIGKILL after 30 s
 
 
 def ready_ms(cfg, extra, tmp, runs=5):
-    """Start-to-READY wall times (ms) and the median CPU (ms) of the daemon's main thread by READY
-    (the start-up work; later threads, such as the LM's background checksum, are not counted)."""
-    times, cpus = [], []
-    for _ in range(runs):
-        p, _, r = start_shipped(cfg, extra, tmp)
-        times.append(r * 1000)
-        cpus.append(thread_cpu(p.pid)[0] * 1000)
-        stop_daemon(p)
-    return statistics.median(times), times, statistics.median(cpus)
+    """Start-to-READY over runs starts (tests/bench/ready.py): (medians, every start's figures),
+    each a dict of wall, cpu (main thread by READY), runq (its wait for a core), own, blocked in ms."""
+    argv = [ASRD, "--config", cfg, "--listen", "127.0.0.1:0", "--log-level", "info"] + extra
+    env = dict(os.environ)
+    env.pop("ASRD_MODEL", None)
+    return ready_bench.measure(argv, runs, env=env, tmp=tmp)
 
 
 def level(pid, port, pcm, n, seconds):
@@ -359,12 +354,11 @@ def row(r, held, dropped):
 
 
 def run_config(name, extra, cfg, levels, seconds, p95_ms, pcm, tmp, ready_only=False):
-    med, all_ms, cpu = ready_ms(cfg, extra, tmp, 7 if ready_only else 5)
+    rmed, rall = ready_ms(cfg, extra, tmp, 7 if ready_only else 5)
+    med = rmed["wall"]
     print(f"\n== {name}: asrd --config configs/asrd.yaml{' ' + ' '.join(extra) if extra else ''} "
           f"(limits raised to {max(levels) + 16} sessions)")
-    print(f"start-to-READY: {med:.1f} ms wall (median of {len(all_ms)}: {', '.join('%.0f' % x for x in all_ms)}); "
-          f"main-thread CPU by READY {cpu:.0f} ms (median; {1000 // TICK} ms ticks); load average "
-          f"{os.getloadavg()[0]:.1f}")
+    print(f"start-to-READY: {ready_bench.summary(rmed, rall)}; load average {os.getloadavg()[0]:.1f}")
     if ready_only:
         return 0, med
     proc, port, _ = start_shipped(cfg, extra, tmp)
