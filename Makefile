@@ -17,11 +17,14 @@ VERSION := 0.1.0
 
 # Every library through pkg-config (packages: see `make deps`). Flags are expanded lazily (=), so a
 # `make test` on a fresh machine sees the libraries that its deps step has just installed.
-PKGS    := sndfile soxr kissfft-float openblas yaml-0.1 zlib libcjson portaudio-2.0 alsa jack libwebsockets libsystemd
+PKGS    := sndfile soxr kissfft-float openblas yaml-0.1 zlib libcjson libwebsockets libsystemd
+# Headers only: daemon/capture.c loads PortAudio with dlopen when a microphone is used (linking it
+# brought libasound, libjack and libstdc++ into every start).
+PKGS_HDR := portaudio-2.0
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wshadow -Werror
 CFLAGS  ?= -O2 -g
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -pthread -MMD -MP $(WARN) -DASRD_VERSION='"$(VERSION)"' \
-             -DASRD_DATADIR='"$(PREFIX)/share/asrd"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+             -DASRD_DATADIR='"$(PREFIX)/share/asrd"' $(shell pkg-config --cflags $(PKGS) $(PKGS_HDR) 2>/dev/null)
 LDLIBS  = -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 

@@ -40,9 +40,15 @@
  * else: after 2 s the supervisor is cancelled.  It can be cancelled only inside the reader's calls
  * (open and read are cancellation points; it runs with cancellation disabled elsewhere, so it never
  * dies holding a lock), which leaks the reader's memory at exit only.
+ *
+ * Loading.  PortAudio is opened with dlopen the first time a PortAudio source or the device list
+ * is asked for (pa_load), not linked: with it, libasound, libjack and libstdc++ came into every
+ * start of the binary, ~5 ms of the daemon's start-up CPU spent relocating libraries that a daemon
+ * without a microphone (the shipped configuration) or `asrd --batch` never calls.
  */
 #include "capture.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -59,17 +65,6 @@
 
 #include "../frontend/audio.h"
 #include "ring.h"
-
-#ifdef __has_include
-#if __has_include(<alsa/asoundlib.h>)
-#include <alsa/asoundlib.h>
-#define CAPTURE_HAVE_ALSA 1
-#endif
-#if __has_include(<jack/jack.h>)
-#include <jack/jack.h>
-#define CAPTURE_HAVE_JACK 1
-#endif
-#endif
 
 #define MAX_CHANNELS 32
 
@@ -110,31 +105,85 @@ struct capture {
 
 /* ---- small helpers ---- */
 
+/* ---- PortAudio, loaded on first use ----
+ * Every PortAudio function capture.c calls, through pointers that pa_load fills: pa.Pa_Initialize(). */
+#define PA_FUNCS(X)                                                                                          \
+    X(PaError, Pa_Initialize, (void))                                                                        \
+    X(PaError, Pa_Terminate, (void))                                                                         \
+    X(const char *, Pa_GetErrorText, (PaError))                                                              \
+    X(PaDeviceIndex, Pa_GetDeviceCount, (void))                                                              \
+    X(PaDeviceIndex, Pa_GetDefaultInputDevice, (void))                                                       \
+    X(const PaDeviceInfo *, Pa_GetDeviceInfo, (PaDeviceIndex))                                               \
+    X(const PaHostApiInfo *, Pa_GetHostApiInfo, (PaHostApiIndex))                                            \
+    X(PaError, Pa_IsFormatSupported, (const PaStreamParameters *, const PaStreamParameters *, double))       \
+    X(PaError, Pa_OpenStream,                                                                                \
+      (PaStream **, const PaStreamParameters *, const PaStreamParameters *, double, unsigned long,           \
+       PaStreamFlags, PaStreamCallback *, void *))                                                           \
+    X(PaError, Pa_StartStream, (PaStream *))                                                                 \
+    X(PaError, Pa_AbortStream, (PaStream *))                                                                 \
+    X(PaError, Pa_CloseStream, (PaStream *))                                                                 \
+    X(PaError, Pa_IsStreamActive, (PaStream *))
+
+static struct {
+#define PA_POINTER(ret, name, args) ret(*name) args;
+    PA_FUNCS(PA_POINTER)
+#undef PA_POINTER
+} pa;
+static pthread_once_t pa_once = PTHREAD_ONCE_INIT;
+static char pa_why[256]; /* empty once loaded; written once, under pa_once */
+
+typedef void (*alsa_error_fn)(const char *file, int line, const char *fn, int err, const char *fmt, ...);
+
 static void noop_alsa(const char *file, int line, const char *fn, int err, const char *fmt, ...)
 {
     (void)file, (void)line, (void)fn, (void)err, (void)fmt;
 }
-#ifdef CAPTURE_HAVE_JACK
 static void noop_jack(const char *msg)
 {
     (void)msg;
 }
-#endif
 
-void capture_quiet_alsa(void)
+/* Silences the libraries PortAudio probes: ALSA's dozens of lines of configuration noise, and
+ * libjack, which without a server prints five lines and, unless told not to, tries to start jackd
+ * (which a daemon must never do). They are PortAudio's own dependencies, found through its handle. */
+static void quiet_backends(void *h)
 {
-#ifdef CAPTURE_HAVE_ALSA
-    snd_lib_error_set_handler(noop_alsa);
-#else
-    (void)noop_alsa; /* without libasound ALSA's probing messages reach stderr */
-#endif
-#ifdef CAPTURE_HAVE_JACK
-    /* PortAudio probes JACK too; without a server libjack prints five lines and, unless told not
-     * to, tries to start jackd, which a daemon must never do. */
-    jack_set_error_function(noop_jack);
-    jack_set_info_function(noop_jack);
-#endif
+    void (*alsa_handler)(alsa_error_fn) = (void (*)(alsa_error_fn))dlsym(h, "snd_lib_error_set_handler");
+    void (*jack_error)(void (*)(const char *)) =
+        (void (*)(void (*)(const char *)))dlsym(h, "jack_set_error_function");
+    void (*jack_info)(void (*)(const char *)) =
+        (void (*)(void (*)(const char *)))dlsym(h, "jack_set_info_function");
+    if (alsa_handler)
+        alsa_handler(noop_alsa);
+    if (jack_error)
+        jack_error(noop_jack);
+    if (jack_info)
+        jack_info(noop_jack);
+}
+
+static void pa_load_once(void)
+{
     setenv("JACK_NO_START_SERVER", "1", 0);
+    void *h = dlopen("libportaudio.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(pa_why, sizeof pa_why, "cannot load PortAudio (libportaudio.so.2): %s", dlerror());
+        return;
+    }
+#define PA_LOOKUP(ret, name, args)                                                                           \
+    if (!(*(void **)&pa.name = dlsym(h, #name))) {                                                           \
+        snprintf(pa_why, sizeof pa_why, "PortAudio (libportaudio.so.2) has no %s", #name);                   \
+        return;                                                                                              \
+    }
+    PA_FUNCS(PA_LOOKUP)
+#undef PA_LOOKUP
+    quiet_backends(h); /* the handle stays open: the library is used until exit */
+}
+
+/* Loads PortAudio (once per process; any thread): ASR_OK, or ASR_ERR_AUDIO with the reason. */
+static asr_status pa_load(asr_error *err)
+{
+    pthread_once(&pa_once, pa_load_once);
+    return pa_why[0] ? asr_error_set(err, ASR_ERR_AUDIO, "capture: %s", pa_why) : ASR_OK;
 }
 
 static double now_s(void)
@@ -229,13 +278,13 @@ static int pa_callback(const void *input, void *output, unsigned long frames,
 /* Finds the input device for opts.device; returns paNoDevice with why filled. */
 static PaDeviceIndex pa_find_device(const char *want, char *why, size_t why_size)
 {
-    int n = Pa_GetDeviceCount();
+    int n = pa.Pa_GetDeviceCount();
     if (n < 0) {
-        snprintf(why, why_size, "PortAudio cannot list devices: %s", Pa_GetErrorText(n));
+        snprintf(why, why_size, "PortAudio cannot list devices: %s", pa.Pa_GetErrorText(n));
         return paNoDevice;
     }
     if (!want || !*want || !strcmp(want, "default")) {
-        PaDeviceIndex d = Pa_GetDefaultInputDevice();
+        PaDeviceIndex d = pa.Pa_GetDefaultInputDevice();
         if (d == paNoDevice)
             snprintf(why, why_size, "no default input device (%d devices seen)", n);
         return d;
@@ -243,7 +292,7 @@ static PaDeviceIndex pa_find_device(const char *want, char *why, size_t why_size
     char *end;
     long idx = strtol(want, &end, 10);
     if (*end == '\0') {
-        if (idx < 0 || idx >= n || Pa_GetDeviceInfo((PaDeviceIndex)idx)->maxInputChannels < 1) {
+        if (idx < 0 || idx >= n || pa.Pa_GetDeviceInfo((PaDeviceIndex)idx)->maxInputChannels < 1) {
             snprintf(why, why_size, "no input device with index %ld (%d devices seen)", idx, n);
             return paNoDevice;
         }
@@ -251,7 +300,7 @@ static PaDeviceIndex pa_find_device(const char *want, char *why, size_t why_size
     }
     for (int pass = 0; pass < 2; pass++)
         for (PaDeviceIndex i = 0; i < n; i++) {
-            const PaDeviceInfo *d = Pa_GetDeviceInfo(i);
+            const PaDeviceInfo *d = pa.Pa_GetDeviceInfo(i);
             if (d->maxInputChannels < 1)
                 continue;
             if (pass == 0 ? !strcmp(d->name, want) : strstr(d->name, want) != NULL)
@@ -267,7 +316,7 @@ static PaStream *pa_open(capture *c, char *why, size_t why_size)
     PaDeviceIndex dev = pa_find_device(c->device, why, why_size);
     if (dev == paNoDevice)
         return NULL;
-    const PaDeviceInfo *info = Pa_GetDeviceInfo(dev);
+    const PaDeviceInfo *info = pa.Pa_GetDeviceInfo(dev);
     PaStreamParameters p;
     memset(&p, 0, sizeof p);
     p.device = dev;
@@ -284,7 +333,7 @@ static PaStream *pa_open(capture *c, char *why, size_t why_size)
             continue;
         for (int ci = 0; ci < 2; ci++) {
             p.channelCount = chans[ci];
-            e = Pa_IsFormatSupported(&p, NULL, rates[ri]);
+            e = pa.Pa_IsFormatSupported(&p, NULL, rates[ri]);
             if (e == paFormatIsSupported) {
                 rates[0] = rates[ri];
                 break;
@@ -293,7 +342,7 @@ static PaStream *pa_open(capture *c, char *why, size_t why_size)
     }
     if (e != paFormatIsSupported) {
         snprintf(why, why_size, "input device \"%s\" supports neither %g Hz nor its default rate: %s",
-                 info->name, rates[0], Pa_GetErrorText(e));
+                 info->name, rates[0], pa.Pa_GetErrorText(e));
         return NULL;
     }
     int rate = (int)rates[0];
@@ -302,21 +351,21 @@ static PaStream *pa_open(capture *c, char *why, size_t why_size)
         frames = c->block_max; /* cannot happen: block_max covers 192 kHz */
     c->channels = p.channelCount;
     PaStream *s = NULL;
-    e = Pa_OpenStream(&s, &p, NULL, rate, frames, paClipOff, pa_callback, c);
+    e = pa.Pa_OpenStream(&s, &p, NULL, rate, frames, paClipOff, pa_callback, c);
     if (e != paNoError) {
         snprintf(why, why_size, "cannot open input device \"%s\" at %d Hz: %s", info->name, rate,
-                 Pa_GetErrorText(e));
+                 pa.Pa_GetErrorText(e));
         return NULL;
     }
     publish_rate(c, rate);
     /* Named and logged before the first callback, so nobody sees samples from a nameless device. */
     set_name(c, info->name);
     asr_log(ASR_LOG_INFO, "capture: recording from \"%s\" (%s) at %d Hz, %d channel%s", info->name,
-            Pa_GetHostApiInfo(info->hostApi)->name, rate, c->channels, c->channels > 1 ? "s" : "");
-    e = Pa_StartStream(s);
+            pa.Pa_GetHostApiInfo(info->hostApi)->name, rate, c->channels, c->channels > 1 ? "s" : "");
+    e = pa.Pa_StartStream(s);
     if (e != paNoError) {
-        snprintf(why, why_size, "cannot start input device \"%s\": %s", info->name, Pa_GetErrorText(e));
-        Pa_CloseStream(s);
+        snprintf(why, why_size, "cannot start input device \"%s\": %s", info->name, pa.Pa_GetErrorText(e));
+        pa.Pa_CloseStream(s);
         return NULL;
     }
     return s;
@@ -328,10 +377,10 @@ static void pa_watch(capture *c, PaStream *s, char *why, size_t why_size)
     uint64_t last = atomic_load(&c->callbacks);
     double last_t = now_s();
     while (!wait_until(c, now_s() + 0.1)) {
-        PaError a = Pa_IsStreamActive(s);
+        PaError a = pa.Pa_IsStreamActive(s);
         if (a != 1) {
             snprintf(why, why_size, "the input stream stopped (%s)",
-                     a < 0 ? Pa_GetErrorText(a) : "device gone");
+                     a < 0 ? pa.Pa_GetErrorText(a) : "device gone");
             return;
         }
         uint64_t cb = atomic_load(&c->callbacks);
@@ -355,20 +404,20 @@ static void run_portaudio(capture *c)
     while (!atomic_load(&c->stop)) {
         atomic_store(&c->state, CAPTURE_OPENING);
         if (pa_ok)
-            Pa_Terminate(); /* rescan: a device may have appeared or come back */
-        PaError e = Pa_Initialize();
+            pa.Pa_Terminate(); /* rescan: a device may have appeared or come back */
+        PaError e = pa.Pa_Initialize();
         pa_ok = e == paNoError;
         PaStream *s = NULL;
         if (!pa_ok)
-            snprintf(why, sizeof why, "PortAudio: %s", Pa_GetErrorText(e));
+            snprintf(why, sizeof why, "PortAudio: %s", pa.Pa_GetErrorText(e));
         else
             s = pa_open(c, why, sizeof why);
         if (s) {
             atomic_store(&c->state, CAPTURE_RUNNING);
             double t0 = now_s();
             pa_watch(c, s, why, sizeof why);
-            Pa_AbortStream(s);
-            Pa_CloseStream(s);
+            pa.Pa_AbortStream(s);
+            pa.Pa_CloseStream(s);
             if (atomic_load(&c->stop))
                 break;
             if (now_s() - t0 > 30)
@@ -382,7 +431,7 @@ static void run_portaudio(capture *c)
         backoff = fmin(backoff * 2, c->opts.retry_max_s);
     }
     if (pa_ok)
-        Pa_Terminate();
+        pa.Pa_Terminate();
 }
 
 /* ---- file / stdin source ---- */
@@ -612,15 +661,17 @@ capture *capture_open(const capture_opts *opts, asr_error *err)
                       "retry 0 < min <= max <= 3600 s, stall 0.1..3600 s)");
         return NULL;
     }
-    capture_quiet_alsa();
     if (o->kind == CAPTURE_PORTAUDIO) {
-        /* Fail early if the library itself is broken; devices are looked up by the supervisor. */
-        PaError e = Pa_Initialize();
+        /* Fail early if the library itself is missing or broken; devices are looked up by the
+         * supervisor. */
+        if (pa_load(err) != ASR_OK)
+            return NULL;
+        PaError e = pa.Pa_Initialize();
         if (e != paNoError) {
-            asr_error_set(err, ASR_ERR_AUDIO, "capture: PortAudio: %s", Pa_GetErrorText(e));
+            asr_error_set(err, ASR_ERR_AUDIO, "capture: PortAudio: %s", pa.Pa_GetErrorText(e));
             return NULL;
         }
-        Pa_Terminate();
+        pa.Pa_Terminate();
     }
     c = calloc(1, sizeof *c);
     if (!c)
@@ -875,23 +926,24 @@ void capture_close(capture *c)
 
 asr_status capture_list_devices(FILE *out, asr_error *err)
 {
-    capture_quiet_alsa();
-    PaError e = Pa_Initialize();
+    if (pa_load(err) != ASR_OK)
+        return err ? err->code : ASR_ERR_AUDIO;
+    PaError e = pa.Pa_Initialize();
     if (e != paNoError)
-        return asr_error_set(err, ASR_ERR_AUDIO, "capture: PortAudio: %s", Pa_GetErrorText(e));
-    int n = Pa_GetDeviceCount();
-    PaDeviceIndex def = Pa_GetDefaultInputDevice();
+        return asr_error_set(err, ASR_ERR_AUDIO, "capture: PortAudio: %s", pa.Pa_GetErrorText(e));
+    int n = pa.Pa_GetDeviceCount();
+    PaDeviceIndex def = pa.Pa_GetDefaultInputDevice();
     int shown = 0;
     for (PaDeviceIndex i = 0; i < n; i++) {
-        const PaDeviceInfo *d = Pa_GetDeviceInfo(i);
+        const PaDeviceInfo *d = pa.Pa_GetDeviceInfo(i);
         if (d->maxInputChannels < 1)
             continue;
         fprintf(out, "%3d%s %s  [%s, %d in, %.0f Hz]\n", i, i == def ? "*" : " ", d->name,
-                Pa_GetHostApiInfo(d->hostApi)->name, d->maxInputChannels, d->defaultSampleRate);
+                pa.Pa_GetHostApiInfo(d->hostApi)->name, d->maxInputChannels, d->defaultSampleRate);
         shown++;
     }
     if (!shown)
         fprintf(out, "no input devices\n");
-    Pa_Terminate();
+    pa.Pa_Terminate();
     return ASR_OK;
 }

@@ -107,9 +107,4 @@ void capture_close(capture *c);
  * Returns ASR_OK, or an error with *err filled if PortAudio cannot be initialised. */
 asr_status capture_list_devices(FILE *out, asr_error *err);
 
-/* Installs a no-op ALSA error handler (if libasound is linked), so probing devices does not print
- * ALSA's dozens of lines of configuration noise to stderr.  Called by capture_open and
- * capture_list_devices; idempotent. */
-void capture_quiet_alsa(void);
-
 #endif
