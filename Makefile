@@ -17,7 +17,7 @@ VERSION := 0.1.0
 
 # Every library through pkg-config (packages: see `make deps`). Flags are expanded lazily (=), so a
 # `make test` on a fresh machine sees the libraries that its deps step has just installed.
-PKGS    := sndfile soxr kissfft-float openblas yaml-0.1 zlib libcjson libwebsockets libsystemd
+PKGS    := sndfile soxr kissfft-float openblas yaml-0.1 zlib libcjson libwebsockets
 # Headers only: daemon/capture.c loads PortAudio with dlopen when a microphone is used (linking it
 # brought libasound, libjack and libstdc++ into every start).
 PKGS_HDR := portaudio-2.0
@@ -110,7 +110,7 @@ $(BA)/tests/%: $(BA)/obj/tests/%.o $(BA)/libasrd.a $(BA)/libasrtrain.a $(BA)/lib
 
 # --- dependencies: Debian packages, installed as root only when missing ---
 DEPS_BUILD  := build-essential pkg-config zlib1g-dev libasound2-dev libjack-jackd2-dev libsndfile1-dev libsoxr-dev libkissfft-dev \
-               libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev libsystemd-dev
+               libopenblas-dev libyaml-dev libcjson-dev libwebsockets-dev portaudio19-dev
 DEPS_LM     := pocketsphinx-en-us python3 python3-numpy
 # The tests start the daemon with configs/asrd.yaml, which decodes with the word LM: they need $(LMBIN).
 DEPS_TEST   := python3-torch python3-torchaudio python3-numpy python3-websockets valgrind sox chromium firefox-esr nodejs curl libsphinxbase3 \

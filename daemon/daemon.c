@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "capture.h"
+#include "notify.h"
 #include "server.h"
 #include "session.h"
 #include "worker.h"
@@ -441,12 +441,12 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
     else
         asr_log(ASR_LOG_INFO, "listening on %s (model %s, %d workers, ready in %.0f ms)", urls, model_path,
                 c->threads, (now_s() - t0) * 1000);
-    sd_notify(0, "READY=1\nSTATUS=ready, 0 sessions open");
+    notify_send("READY=1\nSTATUS=ready, 0 sessions open");
     if (lm)
         lm_check_start(&lmc, lm);
 
     uint64_t wd_usec = 0;
-    double wd_every = sd_watchdog_enabled(0, &wd_usec) > 0 ? (double)wd_usec / 2e6 : 0;
+    double wd_every = notify_watchdog(&wd_usec) > 0 ? (double)wd_usec / 2e6 : 0;
     double last_wd = now_s(), last_status = 0, stop_at = 0;
     int stopping = 0;
     for (;;) {
@@ -471,17 +471,17 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
             alarm(STOP_HARD_S);
             asr_log(ASR_LOG_INFO, "stopping: finishing %d sessions; /healthz answers 503 (draining)%s",
                     server_open_sessions(sv), c->drain_s > 0 ? " for shutdown.drain_s at least" : "");
-            sd_notify(0, "STOPPING=1");
+            notify_send("STOPPING=1");
             mic_stop(&mic);
             server_shutdown(sv);
         }
         if (wd_every > 0 && now - last_wd >= wd_every) {
-            sd_notify(0, "WATCHDOG=1");
+            notify_send("WATCHDOG=1");
             last_wd = now;
         }
         if (now - last_status >= 1.0) {
-            sd_notifyf(0, "STATUS=%s, %d sessions open, %ld total", stopping ? "stopping" : "running",
-                       server_open_sessions(sv), (long)atomic_load(&h.stats.sessions_total));
+            notify_sendf("STATUS=%s, %d sessions open, %ld total", stopping ? "stopping" : "running",
+                         server_open_sessions(sv), (long)atomic_load(&h.stats.sessions_total));
             last_status = now;
         }
         /* shutdown.drain_s: the listener stays up, answering /healthz with 503 and refusing new
