@@ -125,9 +125,7 @@ struct capture {
     X(PaError, Pa_IsStreamActive, (PaStream *))
 
 static struct {
-#define PA_POINTER(ret, name, args) ret(*name) args;
-    PA_FUNCS(PA_POINTER)
-#undef PA_POINTER
+    PA_FUNCS(ASR_DL_POINTER)
 } pa;
 static pthread_once_t pa_once = PTHREAD_ONCE_INIT;
 static char pa_why[256]; /* empty once loaded; written once, under pa_once */
@@ -161,29 +159,24 @@ static void quiet_backends(void *h)
         jack_info(noop_jack);
 }
 
+#define PA_LIB "libportaudio.so.2"
+
 static void pa_load_once(void)
 {
     setenv("JACK_NO_START_SERVER", "1", 0);
-    void *h = dlopen("libportaudio.so.2", RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(pa_why, sizeof pa_why, "cannot load PortAudio (libportaudio.so.2): %s", dlerror());
-        return;
-    }
-#define PA_LOOKUP(ret, name, args)                                                                           \
-    if (!(*(void **)&pa.name = dlsym(h, #name))) {                                                           \
-        snprintf(pa_why, sizeof pa_why, "PortAudio (libportaudio.so.2) has no %s", #name);                   \
-        return;                                                                                              \
-    }
+    void *h = asr_dl_open(PA_LIB, pa_why, sizeof pa_why);
+#define PA_LOOKUP(ret, name, args) asr_dl_sym(h, PA_LIB, #name, (void **)&pa.name, pa_why, sizeof pa_why);
     PA_FUNCS(PA_LOOKUP)
 #undef PA_LOOKUP
-    quiet_backends(h); /* the handle stays open: the library is used until exit */
+    if (!pa_why[0])
+        quiet_backends(h);
 }
 
 /* Loads PortAudio (once per process; any thread): ASR_OK, or ASR_ERR_AUDIO with the reason. */
 static asr_status pa_load(asr_error *err)
 {
     pthread_once(&pa_once, pa_load_once);
-    return pa_why[0] ? asr_error_set(err, ASR_ERR_AUDIO, "capture: %s", pa_why) : ASR_OK;
+    return pa_why[0] ? asr_error_set(err, ASR_ERR_AUDIO, "capture: PortAudio: %s", pa_why) : ASR_OK;
 }
 
 static double now_s(void)

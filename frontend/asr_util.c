@@ -1,6 +1,7 @@
-/* asr_util.c - status strings, error details, logging sink, large-table memory. */
+/* asr_util.c - status strings, error details, logging sink, large-table memory, run-time linking. */
 #include "asr_util.h"
 
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,4 +128,20 @@ void asr_big_free(void *p)
         munmap(h->base, h->len);
     else
         free(h->base);
+}
+
+void *asr_dl_open(const char *lib, char *why, size_t why_size)
+{
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        snprintf(why, why_size, "cannot load %s: %s", lib, dlerror());
+    return h;
+}
+
+void asr_dl_sym(void *handle, const char *lib, const char *name, void **fn, char *why, size_t why_size)
+{
+    if (why[0])
+        return;
+    if (!(*fn = dlsym(handle, name)))
+        snprintf(why, why_size, "%s has no %s", lib, name);
 }

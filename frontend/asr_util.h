@@ -1,7 +1,8 @@
 /* asr_util.h - status codes, error details, logging and large-table memory shared by every asrd
  * module.
  *
- * Thread safety: asr_strerror, asr_error_set, asr_big_alloc and asr_big_free are reentrant.  asr_log may be
+ * Thread safety: asr_strerror, asr_error_set, asr_big_alloc, asr_big_free and asr_dl_* are
+ * reentrant (callers run their loading once, e.g. under pthread_once).  asr_log may be
  * called from any thread except a real-time audio callback; the sink is set once at start-up (asr_log_set is
  * not synchronised with concurrent asr_log calls).
  */
@@ -59,5 +60,18 @@ void asr_log(asr_log_level level, const char *fmt, ...) __attribute__((format(pr
  * sizes, or no mapping: aligned_alloc. NULL on no memory; free with asr_big_free (NULL is a no-op). */
 void *asr_big_alloc(size_t bytes);
 void asr_big_free(void *p);
+
+/* Run-time linking of a library only some commands use (dlopen on first use instead of at every
+ * start of the binary, where relocating a library and its dependencies costs CPU whether it is
+ * used or not). asr_dl_open opens lib (RTLD_NOW | RTLD_LOCAL; never closed: the library stays
+ * until exit) and returns its handle, or NULL with why (why_size bytes) saying why not;
+ * asr_dl_sym looks up one function of it into *fn, or says in why that it is missing, and does
+ * nothing once why is set (so a list of lookups needs no test between them): loading succeeded
+ * when why is still empty. */
+void *asr_dl_open(const char *lib, char *why, size_t why_size);
+/* For a table of a library's functions as X(return type, name, (parameter types)) entries: the
+ * field holding a pointer to one (`static struct { FUNCS(ASR_DL_POINTER) } lib;`). */
+#define ASR_DL_POINTER(ret, name, args) ret(*name) args;
+void asr_dl_sym(void *handle, const char *lib, const char *name, void **fn, char *why, size_t why_size);
 
 #endif

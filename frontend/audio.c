@@ -10,10 +10,16 @@
  * libsndfile reads a truncated file without an error; we look at what it says in its log (WAV
  * "data : N (should be M)", OGG "ended unexpectedly") and at the frame count it announced, and
  * refuse the file rather than transcribing half of it silently.
+ *
+ * libsndfile is opened with dlopen by the first audio_reader_open (sf_load), not linked: with it
+ * came its codecs (libFLAC, libvorbis, libvorbisenc, libopus, libogg, libmpg123, libmp3lame) into
+ * every start of asrd, ~4 ms of the daemon's start-up CPU, which reads no audio file unless its
+ * microphone source is one.
  */
 #include "audio.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +28,40 @@
 
 #include <sndfile.h>
 #include <soxr.h>
+
+/* ---- libsndfile, loaded on first use ----
+ * Every libsndfile function audio.c calls, through pointers that sf_load fills: sndfile.sf_open(). */
+#define SF_LIB "libsndfile.so.1"
+#define SF_FUNCS(X)                                                                                          \
+    X(SNDFILE *, sf_open, (const char *, int, SF_INFO *))                                                    \
+    X(SNDFILE *, sf_open_virtual, (SF_VIRTUAL_IO *, int, SF_INFO *, void *))                                 \
+    X(int, sf_close, (SNDFILE *))                                                                            \
+    X(int, sf_command, (SNDFILE *, int, void *, int))                                                        \
+    X(sf_count_t, sf_readf_float, (SNDFILE *, float *, sf_count_t))                                          \
+    X(int, sf_error, (SNDFILE *))                                                                            \
+    X(const char *, sf_strerror, (SNDFILE *))
+
+static struct {
+    SF_FUNCS(ASR_DL_POINTER)
+} sndfile;
+static pthread_once_t sf_once = PTHREAD_ONCE_INIT;
+static char sf_why[256]; /* empty once loaded; written once, under sf_once */
+
+static void sf_load_once(void)
+{
+    void *h = asr_dl_open(SF_LIB, sf_why, sizeof sf_why);
+#define SF_LOOKUP(ret, name, args)                                                                           \
+    asr_dl_sym(h, SF_LIB, #name, (void **)&sndfile.name, sf_why, sizeof sf_why);
+    SF_FUNCS(SF_LOOKUP)
+#undef SF_LOOKUP
+}
+
+/* Loads libsndfile (once per process; any thread): ASR_OK, or ASR_ERR_AUDIO with the reason. */
+static asr_status sf_load(asr_error *err)
+{
+    pthread_once(&sf_once, sf_load_once);
+    return sf_why[0] ? asr_error_set(err, ASR_ERR_AUDIO, "audio: %s", sf_why) : ASR_OK;
+}
 
 #define BLOCK_FRAMES 4096
 /* Standard input: bytes further than this behind the read position may be dropped. */
@@ -292,7 +332,7 @@ struct audio_reader {
 static int log_says_truncated(SNDFILE *sf)
 {
     char log[4096];
-    sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
+    sndfile.sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
     if (strstr(log, "ended unexpectedly"))
         return 1;
     const char *d = strstr(log, "\ndata : ");
@@ -310,7 +350,7 @@ void audio_reader_close(audio_reader *r)
     if (!r)
         return;
     if (r->sf)
-        sf_close(r->sf);
+        sndfile.sf_close(r->sf);
     if (r->vio) {
         free(r->vio->buf);
         free(r->vio);
@@ -332,6 +372,8 @@ audio_reader *audio_reader_open(const char *path, int out_rate, asr_error *err)
                       out_rate);
         return NULL;
     }
+    if (sf_load(err) != ASR_OK)
+        return NULL;
     r = calloc(1, sizeof *r);
     if (!r)
         goto nomem;
@@ -346,7 +388,7 @@ audio_reader *audio_reader_open(const char *path, int out_rate, asr_error *err)
             goto nomem;
         r->vio->fd = 0;
         r->vio->opening = 1;
-        r->sf = sf_open_virtual(&io, SFM_READ, &r->info, r->vio);
+        r->sf = sndfile.sf_open_virtual(&io, SFM_READ, &r->info, r->vio);
         r->vio->opening = 0;
         if (!r->sf) {
             if (r->vio->error)
@@ -354,7 +396,8 @@ audio_reader *audio_reader_open(const char *path, int out_rate, asr_error *err)
             else if (r->vio->eof && r->vio->base + (sf_count_t)r->vio->len == 0)
                 asr_error_set(err, ASR_ERR_AUDIO, "-: empty input (no audio)");
             else
-                asr_error_set(err, ASR_ERR_AUDIO, "-: not a readable audio stream (%s)", sf_strerror(NULL));
+                asr_error_set(err, ASR_ERR_AUDIO, "-: not a readable audio stream (%s)",
+                              sndfile.sf_strerror(NULL));
             goto fail;
         }
     } else {
@@ -375,9 +418,10 @@ audio_reader *audio_reader_open(const char *path, int out_rate, asr_error *err)
             asr_error_set(err, ASR_ERR_IO, "%s: %s", path, strerror(errno));
             goto fail;
         }
-        r->sf = sf_open(path, SFM_READ, &r->info);
+        r->sf = sndfile.sf_open(path, SFM_READ, &r->info);
         if (!r->sf) {
-            asr_error_set(err, ASR_ERR_AUDIO, "%s: not a readable audio file (%s)", path, sf_strerror(NULL));
+            asr_error_set(err, ASR_ERR_AUDIO, "%s: not a readable audio file (%s)", path,
+                          sndfile.sf_strerror(NULL));
             goto fail;
         }
     }
@@ -410,7 +454,7 @@ audio_reader *audio_reader_open(const char *path, int out_rate, asr_error *err)
         goto fail;
     }
     /* Normalised floats times 32768 give the int16 scale for every input format. */
-    sf_command(r->sf, SFC_SET_NORM_FLOAT, NULL, SF_TRUE);
+    sndfile.sf_command(r->sf, SFC_SET_NORM_FLOAT, NULL, SF_TRUE);
     r->block = malloc(sizeof(float) * BLOCK_FRAMES * (size_t)r->info.channels);
     r->mono = malloc(sizeof(float) * BLOCK_FRAMES);
     if (!r->block || !r->mono)
@@ -437,11 +481,11 @@ int audio_reader_file_channels(const audio_reader *r)
 static int reader_fill(audio_reader *r, asr_error *err)
 {
     int ch = r->info.channels;
-    sf_count_t n = sf_readf_float(r->sf, r->block, BLOCK_FRAMES);
-    if (n < BLOCK_FRAMES && sf_error(r->sf) != SF_ERR_NO_ERROR) {
+    sf_count_t n = sndfile.sf_readf_float(r->sf, r->block, BLOCK_FRAMES);
+    if (n < BLOCK_FRAMES && sndfile.sf_error(r->sf) != SF_ERR_NO_ERROR) {
         asr_error_set(err, ASR_ERR_FORMAT,
                       "%s: truncated or corrupt audio (decode error after %lld frames: %s)", r->path,
-                      r->frames_read + (long long)(n > 0 ? n : 0), sf_strerror(r->sf));
+                      r->frames_read + (long long)(n > 0 ? n : 0), sndfile.sf_strerror(r->sf));
         return -1;
     }
     if (n < 0)
