@@ -21,13 +21,23 @@
  *   score (parent's total + the label's log-probability + the most its LM part can gain) lets a
  *   member stop trying labels once it fails. For a space the bound assumes every LM score
  *   log10 p(w | h) <= 0, true of a normalised model (ARPA's 4-decimal rounding of one can exceed
- *   0 by ~1e-4, which the floor's slack covers); the exact word score, an LM look-up, is only
- *   computed when the bound passes.
- * - Top-k selection (a heap of `beam` 64-bit rank keys: score bits, then candidate index)
+ *   0 by ~1e-4, which the floor's slack covers).
+ * - Deferred word scores. A new candidate that closes a word (a space) whose bound passes is
+ *   created with the bound as its LM part and looked up in (3) only if the bound still passes
+ *   the final floor: the beam-th best and the best - beam_delta of the other candidates' final
+ *   scores. The look-up (a cache and TLB miss in a large model, the largest cost of the search)
+ *   is skipped for most of them, and those left are prefetched together so their misses overlap
+ *   (asr_lm_prefetch). A deferred candidate meets no other path (its key is its parent's own
+ *   extension), so its score is final once looked up. A node's word-close score never changes:
+ *   it is computed once per node.
+ * - Top-k selection: candidates' 64-bit rank keys (score bits, then candidate index) go into a
+ *   sorted list of the best `beam` (binary search, short move; the stays arrive nearly in order)
  *   instead of sorting every candidate; ties still go to the lower candidate index, so the kept
  *   order is the sort's (it matters beyond ties: it orders the next frame's merges).
  * - An LM score cache: direct-mapped (context, word) -> log10 p, as the same word closes are
  *   scored by many prefixes frame after frame.
+ * - A node keeps its merged score (the same float the selection computed) and where its trie
+ *   edges are, so a frame neither recomputes the one nor reads the trie node for the other.
  */
 #include "ctc_beam.h"
 
@@ -52,6 +62,8 @@ typedef struct bnode {
     int refs;        /* children + 1 while in the beam; 0 = free */
     int label;       /* 0 at the root */
     int lex;         /* trie node of the partial word (0 = word start), -1 = left the vocabulary */
+    int lex_first;   /* its edges (d->lex->edges[lex_first ..]; 0 without a node), copied so a */
+    int lex_n;       /* frame reads the edges without first reading the node */
     int in_word;     /* 1 if the last label is a letter */
     int beam_kids;   /* during a frame's step (2): its children in the beam */
     long t_first;    /* frame the label was first emitted */
@@ -61,7 +73,11 @@ typedef struct bnode {
     float lm;              /* natural-log LM + bonus score of the whole prefix */
     uint32_t ctx[MAX_CTX]; /* LM context, oldest first */
     int n_ctx;
-    float pb, pnb; /* log P(prefix, ending in blank / in its last label) at the current frame */
+    float pb, pnb;    /* log P(prefix, ending in blank / in its last label) at the current frame */
+    float tot;        /* merge(pb, pnb), as computed when the node's candidate was scored */
+    int close_ok;     /* close_s, close_w hold close_score of the node (computed once, on demand) */
+    float close_s;    /* score of closing the node's word (node_close) */
+    uint32_t close_w; /* the LM word it closes as, or ASR_LM_NONE */
 } bnode;
 
 /* Direct-mapped cache of LM scores. The key is the part of the context asr_lm_score reads (the
@@ -85,6 +101,7 @@ typedef struct cand {
     int parent; /* key with label */
     int label;
     float nb, nnb; /* next frame's pb / pnb */
+    float tot;     /* merge(nb, nnb), when score is up to date */
     float lm;      /* prefix score (for new nodes: parent's + word score) */
     int lex, in_word, n_ctx;
     uint32_t ctx[MAX_CTX];
@@ -92,7 +109,8 @@ typedef struct cand {
     int emitting;  /* existing node: its label won over blank this frame (extends t_last) */
     float emit_lp; /* new node: posterior of its label at this frame */
     float score;
-    int dirty; /* nb/nnb changed since score was computed (or never computed) */
+    int dirty;   /* nb/nnb changed since score was computed (or never computed) */
+    int pending; /* a new word close whose LM look-up waits for (3): lm is an upper bound */
 } cand;
 
 struct ctc_beam {
@@ -160,6 +178,14 @@ static inline float merge(const ctc_beam *d, float a, float b)
     return d->p.viterbi ? (a > b ? a : b) : lse(a, b);
 }
 
+/* Sets n's trie node (and the copy of where its edges are). */
+static void node_set_lex(const ctc_beam *d, bnode *n, int lex)
+{
+    n->lex = lex;
+    n->lex_first = lex >= 0 ? d->lex->nodes[lex].first : 0;
+    n->lex_n = lex >= 0 ? d->lex->nodes[lex].n : 0;
+}
+
 static int node_alloc(ctc_beam *d)
 {
     if (d->free_head < 0) {
@@ -204,7 +230,6 @@ static void new_utterance(ctc_beam *d)
     memset(r, 0, sizeof *r);
     r->parent = -1;
     r->refs = 1;
-    r->lex = d->lex ? 0 : -1;
     r->t_first = r->t_last = d->t;
     if (d->lm && d->bos != ASR_LM_NONE) {
         r->ctx[0] = d->bos;
@@ -212,6 +237,8 @@ static void new_utterance(ctc_beam *d)
     }
     r->pb = 0;
     r->pnb = NEG_INF;
+    r->tot = merge(d, r->pb, r->pnb);
+    node_set_lex(d, r, d->lex ? 0 : -1);
     d->beam[0] = 0;
     d->n_beam = 1;
 }
@@ -365,6 +392,7 @@ static int cand_new(ctc_beam *d, unsigned slot, int parent, int label)
     c->nb = c->nnb = NEG_INF;
     c->emitting = 0;
     c->dirty = 1;
+    c->pending = 0;
     return k;
 }
 
@@ -376,20 +404,38 @@ static int cand_get(ctc_beam *d, int parent, int label)
     return k >= 0 ? k : cand_new(d, slot, parent, label);
 }
 
+/* The cache entry of (ctx, w) (ctx, n_ctx reduced to the words it keys on); *hit: it holds them. */
+static lm_cache_entry *lm_cache_find(ctc_beam *d, const uint32_t **ctx, int *n_ctx, uint32_t w, int *hit)
+{
+    int used = asr_lm_order(d->lm) - 1;
+    if (used > *n_ctx)
+        used = *n_ctx;
+    *ctx += *n_ctx - used;
+    *n_ctx = used;
+    uint64_t h = (uint64_t)w * 0x9e3779b97f4a7c15ULL + (uint64_t)used;
+    for (int i = 0; i < used; i++)
+        h = (h ^ (*ctx)[i]) * 0xff51afd7ed558ccdULL;
+    lm_cache_entry *e = &d->lm_cache[(h >> 40) & (LM_CACHE_SIZE - 1)];
+    *hit = e->w == w && e->n_ctx == used && memcmp(e->ctx, *ctx, (size_t)used * sizeof **ctx) == 0;
+    return e;
+}
+
+/* Starts loading what lm_score(d, ctx, n_ctx, w) will read from the LM, unless it is cached. */
+static void lm_prefetch(ctc_beam *d, const uint32_t *ctx, int n_ctx, uint32_t w)
+{
+    int hit;
+    if (!d->reference && (lm_cache_find(d, &ctx, &n_ctx, w, &hit), !hit))
+        asr_lm_prefetch(d->lm, ctx, n_ctx, w);
+}
+
 /* asr_lm_score through the decoder's cache (see lm_cache_entry). */
 static float lm_score(ctc_beam *d, const uint32_t *ctx, int n_ctx, uint32_t w)
 {
     if (d->reference)
         return asr_lm_score(d->lm, ctx, n_ctx, w);
-    int used = asr_lm_order(d->lm) - 1;
-    if (used > n_ctx)
-        used = n_ctx;
-    ctx += n_ctx - used;
-    uint64_t h = (uint64_t)w * 0x9e3779b97f4a7c15ULL + (uint64_t)used;
-    for (int i = 0; i < used; i++)
-        h = (h ^ ctx[i]) * 0xff51afd7ed558ccdULL;
-    lm_cache_entry *e = &d->lm_cache[(h >> 40) & (LM_CACHE_SIZE - 1)];
-    if (e->w == w && e->n_ctx == used && memcmp(e->ctx, ctx, (size_t)used * sizeof *ctx) == 0)
+    int hit, used = n_ctx;
+    lm_cache_entry *e = lm_cache_find(d, &ctx, &used, w, &hit);
+    if (hit)
         return e->logp;
     e->w = w;
     e->n_ctx = used;
@@ -398,26 +444,52 @@ static float lm_score(ctc_beam *d, const uint32_t *ctx, int n_ctx, uint32_t w)
     return e->logp;
 }
 
-/* Score (natural log, weighted, bonus included) of closing the word of node-like state
- * (lex, ctx) and the context after it; returns -inf if closed vocabulary forbids the word. */
-static float word_score(ctc_beam *d, int lex, const uint32_t *ctx, int n_ctx, uint32_t *out_ctx, int *out_n)
+/* The LM word (ASR_LM_NONE: none, or no LM) that the word ending at trie node lex closes as, and
+ * into *s its score but the LM's part: -inf if closed vocabulary forbids the word. */
+static uint32_t close_word(const ctc_beam *d, int lex, float *s)
 {
-    float s = d->p.word_bonus;
+    *s = d->p.word_bonus;
     uint32_t w = ASR_LM_NONE;
     if (d->lm) {
         if (lex >= 0)
             w = d->lex->nodes[lex].word;
         if (w == ASR_LM_NONE) {
-            if (d->p.closed_vocab)
-                return NEG_INF;
+            if (d->p.closed_vocab) {
+                *s = NEG_INF;
+                return ASR_LM_NONE;
+            }
             if (lex >= 0) /* a prefix of vocabulary words; one that left the trie paid already */
-                s += d->p.unk_penalty;
+                *s += d->p.unk_penalty;
             w = d->unk;
         }
-        if (w != ASR_LM_NONE)
-            s += d->p.lm_weight * LN10 * lm_score(d, ctx, n_ctx, w);
     }
-    /* New context: ctx + w, last MAX_CTX words; an unknown word without <unk> clears it. */
+    return w;
+}
+
+/* Score (natural log, weighted, bonus included) of closing the word of node-like state
+ * (lex, ctx); returns -inf if closed vocabulary forbids the word. *w: close_word's. */
+static float close_score(ctc_beam *d, int lex, const uint32_t *ctx, int n_ctx, uint32_t *w_out)
+{
+    float s;
+    uint32_t w = *w_out = close_word(d, lex, &s);
+    if (w != ASR_LM_NONE)
+        s += d->p.lm_weight * LN10 * lm_score(d, ctx, n_ctx, w);
+    return s;
+}
+
+/* Starts loading the LM entries node_close(d, n, ...) will read. */
+static void node_prefetch(ctc_beam *d, const bnode *n)
+{
+    float s;
+    uint32_t w;
+    if (!n->close_ok && (w = close_word(d, n->lex, &s)) != ASR_LM_NONE)
+        lm_prefetch(d, n->ctx, n->n_ctx, w);
+}
+
+/* The LM context after closing word w (close_score's) in context ctx, into out_ctx; returns its
+ * length: ctx + w, last MAX_CTX words; an unknown word without <unk> clears it. */
+static int close_ctx(const ctc_beam *d, const uint32_t *ctx, int n_ctx, uint32_t w, uint32_t *out_ctx)
+{
     int n = 0;
     if (d->lm && w != ASR_LM_NONE) {
         int keep = n_ctx < MAX_CTX ? n_ctx : MAX_CTX - 1;
@@ -425,7 +497,26 @@ static float word_score(ctc_beam *d, int lex, const uint32_t *ctx, int n_ctx, ui
             out_ctx[n++] = ctx[i];
         out_ctx[n++] = w;
     }
-    *out_n = n;
+    return n;
+}
+
+/* close_score of node n's word and the context after it (into out_ctx, length *out_n). A node's
+ * word and context never change, so its score is computed once (bypassed by the reference). */
+static float node_close(ctc_beam *d, bnode *n, uint32_t *out_ctx, int *out_n)
+{
+    float s;
+    uint32_t w;
+    if (d->reference) {
+        s = close_score(d, n->lex, n->ctx, n->n_ctx, &w);
+    } else {
+        if (!n->close_ok) {
+            n->close_s = close_score(d, n->lex, n->ctx, n->n_ctx, &n->close_w);
+            n->close_ok = 1;
+        }
+        s = n->close_s;
+        w = n->close_w;
+    }
+    *out_n = close_ctx(d, n->ctx, n->n_ctx, w, out_ctx);
     return s;
 }
 
@@ -451,73 +542,56 @@ static inline uint64_t rank_key(float score, int i)
     return (uint64_t)u << 32 | (uint32_t) ~(uint32_t)i;
 }
 
-/* Restores the min-heap h (n keys) below position i. */
-static void heap_down(uint64_t *h, int n, int i)
+/* Adds key x to keys[0..*m), the k best keys so far, highest first (keys are distinct: the
+ * index is in them); drops the lowest when full. Inserting the candidates' rank keys one by one
+ * leaves the k best as a full sort by cmp_score_desc would. The stays come first, nearly in the
+ * list's order already (the last beam's), so most go to its end; the rest cost a binary search
+ * and a short move. */
+static void top_insert(uint64_t *keys, int *m, int k, uint64_t x)
 {
-    uint64_t x = h[i];
-    for (;;) {
-        int l = 2 * i + 1;
-        if (l >= n)
-            break;
-        if (l + 1 < n && h[l + 1] < h[l])
-            l++;
-        if (h[l] >= x)
-            break;
-        h[i] = h[l];
-        i = l;
+    int n = *m;
+    if (n == k) {
+        if (x < keys[k - 1])
+            return;
+        n--;
     }
-    h[i] = x;
-}
-
-/* order[0..k) = the k best of the n candidates listed in order[0..n), best first, as a full
- * sort by cmp_score_desc would leave them. keys is scratch of n entries. */
-static void select_top(const cand *c, int *order, uint64_t *keys, int n, int k)
-{
-    if (k <= 0)
-        return;
-    for (int i = 0; i < k; i++)
-        keys[i] = rank_key(c[order[i]].score, order[i]);
-    for (int i = k / 2 - 1; i >= 0; i--)
-        heap_down(keys, k, i);
-    for (int i = k; i < n; i++) {
-        uint64_t x = rank_key(c[order[i]].score, order[i]);
-        if (x > keys[0]) {
-            keys[0] = x;
-            heap_down(keys, k, 0);
+    int lo = n;
+    if (n > 0 && keys[n - 1] < x) { /* first position with a lower key */
+        int hi = n - 1;
+        lo = 0;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (keys[mid] < x)
+                hi = mid;
+            else
+                lo = mid + 1;
         }
+        memmove(keys + lo + 1, keys + lo, (size_t)(n - lo) * sizeof *keys);
     }
-    for (int i = 1; i < k; i++) { /* insertion sort, highest first: cheaper than heap sort here */
-        uint64_t x = keys[i];
-        int j = i;
-        for (; j > 0 && keys[j - 1] < x; j--)
-            keys[j] = keys[j - 1];
-        keys[j] = x;
-    }
-    for (int i = 0; i < k; i++)
-        order[i] = (int)~(uint32_t)keys[i];
+    keys[lo] = x;
+    *m = n + 1;
 }
 
 /* Fills d->lex_next[label] with the child of trie node `node` by each of the n tried labels (-1 for
  * none): one pass over the node's edges instead of one per label. */
-static void lex_next_fill(ctc_beam *d, int node, int n)
+static void lex_next_fill(ctc_beam *d, int first, int n_edges, int n)
 {
     for (int j = 0; j < n; j++)
         d->lex_next[d->tried[j]] = -1;
-    const lex_node *ln = &d->lex->nodes[node];
-    const lex_edge *e = &d->lex->edges[ln->first];
-    for (int i = 0; i < ln->n; i++) /* labels not tried are written too, never read */
+    const lex_edge *e = &d->lex->edges[first];
+    for (int i = 0; i < n_edges; i++) /* labels not tried are written too, never read */
         d->lex_next[e[i].label] = e[i].child;
 }
 
 /* Creates the new candidate (x, label) in the slot cand_find gave: one path of log-probability
  * ext, LM part lm, trie node lex, LM context ctx. */
-static void cand_extend(ctc_beam *d, unsigned slot, int x, int label, float emit_lp, float ext, float lm,
-                        int lex, const uint32_t *ctx, int n_ctx)
+static cand *cand_extend(ctc_beam *d, unsigned slot, int x, int label, float emit_lp, float ext, float lm,
+                         int lex, const uint32_t *ctx, int n_ctx)
 {
     int ci = cand_new(d, slot, x, label);
     if (ci < 0) {
         d->status = ASR_ERR_NOMEM; /* cannot happen: cands_cap bounds every frame */
-        return;
+        return NULL;
     }
     cand *c = &d->cands[ci];
     c->emit_lp = emit_lp;
@@ -527,6 +601,7 @@ static void cand_extend(ctc_beam *d, unsigned slot, int x, int label, float emit
     c->lex = lex;
     c->in_word = label != d->space;
     c->nnb = merge(d, NEG_INF, ext);
+    return c;
 }
 
 /* Labels to try at this frame, into d->tried; returns how many. *sorted: they are in
@@ -577,7 +652,9 @@ static void add_stays(ctc_beam *d, const float *lp)
         int ci = cand_get(d, n->parent, n->label);
         cand *c = &d->cands[ci];
         c->node = x;
-        float tot = d->tot[b] = merge(d, n->pb, n->pnb);
+        float tot = d->tot[b] = n->tot;
+        if (n->in_word && n->lex_n > 0) /* add_extensions reads them (lex_next_fill) */
+            __builtin_prefetch(&d->lex->edges[n->lex_first]);
         float by_blank = tot + lp[0];
         c->nb = merge(d, c->nb, by_blank);
         if (n->label != 0) {
@@ -592,35 +669,42 @@ static void add_stays(ctc_beam *d, const float *lp)
     }
 }
 
-/* The pruning floor after (1) (see the top of the file), NEG_INF for none. */
+/* The pruning floor (see the top of the file) when the beam-th best candidate scores at least kth
+ * and the best at least best, NEG_INF for none. */
+static float floor_of(const ctc_beam *d, float kth, float best)
+{
+    float floor_s = kth;
+    if (d->p.beam_delta > 0 && best - d->p.beam_delta > floor_s)
+        floor_s = best - d->p.beam_delta;
+    if (floor_s > NEG_INF)
+        floor_s -= PRUNE_SLACK_ABS + PRUNE_SLACK_REL * fabsf(floor_s);
+    if (!(floor_s < INFINITY)) /* NaN or +inf (from +inf log-probabilities): no pruning */
+        floor_s = NEG_INF;
+    return floor_s;
+}
+
+/* The pruning floor after (1) (see the top of the file), NEG_INF for none; scores the stays. */
 static float pruning_floor(ctc_beam *d)
 {
     /* Every survivor of (3) will score at least this, so a new candidate below it cannot
      * survive. */
-    float floor_s = NEG_INF;
-    if (!d->reference) {
-        float hi = NEG_INF, lo = INFINITY;
-        int n_num = 0; /* stays with a score that is a number (a NaN one is never kept) */
-        for (int i = 0; i < d->n_cands; i++) {
-            cand *c = &d->cands[i];
-            float sc = c->score = merge(d, c->nb, c->nnb) + c->lm;
-            c->dirty = 0; /* (3) recomputes it only if an extension merges in */
-            if (sc == sc) {
-                n_num++;
-                hi = sc > hi ? sc : hi;
-                lo = sc < lo ? sc : lo;
-            }
+    if (d->reference)
+        return NEG_INF;
+    float hi = NEG_INF, lo = INFINITY;
+    int n_num = 0; /* stays with a score that is a number (a NaN one is never kept) */
+    for (int i = 0; i < d->n_cands; i++) {
+        cand *c = &d->cands[i];
+        c->tot = merge(d, c->nb, c->nnb);
+        float sc = c->score = c->tot + c->lm;
+        c->dirty = 0; /* (3) recomputes it only if an extension merges in */
+        if (sc == sc) {
+            n_num++;
+            hi = sc > hi ? sc : hi;
+            lo = sc < lo ? sc : lo;
         }
-        if (n_num >= d->p.beam) /* a stay per member, <= beam: the lowest is the beam-th */
-            floor_s = lo;
-        if (d->p.beam_delta > 0 && hi - d->p.beam_delta > floor_s)
-            floor_s = hi - d->p.beam_delta;
-        if (floor_s > NEG_INF)
-            floor_s -= PRUNE_SLACK_ABS + PRUNE_SLACK_REL * fabsf(floor_s);
-        if (!(floor_s < INFINITY)) /* NaN or +inf (from +inf log-probabilities): no pruning */
-            floor_s = NEG_INF;
     }
-    return floor_s;
+    /* a stay per member, <= beam: with beam of them the lowest is the beam-th */
+    return floor_of(d, n_num >= d->p.beam ? lo : NEG_INF, hi);
 }
 
 /* (2) Every member is extended by the tried labels (n_tried of them, sorted / space_j as
@@ -634,9 +718,12 @@ static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted
     float gain_space = d->p.word_bonus + gain_letter;
     if (d->lm && !(d->p.lm_weight >= 0))
         gain_space = INFINITY;
+    /* A new word close's LM look-up (a cache and TLB miss in a large model, each time a word is
+     * first seen in a context) can wait for (3), where the floor is final and most fail it. */
+    int defer = d->lm && !d->reference && gain_space < INFINITY;
     for (int b = 0; b < d->n_beam; b++) {
         int x = d->beam[b];
-        const bnode *n = &d->nodes[x];
+        bnode *n = &d->nodes[x];
         float tot = d->tot[b];
         if (space_j >= 0 && !n->in_word) {
             /* No empty words: a space at the start or after a space leaves the prefix as is. */
@@ -670,8 +757,17 @@ static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted
                 if (ext + n->lm + gain_space < floor_s)
                     continue;
                 uint32_t ctx[MAX_CTX] = {0};
-                int n_ctx;
-                float lm = n->lm + word_score(d, n->lex, n->ctx, n->n_ctx, ctx, &n_ctx);
+                int n_ctx = 0;
+                if (defer && !n->close_ok) {
+                    /* With the bound as its LM part for now: select_beam looks it up if it can
+                     * still be kept then. */
+                    cand *c = cand_extend(d, slot, x, c_lab, lp[c_lab], ext, n->lm + gain_space,
+                                          d->lex ? 0 : -1, ctx, n_ctx);
+                    if (c)
+                        c->pending = 1;
+                    continue;
+                }
+                float lm = n->lm + node_close(d, n, ctx, &n_ctx);
                 if (ext + lm < floor_s)
                     continue;
                 cand_extend(d, slot, x, c_lab, lp[c_lab], ext, lm, d->lex ? 0 : -1, ctx, n_ctx);
@@ -682,7 +778,10 @@ static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted
                     continue;
                 }
                 if (from >= 0 && !next_read) {
-                    lex_next_fill(d, from, n_tried);
+                    if (n->in_word)
+                        lex_next_fill(d, n->lex_first, n->lex_n, n_tried);
+                    else /* the trie's root */
+                        lex_next_fill(d, d->lex->nodes[0].first, d->lex->nodes[0].n, n_tried);
                     next_read = 1;
                 }
                 int lex = from >= 0 ? d->lex_next[c_lab] : -1;
@@ -704,27 +803,71 @@ static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted
     }
 }
 
+/* Looks up the LM score of the pending candidates (the last n_pending of d->order) that can still
+ * be kept against the other candidates (*m best rank keys in d->keys, best the best score), and
+ * adds those to the keys. Returns the best score. */
+static float resolve_pending(ctc_beam *d, int n_pending, int *m, float best)
+{
+    if (n_pending == 0)
+        return best;
+    float kth = *m == d->p.beam ? d->cands[(int)~(uint32_t)d->keys[*m - 1]].score : NEG_INF;
+    float floor_s = floor_of(d, kth, best);
+    int n_left = 0; /* those whose bound holds, moved to the front of the pending ones */
+    int *pend = d->order + d->n_cands - n_pending;
+    for (int r = 0; r < n_pending; r++) {
+        cand *c = &d->cands[pend[r]];
+        if (c->score >= floor_s) { /* else its bound already fails (a NaN one is never kept) */
+            pend[n_left++] = pend[r];
+            node_prefetch(d, &d->nodes[c->parent]); /* their look-ups' misses overlap */
+        }
+    }
+    for (int r = 0; r < n_left; r++) {
+        int i = pend[r];
+        cand *c = &d->cands[i];
+        bnode *n = &d->nodes[c->parent];
+        c->lm = n->lm + node_close(d, n, c->ctx, &c->n_ctx);
+        c->score = c->tot + c->lm;
+        if (c->score > NEG_INF) {
+            top_insert(d->keys, m, d->p.beam, rank_key(c->score, i));
+            if (c->score > best)
+                best = c->score;
+        }
+    }
+    return best;
+}
+
 /* (3) The best `beam` candidates become the new beam (nodes created for new survivors, the old
  * beam released); t is this frame. */
 static void select_beam(ctc_beam *d, const float *lp, long t)
 {
     float best = NEG_INF;
-    int n_ok = 0;
+    int n_ok = 0, n_pending = 0; /* pending candidates go to the end of d->order */
     for (int i = 0; i < d->n_cands; i++) {
         cand *c = &d->cands[i];
-        if (c->dirty)
-            c->score = merge(d, c->nb, c->nnb) + c->lm;
-        if (c->score > NEG_INF) {
+        if (c->dirty) {
+            c->tot = merge(d, c->nb, c->nnb);
+            c->score = c->tot + c->lm;
+        }
+        if (c->pending) {
+            d->order[d->n_cands - ++n_pending] = i;
+        } else if (c->score > NEG_INF) {
             d->order[n_ok++] = i;
             if (c->score > best)
                 best = c->score;
         }
     }
     int keep = n_ok < d->p.beam ? n_ok : d->p.beam;
-    if (d->reference)
+    if (d->reference) {
         qsort_r(d->order, (size_t)n_ok, sizeof *d->order, cmp_score_desc, d->cands);
-    else
-        select_top(d->cands, d->order, d->keys, n_ok, keep);
+    } else {
+        int m = 0;
+        for (int r = 0; r < n_ok; r++)
+            top_insert(d->keys, &m, d->p.beam, rank_key(d->cands[d->order[r]].score, d->order[r]));
+        best = resolve_pending(d, n_pending, &m, best);
+        for (int r = 0; r < m; r++)
+            d->order[r] = (int)~(uint32_t)d->keys[r];
+        keep = m;
+    }
     if (d->p.beam_delta > 0)
         while (keep > 1 && d->cands[d->order[keep - 1]].score < best - d->p.beam_delta)
             keep--;
@@ -746,7 +889,8 @@ static void select_beam(ctc_beam *d, const float *lp, long t)
             n->parent = c->parent;
             n->refs = 0;
             n->label = c->label;
-            n->lex = c->lex;
+            node_set_lex(d, n, c->lex);
+            n->close_ok = 0;
             n->in_word = c->in_word;
             n->beam_kids = 0;
             n->t_first = n->t_last = t;
@@ -765,6 +909,7 @@ static void select_beam(ctc_beam *d, const float *lp, long t)
         d->nodes[x].refs++;
         d->nodes[x].pb = c->nb;
         d->nodes[x].pnb = c->nnb;
+        d->nodes[x].tot = c->tot;
         d->beam[d->n_beam++] = x;
     }
     for (int i = 0; i < n_old; i++)
@@ -833,7 +978,7 @@ static int best_member(const ctc_beam *d)
     float bs = NEG_INF;
     for (int b = 0; b < d->n_beam; b++) {
         const bnode *n = &d->nodes[d->beam[b]];
-        float s = merge(d, n->pb, n->pnb) + n->lm;
+        float s = n->tot + n->lm;
         if (s > bs) {
             bs = s;
             best = d->beam[b];
@@ -861,8 +1006,8 @@ asr_status ctc_beam_final(ctc_beam *d, asr_result *out)
     int best = -1, fallback = d->beam[0];
     float bs = NEG_INF, fs = NEG_INF;
     for (int b = 0; b < d->n_beam; b++) {
-        const bnode *n = &d->nodes[d->beam[b]];
-        float s = merge(d, n->pb, n->pnb) + n->lm;
+        bnode *n = &d->nodes[d->beam[b]];
+        float s = n->tot + n->lm;
         if (s > fs) {
             fs = s;
             fallback = d->beam[b];
@@ -871,7 +1016,7 @@ asr_status ctc_beam_final(ctc_beam *d, asr_result *out)
         int n_ctx = n->n_ctx;
         memcpy(ctx, n->ctx, sizeof ctx);
         if (n->in_word)
-            s += word_score(d, n->lex, n->ctx, n->n_ctx, ctx, &n_ctx);
+            s += node_close(d, n, ctx, &n_ctx);
         if (d->lm && d->p.use_eos && d->eos != ASR_LM_NONE && s > NEG_INF)
             s += d->p.lm_weight * LN10 * lm_score(d, ctx, n_ctx, d->eos);
         if (s > bs) {

@@ -106,6 +106,12 @@ static const lm_entry *table_find(const asr_lm *lm, int order, uint64_t key)
     return NULL;
 }
 
+/* Starts loading the slot table_find(lm, order, key) reads first. */
+static inline void lm_prefetch(const asr_lm *lm, int order, uint64_t key)
+{
+    __builtin_prefetch(&lm->tab[order - 1][key & (lm->h->slots[order - 1] - 1)]);
+}
+
 /* ---- queries ---- */
 
 int asr_lm_order(const asr_lm *lm)
@@ -173,24 +179,61 @@ int asr_lm_lookup(const asr_lm *lm, const uint32_t *ids, int n, float *logp, flo
     return 1;
 }
 
-float asr_lm_score(const asr_lm *lm, const uint32_t *ctx, int n_ctx, uint32_t w)
+/* The keys asr_lm_score looks up for w after the last n (<= order - 1) words of ctx, into
+ * key_w[k - 1] (the last k words and w) and key_h[k - 1] (the last k words, k >= 2), and starts
+ * loading every first slot they lead to: in a large model each is a cache and TLB miss, and issued
+ * together they overlap instead of waiting one for another. */
+static void score_keys(const asr_lm *lm, const uint32_t *ctx, int n, uint32_t w, uint64_t *key_w,
+                       uint64_t *key_h)
+{
+    for (int k = n; k >= 1; k--) {
+        const uint32_t *hist = ctx + (n - k);
+        key_w[k - 1] = tuple_key(hist, k, w);
+        lm_prefetch(lm, k + 1, key_w[k - 1]);
+        if (k > 1) {
+            key_h[k - 1] = tuple_key(hist, k, ASR_LM_NONE);
+            lm_prefetch(lm, k, key_h[k - 1]);
+        } else {
+            __builtin_prefetch(&lm->uni[hist[0]]);
+        }
+    }
+    __builtin_prefetch(&lm->uni[w]);
+}
+
+/* ctx, n_ctx reduced to the words asr_lm_score reads (the last order - 1); returns n. */
+static int score_ctx(const asr_lm *lm, const uint32_t **ctx, int n_ctx)
 {
     int n = n_ctx;
     if (n > (int)lm->h->order - 1) {
-        ctx += n - ((int)lm->h->order - 1);
+        *ctx += n - ((int)lm->h->order - 1);
         n = (int)lm->h->order - 1;
     }
+    return n;
+}
+
+void asr_lm_prefetch(const asr_lm *lm, const uint32_t *ctx, int n_ctx, uint32_t w)
+{
+    uint64_t key_w[ASR_LM_MAX_ORDER], key_h[ASR_LM_MAX_ORDER];
+    int n = score_ctx(lm, &ctx, n_ctx);
+    score_keys(lm, ctx, n, w, key_w, key_h);
+}
+
+float asr_lm_score(const asr_lm *lm, const uint32_t *ctx, int n_ctx, uint32_t w)
+{
+    uint64_t key_w[ASR_LM_MAX_ORDER], key_h[ASR_LM_MAX_ORDER];
+    int n = score_ctx(lm, &ctx, n_ctx);
+    score_keys(lm, ctx, n, w, key_w, key_h);
     float bo = 0;
     /* Longest history first: ctx[n-k..n-1] w for k = n .. 1, then the unigram. */
     for (int k = n; k >= 1; k--) {
         const uint32_t *hist = ctx + (n - k);
-        const lm_entry *e = table_find(lm, k + 1, tuple_key(hist, k, w));
+        const lm_entry *e = table_find(lm, k + 1, key_w[k - 1]);
         if (e)
             return bo + e->logp;
         if (k == 1) {
             bo += lm->uni[hist[0]].bow;
         } else {
-            const lm_entry *c = table_find(lm, k, tuple_key(hist, k, ASR_LM_NONE));
+            const lm_entry *c = table_find(lm, k, key_h[k - 1]);
             if (c)
                 bo += c->bow;
         }

@@ -83,6 +83,11 @@ uint64_t asr_lm_count(const asr_lm *lm, int k);
  * valid id. Backs off as ARPA defines (see above). */
 float asr_lm_score(const asr_lm *lm, const uint32_t *ctx, int n_ctx, uint32_t w);
 
+/* Starts loading the memory asr_lm_score(lm, ctx, n_ctx, w) reads first, and returns: a hint
+ * (results never change), so that the cache misses of several look-ups issued one after another
+ * overlap. */
+void asr_lm_prefetch(const asr_lm *lm, const uint32_t *ctx, int n_ctx, uint32_t w);
+
 /* The listed entry of an n-gram (ids oldest first, 1 <= n <= order): returns 1 and fills log10 p
  * and back-off (0 where none), or 0 if not listed. For tests and tools. */
 int asr_lm_lookup(const asr_lm *lm, const uint32_t *ids, int n, float *logp, float *bow);
