@@ -556,15 +556,14 @@ static void top_insert(uint64_t *keys, int *m, int k, uint64_t x)
         n--;
     }
     int lo = n;
-    if (n > 0 && keys[n - 1] < x) { /* first position with a lower key */
-        int hi = n - 1;
+    if (n > 0 && keys[n - 1] < x) { /* lo = how many keys are higher: a branch-free binary search */
+        int step = 1;
+        while (step * 2 <= n)
+            step *= 2;
         lo = 0;
-        while (lo < hi) {
-            int mid = (lo + hi) / 2;
-            if (keys[mid] < x)
-                hi = mid;
-            else
-                lo = mid + 1;
+        for (; step > 0; step /= 2) {
+            int probe = lo + step <= n ? lo + step - 1 : n - 1;
+            lo += keys[probe] > x && lo + step <= n ? step : 0;
         }
         memmove(keys + lo + 1, keys + lo, (size_t)(n - lo) * sizeof *keys);
     }
@@ -790,6 +789,8 @@ static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted
                     lm = d->p.closed_vocab ? NEG_INF : lm + d->p.unk_penalty;
                 if (ext + lm < floor_s)
                     continue;
+                if (lex >= 0) /* select_beam reads it if the candidate survives (node_set_lex) */
+                    __builtin_prefetch(&d->lex->nodes[lex]);
                 cand_extend(d, slot, x, c_lab, lp[c_lab], ext, lm, lex, n->ctx, n->n_ctx);
             }
             if (letters_pruned && kids <= 0 && !(n->in_word && space_j > j))
