@@ -277,10 +277,10 @@ $(LMBIN_DEBIAN): | $(B)/asrd
 	model/recipe/lm.sh --source pocketsphinx --out data/lm
 
 # Retrain the shipped model from scratch / a smaller model in <= 2 hours.
-# Four stages: configs/train-default.yaml, then (each once the previous one has finished, not merely
-# stopped at its time limit) the warm restarts configs/train-default-2.yaml, -3.yaml and -4.yaml,
-# each from the previous stage's best dev checkpoint. Each stage resumes where it stopped when run
-# again.
+# Six stages: configs/train-default.yaml, then (each once the previous one has finished, not merely
+# stopped at its time limit) the warm restarts configs/train-default-2.yaml, -3.yaml, -4.yaml,
+# -5-dropout.yaml and -6.yaml, each from the previous stage's best dev checkpoint. Each stage resumes
+# where it stopped when run again.
 model: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-default.yaml
@@ -293,6 +293,12 @@ model: deps
 	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default-3/train.out || \
 	    { echo "make model: the third stage stopped at its time limit: run make model again to continue it"; exit 1; }
 	model/recipe/train.sh configs/train-default-4.yaml
+	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default-4/train.out || \
+	    { echo "make model: the fourth stage stopped at its time limit: run make model again to continue it"; exit 1; }
+	model/recipe/train.sh configs/train-default-5-dropout.yaml
+	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default-5-dropout/train.out || \
+	    { echo "make model: the fifth stage stopped at its time limit: run make model again to continue it"; exit 1; }
+	model/recipe/train.sh configs/train-default-6.yaml
 model-quick: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-quick.yaml

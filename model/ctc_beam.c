@@ -154,7 +154,7 @@ ctc_beam_params ctc_beam_default_params(void)
         .beam_delta = 12.0f,
         /* beam, lm_weight, word_bonus, unk_penalty: tuned on cathy/dev + fsdd/dev with the pocketsphinx
          * en-us LM (model/recipe/tune_lm.sh; figures in model/README.md) */
-        .lm_weight = 0.6f,
+        .lm_weight = 0.7f,
         .word_bonus = 2.0f,
         .unk_penalty = -20.0f,
         .closed_vocab = 0,

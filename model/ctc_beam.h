@@ -56,9 +56,10 @@ typedef struct ctc_beam_params {
     int viterbi;       /* 1: merge paths by max instead of sum (beam 1 + no LM == greedy) */
 } ctc_beam_params;
 
-/* beam 64, char_prune 1e-3, max_chars 8, beam_delta 12, lm_weight 0.6, word_bonus 2,
- * unk_penalty -20, open vocabulary, use_eos, log-sum-exp. beam/lm_weight/word_bonus/unk_penalty are
- * the values model/recipe/tune_lm.sh chose on dev with the pocketsphinx en-us LM (`make lm`). The one place
+/* beam 64, char_prune 1e-3, max_chars 8, beam_delta 12, lm_weight 0.7, word_bonus 2,
+ * unk_penalty -20, open vocabulary, use_eos, log-sum-exp. beam/word_bonus/unk_penalty are the values
+ * model/recipe/tune_lm.sh chose on dev; lm_weight is retuned on the five dev sets with the CMU LM for
+ * each shipped model (model/README.md, Accuracy). The one place
  * these defaults live: `asrd --batch`, the daemon's configuration and its flags all start here. */
 ctc_beam_params ctc_beam_default_params(void);
 
