@@ -152,8 +152,8 @@ ctc_beam_params ctc_beam_default_params(void)
         .char_prune = 1e-3f,
         .max_chars = 8,
         .beam_delta = 12.0f,
-        /* beam, lm_weight, word_bonus, unk_penalty: tuned on cathy/dev + fsdd/dev with the pocketsphinx
-         * en-us LM (model/recipe/tune_lm.sh; figures in model/README.md) */
+        /* beam, word_bonus, unk_penalty: tuned on cathy/dev + fsdd/dev (model/recipe/tune_lm.sh);
+         * lm_weight: retuned on the five dev sets with the CMU LM for each shipped model (model/README.md) */
         .lm_weight = 0.7f,
         .word_bonus = 2.0f,
         .unk_penalty = -20.0f,
