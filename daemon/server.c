@@ -4,6 +4,7 @@
 
 #include <libwebsockets.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,6 +458,47 @@ static int http_needs_token(const char *uri)
     return !((n > 3 && !strcmp(uri + n - 3, ".js")) || (n > 4 && !strcmp(uri + n - 4, ".css")));
 }
 
+/* Refuses a request with an HTTP error written at once, as lws_return_http_status() does, but with
+ * the status line by hand: before an upgrade is processed lws has not yet noted the request's HTTP
+ * version and would answer "HTTP/1.0", which WebSocket clients reject unread (they should see the
+ * status), and with room for one extra header. Returns 1 (lws then closes the connection) or -1. */
+static int http_refuse(struct lws *wsi, const char *status, const char *body, const char *header,
+                       const char *value)
+{
+    unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *q = start, *end = buf + sizeof buf - 1;
+    size_t ls = strlen(status), lb = strlen(body);
+    char len[24];
+    int n = snprintf(len, sizeof len, "%zu", lb);
+    if (ls + 2 > (size_t)(end - q))
+        return -1;
+    memcpy(q, status, ls);
+    memcpy(q + ls, "\r\n", 2);
+    q += ls + 2;
+    if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)"text/plain",
+                                     10, &q, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, (const unsigned char *)len, n, &q,
+                                     end) ||
+        (header && lws_add_http_header_by_name(wsi, (const unsigned char *)header,
+                                               (const unsigned char *)value, (int)strlen(value), &q, end)) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store", 8,
+                                     &q, end) ||
+        lws_finalize_http_header(wsi, &q, end) || (size_t)(end - q) < lb)
+        return -1;
+    memcpy(q, body, lb);
+    q += lb;
+    return lws_write(wsi, start, (size_t)(q - start), LWS_WRITE_HTTP) == (int)(q - start) ? 1 : -1;
+}
+
+/* A request without the token: 401 with the challenge RFC 6750 asks for, for plain HTTP and for
+ * WebSocket upgrades alike, so a client learns why. */
+static int refuse_unauthorized(server *sv, struct lws *wsi, const char *what)
+{
+    count_error(sv, ERR_AUTH);
+    asr_log(ASR_LOG_WARN, "refusing %s: missing or wrong bearer token", what);
+    return http_refuse(wsi, "HTTP/1.1 401 Unauthorized", "401 missing or wrong token (auth.token)\n",
+                       "www-authenticate:", "Bearer realm=\"asrd\"");
+}
+
 /* A WebSocket upgrade's Origin is allowed: none (not a browser: Vosk clients), the Host the request
  * was sent to (the page served from here), or one of auth.origins ("*": any). Else a page on any
  * other site the user visits could open a session or /mic (cross-site WebSocket hijacking). */
@@ -823,47 +865,40 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (sv && lws_get_vhost(wsi) == sv->vh[0]) /* lws calls every vhost: serve once */
             service_dirty(sv);
         return 0;
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        char origin[256];
-        sv = srv_of(wsi);
-        if (!token_ok(sv, wsi)) {
-            count_error(sv, ERR_AUTH);
-            asr_log(ASR_LOG_WARN, "refusing a connection: missing or wrong bearer token");
-            return 1; /* lws drops the connection: the handshake fails */
-        }
-        if (!origin_ok(sv, wsi, origin, sizeof origin)) {
-            count_error(sv, ERR_ORIGIN);
-            asr_log(ASR_LOG_WARN,
-                    "refusing a WebSocket from Origin '%s' (not this host, not in auth.origins)", origin);
-            return 1;
-        }
-        return 0;
-    }
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION: {
         char uri[256] = "";
         sv = srv_of(wsi);
         lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
         if (http_needs_token(uri) && !token_ok(sv, wsi)) {
-            count_error(sv, ERR_AUTH);
-            asr_log(ASR_LOG_WARN, "refusing GET %s: missing or wrong bearer token", uri);
-            lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "missing or wrong token (auth.token)");
-            return 1;
+            char what[300];
+            snprintf(what, sizeof what, "GET %s", uri);
+            return refuse_unauthorized(sv, wsi, what);
         }
         return 0;
     }
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        /* Draining: the upgrade is refused with an HTTP 503 before any WebSocket exists, which a
-         * balancer can retry on another backend (HAProxy: retry-on 503, option redispatch); a close
-         * 1001 after the handshake it could not retry. */
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        /* Every WebSocket upgrade passes here before any WebSocket exists, so a refusal is an HTTP
+         * status the client can read. Draining: 503, which a balancer can retry on another backend
+         * (HAProxy: retry-on 503, option redispatch; a close 1001 after the handshake it could not
+         * retry). No token: 401. Another site's Origin: 403. */
+        char origin[256];
         sv = srv_of(wsi);
         if (sv->stopping) {
             count_error(sv, ERR_DRAINING);
-            if (lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
-                                       "server draining: connect again"))
-                return -1;
-            return 1;
+            return http_refuse(wsi, "HTTP/1.1 503 Service Unavailable",
+                               "503 server draining: connect again\n", "retry-after:", "1");
+        }
+        if (!token_ok(sv, wsi))
+            return refuse_unauthorized(sv, wsi, "a WebSocket upgrade");
+        if (!origin_ok(sv, wsi, origin, sizeof origin)) {
+            count_error(sv, ERR_ORIGIN);
+            asr_log(ASR_LOG_WARN,
+                    "refusing a WebSocket from Origin '%s' (not this host, not in auth.origins)", origin);
+            return http_refuse(wsi, "HTTP/1.1 403 Forbidden",
+                               "403 WebSocket from another site's Origin (auth.origins)\n", NULL, NULL);
         }
         return 0;
+    }
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(wsi, p);
     case LWS_CALLBACK_RECEIVE:

@@ -2,11 +2,12 @@
 # e2e_exposure.sh - what a client may reach (issue 12, defect 7), with real clients (curl, Python
 # websockets) against a real daemon on 127.0.0.1:
 #  1. auth.token protects /metrics and the page as well as the WebSocket: without it (or with a
-#     wrong one of the same length) 401; with "Authorization: Bearer T" or ?token=T 200; /healthz
+#     wrong one of the same length) 401 with "WWW-Authenticate: Bearer" (a WebSocket upgrade too:
+#     the client reads the status); with "Authorization: Bearer T" or ?token=T 200; /healthz
 #     stays open (load balancers), and so do the page's scripts and style sheet (no data);
 #  2. Origin allow-list for WebSocket upgrades: no Origin (Vosk clients) and the Origin of the Host
 #     the request came to (the page served from here) are accepted, any other site's Origin is
-#     refused (the handshake fails: cross-site WebSocket hijacking), on /asr and on /mic; with
+#     refused with HTTP 403 (cross-site WebSocket hijacking), on /asr and on /mic; with
 #     auth.origins the listed ones are accepted too, and "*" accepts any;
 #  3. limits.max_sessions_per_address: one address cannot take every slot: its next session is
 #     closed with 1013 and a reason while another address (127.0.0.2) still gets one.
@@ -34,7 +35,7 @@ http() { local p=$1; shift; curl -s -o /dev/null -w '%{http_code}' "$@" "http://
 # metric NAME [curl args]
 metric() { local m=$1; shift; curl -s "$@" "http://127.0.0.1:$PORT/metrics" | grep -F "$m " | sed 's/.* //'; }
 # ws PATH [ORIGIN] [LOCAL_ADDR]: "open" when the handshake succeeds (the session then sends eof),
-# else "refused"
+# "refused STATUS" when the server answers the upgrade with an HTTP status, else "failed"
 ws() {
     $PY - "ws://127.0.0.1:$PORT$1" "${2:-}" "${3:-}" <<'EOF'
 import asyncio, sys, websockets
@@ -44,8 +45,10 @@ async def main():
     try:
         async with websockets.connect(url, origin=origin, open_timeout=5, **kw) as w:
             print("open")
-    except Exception:
-        print("refused")
+    except websockets.exceptions.InvalidStatusCode as e:
+        print("refused", e.status_code)
+    except Exception as e:
+        print("failed", type(e).__name__)
 asyncio.run(main())
 EOF
 }
@@ -56,6 +59,8 @@ if start token "auth: {token: \"$TOK\"}
 www: {root: \"$PWD/proto/www\"}"; then
     check "/metrics without the token: 401" [ "$(http /metrics)" = 401 ]
     check "/metrics with a wrong token of the same length: 401" [ "$(http /metrics -H "Authorization: Bearer k9Qz-7Lmw3")" = 401 ]
+    hdr=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT/metrics" | tr -d '\r' | grep -i '^www-authenticate:')
+    check "401 carries the challenge (RFC 6750): '$hdr'" [ "$hdr" = 'www-authenticate: Bearer realm="asrd"' ]
     check "/metrics with a longer token: 401" [ "$(http /metrics -H "Authorization: Bearer ${TOK}x")" = 401 ]
     check "/metrics with Authorization: Bearer: 200" [ "$(http /metrics -H "Authorization: Bearer $TOK")" = 200 ]
     check "/metrics?token=: 200" [ "$(http "/metrics?token=$TOK")" = 200 ]
@@ -66,7 +71,8 @@ www: {root: \"$PWD/proto/www\"}"; then
     check "the page's script without the token: 200" [ "$(http /app.js)" = 200 ]
     check "/healthz without the token: 200" [ "$(http /healthz)" = 200 ]
     check "the page passes its ?token= on to the WebSocket" grep -q "searchParams.set('token'" proto/www/app.js
-    check "WebSocket without the token: refused" [ "$(ws /asr)" = refused ]
+    check "WebSocket without the token: HTTP 401" [ "$(ws /asr)" = "refused 401" ]
+    check "WebSocket with a wrong ?token=: HTTP 401" [ "$(ws "/asr?token=nope")" = "refused 401" ]
     check "WebSocket with ?token=: open" [ "$(ws "/asr?token=$TOK")" = open ]
     n=$(metric 'asrd_errors_total{kind="auth"}' -H "Authorization: Bearer $TOK")
     check "refusals counted (auth: $n)" [ "${n:-0}" -ge 7 ]
@@ -78,10 +84,10 @@ if start origin "limits: {}"; then
     check "no Origin (Vosk clients): open" [ "$(ws /asr)" = open ]
     check "Origin of this host (the page served from here): open" [ "$(ws /asr "http://127.0.0.1:$PORT")" = open ]
     check "Origin of this host, other case: open" [ "$(ws /asr "HTTP://127.0.0.1:$PORT")" = open ]
-    check "another site's Origin: refused" [ "$(ws /asr http://evil.example)" = refused ]
-    check "another site's Origin on /mic: refused" [ "$(ws /mic http://evil.example)" = refused ]
-    check "this host on another port: refused" [ "$(ws /asr "http://127.0.0.1:$((PORT + 1))")" = refused ]
-    check "Origin null (a sandboxed page or file://): refused" [ "$(ws /asr null)" = refused ]
+    check "another site's Origin: HTTP 403" [ "$(ws /asr http://evil.example)" = "refused 403" ]
+    check "another site's Origin on /mic: HTTP 403" [ "$(ws /mic http://evil.example)" = "refused 403" ]
+    check "this host on another port: HTTP 403" [ "$(ws /asr "http://127.0.0.1:$((PORT + 1))")" = "refused 403" ]
+    check "Origin null (a sandboxed page or file://): HTTP 403" [ "$(ws /asr null)" = "refused 403" ]
     n=$(metric 'asrd_errors_total{kind="origin"}')
     check "refusals counted (origin: $n)" [ "${n:-0}" = 4 ]
     check "the refusal is logged with the Origin" grep -q "Origin 'http://evil.example'" "$T/origin.log"
@@ -91,7 +97,7 @@ if start origins 'auth: {origins: ["https://app.example", "http://localhost:8080
     check "auth.origins: a listed Origin: open" [ "$(ws /asr https://app.example)" = open ]
     check "auth.origins: the other listed one: open" [ "$(ws /asr http://localhost:8080)" = open ]
     check "auth.origins: this host still: open" [ "$(ws /asr "http://127.0.0.1:$PORT")" = open ]
-    check "auth.origins: an unlisted one: refused" [ "$(ws /asr https://app.example.evil)" = refused ]
+    check "auth.origins: an unlisted one: HTTP 403" [ "$(ws /asr https://app.example.evil)" = "refused 403" ]
     stop
 fi
 if start anyorigin 'auth: {origins: ["*"]}'; then
