@@ -761,6 +761,13 @@ asr_status asr_lm_save(const asr_lm *lm, const char *path, asr_error *err)
     int bad = n != lm->size;
     bad |= fflush(f) != 0;
     bad |= fsync(fileno(f)) != 0;
+#ifdef POSIX_FADV_DONTNEED
+    /* Drop the written pages from the page cache (clean after fsync): the write path caches them
+     * in small folios, and the first process to map the file then reads it back in huge ones
+     * (map_huge), which every later mapping shares. Only a hint: failure changes nothing else. */
+    if (!bad)
+        posix_fadvise(fileno(f), 0, 0, POSIX_FADV_DONTNEED);
+#endif
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path) != 0) {
         int e = errno;
@@ -768,6 +775,44 @@ asr_status asr_lm_save(const asr_lm *lm, const char *path, asr_error *err)
         return asr_error_set(err, ASR_ERR_IO, "%s: write failed: %s", path, strerror(e));
     }
     return ASR_OK;
+}
+
+/* Maps the file read-only at a 2 MB-aligned address, asking for huge pages. A query reads a few
+ * slots at random places of a ~100 MB model, so nearly every look-up touched a 4 kB page the process
+ * had not touched yet: a TLB miss and, on first touch, a page fault, which under a hypervisor that
+ * shadows page tables (PVM here) costs ~7-12 us of CPU per page even with the page cache warm
+ * (tests/bench/README.md, "Beam + LM decoding cost"). Where the file system keeps the file in
+ * PMD-sized page-cache folios (ext4 since Linux 6.16, xfs), an aligned mapping maps each 2 MB with
+ * one entry, shared by every process; MADV_HUGEPAGE makes a fault on an uncached part read it in
+ * such a folio. Elsewhere these are no-ops. */
+static void *map_huge(int fd, size_t size)
+{
+    const size_t huge = (size_t)2 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+    if (size < huge || size > SIZE_MAX - 2 * huge)
+        return mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    size_t used = (size + page - 1) & ~(page - 1);
+    /* Reserve 2 MB more than the file's pages, map the file over the aligned part, give back the
+     * ends (head < huge, and the tail huge - head > 0, both whole pages). */
+    unsigned char *r = mmap(NULL, used + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED)
+        return MAP_FAILED;
+    size_t head = (huge - ((uintptr_t)r & (huge - 1))) & (huge - 1);
+    void *map = mmap(r + head, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (map == MAP_FAILED) {
+        munmap(r, used + huge);
+        return MAP_FAILED;
+    }
+    if (head)
+        munmap(r, head);
+    munmap(r + head + used, huge - head);
+#ifdef MADV_HUGEPAGE
+    madvise(map, size, MADV_HUGEPAGE);
+#endif
+    /* No read-around: then every fault on an uncached part, even those of asr_lm_verify's
+     * sequential pass, reads a whole huge folio (the read-ahead of a sequential pass grows its
+     * folios from small ones). */
+    madvise(map, size, MADV_RANDOM);
+    return map;
 }
 
 /* off + n*elem lies inside size (no overflow). */
@@ -800,7 +845,7 @@ asr_lm *asr_lm_load(const char *path, asr_error *err)
                       (unsigned long long)size, sizeof(lm_header));
         goto fail;
     }
-    map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+    map = map_huge(fd, (size_t)size);
     if (map == MAP_FAILED) {
         asr_error_set(err, ASR_ERR_IO, "%s: mmap: %s", path, strerror(errno));
         goto fail;
@@ -885,17 +930,24 @@ fail:
 
 asr_lm *asr_lm_open(const char *path, asr_error *err)
 {
-    char magic[8] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         asr_error_set(err, ASR_ERR_IO, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    size_t n = fread(magic, 1, 8, f);
-    fclose(f);
-    if (n == 8 && memcmp(magic, LM_MAGIC, 8) == 0)
-        return asr_lm_load(path, err);
-    return asr_lm_load_arpa(path, err);
+    /* The magic is read through a mapping like asr_lm_load's, not read(2): a read would cache the
+     * file's first pages in small folios, and the 2 MB around them could not be mapped huge. */
+    struct stat st;
+    int binary = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 8) {
+        void *map = map_huge(fd, (size_t)st.st_size);
+        if (map != MAP_FAILED) {
+            binary = memcmp(map, LM_MAGIC, 8) == 0;
+            munmap(map, (size_t)st.st_size);
+        }
+    }
+    close(fd);
+    return binary ? asr_lm_load(path, err) : asr_lm_load_arpa(path, err);
 }
 
 asr_status asr_lm_verify(const asr_lm *lm, asr_error *err)
