@@ -18,6 +18,7 @@ typedef enum {
     K_BOOL,
     K_STR,
     K_LIST,
+    K_ADDRS, /* K_LIST of IPv4/IPv6 addresses */
     K_LISTEN,
     K_LEVEL,
     K_DECODER
@@ -29,7 +30,7 @@ typedef struct key_def {
     key_type type;
     size_t off;    /* offset of the field in cfg */
     double lo, hi; /* numeric range */
-    size_t n_off;  /* K_LIST: offset of the count */
+    size_t n_off;  /* K_LIST, K_ADDRS: offset of the count */
 } key_def;
 
 #define F(f) offsetof(cfg, f)
@@ -57,6 +58,7 @@ static const key_def keys[] = {
     {"limits", "max_sample_rate", K_INT, F(max_rate), 1000, 384000, 0},
     {"limits", "subscriber_queue", K_INT, F(subscriber_queue), 1, 100000, 0},
     {"limits", "max_sessions_per_address", K_INT, F(max_per_address), 0, 100000, 0},
+    {"limits", "trusted_proxies", K_ADDRS, F(trusted_proxies), 0, 0, F(n_trusted_proxies)},
     {"limits", "ping_s", K_INT, F(ping_s), 1, 3600, 0}, /* lws keeps them in uint16_t */
     {"limits", "hangup_s", K_INT, F(hangup_s), 2, 7200, 0},
     {"shutdown", "drain_s", K_DOUBLE, F(drain_s), 0, 10, 0}, /* within daemon.c's STOP_GRACE_S */
@@ -137,6 +139,9 @@ void cfg_free(cfg *c)
     for (int i = 0; i < c->n_origins; i++)
         free(c->origins[i]);
     free(c->origins);
+    for (int i = 0; i < c->n_trusted_proxies; i++)
+        free(c->trusted_proxies[i]);
+    free(c->trusted_proxies);
     free(c->listen_host);
     free(c->source);
     memset(c, 0, sizeof *c);
@@ -228,7 +233,8 @@ static asr_status set_value(cfg_reader *r, cfg *c, const key_def *k, const char 
             return cfg_error(r, v, "%s", why);
         }
         return ASR_OK;
-    case K_LIST: {
+    case K_LIST:
+    case K_ADDRS: {
         if (v->type != YAML_SEQUENCE_NODE)
             return cfg_error(r, v, "%s: expected a list of strings", full);
         char ***list = (char ***)field;
@@ -249,6 +255,9 @@ static asr_status set_value(cfg_reader *r, cfg *c, const key_def *k, const char 
             const char *es = cfg_scalar(e);
             if (!es || !*es)
                 return cfg_error(r, e, "%s: expected a non-empty string", full);
+            char canon[INET6_ADDRSTRLEN];
+            if (k->type == K_ADDRS && !address_canonical(es, canon, sizeof canon))
+                return cfg_error(r, e, "%s: '%s' is not an IPv4 or IPv6 address", full, es);
             (*list)[*n] = strdup(es);
             if (!(*list)[*n])
                 return asr_error_set(r->err, ASR_ERR_NOMEM, "%s: out of memory", r->name);

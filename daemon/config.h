@@ -60,9 +60,12 @@ typedef struct cfg {
     int subscriber_queue;   /* unsent results a /mic subscriber may have before it is closed (1008) */
     int max_per_address;    /* open sessions per client address (limits.max_sessions_per_address);
                              * more are closed with 1013; 0: no limit */
-    int ping_s;             /* a WebSocket client whose last pong is this old is pinged (lws validity) */
-    int hangup_s;           /* ... and hung up (no close frame) when it is this old; > ping_s. A session the
-                             * daemon itself stops reading (queue_bytes) is exempt while it does (server.c) */
+    char **trusted_proxies; /* (n_trusted_proxies) peer addresses whose X-Forwarded-For names the client
+                             * (the rightmost address in it): a load balancer's, e.g. HAProxy's */
+    int n_trusted_proxies;
+    int ping_s;   /* a WebSocket client whose last pong is this old is pinged (lws validity) */
+    int hangup_s; /* ... and hung up (no close frame) when it is this old; > ping_s. A session the
+                   * daemon itself stops reading (queue_bytes) is exempt while it does (server.c) */
 
     double drain_s; /* after SIGTERM, keep listening this long at least (/healthz 503 "draining",
                      * new sessions refused with HTTP 503) so that a load balancer notices; 0..10 */

@@ -254,3 +254,16 @@ asr_status listen_verify(const listen_addr *want, int n, int *port, asr_error *e
     *port = p;
     return ASR_OK;
 }
+
+int address_canonical(const char *s, char *out, size_t cap)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (inet_pton(AF_INET, s, a) == 1)
+        return inet_ntop(AF_INET, a, out, (socklen_t)cap) != NULL;
+    if (inet_pton(AF_INET6, s, a) != 1)
+        return 0;
+    if (!memcmp(a, mapped, sizeof mapped))
+        return inet_ntop(AF_INET, a + 12, out, (socklen_t)cap) != NULL;
+    return inet_ntop(AF_INET6, a, out, (socklen_t)cap) != NULL;
+}

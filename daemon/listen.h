@@ -51,4 +51,10 @@ void listen_url(const listen_addr *a, int port, int tls, char *buf, size_t size)
  * refused. Returns 1 if acceptable, else 0 with why (a short reason). */
 int listen_host_ok(const char *host, int bracketed, const char **why);
 
+/* The canonical text of an IPv4 or IPv6 address literal s (inet_ntop's form; an IPv4-mapped IPv6
+ * address "::ffff:a.b.c.d" becomes "a.b.c.d", as a dual-stack socket reports IPv4 peers), for
+ * comparing addresses written differently. Returns 1 with out filled, or 0 when s is not one
+ * (host names are not resolved). cap >= INET6_ADDRSTRLEN. */
+int address_canonical(const char *s, char *out, size_t cap);
+
 #endif

@@ -22,7 +22,7 @@
 typedef struct pss {
     struct lws *wsi;
     session *s;    /* NULL for HTTP requests and refused connections */
-    char peer[64]; /* the client's address (limits.max_sessions_per_address) */
+    char peer[64]; /* the client's address (limits.max_sessions_per_address; client_address) */
     int mic_sub;   /* a /mic subscriber */
     struct pss *prev, *next;
 
@@ -527,6 +527,33 @@ static int refuse(server *sv, pss *p, int code, const char *reason)
     return 0;
 }
 
+/* The client's address for limits.max_sessions_per_address and the logs: the peer's, or, when the
+ * peer is one of limits.trusted_proxies, the rightmost address of its X-Forwarded-For (the one that
+ * proxy added; those left of it are whatever the client claimed). A missing, too long or malformed
+ * header counts the proxy itself. */
+static void client_address(server *sv, struct lws *wsi, char *peer, size_t cap)
+{
+    char canon[INET6_ADDRSTRLEN], xff[512], fwd[INET6_ADDRSTRLEN];
+    lws_get_peer_simple(wsi, peer, cap);
+    if (!address_canonical(peer, canon, sizeof canon))
+        return;
+    snprintf(peer, cap, "%s", canon);
+    int trusted = 0;
+    for (int i = 0; i < sv->c->n_trusted_proxies && !trusted; i++)
+        trusted = address_canonical(sv->c->trusted_proxies[i], fwd, sizeof fwd) && !strcmp(fwd, canon);
+    if (!trusted || lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+        return;
+    char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    last += strspn(last, " \t");
+    last[strcspn(last, " \t")] = '\0';
+    if (address_canonical(last, fwd, sizeof fwd))
+        snprintf(peer, cap, "%s", fwd);
+    else
+        asr_log(ASR_LOG_WARN, "X-Forwarded-For from %s ends in '%s', not an address: counting the proxy's",
+                canon, last);
+}
+
 static int on_established(struct lws *wsi, pss *p)
 {
     server *sv = srv_of(wsi);
@@ -541,7 +568,7 @@ static int on_established(struct lws *wsi, pss *p)
     }
     char uri[256] = "";
     lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
-    lws_get_peer_simple(wsi, p->peer, sizeof p->peer);
+    client_address(sv, wsi, p->peer, sizeof p->peer);
     if (sv->c->max_per_address > 0) {
         int n = 0;
         for (pss *q = sv->list; q; q = q->next)

@@ -10,7 +10,9 @@
 #     refused with HTTP 403 (cross-site WebSocket hijacking), on /asr and on /mic; with
 #     auth.origins the listed ones are accepted too, and "*" accepts any;
 #  3. limits.max_sessions_per_address: one address cannot take every slot: its next session is
-#     closed with 1013 and a reason while another address (127.0.0.2) still gets one.
+#     closed with 1013 and a reason while another address (127.0.0.2) still gets one; behind a proxy
+#     listed in limits.trusted_proxies the client is the rightmost X-Forwarded-For address (a
+#     missing or malformed header counts the proxy, other peers' headers are ignored).
 # Each refusal is counted in /metrics (asrd_errors_total{kind="auth"|"origin"|"address_limit"}).
 # Ends with "N passed, N failed".
 set -u
@@ -138,6 +140,47 @@ EOF
     check "once the two closed, 127.0.0.1 again: open" grep -q "^after None" "$T/peraddr.out"
     n=$(metric 'asrd_errors_total{kind="address_limit"}')
     check "counted (address_limit: $n)" [ "${n:-0}" = 1 ]
+    stop
+fi
+# Behind a proxy (limits.trusted_proxies): 127.0.0.1 plays HAProxy, X-Forwarded-For names the client.
+if start proxied 'limits: {max_sessions: 10, max_sessions_per_address: 1, trusted_proxies: ["::ffff:127.0.0.1"]}'; then
+    $PY - "$PORT" >"$T/proxied.out" 2>&1 <<'EOF'
+import asyncio, sys, websockets
+url = f"ws://127.0.0.1:{sys.argv[1]}/asr"
+async def opened(local, xff):
+    """Opens a session from local with X-Forwarded-For xff (None: no header): the connection if
+    it stays open, else the (code, reason) it was closed with."""
+    hdr = {"X-Forwarded-For": xff} if xff else {}
+    w = await websockets.connect(url, local_addr=(local, 0), extra_headers=hdr)
+    try:
+        await asyncio.wait_for(w.recv(), 1.5)
+    except websockets.ConnectionClosed as e:
+        return (e.code, e.reason)
+    except asyncio.TimeoutError:
+        return w
+    return "message"
+def show(name, r):
+    print(name, "open" if isinstance(r, websockets.WebSocketClientProtocol) else r)
+async def main():
+    show("client1", await opened("127.0.0.1", "10.0.0.1"))
+    show("client1-again", await opened("127.0.0.1", "198.51.100.9, 10.0.0.1"))  # spoofed left part
+    show("client2", await opened("127.0.0.1", "10.0.0.1, 10.0.0.2"))
+    show("proxy-itself", await opened("127.0.0.1", None))
+    show("proxy-malformed", await opened("127.0.0.1", "10.0.0.3, not-an-address"))
+    show("untrusted", await opened("127.0.0.2", "10.0.0.4"))
+    show("untrusted-again", await opened("127.0.0.2", "10.0.0.5"))
+asyncio.run(main())
+EOF
+    cat "$T/proxied.out"
+    limit="(1013, 'too many sessions from this address, try again later')"
+    check "trusted proxy, X-Forwarded-For 10.0.0.1: open" grep -qx "client1 open" "$T/proxied.out"
+    check "a second session of 10.0.0.1 (a spoofed address left of it): 1013" grep -qxF "client1-again $limit" "$T/proxied.out"
+    check "another client (rightmost 10.0.0.2) through the same proxy: open" grep -qx "client2 open" "$T/proxied.out"
+    check "the proxy without the header counts as itself: open" grep -qx "proxy-itself open" "$T/proxied.out"
+    check "... and a malformed header counts as the proxy too: 1013" grep -qxF "proxy-malformed $limit" "$T/proxied.out"
+    check "an untrusted peer: open" grep -qx "untrusted open" "$T/proxied.out"
+    check "... its X-Forwarded-For is ignored: its second session 1013" grep -qxF "untrusted-again $limit" "$T/proxied.out"
+    check "the daemon says why it counted the proxy" grep -q "X-Forwarded-For from 127.0.0.1 ends in 'not-an-address'" "$T/proxied.log"
     stop
 fi
 check "the default per-address limit is 128 (configs/asrd.yaml)" grep -q '^  max_sessions_per_address: 128' configs/asrd.yaml

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../daemon/config.h"
+#include "../daemon/listen.h"
 #include "test_util.h"
 
 static void test_defaults(void)
@@ -126,6 +127,40 @@ static void expect_error(const char *y, int line, int col, const char *want)
     CHECK(!strncmp(e.msg, prefix, strlen(prefix)), "'%s': want %s..., got '%s'", y, prefix, e.msg);
     CHECK(strstr(e.msg, want) != NULL, "'%s': want '%s' in '%s'", y, want, e.msg);
     cfg_free(&c);
+}
+
+/* limits.trusted_proxies: address literals only, compared in canonical form (daemon/listen.c). */
+static void test_trusted_proxies(void)
+{
+    cfg c;
+    asr_error e = {0};
+    cfg_init(&c, &e);
+    CHECK(c.n_trusted_proxies == 0 && !c.trusted_proxies, "no trusted proxy by default");
+    CHECK(cfg_load_string(&c, "limits: {trusted_proxies: [\"127.0.0.1\", \"::1\", \"::ffff:10.0.0.7\"]}\n",
+                          "t.yaml", &e) == ASR_OK,
+          "load: %s", e.msg);
+    CHECK(c.n_trusted_proxies == 3 && !strcmp(c.trusted_proxies[0], "127.0.0.1") &&
+              !strcmp(c.trusted_proxies[2], "::ffff:10.0.0.7"),
+          "trusted_proxies kept as written");
+    cfg_free(&c);
+    expect_error("limits: {trusted_proxies: [\"haproxy.local\"]}\n", 1, 28,
+                 "limits.trusted_proxies: 'haproxy.local' is not an IPv4 or IPv6 address");
+    expect_error("limits:\n  trusted_proxies:\n    - 127.0.0.1\n    - 256.1.1.1\n", 4, 7,
+                 "'256.1.1.1' is not an IPv4 or IPv6 address");
+    expect_error("limits: {trusted_proxies: \"127.0.0.1\"}\n", 1, 27, "expected a list");
+    /* what the daemon compares: one canonical text per address */
+    static const char *const same[][2] = {{"127.0.0.1", "127.0.0.1"},
+                                          {"::ffff:127.0.0.1", "127.0.0.1"},
+                                          {"::FFFF:7f00:1", "127.0.0.1"},
+                                          {"0:0:0:0:0:0:0:1", "::1"},
+                                          {"2001:DB8::0:1", "2001:db8::1"}};
+    char out[64];
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        CHECK(address_canonical(same[i][0], out, sizeof out) && !strcmp(out, same[i][1]),
+              "%s -> '%s' (want %s)", same[i][0], out, same[i][1]);
+    static const char *const bad[] = {"", "localhost", "127.1", "1.2.3.4:80", "[::1]", "1.2.3.4 ", "::1%lo"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(!address_canonical(bad[i], out, sizeof out), "'%s' is not an address", bad[i]);
 }
 
 static void test_errors(void)
@@ -278,6 +313,7 @@ int main(void)
     test_values();
     test_errors();
     test_exposure_keys();
+    test_trusted_proxies();
     test_decoder();
     test_shipped();
     return TEST_SUMMARY();
