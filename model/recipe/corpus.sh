@@ -20,6 +20,8 @@
 # sharing the 2 cores it made ~3-4 files a second.
 # Usage: corpus.sh [--hours H] [--seed N] [-j N] [--out DIR] [--real-copies N]
 #                  [--max-real N] [--max-synth N]   (the last two: small runs for tests)
+#                  [--link-from DIR]  hard-link files DIR already has (a corpus of the same --seed:
+#                  the same job makes the same file) instead of making them again
 #                  [--max-jobs N]  only the first N jobs of the interleaved plan (0: all). The
 #                  default, 2554, is the corpus of the current training run: the slice that 2 shared
 #                  cores made in ~13 minutes before it had to start (2.26 h: 1.16 h synthetic, every
@@ -31,7 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 PY=/usr/bin/python3
 hours=12 seed=1 jobs=2 copies=1 max_real=0 max_synth=0 max_jobs=2554 heldout=300
-out=
+out= link_from=
 while [ $# -gt 0 ]; do
     case $1 in
     --hours) hours=$2; shift 2 ;;
@@ -44,7 +46,8 @@ while [ $# -gt 0 ]; do
     --max-synth) max_synth=$2; shift 2 ;;
     --max-jobs) max_jobs=$2; shift 2 ;;
     --shared) shared=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --link-from) link_from=$2; shift 2 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "corpus.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -75,6 +78,18 @@ $PY "$here/textpool.py" --out "$out/text" --seed "$seed" --heldout "$heldout" \
 $PY "$here/plan.py" --out "$out" --hours "$hours" --seed "$seed" --real-copies "$copies" \
     --max-real "$max_real" --max-synth "$max_synth" --max-jobs "$max_jobs" --shared "$shared"
 echo "$seed" > "$stamp"
+
+# Files another corpus of the same seed already made (same job, same file): hard links.
+if [ -n "$link_from" ]; then
+    [ "$(cat "$link_from/plan/seed" 2>/dev/null)" = "$seed" ] ||
+        { echo "corpus.sh: --link-from $link_from is not a corpus of --seed $seed" >&2; exit 1; }
+    cut -f3 "$out/plan/jobs.tsv" | while read -r rel; do
+        if [ ! -e "$out/$rel" ] && [ -e "$link_from/$rel" ]; then
+            mkdir -p "$(dirname "$out/$rel")" && ln "$link_from/$rel" "$out/$rel"
+        fi
+    done
+    grep -F -f <(cut -f3 "$out/plan/jobs.tsv") "$link_from/done.log" >> "$out/done.log" 2>/dev/null || true
+fi
 
 # Rebuild the manifests from the files present (a killed run may have renamed a file and died
 # before appending its line), then let the workers append.
