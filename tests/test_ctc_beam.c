@@ -3,8 +3,10 @@
  * LMs with hand-computed decisions (back-off weights as ARPA defines, closed vocabulary never
  * outputs a forbidden word; open vocabulary charges unk_penalty once, when a partial word leaves
  * the trie, at a hand-computed tie); streaming (partials between frames, consecutive utterances) ==
- * whole-utterance decoding; phrase-list vocabularies. */
+ * whole-utterance decoding; phrase-list vocabularies; the vocabulary trie of sorted words (built
+ * without search) == the trie of the same words unsorted (children searched for). */
 #include "../model/ctc_beam.h"
+#include "../model/ctc_lexicon.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -759,6 +761,63 @@ static void test_args(void)
     asr_decoder_free(&d);
 }
 
+/* Appends to out, depth first in label order, "depth label word|" for every node below x: the
+ * trie's shape and words whatever its node numbering. */
+static void lex_shape(const ctc_lexicon *lx, const asr_lm *lm, int x, int depth, char *out, size_t cap)
+{
+    const lex_node *n = &lx->nodes[x];
+    for (int i = 0; i < n->n; i++) {
+        const lex_edge *e = &lx->edges[n->first + i];
+        CHECK(i == 0 || lx->edges[n->first + i - 1].label < e->label, "edges of node %d sorted by label", x);
+        uint32_t w = lx->nodes[e->child].word;
+        size_t len = strlen(out);
+        snprintf(out + len, cap - len, "%d %d %s|", depth, e->label, w == ASR_LM_NONE ? "" : asr_lm_word(lm, w));
+        lex_shape(lx, lm, e->child, depth + 1, out, cap);
+    }
+}
+
+static void test_lexicon_sorted_equals_unsorted(void)
+{
+    /* Byte order != label order: "'" sorts before the letters but is the last label; "x1" and
+     * "b-b" are not spelt in the alphabet. */
+    const char *alpha = " abcdefghijklmnopqrstuvwxyz'";
+    int L = 29;
+    const char *words[] = {"a", "ab", "abc", "abd", "b", "b-b", "ba", "it", "it's", "its", "itself", "x1", "zz"};
+    const int nw = (int)(sizeof words / sizeof *words), order[] = {12, 3, 0, 9, 5, 1, 7, 11, 2, 10, 4, 8, 6};
+    char sorted[1024], shuffled[1024];
+    int ns = snprintf(sorted, sizeof sorted, "\\data\\\nngram 1=%d\n\n\\1-grams:\n-1 <s>\n-1 </s>\n", nw + 2);
+    int nu = snprintf(shuffled, sizeof shuffled, "%s", sorted);
+    for (int i = 0; i < nw; i++) {
+        ns += snprintf(sorted + ns, sizeof sorted - (size_t)ns, "-1 %s\n", words[i]);
+        nu += snprintf(shuffled + nu, sizeof shuffled - (size_t)nu, "-1 %s\n", words[order[i]]);
+    }
+    snprintf(sorted + ns, sizeof sorted - (size_t)ns, "\n\\end\\\n");
+    snprintf(shuffled + nu, sizeof shuffled - (size_t)nu, "\n\\end\\\n");
+    asr_lm *la = toy_lm("sorted.arpa", sorted), *lb = toy_lm("shuffled.arpa", shuffled);
+    ctc_lexicon *xa = la ? ctc_lexicon_create(la, alpha, L, NULL) : NULL;
+    ctc_lexicon *xb = lb ? ctc_lexicon_create(lb, alpha, L, NULL) : NULL;
+    CHECK(xa && xb, "both lexicons built");
+    if (xa && xb) {
+        char sa[4096] = "", sb[4096] = "";
+        lex_shape(xa, la, 0, 0, sa, sizeof sa);
+        lex_shape(xb, lb, 0, 0, sb, sizeof sb);
+        CHECK(strcmp(sa, sb) == 0, "same trie sorted and unsorted:\n  %s\n  %s", sa, sb);
+        CHECK(strstr(sa, "2 28 |3 20 it's|") != NULL, "it's spelt with the apostrophe's label (28): %s", sa);
+        CHECK(xa->n_nodes == xb->n_nodes && xa->n_words == 11 && xb->n_words == 11,
+              "nodes %d / %d, words %d / %d (11 spelt)", xa->n_nodes, xb->n_nodes, xa->n_words, xb->n_words);
+        /* Sorted input numbers nodes in creation order: every child after its parent, depth first. */
+        int ok = 1;
+        for (int i = 0; i < xa->n_nodes; i++)
+            for (int j = 0; j < xa->nodes[i].n; j++)
+                ok &= xa->edges[xa->nodes[i].first + j].child > i;
+        CHECK(ok, "children numbered after their parents");
+    }
+    ctc_lexicon_destroy(xa);
+    ctc_lexicon_destroy(xb);
+    asr_lm_free(la);
+    asr_lm_free(lb);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -773,6 +832,7 @@ int main(void)
     test_streaming();
     test_fast_equals_plain();
     test_phrases();
+    test_lexicon_sorted_equals_unsorted();
     test_args();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
