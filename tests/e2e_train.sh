@@ -17,7 +17,14 @@
 #      trainer's greedy eval and asr_stream with tnet_forward (so the trainer normalises exactly as
 #      the runtime), the perturbation changes training (another model than without it), a resumed
 #      run replays the same perturbations (byte for byte), and a fine-tuning run refuses a model
-#      whose normalisation differs.
+#      whose normalisation differs;
+#  (h) the auxiliary phone CTC head (model.aux_phone): without it, (a) trains bit for bit as the trainer
+#      did before the head existed (tests/data/train_tiny_golden.tsv, when the OpenBLAS kernels match);
+#      with it, phone-target coverage is logged per manifest (an out-of-dictionary word drops an
+#      utterance's phone loss), both losses fall, the exported model has the same size and asrd and
+#      asr_stream agree with it, a resumed run is byte for byte an uninterrupted one (the checkpoint
+#      carries the head), a warm start from a model without the head works, a missing dictionary is a
+#      file:line:column error naming it.
 set -u
 cd "$(dirname "$0")/.."
 pass=0 fail=0
@@ -65,6 +72,16 @@ check "(a) every utterance recognised exactly (CER 0)" awk -F'\t' '$1 != $2 { ba
 check "(a) trainer's own eval reports CER 0" grep -qE $'mean\t[0-9.]+\t0\\.000$' "$T/a/eval.tsv"
 check "(a) run folder holds config, logs and models" \
     test -s "$T/a/config.yaml" -a -s "$T/a/log.tsv" -a -s "$T/a/best.model" -a -s "$T/a/last.model" -a -s "$T/a/checkpoint.bin"
+
+golden=tests/data/train_tiny_golden.tsv
+core=$(sed -nE 's/^BLAS: OpenBLAS ([A-Za-z0-9]+) kernels.*/\1/p' "$T/a.out")
+if [ -f "$fsdd" ] && [ "$core" = "$(sed -nE 's/^# OpenBLAS kernels: ([A-Za-z0-9]+);.*/\1/p' "$golden")" ]; then
+    check "(h) without aux_phone, (a) trains bit for bit as before the phone head (log losses, last.model)" \
+        bash -c "cmp -s <(grep -v '^#' '$golden' | grep -v '^last.model') <(cut -f1-6 '$T/a/log.tsv') && \
+                 [ \"\$(sha256sum < '$T/a/last.model' | cut -d' ' -f1)\" = \"\$(sed -n 's/^last.model\t//p' '$golden')\" ]"
+else
+    echo "SKIP (h) golden comparison: needs the fsdd corpus and the golden's OpenBLAS kernels (here: ${core:-?})"
+fi
 
 # --- (b) the daemon agrees with the trainer ---
 $ASRD --batch --model "$T/a/last.model" --manifest "$m" > "$T/asrd.out" 2> "$T/asrd.err"
@@ -174,6 +191,47 @@ printf 'init_model: %s/a/last.model\n' "$T" >> "$T/g.yaml"
 $TRAIN --config "$T/g.yaml" --outdir "$T/g3" > "$T/g3.out" 2>&1
 rc=$?
 check "(g) init_model with another normalisation or stacking is refused (rc $rc)" bash -c "[ $rc = 2 ] && grep -q 'init_model' '$T/g3.out'"
+
+# --- (h) the auxiliary phone CTC head ---
+dict=/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict
+if [ -r "$dict" ]; then
+    # the first utterance gets an out-of-dictionary word: no phone loss for it
+    awk -F'\t' 'NR == 1 { $2 = $2 " qwzxvj" } { print $1 "\t" $2 }' "$m" > "$T/m_oov.tsv"
+    sed -e "s#^  hidden: 96#  hidden: 96\n  aux_phone: {weight: 0.3, dict: $dict}#" -e 's/max_updates: 120/max_updates: 40/' \
+        "$T/tiny.yaml" > "$T/h.yaml"
+    TRAIN_TINY_MANIFEST=$T/m_oov.tsv $TRAIN --config "$T/h.yaml" --outdir "$T/h1" > "$T/h1.out" 2>&1
+    rc=$?
+    check "(h) training with aux_phone exits 0 (rc $rc)" [ $rc = 0 ]
+    check "(h) phone-target coverage logged: 7 of 8 utterances (one OOV word)" \
+        grep -qE '^phones .* 7 of +8 usable utts' "$T/h1.out"
+    check "(h) log.tsv has phone loss columns" bash -c "head -1 '$T/h1/log.tsv' | grep -qP '\\tphone_loss\\tphone_loss_per_frame\$'"
+    check "(h) both losses fall (update 10 -> 40)" awk -F'\t' 'NR == 2 { l = $3; p = $9 } END { exit !($3 < l / 10 && $9 < p / 10) }' "$T/h1/log.tsv"
+    check "(h) the exported model has the size of one without the head" \
+        [ "$(stat -c %s "$T/h1/last.model")" = "$(stat -c %s "$T/a/last.model")" ]
+    hhyp=$(ls "$T"/h1/dev-*.hyp.tsv 2>/dev/null | head -1)
+    $ASRD --batch --model "$T/h1/last.model" --manifest "$T/m_oov.tsv" > "$T/h.asrd" 2> "$T/h.asrd.err"
+    check "(h) asrd --batch loads it and agrees with the trainer's greedy eval" cmp -s <(cut -f2 "$T/h.asrd") <(cut -f3 "$hhyp")
+    TRAIN_TINY_MANIFEST=$T/m_oov.tsv $TRAIN --config "$T/h.yaml" --check-model "$T/h1/last.model" > "$T/hcheck.out" 2>&1
+    check "(h) tnet_forward == asr_stream on it within 1e-4" [ $? = 0 ]
+    TRAIN_TINY_MANIFEST=$T/m_oov.tsv $TRAIN --config "$T/h.yaml" --outdir "$T/h2" --max-updates 17 > /dev/null 2>&1
+    TRAIN_TINY_MANIFEST=$T/m_oov.tsv $TRAIN --config "$T/h.yaml" --resume "$T/h2" > /dev/null 2>&1
+    check "(h) 40 updates == 17, stop, resume 23 (last.model byte for byte, same losses at update 40: the checkpoint carries the head)" \
+        bash -c "cmp '$T/h1/last.model' '$T/h2/last.model' && cmp <(tail -1 '$T/h1/log.tsv' | cut -f1-6,9,10) <(tail -1 '$T/h2/log.tsv' | cut -f1-6,9,10)"
+    sed -e "s#^  hidden: 96#  hidden: 96\n  aux_phone: {weight: 0.3, dict: $dict}#" "$T/lr0.yaml" | grep -v '^init_model' > "$T/hinit.yaml"
+    echo "init_model: $T/a/last.model" >> "$T/hinit.yaml"
+    TRAIN_TINY_MANIFEST=$T/m_oov.tsv $TRAIN --config "$T/hinit.yaml" --outdir "$T/h3" > "$T/h3.out" 2>&1
+    rc=$?
+    check "(h) warm start from a model without the head (rc $rc): one update at lr 0 gives that model back" \
+        bash -c "[ $rc = 0 ] && grep -q 'initial weights: $T/a/last.model' '$T/h3.out' && cmp '$T/a/last.model' '$T/h3/last.model'"
+    sed -e "s#^  hidden: 96#  hidden: 96\n  aux_phone: {weight: 0.3, dict: $T/none.dict}#" "$T/tiny.yaml" > "$T/hbad.yaml"
+    line=$(grep -n 'none.dict' "$T/hbad.yaml" | cut -d: -f1)
+    $TRAIN --config "$T/hbad.yaml" --outdir "$T/h4" > "$T/h4.out" 2>&1
+    rc=$?
+    check "(h) a missing dictionary: exit 2, $T/hbad.yaml:$line:..., naming the file (rc $rc)" bash -c \
+        "[ $rc = 2 ] && grep -qE '$T/hbad.yaml:$line:[0-9]+: model.aux_phone.dict: pronouncing dictionary $T/none.dict: No such file' '$T/h4.out'"
+else
+    echo "SKIP (h) aux_phone: $dict not installed (package pocketsphinx-en-us)"
+fi
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -8,7 +8,12 @@
  * on exported weights. Dropout: the mask generator's statistics, and the gradients of a dropped
  * training batch against central differences of an independent loss (the runtime's reference layers
  * on exported weights with the same masks applied between them), its thread-count equivalence, and
- * tnet_forward's indifference to it.
+ * tnet_forward's indifference to it. Auxiliary (phone) CTC head: the combined loss char CTC +
+ * w[b] * aux CTC against the same independent reference extended by the head (read from the slab's
+ * tail), its gradients by central differences (with and without dropout), a weight-0 (out-of-
+ * dictionary) utterance contributing nothing, a net with the head training bit for bit like one
+ * without it when no aux targets are given, export without the head, and a warm start that draws
+ * the head from the seed.
  */
 #include <math.h>
 #include <stdio.h>
@@ -429,11 +434,18 @@ static void runtime_check(nn_layer_type t0, nn_layer_type t1, const char *name)
     tnet_destroy(n);
 }
 
-/* Dropout's reference loss: the runtime's reference layers on weights exported from n, with
- * tnet_dropout_row's masks applied to each layer's output, log-softmax and CTC, summed in double. */
-enum { DROP_SEED = 4242 };
+/* The independent reference loss of the dropout and auxiliary-head checks: the runtime's reference
+ * layers on weights exported from n (into drop_desc), with tnet_dropout_row's masks applied to each
+ * layer's output when ref_drop, log-softmax and CTC; when ref_aux, plus aux_weight[b] times the CTC
+ * loss of the auxiliary head (its weights read from the tail of n's slab) on aux_labels; summed in
+ * double. */
+enum { DROP_SEED = 4242, NA = 6 };
 static const float drop_p = 0.3f;
 static asr_model_desc drop_desc;
+static int ref_drop = 1, ref_aux;
+static const int aux_lens[B] = {4, 1, 2};
+static const int aux_labels[] = {1, 2, 2, 3, /**/ 5, /**/ 4, 1};
+static const float aux_weight[B] = {0.7f, 0.0f, 1.3f}; /* utterance 1: out of dictionary */
 
 /* y (lens[b] x H, layer k's outputs for utterance b) *= its dropout masks. */
 static void drop_rows(float *y, int b, int k, int H)
@@ -446,32 +458,43 @@ static void drop_rows(float *y, int b, int k, int H)
     }
 }
 
-static double drop_loss(tnet *n, const float *x)
+static double ref_loss(tnet *n, const float *x)
 {
     asr_model_desc *d = &drop_desc;
     asr_error err;
     if (tnet_export(n, d, &err) != ASR_OK)
         return NAN;
+    const float *aw = tnet_params(n) + tnet_n_params(n) - (size_t)NA * (H1 + 1), *ab = aw + NA * H1;
     double s = 0;
-    int start = 0;
+    int start = 0, astart = 0;
     for (int b = 0; b < B; b++) {
-        float xin[T * IN], ya[T * H0], yb[T * H1], state[4 * H0], lp[T * 5], g[T * 5];
+        float xin[T * IN], ya[T * H0], yb[T * H1], state[4 * H0], lp[T * NA], g[T * NA];
         float *scratch = malloc(sizeof(float) * (nn_rnn_scratch_size(&d->layers[0], T) +
                                                  nn_rnn_scratch_size(&d->layers[1], T) + 64));
         for (int t = 0; t < lens[b]; t++)
             memcpy(xin + t * IN, x + ((size_t)t * B + b) * IN, sizeof(float) * IN);
         memset(state, 0, sizeof(state));
         nn_rnn_forward_ref(&d->layers[0], lens[b], xin, state, ya, scratch);
-        drop_rows(ya, b, 0, H0);
+        if (ref_drop)
+            drop_rows(ya, b, 0, H0);
         memset(state, 0, sizeof(state));
         nn_rnn_forward_ref(&d->layers[1], lens[b], ya, state, yb, scratch);
-        drop_rows(yb, b, 1, H1);
+        if (ref_drop)
+            drop_rows(yb, b, 1, H1);
         for (int t = 0; t < lens[b]; t++) {
             nn_linear_forward_ref(d->proj_w, d->proj_b, H1, d->n_out, 1, yb + t * H1, lp + t * 5);
             nn_log_softmax(lp + t * 5, d->n_out);
         }
         s += ctc_loss_grad(lp, lens[b], 5, labels + start, label_lens[b], g);
         start += label_lens[b];
+        if (ref_aux && aux_weight[b] > 0) {
+            for (int t = 0; t < lens[b]; t++) {
+                nn_linear_forward_ref(aw, ab, H1, NA, 1, yb + t * H1, lp + t * NA);
+                nn_log_softmax(lp + t * NA, NA);
+            }
+            s += aux_weight[b] * ctc_loss_grad(lp, lens[b], NA, aux_labels + astart, aux_lens[b], g);
+        }
+        astart += aux_lens[b];
         free(scratch);
     }
     return s;
@@ -544,7 +567,7 @@ static void dropout_check(nn_layer_type t0, nn_layer_type t1, const char *name)
     double l0 = batch_loss(n, T, B, x, lens, labels, label_lens);
     tnet_set_input_grad(n, NULL);
     memcpy(g, tnet_grads(n), sizeof(float) * np);
-    double ref = drop_loss(n, x);
+    double ref = ref_loss(n, x);
     CHECK(close_rel(l0, ref, 1e-5, 1e-5), "%s dropout: batch loss %.9g vs reference with the same masks %.9g",
           name, l0, ref);
     CHECK(fabs(l0 - plain) > 1e-3 * fabs(plain), "%s dropout: changes the loss (%.6g vs %.6g without)", name,
@@ -552,7 +575,7 @@ static void dropout_check(nn_layer_type t0, nn_layer_type t1, const char *name)
     CHECK(tnet_forward(n, T, B, x, lens, lp1) == ASR_OK && memcmp(lp0, lp1, sizeof(float) * T * B * 5) == 0,
           "%s dropout: tnet_forward does not drop", name);
 
-    fd_fn = drop_loss;
+    fd_fn = ref_loss;
     float *p = tnet_params(n);
     const char *tn[3] = {"layer0.w_ih", "layer1.w_hh", "proj.w"};
     const size_t at[3] = {0,
@@ -585,6 +608,177 @@ static void dropout_check(nn_layer_type t0, nn_layer_type t1, const char *name)
     free(lp1);
     asr_model_desc_free(&drop_desc);
     tnet_destroy(n);
+}
+
+/* Max relative difference of two gradient slabs (relative to max(|g|, 1e-3)). */
+static double grad_diff(const float *a, const float *g, size_t len)
+{
+    double md = 0;
+    for (size_t i = 0; i < len; i++)
+        md = fmax(md, fabs(a[i] - g[i]) / fmax(fabs(g[i]), 1e-3));
+    return md;
+}
+
+/* The auxiliary (phone) CTC head of tnet_create_aux / tnet_train_batch_aux, with dropout or without. */
+static void aux_check(nn_layer_type t0, nn_layer_type t1, const char *name, int with_drop)
+{
+    asr_model_desc arch;
+    asr_error err;
+    make_arch(&arch, t0, t1);
+    tnet *n = tnet_create_aux(&arch, NA, 8, 32, 44, &err), *plain = tnet_create(&arch, 8, 32, 44, &err);
+    drop_desc = arch;
+    if (!n || !plain || asr_model_desc_alloc(&drop_desc, &err) != ASR_OK) {
+        CHECK(0, "%s aux: setup: %s", name, err.msg);
+        tnet_destroy(n);
+        tnet_destroy(plain);
+        return;
+    }
+    const size_t np = tnet_n_params(n), npm = tnet_n_params(plain), na = (size_t)NA * (H1 + 1);
+    CHECK(np == npm + na && tnet_n_aux(n) == NA && tnet_n_aux(plain) == 0,
+          "%s aux: slab = model tensors + %d x (%d + 1) (%zu vs %zu)", name, NA, H1, np, npm);
+    CHECK(memcmp(tnet_params(n), tnet_params(plain), sizeof(float) * npm) == 0,
+          "%s aux: model tensors equal tnet_create's for the same seed", name);
+    float *x = malloc(sizeof(float) * T * B * IN), *dx = malloc(sizeof(float) * T * B * IN);
+    float *g = malloc(sizeof(float) * np);
+    for (int i = 0; i < T * B * IN; i++)
+        x[i] = (float)(urand() * 2 - 1);
+    if (with_drop) {
+        tnet_set_dropout(n, drop_p, DROP_SEED);
+        tnet_set_dropout(plain, drop_p, DROP_SEED);
+    }
+
+    /* Without aux targets, or with every weight 0, the net trains bit for bit like one without the head. */
+    float lp[B], la[B], aloss[B];
+    int inf[B], ainf[B];
+    static const float zero_w[B] = {0, 0, 0};
+    tnet_aux_targets none = {aux_labels, aux_lens, zero_w, aloss, ainf};
+    tnet_zero_grad(plain);
+    asr_status s1 = tnet_train_batch(plain, T, B, x, lens, labels, label_lens, lp, inf);
+    for (int pass = 0; pass < 2; pass++) {
+        tnet_zero_grad(n);
+        asr_status s2 =
+            tnet_train_batch_aux(n, T, B, x, lens, labels, label_lens, pass ? &none : NULL, la, inf);
+        int aux_zero = 1;
+        for (size_t i = npm; i < np; i++)
+            aux_zero &= tnet_grads(n)[i] == 0.0f;
+        for (int b = 0; pass && b < B; b++)
+            aux_zero &= aloss[b] == 0.0f;
+        CHECK(s1 == ASR_OK && s2 == ASR_OK && memcmp(lp, la, sizeof(lp)) == 0 &&
+                  memcmp(tnet_grads(n), tnet_grads(plain), sizeof(float) * npm) == 0 && aux_zero,
+              "%s aux: %s: losses and model gradients bit for bit those of a net without the head, "
+              "head gradient and phone losses 0",
+              name, pass ? "all weights 0" : "no aux targets");
+    }
+
+    /* The combined loss against the independent reference. */
+    tnet_aux_targets aux = {aux_labels, aux_lens, aux_weight, aloss, ainf};
+    tnet_set_input_grad(n, dx);
+    tnet_zero_grad(n);
+    asr_status st = tnet_train_batch_aux(n, T, B, x, lens, labels, label_lens, &aux, la, inf);
+    tnet_set_input_grad(n, NULL);
+    memcpy(g, tnet_grads(n), sizeof(float) * np);
+    double tot = 0, chars = 0;
+    for (int b = 0; b < B; b++) {
+        tot += la[b] + aux_weight[b] * aloss[b];
+        chars += la[b];
+    }
+    ref_drop = with_drop;
+    ref_aux = 1;
+    double ref = ref_loss(n, x);
+    CHECK(st == ASR_OK && close_rel(tot, ref, 1e-5, 1e-5),
+          "%s aux: char + weighted phone loss %.9g vs independent reference %.9g", name, tot, ref);
+    CHECK(close_rel(chars, lp[0] + lp[1] + lp[2], 1e-6, 1e-6), "%s aux: char losses unchanged by the head",
+          name);
+    CHECK(aloss[1] == 0.0f && ainf[1] == 0 && aloss[0] > 0 && aloss[2] > 0 && !ainf[0] && !ainf[2],
+          "%s aux: weight-0 (out-of-dictionary) utterance has phone loss 0, the others > 0 (%g %g %g)", name,
+          aloss[0], aloss[1], aloss[2]);
+    {
+        static const int other[] = {1, 2, 2, 3, /**/ 2, /**/ 4, 1}; /* utterance 1's phones changed */
+        tnet_aux_targets aux2 = {other, aux_lens, aux_weight, aloss, ainf};
+        tnet_zero_grad(n);
+        tnet_train_batch_aux(n, T, B, x, lens, labels, label_lens, &aux2, la, inf);
+        CHECK(memcmp(g, tnet_grads(n), sizeof(float) * np) == 0,
+              "%s aux: a weight-0 utterance's phone targets do not change the gradient", name);
+    }
+
+    fd_fn = ref_loss;
+    float *p = tnet_params(n);
+    const char *tn[5] = {"layer0.w_ih", "layer1.w_hh", "proj.w", "aux.w", "aux.b"};
+    const size_t at[5] = {0,
+                          (size_t)nn_rnn_gates(t0) * H0 * (IN + H0 + 2) + (size_t)nn_rnn_gates(t1) * H1 * H0,
+                          npm - (size_t)arch.n_out * (H1 + 1), npm, npm + (size_t)NA * H1};
+    const size_t len[5] = {(size_t)nn_rnn_gates(t0) * H0 * IN, (size_t)nn_rnn_gates(t1) * H1 * H1,
+                           (size_t)arch.n_out * H1, (size_t)NA * H1, NA};
+    for (int q = 0; q < 5; q++) {
+        char what[80];
+        snprintf(what, sizeof(what), "%s aux%s %s", name, with_drop ? " dropout" : "", tn[q]);
+        check_entries(n, what, p + at[q], g + at[q], len[q], q == 4 ? NA : 24, x);
+    }
+    char what[80];
+    snprintf(what, sizeof(what), "%s aux%s input", name, with_drop ? " dropout" : "");
+    check_input_grad(n, what, x, dx, 20);
+    fd_fn = fd_loss;
+    ref_drop = 1;
+    ref_aux = 0;
+
+    tnet_set_threads(n, 3);
+    tnet_zero_grad(n);
+    tnet_train_batch_aux(n, T, B, x, lens, labels, label_lens, &aux, la, inf);
+    double t3 = 0;
+    for (int b = 0; b < B; b++)
+        t3 += la[b] + aux_weight[b] * aloss[b];
+    double md = grad_diff(tnet_grads(n), g, np);
+    CHECK(close_rel(t3, tot, 1e-6, 1e-6) && md <= 1e-4,
+          "%s aux: 3 threads agree with 1 (loss %.9g vs %.9g, grad max rel %.3g)", name, t3, tot, md);
+    tnet_set_threads(n, 1);
+
+    /* Export leaves the head out; a warm start from the exported model draws the head from the seed. */
+    tnet *m = tnet_create(&drop_desc, 8, 32, 0, &err);
+    CHECK(m && tnet_n_params(m) == npm && memcmp(tnet_params(m), tnet_params(n), sizeof(float) * npm) == 0,
+          "%s aux: the exported model is the model tensors alone", name);
+    tnet_destroy(m);
+    tnet *w1 = tnet_create_aux(&drop_desc, NA, 8, 32, 5, &err),
+         *w2 = tnet_create_aux(&drop_desc, NA, 8, 32, 5, &err),
+         *w3 = tnet_create_aux(&drop_desc, NA, 8, 32, 6, &err);
+    if (w1 && w2 && w3) {
+        const float *h1 = tnet_params(w1) + npm, *h3 = tnet_params(w3) + npm;
+        int in_range = 1, nonzero = 0;
+        for (size_t i = 0; i < na; i++) {
+            in_range &= fabsf(h1[i]) <= 1.0f / sqrtf((float)H1);
+            nonzero += h1[i] != 0.0f;
+        }
+        CHECK(memcmp(tnet_params(w1), tnet_params(n), sizeof(float) * npm) == 0,
+              "%s aux: warm start keeps the model's weights", name);
+        CHECK(memcmp(h1, tnet_params(w2) + npm, sizeof(float) * na) == 0 &&
+                  memcmp(h1, h3, sizeof(float) * na) != 0 && in_range && nonzero == (int)na,
+              "%s aux: warm start draws the head from the seed (repeatable, seed-dependent, in U(-1/sqrt(H), "
+              "..))",
+              name);
+    } else {
+        CHECK(0, "%s aux: warm start: %s", name, err.msg);
+    }
+    tnet_destroy(w1);
+    tnet_destroy(w2);
+    tnet_destroy(w3);
+
+    /* Argument checks. */
+    static const float neg_w[B] = {0.5f, -1.0f, 0.5f};
+    static const int big[] = {1, 2, 2, NA, /**/ 5, /**/ 4, 1};
+    tnet_aux_targets bad_w = {aux_labels, aux_lens, neg_w, aloss, ainf},
+                     bad_l = {big, aux_lens, aux_weight, aloss, ainf};
+    CHECK(tnet_train_batch_aux(plain, T, B, x, lens, labels, label_lens, &aux, la, inf) == ASR_ERR_ARG,
+          "%s aux: targets for a net without the head refused", name);
+    CHECK(tnet_train_batch_aux(n, T, B, x, lens, labels, label_lens, &bad_w, la, inf) == ASR_ERR_ARG,
+          "%s aux: negative weight refused", name);
+    CHECK(tnet_train_batch_aux(n, T, B, x, lens, labels, label_lens, &bad_l, la, inf) == ASR_ERR_ARG,
+          "%s aux: phone label >= n_aux refused", name);
+    CHECK(tnet_create_aux(&arch, 1, 8, 32, 1, &err) == NULL, "%s aux: a 1-class head refused", name);
+    free(x);
+    free(dx);
+    free(g);
+    asr_model_desc_free(&drop_desc);
+    tnet_destroy(n);
+    tnet_destroy(plain);
 }
 
 /* Row kernels: SIMD vs scalar reference on random rows (H = 37: four vectors and a tail). */
@@ -628,6 +822,9 @@ int main(void)
     dropout_mask_check();
     dropout_check(NN_LSTM, NN_LSTM, "lstm-lstm");
     dropout_check(NN_GRU, NN_LSTM, "gru-lstm");
+    aux_check(NN_LSTM, NN_LSTM, "lstm-lstm", 0);
+    aux_check(NN_LSTM, NN_LSTM, "lstm-lstm", 1);
+    aux_check(NN_GRU, NN_LSTM, "gru-lstm", 1);
 
     /* Infeasible utterance: loss 0, flagged, no gradient; argument checks. */
     asr_model_desc arch;

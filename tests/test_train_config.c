@@ -128,6 +128,7 @@ int main(void)
         CHECK(c.mfcc.low_freq == 20 && c.mfcc.frame_shift_ms == 10 && c.mfcc.sample_rate == 16000,
               "mfcc defaults kept");
         CHECK(c.type == NN_LSTM && c.layers == 2 && c.hidden == 64 && c.dropout == 0.15, "model");
+        CHECK(c.aux_phone_dict == NULL && c.aux_phone_weight == 0, "no aux_phone: no phone head");
         CHECK(c.lr == 3e-4 && c.schedule == TCFG_SCHED_COSINE && c.warmup == 7 && c.clip == 0 &&
                   c.anneal_start == 600,
               "optim");
@@ -190,6 +191,46 @@ int main(void)
         CHECK(st == ASR_ERR_CONFIG && sscanf(err.msg, "bad.yaml:%d:%d:", &line, &col) == 2 && line >= 2,
               "syntax error located: %s", err.msg);
     }
+    /* model.aux_phone: the phone CTC head's weight and dictionary (a file that must exist) */
+    snprintf(path, sizeof(path), "%s/p.dict", dir);
+    write_file(path, "hello HH AH0 L OW1\n");
+    snprintf(text, sizeof(text),
+             "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: {weight: 0.25, dict: "
+             "\"${TTC_DIR}/p.dict\"}\n",
+             dir);
+    st = tcfg_parse(text, strlen(text), "t.yaml", &c, &err);
+    CHECK(st == ASR_OK && c.aux_phone_weight == 0.25 && c.aux_phone_dict && !strcmp(c.aux_phone_dict, path),
+          "aux_phone: weight 0.25, dict expanded: %s", st == ASR_OK ? c.aux_phone_dict : err.msg);
+    tcfg_free(&c);
+    snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone:\n    dict: %s\n",
+             dir, path);
+    st = tcfg_parse(text, strlen(text), "t.yaml", &c, &err);
+    CHECK(st == ASR_OK && c.aux_phone_weight == 0.3, "aux_phone: weight defaults to 0.3 (%g)",
+          st == ASR_OK ? c.aux_phone_weight : -1.0);
+    tcfg_free(&c);
+    snprintf(text, sizeof(text),
+             "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: {weight: 0.3, dict: %s/none.dict}\n",
+             dir, dir);
+    expect_error(text, dir, "none.dict: No such file"); /* at the value: the last occurrence of dir */
+    snprintf(text, sizeof(text),
+             "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: {weight: 0, dict: %s}\n", dir, path);
+    expect_error(text, "0, dict", "model.aux_phone.weight: must be > 0");
+    snprintf(text, sizeof(text),
+             "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: {weight: 11, dict: %s}\n", dir, path);
+    expect_error(text, "11", "model.aux_phone.weight");
+    snprintf(text, sizeof(text),
+             "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: {weight: lots, dict: %s}\n", dir, path);
+    expect_error(text, "lots", "model.aux_phone.weight");
+    snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: {weight: 0.3}\n",
+             dir);
+    expect_error(text, "{weight", "dict");
+    snprintf(text, sizeof(text),
+             "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: {dict: %s, boundary: true}\n", dir,
+             path);
+    expect_error(text, "boundary", "model.aux_phone: unknown key 'boundary'");
+    snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: 0.3\n", dir);
+    expect_error(text, "0.3", "model.aux_phone: expected {weight: W, dict: FILE}");
+
     /* missing file */
     st = tcfg_load("/nonexistent/x.yaml", &c, &err);
     CHECK(st == ASR_ERR_IO && strstr(err.msg, "/nonexistent/x.yaml"), "missing file: %s", err.msg);

@@ -3,10 +3,12 @@
 #include "../model_file.h"
 #include "../../frontend/yamlcfg.h"
 
+#include <errno.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void tcfg_default(tcfg *c)
 {
@@ -66,6 +68,7 @@ void tcfg_free(tcfg *c)
     free(c->cache_dir);
     free(c->outdir);
     free(c->init_model);
+    free(c->aux_phone_dict);
     memset(c, 0, sizeof(*c));
 }
 
@@ -370,6 +373,27 @@ static asr_status features_pair(cfg_reader *x, void *user, const char *key, yaml
     return cfg_error(x, k, "features: unknown key '%s'", key);
 }
 
+/* model.aux_phone: {weight: W, dict: FILE}; the dictionary must be a readable file. */
+static asr_status aux_phone_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
+{
+    tcfg *c = user;
+    if (!strcmp(key, "weight")) {
+        asr_status st = cfg_get_double(x, v, "model.aux_phone.weight", 0, 10, &c->aux_phone_weight);
+        if (st == ASR_OK && !(c->aux_phone_weight > 0))
+            return cfg_error(x, v,
+                             "model.aux_phone.weight: must be > 0 (leave out aux_phone to train without it)");
+        return st;
+    }
+    if (!strcmp(key, "dict")) {
+        asr_status st = get_path(x, v, "model.aux_phone.dict", &c->aux_phone_dict);
+        if (st == ASR_OK && access(c->aux_phone_dict, R_OK) != 0)
+            return cfg_error(x, v, "model.aux_phone.dict: pronouncing dictionary %s: %s", c->aux_phone_dict,
+                             strerror(errno));
+        return st;
+    }
+    return cfg_error(x, k, "model.aux_phone: unknown key '%s' (expected weight, dict)", key);
+}
+
 static asr_status model_pair(cfg_reader *x, void *user, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
     tcfg *c = user;
@@ -388,6 +412,15 @@ static asr_status model_pair(cfg_reader *x, void *user, const char *key, yaml_no
         return cfg_get_int(x, v, "model.hidden", 1, 4096, &c->hidden);
     if (!strcmp(key, "dropout"))
         return cfg_get_double(x, v, "model.dropout", 0, 0.9, &c->dropout);
+    if (!strcmp(key, "aux_phone")) {
+        if (v->type != YAML_MAPPING_NODE)
+            return cfg_error(x, v, "model.aux_phone: expected {weight: W, dict: FILE}");
+        c->aux_phone_weight = 0.3;
+        asr_status st = cfg_walk_map(x, v, "model.aux_phone", aux_phone_pair, c);
+        if (st == ASR_OK && !c->aux_phone_dict)
+            st = cfg_error(x, v, "model.aux_phone: dict (a CMU-format pronouncing dictionary) is required");
+        return st;
+    }
     return cfg_error(x, k, "model: unknown key '%s'", key);
 }
 

@@ -12,6 +12,8 @@
  *   features: stack: 3   stride: 3   mfcc: {num_mel_bins, num_ceps, low_freq, high_freq, ...}
  *             cmvn: {mode: global|online, prior_frames, window, norm_vars} (default global)
  *   model:    type: gru|lstm   layers: 3   hidden: 320   dropout: 0 (training only: layer outputs)
+ *             aux_phone: {weight: 0.3, dict: FILE} (training only: a phone CTC head beside the
+ *             character one, targets from a CMU-format pronouncing dictionary; absent: none)
  *   optim:    lr, beta1, beta2, eps, weight_decay, clip, warmup, schedule: constant|cosine|
  *             exponential, min_lr, decay_updates, decay_rate, anneal_start
  *   batch:    size: 32   max_frames: 0
@@ -64,6 +66,8 @@ typedef struct tcfg {
     nn_layer_type type;
     int layers, hidden;
     double dropout; /* probability of dropping each layer output element in training (tnet_set_dropout) */
+    char *aux_phone_dict;    /* pronouncing dictionary of the auxiliary phone CTC head; NULL: no head */
+    double aux_phone_weight; /* weight of the phone CTC loss in the total (> 0 when the dict is set) */
 
     /* optimiser */
     double lr, beta1, beta2, eps, weight_decay, clip, min_lr, decay_rate;

@@ -23,6 +23,7 @@
 
 #include "../../frontend/audio.h"
 #include "../text.h"
+#include "pdict.h"
 
 #define CACHE_MAGIC "ASRFEAT1"
 #define CACHE_VERSION 1u
@@ -511,6 +512,20 @@ static int map_cache(const char *path, uint64_t key, int n_utts, int n_feat, tda
     return 0;
 }
 
+/* The phone targets of u->text (left NULL when a word is not in the dictionary). 0, or -1 when out
+ * of memory. */
+static int add_phones(tdata_utt *u, const pdict *d)
+{
+    int n = pdict_text_labels(d, u->text, NULL, 0);
+    if (n < 0)
+        return 0;
+    u->phones = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!u->phones)
+        return -1;
+    u->n_phones = pdict_text_labels(d, u->text, u->phones, n);
+    return 0;
+}
+
 tdata_set *tdata_set_load(const char *manifest, const tdata_opts *o, asr_error *err)
 {
     line_list lines;
@@ -593,6 +608,8 @@ tdata_set *tdata_set_load(const char *manifest, const tdata_opts *o, asr_error *
                 repeats++;
         }
         u->n_labels = (int)L;
+        if (mappable && o->phones && add_phones(u, o->phones) != 0)
+            goto nomem;
         if (!mappable) {
             free(u->labels);
             u->labels = NULL;
@@ -606,6 +623,10 @@ tdata_set *tdata_set_load(const char *manifest, const tdata_opts *o, asr_error *
             u->usable = 1;
             s->n_usable++;
             s->usable_seconds += u->n_frames * shift_s;
+            if (u->phones) {
+                s->n_phone_usable++;
+                s->phone_seconds += u->n_frames * shift_s;
+            }
         }
     }
     lines_free(&lines);
@@ -624,6 +645,7 @@ void tdata_set_free(tdata_set *s)
         return;
     for (int i = 0; i < s->n_utts; i++) {
         free(s->utts[i].labels);
+        free(s->utts[i].phones);
         free(s->utts[i].text);
         free(s->utts[i].path);
     }
@@ -821,7 +843,7 @@ asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_
     cmvn_stream *cs = NULL;
     float *warp = NULL;
     int T = 0;
-    size_t n_labels = 0;
+    size_t n_labels = 0, n_phones = 0;
     if (n > b->cap_B) {
         int *l = realloc(b->lens, sizeof(int) * (size_t)n);
         if (l)
@@ -829,13 +851,19 @@ asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_
         int *ll = realloc(b->label_lens, sizeof(int) * (size_t)n);
         if (ll)
             b->label_lens = ll;
+        int *pl = realloc(b->phone_lens, sizeof(int) * (size_t)n);
+        if (pl)
+            b->phone_lens = pl;
+        int *hp = realloc(b->has_phones, sizeof(int) * (size_t)n);
+        if (hp)
+            b->has_phones = hp;
         double *sp = realloc(b->speed, sizeof(double) * (size_t)n);
         if (sp)
             b->speed = sp;
         double *wa = realloc(b->warp, sizeof(double) * (size_t)n);
         if (wa)
             b->warp = wa;
-        if (!l || !ll || !sp || !wa)
+        if (!l || !ll || !pl || !hp || !sp || !wa)
             return asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
         b->cap_B = n;
     }
@@ -862,6 +890,7 @@ asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_
         if (len > T)
             T = len;
         n_labels += (size_t)u->n_labels;
+        n_phones += (size_t)u->n_phones;
     }
     size_t need_x = (size_t)(T ? T : 1) * (size_t)n * (size_t)I;
     if (reserve_floats(&b->x, &b->cap_x, need_x))
@@ -872,6 +901,13 @@ asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_
             return asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
         b->labels = t;
         b->cap_labels = n_labels + 1;
+    }
+    if (n_phones + 1 > b->cap_phones) {
+        int *t = realloc(b->phones, sizeof(int) * (n_phones + 1));
+        if (!t)
+            return asr_error_set(err, ASR_ERR_NOMEM, "batch: out of memory");
+        b->phones = t;
+        b->cap_phones = n_phones + 1;
     }
     cs = cmvn_stream_create(n_feat, &f->cmvn, f->mean, f->std, err);
     if (!cs)
@@ -885,13 +921,18 @@ asr_status tdata_batch_fill(tdata_batch *b, tdata_set *const *sets, const tdata_
     b->I = I;
     b->audio_seconds = 0;
     memset(b->x, 0, need_x * sizeof(float));
-    size_t lp = 0;
+    size_t lp = 0, pp = 0;
     for (int i = 0; i < n; i++) {
         const tdata_utt *u = &sets[items[i].set]->utts[items[i].utt];
         b->label_lens[i] = u->n_labels;
         if (u->n_labels)
             memcpy(b->labels + lp, u->labels, sizeof(int) * (size_t)u->n_labels);
         lp += (size_t)u->n_labels;
+        b->has_phones[i] = u->phones != NULL;
+        b->phone_lens[i] = u->n_phones;
+        if (u->n_phones)
+            memcpy(b->phones + pp, u->phones, sizeof(int) * (size_t)u->n_phones);
+        pp += (size_t)u->n_phones;
         int len = b->lens[i];
         if (len <= 0) {
             b->audio_seconds += u->n_frames * f->frame_shift_s;
@@ -959,6 +1000,9 @@ void tdata_batch_free(tdata_batch *b)
     free(b->lens);
     free(b->labels);
     free(b->label_lens);
+    free(b->phones);
+    free(b->phone_lens);
+    free(b->has_phones);
     free(b->work);
     free(b->speed);
     free(b->warp);

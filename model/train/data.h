@@ -11,8 +11,11 @@
  * Written to a temporary name and renamed: a cache file is complete or absent.
  *
  * Targets: asr_text_normalize(text), each character mapped to its label (1 + index in the
- * alphabet). Training utterances with unmappable characters, failed audio, more network frames
- * than max_frames or fewer than CTC needs (labels + repeated pairs) are skipped and counted.
+ * alphabet). With a pronouncing dictionary (tdata_opts.phones) also phone targets: the words'
+ * pronunciations concatenated (pdict_text_labels, no word-boundary symbol); an utterance with a
+ * word missing from the dictionary has none (phones NULL) and is trained without phone loss. Training
+ * utterances with unmappable characters, failed audio, more network frames than max_frames or fewer than CTC
+ * needs (labels + repeated pairs) are skipped and counted.
  *
  * Everything random (repeat fractions, utterance shuffling, batch order, masks) is a pure function
  * of (seed, epoch, batch index): resuming needs only those numbers to replay the same batches.
@@ -37,6 +40,8 @@ typedef struct tdata_utt {
     int n_out;          /* network frames after stacking: (n_frames - stack) / stride + 1, or 0 */
     int *labels;        /* (n_labels) values 1..n_out_labels-1, NULL if unmappable */
     int n_labels;
+    int *phones; /* (n_phones) phone labels 1..PDICT_N_CLASSES-1; NULL: no dictionary or an OOV word */
+    int n_phones;
     char *text; /* normalised reference text */
     char *path; /* audio path (resolved) */
     int usable; /* 1 if it may be trained on */
@@ -54,14 +59,17 @@ typedef struct tdata_set {
     double sum_frames;   /* MFCC frames of the whole manifest (statistics weight) */
     double *sum, *sumsq; /* (n_feat) per-coefficient sums over every frame */
     double usable_seconds;
-    void *map; /* mmap of the cache file */
+    int n_phone_usable;   /* usable utterances with phone targets */
+    double phone_seconds; /* their audio */
+    void *map;            /* mmap of the cache file */
     size_t map_len;
 } tdata_set;
 
 typedef struct tdata_opts {
     mfcc_params mfcc;
     const char *cache_dir;
-    const char *alphabet; /* labels 1..n-1 */
+    const char *alphabet;       /* labels 1..n-1 */
+    const struct pdict *phones; /* pronouncing dictionary for phone targets; NULL: none */
     int stack, stride;
     int max_out_frames;          /* training utterances with more network frames are skipped; 0: none */
     int max_utts;                /* first N lines only; 0: all */
@@ -97,11 +105,15 @@ void tdata_epoch_free(tdata_epoch *e);
 
 /* A padded, time-major batch ready for tnet. */
 typedef struct tdata_batch {
-    int T, B, I;          /* network frames, utterances, inputs (n_feat * stack) */
-    float *x;             /* (T, B, I), zero past lens[b] */
-    int *lens;            /* (B) */
-    int *labels;          /* concatenated targets (sum of label_lens) */
-    int *label_lens;      /* (B) */
+    int T, B, I;     /* network frames, utterances, inputs (n_feat * stack) */
+    float *x;        /* (T, B, I), zero past lens[b] */
+    int *lens;       /* (B) */
+    int *labels;     /* concatenated targets (sum of label_lens) */
+    int *label_lens; /* (B) */
+    int *phones;     /* concatenated phone targets of the utterances that have them */
+    int *phone_lens; /* (B) 0 where has_phones is 0 */
+    int *has_phones; /* (B) 1 if the utterance has phone targets (tdata_utt.phones) */
+    size_t cap_phones;
     double audio_seconds; /* audio the batch covers (MFCC frames x shift) */
     size_t cap_x, cap_labels;
     int cap_B;

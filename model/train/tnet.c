@@ -17,6 +17,10 @@
  *   undropped state, as in PyTorch's nn.LSTM dropout; here the last layer is dropped too). The mask
  *   of an element depends only on (seed, batch index, layer, frame), so it does not depend on how
  *   the batch is split across workers; tnet_forward never drops.
+ * Auxiliary head (tnet_create_aux, training only): a second linear layer + log-softmax on the same
+ *   (dropped) last-layer output, computed in backward only; its CTC gradient, scaled per utterance by
+ *   the caller's weight, goes through its own GEMMs into the slab's tail and is added to the
+ *   projection's gradient wrt that output, so the layers below see the gradient of the summed loss.
  * Cores: data parallelism. The batch (sorted by length) is dealt round-robin to `workers` threads,
  *   each with its own activations and gradient slab and single-threaded BLAS; the slabs are added
  *   to the network's gradient in worker order, so results are bit-for-bit reproducible for a given
@@ -58,6 +62,8 @@ typedef struct tworker {
     float *xd[ASR_MAX_LAYERS];   /* (rows, H) dropped layer outputs: the next layer's input */
     float *logits;               /* (rows, n_out) logits, then log-probs in place */
     float *dlog;                 /* (rows, n_out) d loss / d logits */
+    float *alog;                 /* (rows, n_aux) auxiliary head's logits, then log-probs; NULL: no head */
+    float *dalog;                /* (rows, n_aux) d (weighted aux loss) / d aux logits */
     double *ctc_work;
     size_t ctc_cap;
     /* per call */
@@ -72,7 +78,10 @@ struct tnet {
     int n_layers;
     tlayer L[ASR_MAX_LAYERS];
     int n_in, n_out, H_last, GH_max, H_max, D_max;
-    size_t o_pw, o_pb, n_params;
+    int n_aux;         /* classes of the auxiliary CTC head (training only); 0: none */
+    size_t o_pw, o_pb; /* projection (n_out, H_last), (n_out) */
+    size_t o_aw, o_ab; /* auxiliary head (n_aux, H_last), (n_aux): after every model-file tensor */
+    size_t n_params;   /* the slab: model-file tensors, then the auxiliary head */
     int max_B, max_T;
     float *params, *grads;
     int workers, blas_threads;
@@ -88,6 +97,8 @@ struct tnet {
     const int *call_lens, *call_labels, *call_label_off, *call_label_lens;
     float *call_loss;
     int *call_infeasible;
+    const tnet_aux_targets *call_aux; /* NULL: no auxiliary loss in this call */
+    const int *call_aux_off;
     float *call_logprobs;
 };
 
@@ -118,13 +129,19 @@ static void *xcalloc(size_t n, size_t sz)
 
 tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned long long seed, asr_error *err)
 {
+    return tnet_create_aux(arch, 0, max_B, max_T, seed, err);
+}
+
+tnet *tnet_create_aux(const asr_model_desc *arch, int n_aux, int max_B, int max_T, unsigned long long seed,
+                      asr_error *err)
+{
     tnet *n = NULL;
     if (!arch || arch->n_layers < 1 || arch->n_layers > ASR_MAX_LAYERS || arch->n_out < 2 || max_B < 1 ||
-        max_B > 4096 || max_T < 1) {
+        max_B > 4096 || max_T < 1 || n_aux < 0 || n_aux == 1) {
         asr_error_set(err, ASR_ERR_ARG,
-                      "tnet_create: bad architecture or batch bounds (layers %d, n_out %d, "
+                      "tnet_create: bad architecture or batch bounds (layers %d, n_out %d, n_aux %d, "
                       "max_B %d (1..4096), max_T %d)",
-                      arch ? arch->n_layers : -1, arch ? arch->n_out : -1, max_B, max_T);
+                      arch ? arch->n_layers : -1, arch ? arch->n_out : -1, n_aux, max_B, max_T);
         return NULL;
     }
     n = calloc(1, sizeof(*n));
@@ -132,6 +149,7 @@ tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned lon
         goto nomem;
     n->n_layers = arch->n_layers;
     n->n_out = arch->n_out;
+    n->n_aux = n_aux;
     n->n_in = arch->layers[0].in;
     n->max_B = max_B;
     n->max_T = max_T;
@@ -182,6 +200,10 @@ tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned lon
     off += (size_t)n->n_out * prev;
     n->o_pb = off;
     off += (size_t)n->n_out;
+    n->o_aw = off;
+    off += (size_t)n->n_aux * prev;
+    n->o_ab = off;
+    off += (size_t)n->n_aux;
     n->n_params = off;
     n->params = malloc(sizeof(float) * off);
     n->grads = calloc(off, sizeof(float));
@@ -208,6 +230,10 @@ tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned lon
         }
         memcpy(n->params + n->o_pw, arch->proj_w, sizeof(float) * n->n_out * n->H_last);
         memcpy(n->params + n->o_pb, arch->proj_b, sizeof(float) * n->n_out);
+        /* A warm start from a model file, which has no auxiliary head: the head from the seed alone. */
+        uint64_t s = seed;
+        fill_uniform(n->params + n->o_aw, (size_t)n->n_aux * (n->H_last + 1), 1.0f / sqrtf((float)n->H_last),
+                     &s);
     } else {
         /* PyTorch's defaults: every RNN tensor U(-1/sqrt(H), 1/sqrt(H)); nn.Linear U(-1/sqrt(in), ..). */
         uint64_t s = seed;
@@ -218,6 +244,9 @@ tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned lon
             fill_uniform(n->params + l->o_wih, end - l->o_wih, a, &s);
         }
         fill_uniform(n->params + n->o_pw, (size_t)n->n_out * (n->H_last + 1), 1.0f / sqrtf((float)n->H_last),
+                     &s);
+        /* Drawn last, so every model tensor equals tnet_create's for the same seed. */
+        fill_uniform(n->params + n->o_aw, (size_t)n->n_aux * (n->H_last + 1), 1.0f / sqrtf((float)n->H_last),
                      &s);
     }
     return n;
@@ -248,6 +277,8 @@ static void worker_free(tworker *w)
     free(w->dc);
     free(w->logits);
     free(w->dlog);
+    free(w->alog);
+    free(w->dalog);
     free(w->ctc_work);
     free(w->n_act);
     memset(w, 0, sizeof(*w));
@@ -311,6 +342,11 @@ static asr_status workspaces_ensure(tnet *n)
         w->logits = malloc(sizeof(float) * rows * n->n_out);
         w->dlog = malloc(sizeof(float) * rows * n->n_out);
         w->n_act = malloc(sizeof(int) * n->max_T);
+        if (n->n_aux > 0) {
+            w->alog = malloc(sizeof(float) * rows * n->n_aux);
+            w->dalog = malloc(sizeof(float) * rows * n->n_aux);
+            ok = ok && w->alog && w->dalog;
+        }
         if (!ok || !w->gi || !w->gh || !w->dgi || !w->dy || !w->dx || !w->dh || !w->dc || !w->logits ||
             !w->dlog || !w->n_act) {
             workspaces_free(n);
@@ -334,6 +370,10 @@ void tnet_set_parallelism(tnet *n, int workers, int blas_threads)
 size_t tnet_n_params(const tnet *n)
 {
     return n->n_params;
+}
+int tnet_n_aux(const tnet *n)
+{
+    return n->n_aux;
 }
 float *tnet_params(tnet *n)
 {
@@ -480,6 +520,24 @@ static void layer_forward(tworker *w, int k, const float *X)
     }
 }
 
+/* Z = log-softmax(X W^T + b) over R rows: X (R, H), W (O, H), b (O), Z (R, O). */
+static void linear_log_softmax(int R, int H, int O, const float *X, const float *W, const float *b, float *Z)
+{
+    for (size_t r = 0; r < (size_t)R; r++)
+        memcpy(Z + r * O, b, sizeof(float) * O);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, O, H, 1.0f, X, H, W, H, 1.0f, Z, O);
+    for (size_t r = 0; r < (size_t)R; r++) {
+        float *z = Z + r * O, m = z[0], s = 0.0f;
+        for (int o = 1; o < O; o++)
+            m = z[o] > m ? z[o] : m;
+        for (int o = 0; o < O; o++)
+            s += expf(z[o] - m);
+        float ls = m + logf(s);
+        for (int o = 0; o < O; o++)
+            z[o] -= ls;
+    }
+}
+
 /* Gathers the slice's input frames (zeroing padding) and runs every layer and the projection,
  * leaving log-probabilities in w->logits. */
 static void worker_forward(tworker *w)
@@ -508,20 +566,7 @@ static void worker_forward(tworker *w)
     }
     const int O = n->n_out, H = n->H_last;
     const float *pb = n->params + n->o_pb;
-    for (size_t r = 0; r < (size_t)T * nb; r++)
-        memcpy(w->logits + r * O, pb, sizeof(float) * O);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T * nb, O, H, 1.0f, X, H, n->params + n->o_pw, H,
-                1.0f, w->logits, O);
-    for (size_t r = 0; r < (size_t)T * nb; r++) {
-        float *z = w->logits + r * O, m = z[0], s = 0.0f;
-        for (int o = 1; o < O; o++)
-            m = z[o] > m ? z[o] : m;
-        for (int o = 0; o < O; o++)
-            s += expf(z[o] - m);
-        float ls = m + logf(s);
-        for (int o = 0; o < O; o++)
-            z[o] -= ls;
-    }
+    linear_log_softmax(T * nb, H, O, X, n->params + n->o_pw, pb, w->logits);
 }
 
 /* ---------- backward ---------- */
@@ -588,38 +633,78 @@ static asr_status ensure_ctc_work(tworker *w, size_t need)
     return ASR_OK;
 }
 
-/* CTC on every utterance of the slice, then backward through projection and layers. */
+/* CTC of every utterance of the slice on the log-probabilities LP (rows, O), its gradient wrt the
+ * logits into D (rows, O; zeroed here). Utterance b (batch index) has labels + off[b], lens[b]
+ * labels; weight (NULL: 1 each) scales its gradient, and weight[b] == 0 skips it (loss 0). loss[b]
+ * gets the unweighted loss (0 if infeasible), infeasible[b] (if not NULL) the infeasibility flag. */
+static asr_status slice_ctc(tworker *w, const float *LP, float *D, int O, const int *labels, const int *off,
+                            const int *lens, const float *weight, float *loss, int *infeasible)
+{
+    const int nb = w->nb;
+    memset(D, 0, sizeof(float) * (size_t)w->T * nb * O);
+    for (int j = 0; j < nb; j++) {
+        int b = w->idx[j], L = lens[b];
+        if (weight && weight[b] == 0.0f) {
+            loss[b] = 0.0f;
+            if (infeasible)
+                infeasible[b] = 0;
+            continue;
+        }
+        if (ensure_ctc_work(w, ctc_work_size(w->ulen[j], L)) != ASR_OK)
+            return ASR_ERR_NOMEM;
+        float *dj = D + (size_t)j * O;
+        double l = ctc_loss_grad_strided(LP + (size_t)j * O, nb * O, w->ulen[j], O, labels + off[b], L, dj,
+                                         nb * O, w->ctc_work);
+        int bad = !isfinite(l);
+        loss[b] = bad ? 0.0f : (float)l;
+        if (infeasible)
+            infeasible[b] = bad;
+        if (weight && weight[b] != 1.0f)
+            for (int t = 0; t < w->ulen[j]; t++)
+                for (int o = 0; o < O; o++)
+                    dj[(size_t)t * nb * O + o] *= weight[b];
+    }
+    return ASR_OK;
+}
+
+/* Backward through a linear head Z = Y W^T + b over R rows: gW += D^T Y, gb += the column sums of D,
+ * dY = D W + beta dY. Y, dY (R, H); D (R, O); W, gW (O, H). */
+static void head_backward(int R, int H, int O, const float *D, const float *Y, const float *W, float *gW,
+                          float *gb, float *dY, float beta)
+{
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, H, R, 1.0f, D, O, Y, H, 1.0f, gW, H);
+    for (size_t r = 0; r < (size_t)R; r++)
+        for (int o = 0; o < O; o++)
+            gb[o] += D[r * O + o];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, H, O, 1.0f, D, O, W, H, beta, dY, H);
+}
+
+/* CTC on every utterance of the slice (and the auxiliary head's, when the call has targets), then
+ * backward through the heads and the layers. */
 static void worker_backward(tworker *w)
 {
     tnet *n = w->net;
     const int T = w->T, nb = w->nb, O = n->n_out, H = n->H_last;
-    const size_t R = (size_t)T * nb;
-    memset(w->grads, 0, sizeof(float) * n->n_params);
-    memset(w->dlog, 0, sizeof(float) * R * O);
-    for (int j = 0; j < nb; j++) {
-        int b = w->idx[j], L = n->call_label_lens[b];
-        const int *lab = n->call_labels + n->call_label_off[b];
-        if (ensure_ctc_work(w, ctc_work_size(w->ulen[j], L)) != ASR_OK) {
-            w->st = ASR_ERR_NOMEM;
-            return;
-        }
-        double loss = ctc_loss_grad_strided(w->logits + (size_t)j * O, nb * O, w->ulen[j], O, lab, L,
-                                            w->dlog + (size_t)j * O, nb * O, w->ctc_work);
-        int bad = !isfinite(loss);
-        n->call_loss[b] = bad ? 0.0f : (float)loss;
-        if (n->call_infeasible)
-            n->call_infeasible[b] = bad;
-    }
-    /* Projection. */
-    float *gpw = w->grads + n->o_pw, *gpb = w->grads + n->o_pb;
+    const int R = T * nb;
+    const tnet_aux_targets *aux = n->call_aux;
     const float *Y = layer_output(w, n->n_layers - 1);
+    memset(w->grads, 0, sizeof(float) * n->n_params);
+    w->st = slice_ctc(w, w->logits, w->dlog, O, n->call_labels, n->call_label_off, n->call_label_lens, NULL,
+                      n->call_loss, n->call_infeasible);
+    if (w->st == ASR_OK && aux) {
+        /* The auxiliary head reads the same (dropped) last-layer output as the projection. */
+        linear_log_softmax(R, H, n->n_aux, Y, n->params + n->o_aw, n->params + n->o_ab, w->alog);
+        w->st = slice_ctc(w, w->alog, w->dalog, n->n_aux, aux->labels, n->call_aux_off, aux->label_lens,
+                          aux->weight, aux->loss, aux->infeasible);
+    }
+    if (w->st != ASR_OK)
+        return;
     const int drop = n->dropout > 0.0f;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, H, (int)R, 1.0f, w->dlog, O, Y, H, 1.0f, gpw, H);
-    for (size_t r = 0; r < R; r++)
-        for (int o = 0; o < O; o++)
-            gpb[o] += w->dlog[r * O + o];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, H, O, 1.0f, w->dlog, O,
-                n->params + n->o_pw, H, 0.0f, w->dy, H);
+    head_backward(R, H, O, w->dlog, Y, n->params + n->o_pw, w->grads + n->o_pw, w->grads + n->o_pb, w->dy,
+                  0.0f);
+    if (aux)
+        head_backward(R, H, n->n_aux, w->dalog, Y, n->params + n->o_aw, w->grads + n->o_aw,
+                      w->grads + n->o_ab, w->dy, 1.0f);
     if (drop)
         dropout_backward(w, n->n_layers - 1, w->dy);
     /* Layers, top down; dy and dx swap roles. */
@@ -752,14 +837,13 @@ asr_status tnet_forward(tnet *n, int T, int B, const float *x, const int *lens, 
     return run_workers(n);
 }
 
-asr_status tnet_train_batch(tnet *n, int T, int B, const float *x, const int *lens, const int *labels,
-                            const int *label_lens, float *loss, int *infeasible)
+/* Label offsets of a batch's concatenated labels into off[B]; ASR_ERR_ARG unless every length is
+ * >= 0 and every label is in 1..n_classes-1. */
+static asr_status label_offsets(int B, const int *labels, const int *label_lens, int n_classes, int *off)
 {
-    asr_status st = check_batch(n, T, B, x, lens);
-    if (st != ASR_OK || !label_lens || !loss)
-        return ASR_ERR_ARG;
-    int off[4096];
     int tot = 0;
+    if (!label_lens)
+        return ASR_ERR_ARG;
     for (int b = 0; b < B; b++) {
         if (label_lens[b] < 0)
             return ASR_ERR_ARG;
@@ -769,8 +853,37 @@ asr_status tnet_train_batch(tnet *n, int T, int B, const float *x, const int *le
     if (tot > 0 && !labels)
         return ASR_ERR_ARG;
     for (int i = 0; i < tot; i++)
-        if (labels[i] < 1 || labels[i] >= n->n_out)
+        if (labels[i] < 1 || labels[i] >= n_classes)
             return ASR_ERR_ARG;
+    return ASR_OK;
+}
+
+asr_status tnet_train_batch(tnet *n, int T, int B, const float *x, const int *lens, const int *labels,
+                            const int *label_lens, float *loss, int *infeasible)
+{
+    return tnet_train_batch_aux(n, T, B, x, lens, labels, label_lens, NULL, loss, infeasible);
+}
+
+asr_status tnet_train_batch_aux(tnet *n, int T, int B, const float *x, const int *lens, const int *labels,
+                                const int *label_lens, const tnet_aux_targets *aux, float *loss,
+                                int *infeasible)
+{
+    asr_status st = check_batch(n, T, B, x, lens);
+    if (st != ASR_OK || !loss)
+        return ASR_ERR_ARG;
+    int off[4096], aux_off[4096];
+    if (label_offsets(B, labels, label_lens, n->n_out, off) != ASR_OK)
+        return ASR_ERR_ARG;
+    if (aux) {
+        if (n->n_aux == 0 || !aux->weight || !aux->loss ||
+            label_offsets(B, aux->labels, aux->label_lens, n->n_aux, aux_off) != ASR_OK)
+            return ASR_ERR_ARG;
+        for (int b = 0; b < B; b++)
+            if (!(aux->weight[b] >= 0.0f && isfinite(aux->weight[b])))
+                return ASR_ERR_ARG;
+    }
+    n->call_aux = aux;
+    n->call_aux_off = aux_off;
     n->call_T = T;
     n->call_B = B;
     n->call_x = x;
@@ -784,6 +897,8 @@ asr_status tnet_train_batch(tnet *n, int T, int B, const float *x, const int *le
     n->do_backward = 1;
     st = run_workers(n);
     n->call_label_off = NULL;
+    n->call_aux = NULL;
+    n->call_aux_off = NULL;
     return st;
 }
 

@@ -9,7 +9,14 @@
  * concatenated (sum of label_lens), values 1..n_out-1.
  *
  * Parameters live in one slab in model-file order (per layer: w_ih, w_hh, b_ih, b_hh; then proj.w,
- * proj.b); gradients in a parallel slab, zeroed by tnet_zero_grad and accumulated by backward.
+ * proj.b), followed by the auxiliary head's aux.w, aux.b if the net has one (tnet_create_aux);
+ * gradients in a parallel slab, zeroed by tnet_zero_grad and accumulated by backward.
+ *
+ * Auxiliary head (multi-task training, e.g. phone CTC beside character CTC): a second linear layer
+ * on the last RNN layer's output (after dropout, like the projection) -> log-softmax over n_aux
+ * classes (blank = 0) -> its own CTC loss on its own targets; the loss trained is the sum over the
+ * batch of char loss + weight[b] * aux loss. It exists only in training: tnet_forward and
+ * tnet_export ignore it, so exported models are exactly those of a net without it.
  *
  * Thread safety: a tnet belongs to one thread; internally it may use several threads
  * (tnet_set_threads) for batched matrix products and per-utterance CTC.
@@ -29,6 +36,17 @@ typedef struct tnet tnet;
  * max_B and max_T bound the batch; NULL with *err on failure. */
 tnet *tnet_create(const asr_model_desc *arch, int max_B, int max_T, unsigned long long seed, asr_error *err);
 void tnet_destroy(tnet *n);
+
+/* tnet_create with an auxiliary head of n_aux classes (n_aux = 0: none, the same as tnet_create;
+ * else >= 2). Its tensors aux.w (n_aux, H_last) and aux.b (n_aux) are drawn U(-1/sqrt(H_last), ..)
+ * from `seed`: after every model tensor when arch->slab is NULL (so those equal tnet_create's for
+ * the same seed), from the seed alone when arch->slab holds weights (a warm start from a model
+ * file, which has no auxiliary head). */
+tnet *tnet_create_aux(const asr_model_desc *arch, int n_aux, int max_B, int max_T, unsigned long long seed,
+                      asr_error *err);
+
+/* Classes of the auxiliary head (0: none). */
+int tnet_n_aux(const tnet *n);
 
 /* Threads used by later calls (default 1): the batch is split across `threads` workers, each with
  * single-threaded OpenBLAS (this sets OpenBLAS's global thread count on every call). Results are
@@ -62,8 +80,25 @@ asr_status tnet_forward(tnet *n, int T, int B, const float *x, const int *lens, 
 asr_status tnet_train_batch(tnet *n, int T, int B, const float *x, const int *lens, const int *labels,
                             const int *label_lens, float *loss, int *infeasible);
 
+/* The auxiliary targets of one batch for tnet_train_batch_aux; arrays are indexed by batch slot. */
+typedef struct tnet_aux_targets {
+    const int *labels;     /* concatenated targets (sum of label_lens), values 1..n_aux-1 */
+    const int *label_lens; /* (B) */
+    const float *weight;   /* (B) weight of utterance b's aux loss in the total, >= 0; 0: no aux loss */
+    float *loss;           /* (B) out: unweighted aux CTC loss (0 where weight is 0 or infeasible) */
+    int *infeasible;       /* (B) out, may be NULL: 1 where the aux labels do not fit the frames */
+} tnet_aux_targets;
+
+/* tnet_train_batch with the auxiliary head's CTC loss too: accumulates the gradient of
+ * sum_b (loss[b] + aux->weight[b] * aux->loss[b]); loss and infeasible as in tnet_train_batch
+ * (character head only). aux NULL is tnet_train_batch; ASR_ERR_ARG if aux is given to a net
+ * without an auxiliary head, or a weight is negative or not finite. */
+asr_status tnet_train_batch_aux(tnet *n, int T, int B, const float *x, const int *lens, const int *labels,
+                                const int *label_lens, const tnet_aux_targets *aux, float *loss,
+                                int *infeasible);
+
 /* Copies the parameters into d's tensors (d already allocated with asr_model_desc_alloc with the
- * same architecture). */
+ * same architecture); the auxiliary head, which model files do not have, is not exported. */
 asr_status tnet_export(const tnet *n, asr_model_desc *d, asr_error *err);
 
 /* CTC loss and gradient for one utterance, exposed for tests: logprobs (T, n_out) log-softmax

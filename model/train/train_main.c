@@ -6,7 +6,9 @@
  * OUTDIR/checkpoint.bin, and exits 0. Every random draw is a function of (seed, epoch, batch), so
  * the checkpoint's (update, epoch, batch) plus parameters and Adam moments resume bit for bit.
  *
- * Outputs in OUTDIR: config.yaml (copy of the config), log.tsv (one line per log interval),
+ * Outputs in OUTDIR: config.yaml (copy of the config), log.tsv (one line per log interval; with
+ * model.aux_phone two more columns: the phone CTC loss per utterance and per frame, over the
+ * utterances that have phone targets; `loss` is always the character CTC loss alone),
  * eval.tsv (dev WER/CER per set and evaluation), dev-<set>.hyp.tsv (last evaluation's
  * hypotheses), best.model, last.model, checkpoint.bin.
  */
@@ -33,6 +35,7 @@ char *openblas_get_corename(void);
 #include "config.h"
 #include "data.h"
 #include "optim.h"
+#include "pdict.h"
 #include "tnet.h"
 
 static volatile sig_atomic_t g_stop;
@@ -116,7 +119,8 @@ typedef struct run {
     topt *opt;
     tckpt_state st;
     tdata_batch batch;
-    mfcc *fe; /* the frontend, for speed/VTLP warp matrices (NULL when both are off) */
+    mfcc *fe;      /* the frontend, for speed/VTLP warp matrices (NULL when both are off) */
+    pdict *phones; /* model.aux_phone's dictionary: phone targets of the auxiliary head (NULL: none) */
     int max_T;
     double shift_s;
     FILE *log, *evalf;
@@ -140,6 +144,13 @@ static asr_status load_sets(run *r, asr_error *err)
     o.threads = r->cfg.threads;
     o.progress = isatty(2) || getenv("ASR_TRAIN_PROGRESS") != NULL;
     o.stop = &g_stop;
+    if (r->cfg.aux_phone_dict) {
+        if (!(r->phones = pdict_load(r->cfg.aux_phone_dict, err)))
+            return err->code;
+        o.phones = r->phones;
+        printf("aux phone CTC: weight %g, %d words from %s (%d phones + blank, no word boundary)\n",
+               r->cfg.aux_phone_weight, pdict_words(r->phones), r->cfg.aux_phone_dict, PDICT_N_CLASSES - 1);
+    }
     r->train = calloc((size_t)r->cfg.n_train, sizeof(*r->train));
     r->dev = calloc((size_t)(r->cfg.n_dev ? r->cfg.n_dev : 1), sizeof(*r->dev));
     if (!r->train || !r->dev)
@@ -155,8 +166,14 @@ static asr_status load_sets(run *r, asr_error *err)
             "long\n",
             s->name, s->n_utts, s->n_usable, s->usable_seconds / 3600, s->repeat, s->skip_audio, s->skip_text,
             s->skip_short, s->skip_long);
+        if (r->phones)
+            printf(
+                "phones %-21s %6d of %6d usable utts (%.2f of %.2f h) have phone targets; the rest have an "
+                "out-of-dictionary word\n",
+                s->name, s->n_phone_usable, s->n_usable, s->phone_seconds / 3600, s->usable_seconds / 3600);
     }
     o.max_out_frames = 0;
+    o.phones = NULL; /* no phone loss on dev */
     for (int i = 0; i < r->cfg.n_dev; i++) {
         tdata_set *s = tdata_set_load(r->cfg.dev[i], &o, err);
         if (!s)
@@ -448,6 +465,7 @@ static void run_free(run *r)
     free(r->dev);
     tdata_batch_free(&r->batch);
     mfcc_destroy(r->fe);
+    pdict_free(r->phones);
     tnet_destroy(r->net);
     topt_destroy(r->opt);
     asr_model_desc_free(&r->desc);
@@ -727,8 +745,8 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
 {
     tdata_epoch e;
     memset(&e, 0, sizeof(e));
-    float *loss = NULL;
-    int *infeasible = NULL, rc = 1;
+    float *loss = NULL, *aux_w = NULL, *aux_loss = NULL;
+    int *infeasible = NULL, *aux_inf = NULL, rc = 1;
     {
         asr_model_desc arch = r->desc;
         arch.slab = NULL; /* fresh parameters from the seed */
@@ -736,7 +754,9 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
             arch = r->init; /* fine-tuning: the init model's weights (a resumed run has its own) */
             printf("initial weights: %s\n", r->cfg.init_model);
         }
-        r->net = tnet_create(&arch, r->cfg.batch_size, r->max_T, r->cfg.seed, err);
+        /* The phone head is training-only: a warm start draws it from the seed (tnet_create_aux). */
+        r->net = tnet_create_aux(&arch, r->phones ? PDICT_N_CLASSES : 0, r->cfg.batch_size, r->max_T,
+                                 r->cfg.seed, err);
     }
     if (!r->net)
         goto fail;
@@ -745,7 +765,10 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
     r->opt = topt_create(np, &r->cfg, err);
     loss = malloc(sizeof(float) * (size_t)r->cfg.batch_size);
     infeasible = malloc(sizeof(int) * (size_t)r->cfg.batch_size);
-    if (!r->opt || !loss || !infeasible)
+    aux_w = malloc(sizeof(float) * (size_t)r->cfg.batch_size);
+    aux_loss = malloc(sizeof(float) * (size_t)r->cfg.batch_size);
+    aux_inf = malloc(sizeof(int) * (size_t)r->cfg.batch_size);
+    if (!r->opt || !loss || !infeasible || !aux_w || !aux_loss || !aux_inf)
         goto fail;
     memset(&r->st, 0, sizeof(r->st));
     r->st.best_metric = 1e30;
@@ -771,6 +794,10 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
     printf("model: %d x %d %s, %zu parameters, dropout %g; max %d network frames per utterance\n",
            r->cfg.layers, r->cfg.hidden, r->cfg.type == NN_GRU ? "GRU" : "LSTM", np, r->cfg.dropout,
            r->max_T);
+    if (r->phones)
+        printf("aux phone head: %d x %d + %d parameters of the %zu (training only: not in the exported "
+               "models)\n",
+               PDICT_N_CLASSES, r->cfg.hidden, PDICT_N_CLASSES, np);
     /* OpenBLAS picks its kernels from the CPU model; on CPUs it does not know (virtual machines) it
      * falls back to its SSE3 "Prescott" kernels, about 3x slower here (model/recipe/train.sh sets
      * OPENBLAS_CORETYPE from the CPU's flags). */
@@ -792,7 +819,9 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
     }
     const double t_start = now_s();
     double t_ckpt = t_start, t_win = 0, audio_win = 0, loss_win = 0, frames_win = 0, norm_win = 0;
-    long n_win = 0, planned_epoch = -1;
+    /* phone loss and frames per utterance with phone targets, summed over the window */
+    double ploss_win = 0, pframes_win = 0;
+    long n_win = 0, np_win = 0, planned_epoch = -1;
     int finished = 0, stopped = 0;
     for (;;) {
         if (r->st.epoch >= r->cfg.epochs) {
@@ -829,20 +858,35 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
                              tdata_mix(tdata_mix(r->cfg.seed, 0x44524f504f555421ULL + (uint64_t)r->st.epoch),
                                        (uint64_t)b));
             tnet_zero_grad(r->net);
-            asr_status s = tnet_train_batch(r->net, r->batch.T, n, r->batch.x, r->batch.lens, r->batch.labels,
-                                            r->batch.label_lens, loss, infeasible);
+            tnet_aux_targets aux = {r->batch.phones, r->batch.phone_lens, aux_w, aux_loss, aux_inf};
+            for (int i = 0; i < n; i++)
+                aux_w[i] = r->batch.has_phones[i] ? (float)r->cfg.aux_phone_weight : 0.0f;
+            asr_status s =
+                tnet_train_batch_aux(r->net, r->batch.T, n, r->batch.x, r->batch.lens, r->batch.labels,
+                                     r->batch.label_lens, r->phones ? &aux : NULL, loss, infeasible);
             if (s != ASR_OK) {
                 asr_error_set(err, s, "tnet_train_batch: %s", asr_strerror(s));
                 goto fail;
             }
-            int nf = 0;
-            double lsum = 0, fr = 0;
-            for (int i = 0; i < n; i++)
+            int nf = 0, npf = 0;
+            double lsum = 0, fr = 0, psum = 0, pfr = 0;
+            for (int i = 0; i < n; i++) {
                 if (!infeasible[i]) {
                     nf++;
                     lsum += loss[i];
                     fr += r->batch.lens[i];
                 }
+                if (r->phones && aux_w[i] > 0 && !aux_inf[i]) {
+                    npf++;
+                    psum += aux_loss[i];
+                    pfr += r->batch.lens[i];
+                }
+            }
+            if (npf > 0) {
+                ploss_win += psum / npf;
+                pframes_win += pfr / npf;
+                np_win++;
+            }
             r->st.update++;
             r->st.batch++;
             double lr = topt_lr(&r->cfg, (long)r->st.update, total);
@@ -866,17 +910,25 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
             n_win++;
             if (r->st.update % r->cfg.log_every == 0) {
                 double l = loss_win / n_win, lf = loss_win / (frames_win > 0 ? frames_win : 1);
-                printf(
-                    "update %lld epoch %lld (%3.0f%%) loss %.3f (%.4f/frame) lr %.2e |g| %.2f %.1f audio s/s "
-                    "(%.2f h seen)\n",
-                    r->st.update, r->st.epoch, 100.0 * r->st.batch / e.n_batches, l, lf, lr, norm_win / n_win,
-                    audio_win / t_win, r->st.audio_seconds / 3600);
-                fprintf(r->log, "%lld\t%lld\t%.5f\t%.6f\t%.4e\t%.4f\t%.2f\t%.1f\n", r->st.update, r->st.epoch,
+                char pl[64] = "";
+                double pmean = np_win ? ploss_win / np_win : NAN,
+                       pf = pframes_win > 0 ? ploss_win / pframes_win : NAN;
+                if (r->phones)
+                    snprintf(pl, sizeof(pl), " phone loss %.3f (%.4f/frame)", pmean, pf);
+                printf("update %lld epoch %lld (%3.0f%%) loss %.3f (%.4f/frame)%s lr %.2e |g| %.2f %.1f "
+                       "audio s/s "
+                       "(%.2f h seen)\n",
+                       r->st.update, r->st.epoch, 100.0 * r->st.batch / e.n_batches, l, lf, pl, lr,
+                       norm_win / n_win, audio_win / t_win, r->st.audio_seconds / 3600);
+                fprintf(r->log, "%lld\t%lld\t%.5f\t%.6f\t%.4e\t%.4f\t%.2f\t%.1f", r->st.update, r->st.epoch,
                         l, lf, lr, norm_win / n_win, audio_win / t_win, r->st.train_seconds);
+                if (r->phones)
+                    fprintf(r->log, "\t%.5f\t%.6f", pmean, pf);
+                fprintf(r->log, "\n");
                 fflush(r->log);
                 fflush(stdout);
-                t_win = audio_win = loss_win = frames_win = norm_win = 0;
-                n_win = 0;
+                t_win = audio_win = loss_win = frames_win = norm_win = ploss_win = pframes_win = 0;
+                n_win = np_win = 0;
             }
             if (r->cfg.eval_every > 0 && r->st.update % r->cfg.eval_every == 0 && evaluate(r, err))
                 goto fail;
@@ -916,6 +968,9 @@ out:
     tdata_epoch_free(&e);
     free(loss);
     free(infeasible);
+    free(aux_w);
+    free(aux_loss);
+    free(aux_inf);
     return rc;
 }
 
@@ -1108,7 +1163,10 @@ int main(int argc, char **argv)
         free(cp);
     }
     r.log = open_table(r.outdir, "log.tsv",
-                       "update\tepoch\tloss\tloss_per_frame\tlr\tgrad_norm\taudio_s_per_s\ttrain_s");
+                       r.cfg.aux_phone_dict
+                           ? "update\tepoch\tloss\tloss_per_frame\tlr\tgrad_norm\taudio_s_per_s\ttrain_"
+                             "s\tphone_loss\tphone_loss_per_frame"
+                           : "update\tepoch\tloss\tloss_per_frame\tlr\tgrad_norm\taudio_s_per_s\ttrain_s");
     r.evalf = open_table(r.outdir, "eval.tsv", "update\tepoch\tset\twer\tcer");
     if (!r.log || !r.evalf) {
         fprintf(stderr, "asr-train: %s: cannot write log files\n", r.outdir);
