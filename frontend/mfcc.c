@@ -33,6 +33,7 @@ struct mfcc {
     int *mel_off;           /* (num_mel_bins) offset of each triangle's weights in mel_w */
     double *mel_w;          /* (sum of mel_len) triangle weights, packed */
     double *dct;            /* (num_ceps, num_mel_bins) row-major, lifter already applied per row */
+    double *dct_t;          /* (num_mel_bins, num_ceps) the same, transposed (compute_frame) */
     float log_energy_floor; /* log(energy_floor), used only when energy_floor > 0 */
 };
 
@@ -85,6 +86,7 @@ void mfcc_destroy(mfcc *m)
     free(m->mel_off);
     free(m->mel_w);
     free(m->dct);
+    free(m->dct_t);
     free(m);
 }
 
@@ -172,7 +174,8 @@ mfcc *mfcc_create(const mfcc_params *p, asr_error *err)
     m->mel_len = malloc(sizeof(int) * (size_t)nmel);
     m->mel_off = malloc(sizeof(int) * (size_t)nmel);
     m->dct = malloc(sizeof(double) * (size_t)nceps * (size_t)nmel);
-    if (!m->window || !m->mel_first || !m->mel_len || !m->mel_off || !m->dct)
+    m->dct_t = malloc(sizeof(double) * (size_t)nceps * (size_t)nmel);
+    if (!m->window || !m->mel_first || !m->mel_len || !m->mel_off || !m->dct || !m->dct_t)
         goto nomem;
 
     /* Window, computed in double as Kaldi's FeatureWindowFunction, stored as float. */
@@ -242,7 +245,7 @@ mfcc *mfcc_create(const mfcc_params *p, asr_error *err)
                           : 1.0;
         for (int n = 0; n < nmel; n++) {
             double d = k == 0 ? sqrt(1.0 / nmel) : sqrt(2.0 / nmel) * cos(M_PI / nmel * (n + 0.5) * k);
-            m->dct[(size_t)k * nmel + n] = d * lift;
+            m->dct[(size_t)k * nmel + n] = m->dct_t[(size_t)n * nceps + k] = d * lift;
         }
     }
     m->log_energy_floor = p->energy_floor > 0 ? logf(p->energy_floor) : 0.0f;
@@ -476,11 +479,27 @@ static void compute_frame(mfcc_stream *s, const float *x, float *out)
             e += wt[k] * pw[k];
         s->logmel[b] = log(e > FLT_EPSILON ? e : FLT_EPSILON);
     }
-    for (int k = 0; k < p->num_ceps; k++) {
-        const double *row = m->dct + (size_t)k * nmel;
+    /* Cepstra: c_k = sum over n of dct[k][n] * logmel[n], each sum in increasing n from 0.0. Eight
+     * sums advance together (n outer, k inner on the transposed matrix): each still adds exactly
+     * its own terms, the same expressions, in its own order, so the bits are those of one sum
+     * after another, but eight dependent chains of additions run at once instead of one (one after
+     * another they were ~40% of this function; the compiler packs the eight into SSE2 pairs). */
+    int nceps = p->num_ceps, k = 0;
+    for (; k + 8 <= nceps; k += 8) {
+        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0, a5 = 0.0, a6 = 0.0, a7 = 0.0;
+        for (int n = 0; n < nmel; n++) {
+            const double *col = m->dct_t + (size_t)n * nceps + k;
+            double v = s->logmel[n];
+            a0 += col[0] * v, a1 += col[1] * v, a2 += col[2] * v, a3 += col[3] * v;
+            a4 += col[4] * v, a5 += col[5] * v, a6 += col[6] * v, a7 += col[7] * v;
+        }
+        out[k] = (float)a0, out[k + 1] = (float)a1, out[k + 2] = (float)a2, out[k + 3] = (float)a3;
+        out[k + 4] = (float)a4, out[k + 5] = (float)a5, out[k + 6] = (float)a6, out[k + 7] = (float)a7;
+    }
+    for (; k < nceps; k++) {
         double acc = 0.0;
         for (int n = 0; n < nmel; n++)
-            acc += row[n] * s->logmel[n];
+            acc += m->dct_t[(size_t)n * nceps + k] * s->logmel[n];
         out[k] = (float)acc;
     }
     if (p->use_energy)
