@@ -154,7 +154,7 @@ ctc_beam_params ctc_beam_default_params(void)
         .beam_delta = 12.0f,
         /* beam, word_bonus, unk_penalty: tuned on cathy/dev + fsdd/dev (model/recipe/tune_lm.sh);
          * lm_weight: retuned on the five dev sets with the CMU LM for each shipped model (model/README.md) */
-        .lm_weight = 0.7f,
+        .lm_weight = 0.8f,
         .word_bonus = 2.0f,
         .unk_penalty = -20.0f,
         .closed_vocab = 0,

@@ -56,7 +56,7 @@ typedef struct ctc_beam_params {
     int viterbi;       /* 1: merge paths by max instead of sum (beam 1 + no LM == greedy) */
 } ctc_beam_params;
 
-/* beam 64, char_prune 1e-3, max_chars 8, beam_delta 12, lm_weight 0.7, word_bonus 2,
+/* beam 64, char_prune 1e-3, max_chars 8, beam_delta 12, lm_weight 0.8, word_bonus 2,
  * unk_penalty -20, open vocabulary, use_eos, log-sum-exp. beam/word_bonus/unk_penalty are the values
  * model/recipe/tune_lm.sh chose on dev; lm_weight is retuned on the five dev sets with the CMU LM for
  * each shipped model (model/README.md, Accuracy). The one place
