@@ -286,28 +286,12 @@ $(LMBIN_DEBIAN): | $(B)/asrd
 # best.model. Each stage resumes where it stopped when run again.
 model: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
-	model/recipe/train.sh configs/train-default.yaml
-	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default/train.out || \
-	    { echo "make model: the first stage stopped at its time limit: run make model again to continue it"; exit 1; }
-	model/recipe/train.sh configs/train-default-2.yaml
-	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default-2/train.out || \
-	    { echo "make model: the second stage stopped at its time limit: run make model again to continue it"; exit 1; }
-	model/recipe/train.sh configs/train-default-3.yaml
-	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default-3/train.out || \
-	    { echo "make model: the third stage stopped at its time limit: run make model again to continue it"; exit 1; }
-	model/recipe/train.sh configs/train-default-4.yaml
-	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default-4/train.out || \
-	    { echo "make model: the fourth stage stopped at its time limit: run make model again to continue it"; exit 1; }
-	model/recipe/train.sh configs/train-default-5-dropout.yaml
-	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default-5-dropout/train.out || \
-	    { echo "make model: the fifth stage stopped at its time limit: run make model again to continue it"; exit 1; }
-	model/recipe/train.sh configs/train-default-6.yaml
-	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default-6/train.out || \
-	    { echo "make model: the sixth stage stopped at its time limit: run make model again to continue it"; exit 1; }
-	model/recipe/train.sh configs/train-default-7.yaml
-	@grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default-7/train.out || \
-	    { echo "make model: the seventh stage stopped at its time limit: run make model again to continue it"; exit 1; }
-	model/recipe/train.sh configs/train-default-8.yaml
+	@for s in "" -2 -3 -4 -5-dropout -6 -7 -8; do \
+	    echo "model/recipe/train.sh configs/train-default$$s.yaml"; \
+	    model/recipe/train.sh configs/train-default$$s.yaml || exit 1; \
+	    grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default$$s/train.out || \
+	    { echo "make model: configs/train-default$$s.yaml stopped at its time limit: run make model again to continue it"; exit 1; }; \
+	done
 model-quick: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
 	model/recipe/train.sh configs/train-quick.yaml
