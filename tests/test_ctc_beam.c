@@ -771,7 +771,8 @@ static void lex_shape(const ctc_lexicon *lx, const asr_lm *lm, int x, int depth,
         CHECK(i == 0 || lx->edges[n->first + i - 1].label < e->label, "edges of node %d sorted by label", x);
         uint32_t w = lx->nodes[e->child].word;
         size_t len = strlen(out);
-        snprintf(out + len, cap - len, "%d %d %s|", depth, e->label, w == ASR_LM_NONE ? "" : asr_lm_word(lm, w));
+        snprintf(out + len, cap - len, "%d %d %s|", depth, e->label,
+                 w == ASR_LM_NONE ? "" : asr_lm_word(lm, w));
         lex_shape(lx, lm, e->child, depth + 1, out, cap);
     }
 }
@@ -782,7 +783,8 @@ static void test_lexicon_sorted_equals_unsorted(void)
      * "b-b" are not spelt in the alphabet. */
     const char *alpha = " abcdefghijklmnopqrstuvwxyz'";
     int L = 29;
-    const char *words[] = {"a", "ab", "abc", "abd", "b", "b-b", "ba", "it", "it's", "its", "itself", "x1", "zz"};
+    const char *words[] = {"a",  "ab",   "abc", "abd",    "b",  "b-b", "ba",
+                           "it", "it's", "its", "itself", "x1", "zz"};
     const int nw = (int)(sizeof words / sizeof *words), order[] = {12, 3, 0, 9, 5, 1, 7, 11, 2, 10, 4, 8, 6};
     char sorted[1024], shuffled[1024];
     int ns = snprintf(sorted, sizeof sorted, "\\data\\\nngram 1=%d\n\n\\1-grams:\n-1 <s>\n-1 </s>\n", nw + 2);
