@@ -145,3 +145,11 @@ void asr_dl_sym(void *handle, const char *lib, const char *name, void **fn, char
     if (!(*fn = dlsym(handle, name)))
         snprintf(why, why_size, "%s has no %s", lib, name);
 }
+
+uint64_t asr_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ c[i]) * 0x100000001b3ULL;
+    return h;
+}

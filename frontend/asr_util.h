@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum asr_status {
     ASR_OK = 0,
@@ -73,5 +74,10 @@ void *asr_dl_open(const char *lib, char *why, size_t why_size);
  * field holding a pointer to one (`static struct { FUNCS(ASR_DL_POINTER) } lib;`). */
 #define ASR_DL_POINTER(ret, name, args) ret(*name) args;
 void asr_dl_sym(void *handle, const char *lib, const char *name, void **fn, char *why, size_t why_size);
+
+/* 64-bit FNV-1a of n bytes at p, continuing from h (start with ASR_FNV1A_INIT). Not keyed: for hash
+ * tables of trusted data and cache keys, not against adversarial input. */
+#define ASR_FNV1A_INIT 0xcbf29ce484222325ULL
+uint64_t asr_fnv1a(uint64_t h, const void *p, size_t n);
 
 #endif

@@ -74,10 +74,7 @@ static uint64_t mix64(uint64_t x)
 
 static uint64_t word_hash(const char *w, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)w[i]) * 0x100000001b3ULL;
-    return mix64(h);
+    return mix64(asr_fnv1a(ASR_FNV1A_INIT, w, len));
 }
 
 /* Key of the tuple ids[0..n-1] followed by w (w = ASR_LM_NONE: no extra word); never 0. */

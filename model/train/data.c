@@ -56,16 +56,6 @@ static double rng_unit(uint64_t *s)
     return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -225,22 +215,22 @@ static uint64_t cache_key(const char *manifest, const tdata_opts *o, int n_lines
 {
     struct stat sb;
     char real[PATH_MAX];
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = ASR_FNV1A_INIT;
     const mfcc_params *m = &o->mfcc;
     *ok = 0;
     if (stat(manifest, &sb) != 0 || !realpath(manifest, real)) {
         asr_error_set(err, ASR_ERR_IO, "%s: %s", manifest, strerror(errno));
         return 0;
     }
-    h = fnv(h, real, strlen(real));
+    h = asr_fnv1a(h, real, strlen(real));
     int64_t v[4] = {(int64_t)sb.st_size, (int64_t)sb.st_mtim.tv_sec, (int64_t)sb.st_mtim.tv_nsec, n_lines};
-    h = fnv(h, v, sizeof(v));
+    h = asr_fnv1a(h, v, sizeof(v));
     int iv[7] = {m->sample_rate, m->fft_size,         m->num_mel_bins, m->num_ceps,
                  (int)m->window, m->remove_dc_offset, m->use_energy};
     float fv[7] = {m->frame_length_ms, m->frame_shift_ms, m->low_freq,    m->high_freq,
                    m->cepstral_lifter, m->preemph,        m->energy_floor};
-    h = fnv(h, iv, sizeof(iv));
-    h = fnv(h, fv, sizeof(fv));
+    h = asr_fnv1a(h, iv, sizeof(iv));
+    h = asr_fnv1a(h, fv, sizeof(fv));
     *ok = 1;
     return h;
 }

@@ -57,18 +57,10 @@ static int phone_label(const char *tok, size_t len)
     return p ? 1 + (int)(p - phones) : 0;
 }
 
-static uint64_t hash_str(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
-
 /* Slot of word (n bytes) in the table: its entry's slot, or the empty slot where it would go. */
 static size_t find_slot(const pdict *d, const char *word, size_t n)
 {
-    size_t i = (size_t)hash_str(word, n) & (d->n_slots - 1);
+    size_t i = (size_t)asr_fnv1a(ASR_FNV1A_INIT, word, n) & (d->n_slots - 1);
     while (d->slot[i]) {
         const char *w = d->text + d->e[d->slot[i] - 1].word;
         if (strncmp(w, word, n) == 0 && w[n] == 0)
