@@ -217,7 +217,7 @@ int main(void)
     expect_error(text, "0, dict", "model.aux_phone.weight: must be > 0");
     snprintf(text, sizeof(text),
              "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: {weight: 11, dict: %s}\n", dir, path);
-    expect_error(text, "11", "model.aux_phone.weight");
+    expect_error(text, "11, dict", "model.aux_phone.weight");
     snprintf(text, sizeof(text),
              "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: {weight: lots, dict: %s}\n", dir, path);
     expect_error(text, "lots", "model.aux_phone.weight");
