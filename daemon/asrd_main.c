@@ -107,9 +107,11 @@ static void usage(FILE *f)
         "  --lm-weight X       LM weight (default %g)\n"
         "  --word-bonus X      added per word (default %g)\n"
         "  --unk-penalty X     per out-of-vocabulary word (default %g)\n"
+        "  --lm-lookahead X    score partial words by their likeliest completion, this much (default %g;\n"
+        "                      0 = off)\n"
         "  --closed-vocab      output LM words only\n"
         "\n",
-        bp.beam, bp.lm_weight, bp.word_bonus, bp.unk_penalty);
+        bp.beam, bp.lm_weight, bp.word_bonus, bp.unk_penalty, bp.lm_lookahead);
     fputs("  -h, --help          this help\n"
           "  -V, --version       print \"asrd VERSION\"\n"
           "\n"
@@ -414,6 +416,7 @@ int main(int argc, char **argv)
         {"word-bonus", required_argument, NULL, OPT_DEC + BATCH_OPT_WORD_BONUS},
         {"unk-penalty", required_argument, NULL, OPT_DEC + BATCH_OPT_UNK_PENALTY},
         {"closed-vocab", no_argument, NULL, OPT_DEC + BATCH_OPT_CLOSED},
+        {"lm-lookahead", required_argument, NULL, OPT_DEC + BATCH_OPT_LOOKAHEAD},
         {"lm-convert", no_argument, NULL, OPT_LM_CONVERT},
         {"check", no_argument, NULL, OPT_CHECK},
         {"help", no_argument, NULL, 'h'},
@@ -511,7 +514,8 @@ int main(int argc, char **argv)
         case OPT_DEC + BATCH_OPT_LM_WEIGHT:
         case OPT_DEC + BATCH_OPT_WORD_BONUS:
         case OPT_DEC + BATCH_OPT_UNK_PENALTY:
-        case OPT_DEC + BATCH_OPT_CLOSED: {
+        case OPT_DEC + BATCH_OPT_CLOSED:
+        case OPT_DEC + BATCH_OPT_LOOKAHEAD: {
             asr_error derr = {ASR_OK, ""};
             if (batch_decoder_option(&bo, (batch_decoder_opt)(c - OPT_DEC), optarg, &derr) != ASR_OK)
                 return usage_error(derr.msg, NULL);

@@ -100,6 +100,12 @@ asr_status batch_decoder_option(batch_options *o, batch_decoder_opt opt, const c
     case BATCH_OPT_CLOSED:
         o->beam.closed_vocab = 1;
         return ASR_OK;
+    case BATCH_OPT_LOOKAHEAD:
+        if (parse_num(value, 0, 10, &x) != 0)
+            return asr_error_set(err, ASR_ERR_ARG, "--lm-lookahead must be a number from 0 to 10, not: %s",
+                                 value ? value : "");
+        o->beam.lm_lookahead = (float)x;
+        return ASR_OK;
     }
     return asr_error_set(err, ASR_ERR_ARG, "unknown decoder option");
 }

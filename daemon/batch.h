@@ -50,6 +50,7 @@ typedef enum batch_decoder_opt {
     BATCH_OPT_WORD_BONUS,  /* --word-bonus X */
     BATCH_OPT_UNK_PENALTY, /* --unk-penalty X */
     BATCH_OPT_CLOSED,      /* --closed-vocab (no value) */
+    BATCH_OPT_LOOKAHEAD,   /* --lm-lookahead X */
 } batch_decoder_opt;
 
 /* Applies one decoder option (value NULL for flags); ASR_ERR_ARG with *err saying what is wrong. */

@@ -69,13 +69,15 @@ static const key_def keys[] = {
     {"log", "level", K_LEVEL, F(log_level), 0, 0, 0},
     {"log", "file", K_STR, F(log_file), 0, 0, 0},
     {"log", "json", K_BOOL, F(json), 0, 0, 0},
-    /* The ranges of asrd --batch's --beam, --lm-weight, --word-bonus, --unk-penalty (daemon/batch.c). */
+    /* The ranges of asrd --batch's --beam, --lm-weight, --word-bonus, --unk-penalty, --lm-lookahead
+     * (daemon/batch.c). */
     {"decoder", "kind", K_DECODER, F(decoder), 0, 0, 0},
     {"decoder", "beam", K_INT, F(beam.beam), 1, 10000, 0},
     {"decoder", "lm", K_STR, F(lm), 0, 0, 0},
     {"decoder", "lm_weight", K_FLOAT, F(beam.lm_weight), -1000, 1000, 0},
     {"decoder", "word_bonus", K_FLOAT, F(beam.word_bonus), -1000, 1000, 0},
     {"decoder", "unk_penalty", K_FLOAT, F(beam.unk_penalty), -1000, 1000, 0},
+    {"decoder", "lm_lookahead", K_FLOAT, F(beam.lm_lookahead), 0, 10, 0},
     {"decoder", "closed_vocab", K_BOOL, F(beam.closed_vocab), 0, 0, 0},
 };
 #undef F

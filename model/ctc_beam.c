@@ -11,6 +11,13 @@
  * label), so two paths into the same prefix meet in one candidate; (3) the best `beam` candidates
  * by acoustic + LM score become the new beam (new nodes are created only for survivors).
  *
+ * LM lookahead (lm_lookahead > 0): a node inside a vocabulary word carries la, its trie node's
+ * lookahead (lex_edge.la: log10 of the likeliest unigram among the words through it, relative to
+ * the likeliest word's, <= 0) times lm_lookahead x lm_weight x ln 10, as part of its LM score. The
+ * next letter swaps it for the child's (never higher: the child's words are some of the parent's),
+ * leaving the vocabulary drops it, and closing the word replaces it with the word's real score, so
+ * a finished prefix scores as without lookahead; only which partial words survive the beam changes.
+ *
  * Speed, with results identical to the plain search (ctc_beam_set_reference runs that one and
  * test_ctc_beam compares them):
  * - Score pruning. A candidate's score only grows during (2) (merges add probability; its LM
@@ -19,9 +26,10 @@
  *   new candidate scoring below the floor is not created (an extension into an existing
  *   candidate always counts). Labels are tried best first, so an upper bound on an extension's
  *   score (parent's total + the label's log-probability + the most its LM part can gain) lets a
- *   member stop trying labels once it fails. For a space the bound assumes every LM score
- *   log10 p(w | h) <= 0, true of a normalised model (ARPA's 4-decimal rounding of one can exceed
- *   0 by ~1e-4, which the floor's slack covers).
+ *   member stop trying labels once it fails (with lookahead, a letter that leaves the
+ *   vocabulary gains the partial word's la back: the bound counts it). For a space the bound
+ *   assumes every LM score log10 p(w | h) <= 0, true of a normalised model (ARPA's 4-decimal
+ *   rounding of one can exceed 0 by ~1e-4, which the floor's slack covers).
  * - Deferred word scores. A new candidate that closes a word (a space) whose bound passes is
  *   created with the bound as its LM part and looked up in (3) only if the bound still passes
  *   the final floor: the beam-th best and the best - beam_delta of the other candidates' final
@@ -70,7 +78,8 @@ typedef struct bnode {
     long t_last;     /* last frame it kept winning over blank on this hypothesis */
     double conf_sum; /* sum of the label's posteriors over its emitting frames */
     long conf_n;
-    float lm;              /* natural-log LM + bonus score of the whole prefix */
+    float lm;              /* natural-log LM + bonus score of the whole prefix (with la) */
+    float la;              /* the lookahead part of lm: the partial word's (0 outside a word) */
     uint32_t ctx[MAX_CTX]; /* LM context, oldest first */
     int n_ctx;
     float pb, pnb;    /* log P(prefix, ending in blank / in its last label) at the current frame */
@@ -103,6 +112,7 @@ typedef struct cand {
     float nb, nnb; /* next frame's pb / pnb */
     float tot;     /* merge(nb, nnb), when score is up to date */
     float lm;      /* prefix score (for new nodes: parent's + word score) */
+    float la;      /* for new nodes: bnode.la */
     int lex, in_word, n_ctx;
     uint32_t ctx[MAX_CTX];
     unsigned slot; /* its hash slot */
@@ -136,6 +146,8 @@ struct ctc_beam {
     float *tot;               /* (p.beam) merged score of each beam member at the current frame */
     int *tried;               /* (n_labels) labels tried this frame */
     int *lex_next;            /* (n_labels) trie children of the node lex_next_fill last read, by label */
+    float *lex_next_la;       /* (n_labels) their lookahead (lex_edge.la) */
+    float la_scale;           /* lex_edge.la to natural-log score: lm_lookahead x lm_weight x ln 10, or 0 */
     lm_cache_entry *lm_cache; /* (LM_CACHE_SIZE) */
     int reference;            /* ctc_beam_set_reference: no pruning, full sort, no LM cache */
     char *text;               /* (text_cap) partial */
@@ -157,6 +169,7 @@ ctc_beam_params ctc_beam_default_params(void)
         .lm_weight = 0.8f,
         .word_bonus = 2.0f,
         .unk_penalty = -20.0f,
+        .lm_lookahead = 0.3f,
         .closed_vocab = 0,
         .use_eos = 1,
         .viterbi = 0,
@@ -257,10 +270,12 @@ ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms, c
     }
     if (!p || p->beam < 1 || p->beam > 100000 || p->max_chars < 1 || !(p->char_prune >= 0) ||
         !(p->char_prune < 1) || !(p->beam_delta >= 0) || !isfinite(p->lm_weight) ||
-        !isfinite(p->word_bonus) || !isfinite(p->unk_penalty) || (!lm) != (!lex)) {
-        asr_error_set(err, ASR_ERR_ARG,
-                      "beam decoder: bad parameters (beam >= 1, max_chars >= 1, "
-                      "0 <= char_prune < 1, beam_delta >= 0, lm and lexicon both or neither)");
+        !isfinite(p->word_bonus) || !isfinite(p->unk_penalty) || !(p->lm_lookahead >= 0) ||
+        !isfinite(p->lm_lookahead) || (!lm) != (!lex)) {
+        asr_error_set(
+            err, ASR_ERR_ARG,
+            "beam decoder: bad parameters (beam >= 1, max_chars >= 1, "
+            "0 <= char_prune < 1, beam_delta >= 0, lm_lookahead >= 0, lm and lexicon both or neither)");
         return NULL;
     }
     d = calloc(1, sizeof *d);
@@ -279,6 +294,8 @@ ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms, c
         d->p.max_chars = n_labels - 1;
     d->lm = lm;
     d->lex = lex;
+    /* Lookahead needs the LM and a positive weight (the pruning bounds assume its part <= 0). */
+    d->la_scale = lm && p->lm_weight > 0 && p->lm_lookahead > 0 ? p->lm_lookahead * p->lm_weight * LN10 : 0;
     d->bos = lm ? asr_lm_bos(lm) : ASR_LM_NONE;
     d->eos = lm ? asr_lm_eos(lm) : ASR_LM_NONE;
     d->unk = lm ? asr_lm_unk(lm) : ASR_LM_NONE;
@@ -297,6 +314,7 @@ ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms, c
     d->hash = calloc((size_t)d->hash_size, sizeof *d->hash);
     d->tried = malloc((size_t)n_labels * sizeof *d->tried);
     d->lex_next = malloc((size_t)n_labels * sizeof *d->lex_next);
+    d->lex_next_la = malloc((size_t)n_labels * sizeof *d->lex_next_la);
     d->lm_cache = lm ? malloc(LM_CACHE_SIZE * sizeof *d->lm_cache) : NULL;
     if (d->lm_cache)
         for (int i = 0; i < LM_CACHE_SIZE; i++)
@@ -306,7 +324,7 @@ ctc_beam *ctc_beam_create(const char *alphabet, int n_labels, double frame_ms, c
     d->path_cap = 256;
     d->path = malloc((size_t)d->path_cap * sizeof *d->path);
     if (!d->nodes || !d->beam || !d->old || !d->cands || !d->order || !d->keys || !d->tot || !d->hash ||
-        !d->tried || !d->lex_next || !d->text || !d->path || (lm && !d->lm_cache))
+        !d->tried || !d->lex_next || !d->lex_next_la || !d->text || !d->path || (lm && !d->lm_cache))
         goto fail;
     ctc_beam_reset(d);
     return d;
@@ -330,6 +348,7 @@ void ctc_beam_destroy(ctc_beam *d)
     free(d->hash);
     free(d->tried);
     free(d->lex_next);
+    free(d->lex_next_la);
     free(d->lm_cache);
     free(d->text);
     free(d->path);
@@ -516,6 +535,7 @@ static float node_close(ctc_beam *d, bnode *n, uint32_t *out_ctx, int *out_n)
         s = n->close_s;
         w = n->close_w;
     }
+    s -= n->la; /* the word's real score replaces its lookahead */
     *out_n = close_ctx(d, n->ctx, n->n_ctx, w, out_ctx);
     return s;
 }
@@ -578,14 +598,16 @@ static void lex_next_fill(ctc_beam *d, int first, int n_edges, int n)
     for (int j = 0; j < n; j++)
         d->lex_next[d->tried[j]] = -1;
     const lex_edge *e = &d->lex->edges[first];
-    for (int i = 0; i < n_edges; i++) /* labels not tried are written too, never read */
+    for (int i = 0; i < n_edges; i++) { /* labels not tried are written too, never read */
         d->lex_next[e[i].label] = e[i].child;
+        d->lex_next_la[e[i].label] = d->la_scale * e[i].la;
+    }
 }
 
 /* Creates the new candidate (x, label) in the slot cand_find gave: one path of log-probability
  * ext, LM part lm, trie node lex, LM context ctx. */
 static cand *cand_extend(ctc_beam *d, unsigned slot, int x, int label, float emit_lp, float ext, float lm,
-                         int lex, const uint32_t *ctx, int n_ctx)
+                         float la, int lex, const uint32_t *ctx, int n_ctx)
 {
     int ci = cand_new(d, slot, x, label);
     if (ci < 0) {
@@ -595,6 +617,7 @@ static cand *cand_extend(ctc_beam *d, unsigned slot, int x, int label, float emi
     cand *c = &d->cands[ci];
     c->emit_lp = emit_lp;
     c->lm = lm;
+    c->la = la;
     memcpy(c->ctx, ctx, sizeof c->ctx);
     c->n_ctx = n_ctx;
     c->lex = lex;
@@ -738,6 +761,10 @@ static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted
         int letters_pruned = 0;                             /* no later letter can make a new candidate */
         int from = n->in_word ? n->lex : (d->lex ? 0 : -1); /* trie node a letter goes from */
         int next_read = 0;                                  /* d->lex_next holds from's children */
+        /* Leaving the vocabulary drops the partial word's lookahead (n->la <= 0): its gain. */
+        float gain_letter_n = gain_letter;
+        if (from >= 0 && !d->p.closed_vocab && d->p.unk_penalty - n->la > gain_letter_n)
+            gain_letter_n = d->p.unk_penalty - n->la;
         for (int j = 0; j < n_tried; j++) {
             int c_lab = d->tried[j];
             int is_space = c_lab == d->space;
@@ -753,14 +780,14 @@ static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted
                 c->dirty = 1;
             } else if (is_space) {
                 /* Bound first: the exact word score is an LM look-up. */
-                if (ext + n->lm + gain_space < floor_s)
+                if (ext + n->lm - n->la + gain_space < floor_s)
                     continue;
                 uint32_t ctx[MAX_CTX] = {0};
                 int n_ctx = 0;
                 if (defer && !n->close_ok) {
                     /* With the bound as its LM part for now: select_beam looks it up if it can
                      * still be kept then. */
-                    cand *c = cand_extend(d, slot, x, c_lab, lp[c_lab], ext, n->lm + gain_space,
+                    cand *c = cand_extend(d, slot, x, c_lab, lp[c_lab], ext, n->lm - n->la + gain_space, 0,
                                           d->lex ? 0 : -1, ctx, n_ctx);
                     if (c)
                         c->pending = 1;
@@ -769,9 +796,9 @@ static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted
                 float lm = n->lm + node_close(d, n, ctx, &n_ctx);
                 if (ext + lm < floor_s)
                     continue;
-                cand_extend(d, slot, x, c_lab, lp[c_lab], ext, lm, d->lex ? 0 : -1, ctx, n_ctx);
+                cand_extend(d, slot, x, c_lab, lp[c_lab], ext, lm, 0, d->lex ? 0 : -1, ctx, n_ctx);
             } else if (!letters_pruned) {
-                if (tot + lp[c_lab] + n->lm + gain_letter < floor_s) {
+                if (tot + lp[c_lab] + n->lm + gain_letter_n < floor_s) {
                     /* This letter's bound fails, so do those of the later (less likely) ones. */
                     letters_pruned = sorted;
                     continue;
@@ -784,14 +811,16 @@ static void add_extensions(ctc_beam *d, const float *lp, int n_tried, int sorted
                     next_read = 1;
                 }
                 int lex = from >= 0 ? d->lex_next[c_lab] : -1;
-                float lm = n->lm;
-                if (from >= 0 && lex < 0) /* the partial word leaves the vocabulary */
-                    lm = d->p.closed_vocab ? NEG_INF : lm + d->p.unk_penalty;
+                float lm = n->lm, la = 0;
+                if (from >= 0 && lex < 0) /* the partial word leaves the vocabulary (and its lookahead) */
+                    lm = d->p.closed_vocab ? NEG_INF : lm - n->la + d->p.unk_penalty;
+                else if (lex >= 0 && d->la_scale > 0) /* <= n->la: a subtree of the parent's */
+                    lm += (la = d->lex_next_la[c_lab]) - n->la;
                 if (ext + lm < floor_s)
                     continue;
                 if (lex >= 0) /* select_beam reads it if the candidate survives (node_set_lex) */
                     __builtin_prefetch(&d->lex->nodes[lex]);
-                cand_extend(d, slot, x, c_lab, lp[c_lab], ext, lm, lex, n->ctx, n->n_ctx);
+                cand_extend(d, slot, x, c_lab, lp[c_lab], ext, lm, la, lex, n->ctx, n->n_ctx);
             }
             if (letters_pruned && kids <= 0 && !(n->in_word && space_j > j))
                 break; /* nothing left to do for this member */
@@ -898,6 +927,7 @@ static void select_beam(ctc_beam *d, const float *lp, long t)
             n->conf_sum = exp((double)c->emit_lp);
             n->conf_n = 1;
             n->lm = c->lm;
+            n->la = c->la;
             memcpy(n->ctx, c->ctx, sizeof n->ctx);
             n->n_ctx = c->n_ctx;
             d->nodes[c->parent].refs++;

@@ -44,20 +44,25 @@
 #include "lm.h"
 
 typedef struct ctc_beam_params {
-    int beam;          /* hypotheses kept per frame, >= 1 */
-    float char_prune;  /* labels with posterior below this are not tried (0..1; argmax always is) */
-    int max_chars;     /* at most this many labels tried per hypothesis and frame, >= 1 */
-    float beam_delta;  /* drop hypotheses more than this (natural log) below the best; 0 = off */
-    float lm_weight;   /* weight of the LM's natural-log probability */
-    float word_bonus;  /* added (natural log) per word */
-    float unk_penalty; /* added per out-of-vocabulary word (open vocabulary) */
-    int closed_vocab;  /* 1: only words of the lexicon can be output */
-    int use_eos;       /* 1: score </s> at the end of an utterance */
-    int viterbi;       /* 1: merge paths by max instead of sum (beam 1 + no LM == greedy) */
+    int beam;           /* hypotheses kept per frame, >= 1 */
+    float char_prune;   /* labels with posterior below this are not tried (0..1; argmax always is) */
+    int max_chars;      /* at most this many labels tried per hypothesis and frame, >= 1 */
+    float beam_delta;   /* drop hypotheses more than this (natural log) below the best; 0 = off */
+    float lm_weight;    /* weight of the LM's natural-log probability */
+    float word_bonus;   /* added (natural log) per word */
+    float unk_penalty;  /* added per out-of-vocabulary word (open vocabulary) */
+    float lm_lookahead; /* LM lookahead (>= 0; 0 = off): a partial word in the vocabulary scores
+                         * lm_lookahead x lm_weight x the log of its likeliest completion's unigram
+                         * probability relative to the likeliest word's, replaced by the word's
+                         * real LM score when it closes; needs an LM, ignored with lm_weight <= 0 */
+    int closed_vocab;   /* 1: only words of the lexicon can be output */
+    int use_eos;        /* 1: score </s> at the end of an utterance */
+    int viterbi;        /* 1: merge paths by max instead of sum (beam 1 + no LM == greedy) */
 } ctc_beam_params;
 
 /* beam 64, char_prune 1e-3, max_chars 8, beam_delta 12, lm_weight 0.8, word_bonus 2,
- * unk_penalty -20, open vocabulary, use_eos, log-sum-exp. beam/word_bonus/unk_penalty are the values
+ * unk_penalty -20, lm_lookahead 0.3 (chosen on the five dev sets, model/README.md), open vocabulary,
+ * use_eos, log-sum-exp. beam/word_bonus/unk_penalty are the values
  * model/recipe/tune_lm.sh chose on dev; lm_weight is retuned on the five dev sets with the CMU LM for
  * each shipped model (model/README.md, Accuracy). The one place
  * these defaults live: `asrd --batch`, the daemon's configuration and its flags all start here. */

@@ -5,6 +5,7 @@
 #include "ctc_lexicon.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +122,34 @@ static int lex_add_any(lex_builder *lb, const asr_lm *lm, int *n_words)
     return 0;
 }
 
+/* The edges' LM lookahead (lex_edge.la): best[x] = the highest unigram log10 p of a word at or
+ * below node x. Every child is numbered after its parent (both builders create a node after its
+ * parent), so one pass from the last node back finishes each node's children before the node.
+ * 0, or -1 on no memory. */
+static int lex_lookahead(ctc_lexicon *lx, const asr_lm *lm)
+{
+    int n = lx->n_nodes;
+    float *best = asr_big_alloc((size_t)n * sizeof *best); /* huge pages, as the trie (above) */
+    if (!best)
+        return -1;
+    for (int x = n - 1; x >= 0; x--) {
+        const lex_node *nd = &lx->nodes[x];
+        float b = nd->word != ASR_LM_NONE ? asr_lm_score(lm, NULL, 0, nd->word) : -INFINITY;
+        for (int i = 0; i < nd->n; i++) {
+            float c = best[lx->edges[nd->first + i].child];
+            b = c > b ? c : b;
+        }
+        best[x] = b;
+    }
+    for (int i = 0; i + 1 < n; i++) {
+        float c = best[lx->edges[i].child];
+        /* c <= best[0], so la <= 0 (a node without a finite unigram below gets 0). */
+        lx->edges[i].la = c > -INFINITY ? c - best[0] : 0;
+    }
+    asr_big_free(best);
+    return 0;
+}
+
 ctc_lexicon *ctc_lexicon_create(const asr_lm *lm, const char *alphabet, int n_labels, asr_error *err)
 {
     ctc_lexicon *lx = NULL;
@@ -165,7 +194,7 @@ ctc_lexicon *ctc_lexicon_create(const asr_lm *lm, const char *alphabet, int n_la
         lx->nodes[i].word = lb.b[i].word;
         /* The children, sorted by label (insertion: a node has at most n_labels of them). */
         for (int ch = lb.b[i].child; ch >= 0; ch = lb.b[ch].sibling) {
-            lex_edge x = {lb.b[ch].label, ch};
+            lex_edge x = {lb.b[ch].label, ch, 0};
             int j = e++;
             while (j > lx->nodes[i].first && lx->edges[j - 1].label > x.label) {
                 lx->edges[j] = lx->edges[j - 1];
@@ -176,6 +205,8 @@ ctc_lexicon *ctc_lexicon_create(const asr_lm *lm, const char *alphabet, int n_la
         lx->nodes[i].n = e - lx->nodes[i].first;
     }
     lx->n_nodes = n;
+    if (lex_lookahead(lx, lm) < 0)
+        goto nomem;
     asr_big_free(lb.b);
     return lx;
 nomem:

@@ -18,6 +18,8 @@ typedef struct lex_node {
 
 typedef struct lex_edge {
     int label, child;
+    float la; /* LM lookahead of the child: log10 of the likeliest LM unigram among the words at or
+               * below it, minus the same over the whole trie (<= 0; see ctc_lexicon.c) */
 } lex_edge;
 
 struct ctc_lexicon {

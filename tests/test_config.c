@@ -226,8 +226,8 @@ static int same_beam(const ctc_beam_params *a, const ctc_beam_params *b)
 {
     return a->beam == b->beam && a->char_prune == b->char_prune && a->max_chars == b->max_chars &&
            a->beam_delta == b->beam_delta && a->lm_weight == b->lm_weight && a->word_bonus == b->word_bonus &&
-           a->unk_penalty == b->unk_penalty && a->closed_vocab == b->closed_vocab &&
-           a->use_eos == b->use_eos && a->viterbi == b->viterbi;
+           a->unk_penalty == b->unk_penalty && a->lm_lookahead == b->lm_lookahead &&
+           a->closed_vocab == b->closed_vocab && a->use_eos == b->use_eos && a->viterbi == b->viterbi;
 }
 
 static void test_decoder(void)
@@ -245,14 +245,15 @@ static void test_decoder(void)
                     "  lm_weight: 1.25\n"
                     "  word_bonus: -2\n"
                     "  unk_penalty: -9.5\n"
+                    "  lm_lookahead: 0.75\n"
                     "  closed_vocab: true\n";
     CHECK(cfg_load_string(&c, y, "d.yaml", &e) == ASR_OK, "decoder section: %s", e.msg);
     CHECK(c.decoder == ASR_DECODER_BEAM, "kind beam");
     CHECK(c.lm && !strcmp(c.lm, "/data/en.lmbin"), "lm path");
     CHECK(c.beam.beam == 7 && c.beam.lm_weight == 1.25f && c.beam.word_bonus == -2.0f &&
-              c.beam.unk_penalty == -9.5f && c.beam.closed_vocab == 1,
-          "beam %d weight %g bonus %g unk %g closed %d", c.beam.beam, c.beam.lm_weight, c.beam.word_bonus,
-          c.beam.unk_penalty, c.beam.closed_vocab);
+              c.beam.unk_penalty == -9.5f && c.beam.lm_lookahead == 0.75f && c.beam.closed_vocab == 1,
+          "beam %d weight %g bonus %g unk %g lookahead %g closed %d", c.beam.beam, c.beam.lm_weight,
+          c.beam.word_bonus, c.beam.unk_penalty, c.beam.lm_lookahead, c.beam.closed_vocab);
     CHECK(c.beam.char_prune == d.char_prune && c.beam.max_chars == d.max_chars &&
               c.beam.beam_delta == d.beam_delta && c.beam.use_eos == d.use_eos && c.beam.viterbi == d.viterbi,
           "unconfigurable search parameters keep their defaults");
@@ -280,6 +281,8 @@ static void test_decoder(void)
     expect_error("decoder:\n  lm_weight: \"0.5\"\n", 2, 14, "decoder.lm_weight: expected a number");
     expect_error("decoder:\n  word_bonus: 1e9\n", 2, 15, "decoder.word_bonus");
     expect_error("decoder:\n  unk_penalty: -2000\n", 2, 16, "out of range");
+    expect_error("decoder:\n  lm_lookahead: -0.5\n", 2, 17, "decoder.lm_lookahead: -0.5 is out of range");
+    expect_error("decoder:\n  lm_lookahead: 11\n", 2, 17, "out of range");
     expect_error("decoder:\n  closed_vocab: 2\n", 2, 17, "decoder.closed_vocab: expected true or false");
     expect_error("decoder:\n  lm: [a.lm]\n", 2, 7, "decoder.lm: expected a string");
     expect_error("decoder:\n  beam: 4\n  lm_wieght: 1\n", 3, 3, "unknown key 'decoder.lm_wieght'");

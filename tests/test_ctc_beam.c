@@ -285,6 +285,66 @@ static void test_backoff_decision(void)
     asr_lm_free(lm);
 }
 
+/* LM lookahead: at beam 1 the letter the acoustics prefer first ("c", 0.55 against "a", 0.45)
+ * starts only an unlikely word ("cb", log10 p -3; "ab" -0.1). Without lookahead the beam keeps
+ * "c" and the LM can only judge the word when it closes, too late: "cb". With it, "c" is charged
+ * its likeliest completion's unigram from its first letter and "a" wins: "ab", which a wide beam
+ * finds either way. */
+static void test_lookahead_decision(void)
+{
+    const char *alpha = " abc";
+    int L = 5;
+    /* labels: 0 blank, 1 space, 2 a, 3 b, 4 c */
+    const double fr[4][5] = {
+        {0.0, 0.0, 0.45, 0.0, 0.55},
+        {0.05, 0.02, 0.02, 0.89, 0.02},
+        {0.9, 0.04, 0.02, 0.02, 0.02},
+        {0.05, 0.9, 0.02, 0.02, 0.01},
+    };
+    float f[4 * 5];
+    for (int t = 0; t < 4; t++)
+        frame(f + t * L, L, fr[t]);
+    f[0] = f[1] = f[3] = -30; /* no blank, space or b in the first frame */
+    asr_lm *lm = toy_lm("la.arpa", "\\data\\\nngram 1=4\n\n\\1-grams:\n-1 <s>\n-0.5 </s>\n-0.1 ab\n-3 cb\n"
+                                   "\n\\end\\\n");
+    ctc_lexicon *lx = lm ? ctc_lexicon_create(lm, alpha, L, NULL) : NULL;
+    CHECK(lx != NULL, "lookahead lexicon");
+    if (!lx) {
+        asr_lm_free(lm);
+        return;
+    }
+    ctc_beam_params p = ctc_beam_default_params();
+    p.lm_weight = 1.0f;
+    p.word_bonus = 0;
+    p.beam = 1;
+    p.lm_lookahead = 0;
+    char *s = decode(f, 4, L, alpha, &p, lm, lx);
+    CHECK(s && strcmp(s, "cb") == 0, "beam 1 without lookahead keeps the acoustics' c: \"%s\"", s ? s : "");
+    free(s);
+    p.lm_lookahead = 1;
+    s = decode(f, 4, L, alpha, &p, lm, lx);
+    CHECK(s && strcmp(s, "ab") == 0, "beam 1 with lookahead: \"%s\"", s ? s : "");
+    free(s);
+    p.lm_lookahead = 0;
+    p.beam = 16;
+    s = decode(f, 4, L, alpha, &p, lm, lx);
+    CHECK(s && strcmp(s, "ab") == 0, "beam 16 without lookahead: \"%s\"", s ? s : "");
+    free(s);
+    /* A lookahead without a positive LM weight does nothing (the bounds assume it <= 0). */
+    p.beam = 1;
+    p.lm_lookahead = 1;
+    p.lm_weight = 0;
+    s = decode(f, 4, L, alpha, &p, lm, lx);
+    CHECK(s && strcmp(s, "cb") == 0, "weight 0: lookahead off: \"%s\"", s ? s : "");
+    free(s);
+    p.lm_lookahead = -0.5f;
+    ctc_beam *bad = ctc_beam_create(alpha, L, 10.0, &p, lm, lx, NULL);
+    CHECK(bad == NULL, "lm_lookahead < 0 refused");
+    ctc_beam_destroy(bad);
+    ctc_lexicon_destroy(lx);
+    asr_lm_free(lm);
+}
+
 /* A word the LM does not have is never output in closed mode; open mode can output it. */
 static void test_closed_vocab(void)
 {
@@ -647,6 +707,7 @@ static void test_fast_equals_plain(void)
     static const float weights[] = {0, 0.3f, 0.8f, 2, -0.5f};
     static const float deltas[] = {0, 4, 12};
     static const float prunes[] = {0, 1e-3f, 0.05f};
+    static const float lookaheads[] = {0, 0.3f, 1, 2.5f};
     int runs = 0, bad_final = 0, bad_partial = 0, words = 0;
     for (int run = 0; run < 240; run++) {
         int li = run % 7; /* 6: no LM */
@@ -658,6 +719,7 @@ static void test_fast_equals_plain(void)
         p.beam_delta = deltas[(int)(urand() * 3)];
         p.char_prune = prunes[(int)(urand() * 3)];
         p.max_chars = urand() < 0.3 ? 2 : 8;
+        p.lm_lookahead = lookaheads[(int)(urand() * 4)];
         p.closed_vocab = li < 6 && urand() < 0.3;
         p.use_eos = urand() < 0.8;
         p.viterbi = run % 2;
@@ -686,9 +748,9 @@ static void test_fast_equals_plain(void)
             if (!same_result(&a, &b) && bad_final++ < 3)
                 fprintf(stderr,
                         "  run %d: lm %d beam %d bonus %g unk %g weight %g delta %g prune %g "
-                        "chars %d closed %d eos %d viterbi %d\n",
+                        "chars %d closed %d eos %d viterbi %d lookahead %g\n",
                         run, li, p.beam, p.word_bonus, p.unk_penalty, p.lm_weight, p.beam_delta, p.char_prune,
-                        p.max_chars, p.closed_vocab, p.use_eos, p.viterbi);
+                        p.max_chars, p.closed_vocab, p.use_eos, p.viterbi, p.lm_lookahead);
             asr_result_free(&a);
             asr_result_free(&b);
             free(f);
@@ -771,10 +833,40 @@ static void lex_shape(const ctc_lexicon *lx, const asr_lm *lm, int x, int depth,
         CHECK(i == 0 || lx->edges[n->first + i - 1].label < e->label, "edges of node %d sorted by label", x);
         uint32_t w = lx->nodes[e->child].word;
         size_t len = strlen(out);
-        snprintf(out + len, cap - len, "%d %d %s|", depth, e->label,
-                 w == ASR_LM_NONE ? "" : asr_lm_word(lm, w));
+        snprintf(out + len, cap - len, "%d %d %s %g|", depth, e->label,
+                 w == ASR_LM_NONE ? "" : asr_lm_word(lm, w), e->la);
         lex_shape(lx, lm, e->child, depth + 1, out, cap);
     }
+}
+
+/* Checks every edge's lookahead below node x (reached by prefix) against the words' own
+ * unigrams: the best log10 p of a spelt word starting with the child's prefix, minus the best of
+ * all spelt words. Returns the number of edges that differ. */
+static int lex_check_la(const ctc_lexicon *lx, const char *alpha, int x, char *prefix, int len,
+                        const char **words, const float *logp, int nw)
+{
+    int bad = 0;
+    float top = -INFINITY;
+    for (int i = 0; i < nw; i++)
+        if (strspn(words[i], alpha) == strlen(words[i]) && !strchr(words[i], ' ') && logp[i] > top)
+            top = logp[i];
+    const lex_node *n = &lx->nodes[x];
+    for (int i = 0; i < n->n; i++) {
+        const lex_edge *e = &lx->edges[n->first + i];
+        prefix[len] = alpha[e->label - 1];
+        prefix[len + 1] = '\0';
+        float want = -INFINITY;
+        for (int k = 0; k < nw; k++)
+            if (strspn(words[k], alpha) == strlen(words[k]) && !strncmp(words[k], prefix, (size_t)len + 1) &&
+                logp[k] > want)
+                want = logp[k];
+        if (e->la != want - top) {
+            fprintf(stderr, "  lookahead of \"%s\": %g, want %g\n", prefix, e->la, want - top);
+            bad++;
+        }
+        bad += lex_check_la(lx, alpha, e->child, prefix, len + 1, words, logp, nw);
+    }
+    return bad;
 }
 
 static void test_lexicon_sorted_equals_unsorted(void)
@@ -787,11 +879,14 @@ static void test_lexicon_sorted_equals_unsorted(void)
                            "it", "it's", "its", "itself", "x1", "zz"};
     const int nw = (int)(sizeof words / sizeof *words), order[] = {12, 3, 0, 9, 5, 1, 7, 11, 2, 10, 4, 8, 6};
     char sorted[1024], shuffled[1024];
+    /* Unigrams all different, the likeliest (-0.4) not spelt: "x1" */
+    const float logp[] = {-2.5f, -1.25f, -3, -0.75f, -2, -1.5f, -2.75f, -1, -3.5f, -1.75f, -2.25f, -0.4f, -4};
     int ns = snprintf(sorted, sizeof sorted, "\\data\\\nngram 1=%d\n\n\\1-grams:\n-1 <s>\n-1 </s>\n", nw + 2);
     int nu = snprintf(shuffled, sizeof shuffled, "%s", sorted);
     for (int i = 0; i < nw; i++) {
-        ns += snprintf(sorted + ns, sizeof sorted - (size_t)ns, "-1 %s\n", words[i]);
-        nu += snprintf(shuffled + nu, sizeof shuffled - (size_t)nu, "-1 %s\n", words[order[i]]);
+        ns += snprintf(sorted + ns, sizeof sorted - (size_t)ns, "%g %s\n", logp[i], words[i]);
+        nu +=
+            snprintf(shuffled + nu, sizeof shuffled - (size_t)nu, "%g %s\n", logp[order[i]], words[order[i]]);
     }
     snprintf(sorted + ns, sizeof sorted - (size_t)ns, "\n\\end\\\n");
     snprintf(shuffled + nu, sizeof shuffled - (size_t)nu, "\n\\end\\\n");
@@ -804,7 +899,8 @@ static void test_lexicon_sorted_equals_unsorted(void)
         lex_shape(xa, la, 0, 0, sa, sizeof sa);
         lex_shape(xb, lb, 0, 0, sb, sizeof sb);
         CHECK(strcmp(sa, sb) == 0, "same trie sorted and unsorted:\n  %s\n  %s", sa, sb);
-        CHECK(strstr(sa, "2 28 |3 20 it's|") != NULL, "it's spelt with the apostrophe's label (28): %s", sa);
+        CHECK(strstr(sa, "2 28  ") && strstr(sa, "3 20 it's "),
+              "it's spelt with the apostrophe's label (28): %s", sa);
         CHECK(xa->n_nodes == xb->n_nodes && xa->n_words == 11 && xb->n_words == 11,
               "nodes %d / %d, words %d / %d (11 spelt)", xa->n_nodes, xb->n_nodes, xa->n_words, xb->n_words);
         /* Sorted input numbers nodes in creation order: every child after its parent, depth first. */
@@ -813,6 +909,10 @@ static void test_lexicon_sorted_equals_unsorted(void)
             for (int j = 0; j < xa->nodes[i].n; j++)
                 ok &= xa->edges[xa->nodes[i].first + j].child > i;
         CHECK(ok, "children numbered after their parents");
+        char prefix[64];
+        CHECK(lex_check_la(xa, alpha, 0, prefix, 0, words, logp, nw) == 0, "lookahead of every edge, sorted");
+        CHECK(lex_check_la(xb, alpha, 0, prefix, 0, words, logp, nw) == 0,
+              "lookahead of every edge, unsorted");
     }
     ctc_lexicon_destroy(xa);
     ctc_lexicon_destroy(xb);
@@ -830,6 +930,7 @@ int main(void)
     test_brute_force();
     test_backoff_decision();
     test_closed_vocab();
+    test_lookahead_decision();
     test_unk_penalty_timing();
     test_streaming();
     test_fast_equals_plain();
