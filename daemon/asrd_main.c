@@ -52,6 +52,9 @@ static void usage(FILE *f)
           "                      every interface only as 0.0.0.0 (IPv4), [::] (IPv6), * or \"\" (both);\n"
           "                      port 0 = any free port\n"
           "  --model PATH        model file (default resolution as for --batch, below)\n"
+          "  --precision P       float32 or int8: the network's matrix products (model_precision;\n"
+          "                      also for --batch;\n"
+          "                      default " ASR_PRECISION_DEFAULT_NAME ")\n"
           "  --threads N         recognition worker threads (default 2)\n"
           "  --device NAME       run the microphone feed from this capture device (\"default\", an index\n"
           "                      or part of a name)\n"
@@ -84,8 +87,10 @@ static void usage(FILE *f)
           "                      of them in one matrix product per step (default 8; 1 = one file at a\n"
           "                      time); transcripts are identical whatever K\n"
           "  --no-progress       no progress bar (it is drawn on stderr only when stderr is a terminal)\n"
+          "  --precision P       float32 or int8 (as for the daemon, above)\n"
           "  --config FILE       the model and decoder settings of the daemon's YAML configuration (model,\n"
-          "                      decoder.*), so batch decodes as the daemon does; flags override the file,\n"
+          "                      model_precision, decoder.*), so batch decodes as the daemon does; flags\n"
+          "                      override the file,\n"
           "                      its daemon keys (listen, threads, mic, endpoint, ...) are ignored\n"
           "  --lm-convert IN OUT convert an ARPA LM to the memory-mapped binary form and exit\n"
           "  --check             check the model and (with --decoder beam, --lm or a --config that uses\n"
@@ -273,14 +278,15 @@ static int batch_config(const char *path, const dec_opt *d, int n, cfg *c, batch
     bo->decoder = (asr_decoder_kind)c->decoder;
     bo->beam = c->beam;
     bo->lm_path = c->lm;
+    bo->precision = (asr_precision)c->precision;
     if (!*model_path)
         *model_path = c->model;
     return 0;
 }
 
-static int run_daemon(const char *config_path, const char *listen, const char *model_path, const char *device,
-                      int mic, const char *mic_source, int no_pace, int json, int threads, const char *www,
-                      const char *log_level, const dec_opt *dec, int n_dec)
+static int run_daemon(const char *config_path, const char *listen, const char *model_path, int precision,
+                      const char *device, int mic, const char *mic_source, int no_pace, int json, int threads,
+                      const char *www, const char *log_level, const dec_opt *dec, int n_dec)
 {
     cfg c;
     asr_error err = {ASR_OK, ""};
@@ -300,6 +306,8 @@ static int run_daemon(const char *config_path, const char *listen, const char *m
     }
     if (model_path && cfg_set_string(&c.model, model_path, &err) != ASR_OK)
         goto done;
+    if (precision >= 0) /* --precision */
+        c.precision = precision;
     if (device) {
         if (cfg_set_string(&c.mic_device, device, &err) != ASR_OK)
             goto done;
@@ -385,7 +393,8 @@ int main(int argc, char **argv)
         OPT_LIST_DEVICES,
         OPT_JSON,
         OPT_WWW,
-        OPT_LOG_LEVEL
+        OPT_LOG_LEVEL,
+        OPT_PRECISION
     };
     enum { OPT_DEC = 1000, OPT_LM_CONVERT = 1100, OPT_CHECK }; /* OPT_DEC + batch_decoder_opt */
     static const struct option opts[] = {
@@ -409,6 +418,7 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"www", required_argument, NULL, OPT_WWW},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"precision", required_argument, NULL, OPT_PRECISION},
         {"decoder", required_argument, NULL, OPT_DEC + BATCH_OPT_DECODER},
         {"lm", required_argument, NULL, OPT_DEC + BATCH_OPT_LM},
         {"beam", required_argument, NULL, OPT_DEC + BATCH_OPT_BEAM},
@@ -432,6 +442,8 @@ int main(int argc, char **argv)
     dec_opt dec[MAX_DEC_OPTS];
     int n_dec = 0;
     int lm_convert = 0, check = 0;
+    asr_precision precision = ASR_PRECISION_DEFAULT;
+    int precision_set = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
@@ -472,6 +484,11 @@ int main(int argc, char **argv)
             break;
         case OPT_CONFIG:
             config_path = optarg;
+            break;
+        case OPT_PRECISION:
+            if (asr_precision_parse(optarg, &precision) != 0)
+                return usage_error("--precision must be float32 or int8, not", optarg);
+            precision_set = 1;
             break;
         case OPT_LISTEN:
             listen = optarg;
@@ -589,8 +606,8 @@ int main(int argc, char **argv)
         if (nfiles > 0)
             return usage_error("the daemon takes no FILE arguments (use --batch to transcribe files)",
                                files[0]);
-        return run_daemon(config_path, listen, model_path, device, mic, mic_source, no_pace, json, threads,
-                          www, log_level, dec, n_dec);
+        return run_daemon(config_path, listen, model_path, precision_set ? (int)precision : -1, device, mic,
+                          mic_source, no_pace, json, threads, www, log_level, dec, n_dec);
     }
     if (daemon_only)
         return usage_error(
@@ -619,6 +636,8 @@ int main(int argc, char **argv)
     if (config_path && (rc = batch_config(config_path, dec, n_dec, &conf, &bo, &model_path)) != 0)
         goto done;
     rc = 1;
+    if (precision_set)
+        bo.precision = precision;
     if (!model_path) {
         if (default_model(pathbuf, sizeof pathbuf, tried, sizeof tried) != 0) {
             fprintf(stderr, "asrd: error: no model at %s; train one with make model or pass --model PATH\n",
@@ -655,7 +674,7 @@ int main(int argc, char **argv)
         bo.with_path = n > 1;
     }
     model = asr_model_load(model_path, &err);
-    if (!model) {
+    if (!model || asr_model_set_precision(model, bo.precision, &err) != ASR_OK) {
         fprintf(stderr, "asrd: error: %s\n", err.msg);
         goto done;
     }

@@ -40,7 +40,8 @@ batch_options batch_default_options(void)
                        .block_sec = 0.5,
                        .decoder = ASR_DECODER_GREEDY,
                        .beam = ctc_beam_default_params(),
-                       .lm_path = NULL};
+                       .lm_path = NULL,
+                       .precision = ASR_PRECISION_DEFAULT};
     return o;
 }
 

@@ -35,10 +35,11 @@ typedef struct batch_options {
     int decoder_set;          /* --decoder was given (then --lm does not switch to beam) */
     ctc_beam_params beam;     /* beam search parameters (decoder == beam) */
     const char *lm_path;      /* ARPA or binary LM for the beam decoder, or NULL (no LM) */
+    asr_precision precision; /* for the caller's asr_model_set_precision (batch_run takes the model as set) */
 } batch_options;
 
 /* text, no path prefix, 1 thread, 8 streams, no progress bar, no scoring, 0.5 s blocks, greedy decoder,
- * ctc_beam_default_params(), no LM. */
+ * ctc_beam_default_params(), no LM, ASR_PRECISION_DEFAULT. */
 batch_options batch_default_options(void);
 
 /* Decoder options of `asrd --batch`, in this order (asrd_main maps its long options onto them). */

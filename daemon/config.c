@@ -21,7 +21,8 @@ typedef enum {
     K_ADDRS, /* K_LIST of IPv4/IPv6 addresses */
     K_LISTEN,
     K_LEVEL,
-    K_DECODER
+    K_DECODER,
+    K_PRECISION
 } key_type;
 
 typedef struct key_def {
@@ -37,6 +38,7 @@ typedef struct key_def {
 static const key_def keys[] = {
     {NULL, "listen", K_LISTEN, 0, 0, 0, 0},
     {NULL, "model", K_STR, F(model), 0, 0, 0},
+    {NULL, "model_precision", K_PRECISION, F(precision), 0, 0, 0},
     {NULL, "threads", K_INT, F(threads), 1, 64, 0},
     {"www", "root", K_STR, F(www_root), 0, 0, 0},
     {"www", "mount", K_STR, F(www_mount), 0, 0, 0},
@@ -101,6 +103,7 @@ asr_status cfg_init(cfg *c, asr_error *err)
     memset(c, 0, sizeof *c);
     c->port = 2700;
     c->threads = 2;
+    c->precision = ASR_PRECISION_DEFAULT;
     c->mic_rate = 16000;
     c->mic_pace = 1;
     c->silence_ms = 700;
@@ -215,6 +218,11 @@ static asr_status set_value(cfg_reader *r, cfg *c, const key_def *k, const char 
         static const char *const names[] = {"greedy", "beam"};
         static const int kinds[] = {ASR_DECODER_GREEDY, ASR_DECODER_BEAM};
         return cfg_get_enum(r, v, full, names, kinds, 2, (int *)field);
+    }
+    case K_PRECISION: {
+        static const char *const names[] = {"float32", "int8"};
+        static const int precisions[] = {ASR_PRECISION_FLOAT32, ASR_PRECISION_INT8};
+        return cfg_get_enum(r, v, full, names, precisions, 2, (int *)field);
     }
     case K_LEVEL: {
         static const char *const names[] = {"debug", "info", "warning", "error"};

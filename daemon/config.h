@@ -25,6 +25,7 @@
 #define ASRD_CONFIG_H
 
 #include "../frontend/asr_util.h"
+#include "../model/asr_model.h"
 #include "../model/ctc_beam.h"
 
 typedef struct cfg {
@@ -34,6 +35,7 @@ typedef struct cfg {
                         * address it resolves to); "*" or "" = every interface (listen.h) */
     int port;          /* 2700 */
     char *model;       /* NULL: the default resolution batch mode uses */
+    int precision;     /* asr_precision of the network's products (model_precision) */
     int threads;       /* recognition worker threads */
 
     char *www_root;  /* static files; NULL: in-tree proto/www or the installed share dir */

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../model/nn.h"
 #include "capture.h"
 #include "notify.h"
 #include "server.h"
@@ -380,10 +381,16 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
 
     double t0 = now_s();
     model = asr_model_load(model_path, &err);
+    if (model && asr_model_set_precision(model, (asr_precision)c->precision, &err) != ASR_OK) {
+        asr_model_free(model);
+        model = NULL;
+    }
     if (!model) {
         asr_log(ASR_LOG_ERROR, "%s", err.msg);
         goto done;
     }
+    asr_log(ASR_LOG_INFO, "model precision: %s (kernels: %s)", asr_precision_name(asr_model_precision(model)),
+            asr_model_precision(model) == ASR_PRECISION_INT8 ? nn_q8_kernel_name() : nn_kernel_name());
     hub_params hp = {.silence_ms = c->silence_ms,
                      .max_utterance_ms = c->max_utterance_ms,
                      .blank_prob = c->blank_prob,

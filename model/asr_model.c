@@ -40,6 +40,7 @@ struct asr_model {
     mfcc *fe;
     int in0; /* network input size: n_feat * stack */
     int max_hidden;
+    nn_q8_layer *q8; /* (n_layers) quantised weights when the precision is int8, else NULL */
 };
 
 struct asr_stream {
@@ -151,10 +152,67 @@ fail:
     return NULL;
 }
 
+static void free_q8(asr_model *m)
+{
+    if (m->q8)
+        for (int k = 0; k < m->d.n_layers; k++)
+            nn_q8_layer_free(&m->q8[k]);
+    free(m->q8);
+    m->q8 = NULL;
+}
+
+int asr_precision_parse(const char *s, asr_precision *p)
+{
+    if (!strcmp(s, "float32"))
+        *p = ASR_PRECISION_FLOAT32;
+    else if (!strcmp(s, "int8"))
+        *p = ASR_PRECISION_INT8;
+    else
+        return -1;
+    return 0;
+}
+
+const char *asr_precision_name(asr_precision p)
+{
+    return p == ASR_PRECISION_INT8 ? "int8" : "float32";
+}
+
+asr_status asr_model_set_precision(asr_model *m, asr_precision p, asr_error *err)
+{
+    if (p != ASR_PRECISION_FLOAT32 && p != ASR_PRECISION_INT8)
+        return asr_error_set(err, ASR_ERR_ARG, "model precision %d: not float32 or int8", (int)p);
+    if (p == ASR_PRECISION_FLOAT32) {
+        free_q8(m);
+        return ASR_OK;
+    }
+    if (m->q8)
+        return ASR_OK;
+    nn_q8_layer *q = calloc((size_t)m->d.n_layers, sizeof *q);
+    int k = 0;
+    if (q)
+        for (; k < m->d.n_layers; k++)
+            if (nn_q8_layer_init(&q[k], &m->d.layers[k]))
+                break;
+    if (!q || k < m->d.n_layers) {
+        for (int j = 0; q && j < k; j++)
+            nn_q8_layer_free(&q[j]);
+        free(q);
+        return asr_error_set(err, ASR_ERR_NOMEM, "model: out of memory quantising the weights to int8");
+    }
+    m->q8 = q;
+    return ASR_OK;
+}
+
+asr_precision asr_model_precision(const asr_model *m)
+{
+    return m->q8 ? ASR_PRECISION_INT8 : ASR_PRECISION_FLOAT32;
+}
+
 void asr_model_free(asr_model *m)
 {
     if (!m)
         return;
+    free_q8(m);
     mfcc_destroy(m->fe);
     asr_model_desc_free(&m->d);
     free(m);
@@ -407,7 +465,10 @@ asr_status asr_stream_run_batch(asr_stream *const *streams, int n, asr_batch *b)
         for (int l = 0; l < d->n_layers; l++) {
             for (int j = 0; j < k; j++)
                 b->state[j] = streams[b->ix[j]]->state[l];
-            nn_rnn_forward_batch(&d->layers[l], k, b->T, in, b->state, out, b->scratch);
+            if (m->q8)
+                nn_rnn_forward_batch_q8(&d->layers[l], &m->q8[l], k, b->T, in, b->state, out, b->scratch);
+            else
+                nn_rnn_forward_batch(&d->layers[l], k, b->T, in, b->state, out, b->scratch);
             float *t = in;
             in = out;
             out = t;

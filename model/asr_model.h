@@ -26,6 +26,29 @@ asr_model *asr_model_from_desc(const asr_model_desc *d, asr_error *err);
 
 void asr_model_free(asr_model *m);
 
+/* Arithmetic of the network's matrix products. FLOAT32: as the model file stores the weights.
+ * INT8: W_ih and W_hh quantised per output row at load, activations per frame (nn.h, "int8
+ * inference"); biases, gates, projection and log-softmax stay float32. Both keep every
+ * equivalence of this header (chunking, batching); they differ from each other by quantisation
+ * (dev WER in model/README.md). */
+typedef enum asr_precision { ASR_PRECISION_FLOAT32 = 0, ASR_PRECISION_INT8 = 1 } asr_precision;
+
+/* The precision of the daemon and of `asrd --batch` when neither model_precision nor --precision
+ * says otherwise (chosen by dev WER and speed: model/README.md, "Precision"). */
+#define ASR_PRECISION_DEFAULT ASR_PRECISION_FLOAT32
+#define ASR_PRECISION_DEFAULT_NAME "float32" /* asr_precision_name(ASR_PRECISION_DEFAULT) */
+
+/* "float32" or "int8" -> *p: 0, or -1 for anything else (*p unchanged). */
+int asr_precision_parse(const char *s, asr_precision *p);
+/* "float32" or "int8" (static string). */
+const char *asr_precision_name(asr_precision p);
+
+/* Switches m to precision p (INT8 quantises the weights here; FLOAT32 frees them). Call it before
+ * any stream or batch uses m: it is the one call that changes a loaded model (not thread-safe).
+ * ASR_OK, or ASR_ERR_NOMEM / ASR_ERR_ARG with *err set (m unchanged). */
+asr_status asr_model_set_precision(asr_model *m, asr_precision p, asr_error *err);
+asr_precision asr_model_precision(const asr_model *m);
+
 const asr_model_desc *asr_model_get_desc(const asr_model *m);
 int asr_model_sample_rate(const asr_model *m);
 int asr_model_n_out(const asr_model *m);

@@ -1,7 +1,8 @@
 /* nn.c - GRU/LSTM and linear layers: the scalar reference and the run-time dispatch to the
  * AVX2/FMA kernels of nn_avx2.c and the AVX-512 matrix product of nn_avx512.c (chosen once, by
  * CPUID, on first use; the AVX-512 product is bit-identical to the AVX2 one, so results do not
- * depend on which of the two a CPU gets).
+ * depend on which of the two a CPU gets). int8 layers: the weights' quantisation and the dispatch
+ * to the int8 kernels of nn_q8.c (scalar, AVX2, AVX-512 VNNI: all bit-identical).
  *
  * Both paths follow the same order of work per call: input projection of all T frames
  * (xp = x W_ih^T + b_ih, T x G*H, the only part that does not depend on the state, so a matrix
@@ -15,6 +16,9 @@
 
 #include "nn_avx2.h"
 #include "nn_avx512.h"
+#include "nn_q8.h"
+
+#include <stdlib.h>
 
 int nn_rnn_gates(nn_layer_type type)
 {
@@ -121,8 +125,9 @@ void nn_log_softmax(float *x, int n)
 
 enum { SIMD_NONE, SIMD_AVX2, SIMD_AVX512 };
 
-/* Written once under pthread_once, which orders it before every read (any thread may be first). */
+/* Written once under pthread_once, which orders them before every read (any thread may be first). */
 static int simd_level;
+static int simd_vnni; /* AVX-512 VNNI (with F and BW) beside simd_level == SIMD_AVX512: the int8 kernel */
 static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
 
 /* __builtin_cpu_supports also checks that the OS saves the registers (XGETBV), and valgrind,
@@ -136,6 +141,15 @@ static void simd_detect(void)
             __builtin_cpu_supports("avx512dq"))
             simd_level = SIMD_AVX512;
     }
+    if (simd_level == SIMD_AVX512 && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vnni"))
+        simd_vnni = 1;
+    /* ASRD_SIMD caps the choice (nn.h), so the fallbacks can run on this CPU. */
+    const char *cap = getenv("ASRD_SIMD");
+    if (cap && !strcmp(cap, "scalar"))
+        simd_level = SIMD_NONE, simd_vnni = 0;
+    else if (cap && !strcmp(cap, "avx2") && simd_level > SIMD_AVX2)
+        simd_level = SIMD_AVX2, simd_vnni = 0;
 }
 
 static int simd(void)
@@ -153,6 +167,103 @@ const char *nn_kernel_name(void)
 {
     static const char *const names[] = {"scalar", "avx2", "avx512"};
     return names[simd()];
+}
+
+const char *nn_q8_kernel_name(void)
+{
+    return simd() == SIMD_NONE ? "scalar" : simd_vnni ? "avx512-vnni" : "avx2";
+}
+
+/* The int8 product: VNNI, AVX2 or the scalar reference (all bit-identical, nn_q8.h). */
+static void q8_gemm(const nn_q8_matrix *w, const float *b, int T, const int8_t *x, const float *sx, float *y,
+                    int ldy, int fast)
+{
+    if (fast && simd() != SIMD_NONE && simd_vnni)
+        nn_q8_gemm_vnni(w, b, T, x, sx, y, ldy);
+    else if (fast && simd() != SIMD_NONE)
+        nn_q8_gemm_avx2(w, b, T, x, sx, y, ldy);
+    else
+        nn_q8_gemm_ref(w, b, T, x, sx, y, ldy);
+}
+
+/* nn_q8_quantize_row, in AVX-512 beside the VNNI kernel (bit-identical to the scalar one). */
+static float q8_row(const float *x, int K, int kp, int8_t *q, int fast)
+{
+    if (fast && simd() != SIMD_NONE && simd_vnni)
+        return nn_q8_quantize_row_avx512(x, K, kp, q);
+    return nn_q8_quantize_row(x, K, kp, q);
+}
+
+/* Quantises T rows of x (K floats, ldx apart) into qx (rows kp apart) and their scales sx. */
+static void q8_rows(int T, const float *x, size_t ldx, int K, int kp, int8_t *qx, float *sx, int fast)
+{
+    for (int t = 0; t < T; t++)
+        sx[t] = q8_row(x + (size_t)t * ldx, K, kp, qx + (size_t)t * kp, fast);
+}
+
+int nn_q8_matrix_init(nn_q8_matrix *m, const float *w, int N, int K)
+{
+    memset(m, 0, sizeof *m);
+    m->rows = N, m->cols = K, m->kp = nn_q8_kp(K);
+    size_t bytes = ((size_t)N * m->kp + 63) & ~(size_t)63;
+    m->q = aligned_alloc(64, bytes ? bytes : 64);
+    m->scale = malloc(((size_t)N + 1) * sizeof(float));
+    m->qsum = malloc(((size_t)N + 1) * sizeof(int32_t));
+    if (!m->q || !m->scale || !m->qsum) {
+        nn_q8_matrix_free(m);
+        return -1;
+    }
+    for (int n = 0; n < N; n++) {
+        int8_t *row = m->q + (size_t)n * m->kp;
+        m->scale[n] = q8_row(w + (size_t)n * K, K, m->kp, row, 1);
+        int32_t s = 0;
+        for (int k = 0; k < K; k++)
+            s += row[k];
+        m->qsum[n] = s;
+    }
+    return 0;
+}
+
+void nn_q8_matrix_free(nn_q8_matrix *m)
+{
+    free(m->q), free(m->scale), free(m->qsum);
+    memset(m, 0, sizeof *m);
+}
+
+int nn_q8_layer_init(nn_q8_layer *q, const nn_rnn_layer *l)
+{
+    int gh = nn_rnn_gates(l->type) * l->hidden;
+    memset(q, 0, sizeof *q);
+    if (nn_q8_matrix_init(&q->ih, l->w_ih, gh, l->in) || nn_q8_matrix_init(&q->hh, l->w_hh, gh, l->hidden)) {
+        nn_q8_layer_free(q);
+        return -1;
+    }
+    return 0;
+}
+
+void nn_q8_layer_free(nn_q8_layer *q)
+{
+    nn_q8_matrix_free(&q->ih);
+    nn_q8_matrix_free(&q->hh);
+}
+
+static void q8_linear(const nn_q8_matrix *m, const float *b, int T, const float *x, float *y, int8_t *qx,
+                      float *sx, int fast)
+{
+    q8_rows(T, x, (size_t)m->cols, m->cols, m->kp, qx, sx, fast);
+    q8_gemm(m, b, T, qx, sx, y, m->rows, fast);
+}
+
+void nn_q8_linear_forward(const nn_q8_matrix *m, const float *b, int T, const float *x, float *y, int8_t *qx,
+                          float *sx)
+{
+    q8_linear(m, b, T, x, y, qx, sx, 1);
+}
+
+void nn_q8_linear_forward_ref(const nn_q8_matrix *m, const float *b, int T, const float *x, float *y,
+                              int8_t *qx, float *sx)
+{
+    q8_linear(m, b, T, x, y, qx, sx, 0);
 }
 
 /* The fast matrix product (only when have_avx2()): AVX-512 where there is, else AVX2. */
@@ -201,17 +312,21 @@ void nn_rnn_forward(const nn_rnn_layer *l, int T, const float *x, float *state, 
 
 size_t nn_rnn_batch_scratch_size(const nn_rnn_layer *l, int n, int R)
 {
-    /* xp (R, G*H), hp (n, G*H) and the gathered previous states (n, H), rows padded to 16 floats. */
+    /* xp (R, G*H), hp (n, G*H) and the gathered previous states (n, H), rows padded to 16 floats;
+     * then for int8 the quantised x (R, kp(I)) and h (n, kp(H)) bytes and their scales (R + n,
+     * padded to 16 floats). */
     size_t gh = (size_t)nn_rnn_gates(l->type) * l->hidden;
     size_t row = (gh + 15) & ~(size_t)15, hrow = ((size_t)l->hidden + 15) & ~(size_t)15;
-    return row * ((size_t)R + (size_t)n) + hrow * (size_t)n;
+    size_t q8 = ((size_t)R * nn_q8_kp(l->in) + (size_t)n * nn_q8_kp(l->hidden)) / sizeof(float) +
+                (((size_t)R + n + 15) & ~(size_t)15);
+    return row * ((size_t)R + (size_t)n) + hrow * (size_t)n + q8;
 }
 
 /* The shared body of nn_rnn_forward_batch and its reference: fast selects the SIMD kernels.
  * Per step t the streams still running (T[i] > t) have their previous h gathered into hs
  * (n_t, H); one product gives hp (n_t, G*H); each stream's gates then run exactly as alone. */
-static void rnn_batch(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state,
-                      float *y, float *scratch, int fast)
+static void rnn_batch(const nn_rnn_layer *l, const nn_q8_layer *q, int n, const int *T, const float *x,
+                      float *const *state, float *y, float *scratch, int fast)
 {
     int H = l->hidden, I = l->in, gh = nn_rnn_gates(l->type) * H;
     int row = (gh + 15) & ~15, hrow = (H + 15) & ~15;
@@ -223,7 +338,14 @@ static void rnn_batch(const nn_rnn_layer *l, int n, const int *T, const float *x
     if (R == 0)
         return;
     float *xp = scratch, *hp = xp + (size_t)row * R, *hs = hp + (size_t)row * n;
-    if (fast)
+    /* int8 only: quantised x and h rows (kp bytes each, 64-byte multiples) and their scales. */
+    int kpi = nn_q8_kp(I), kph = nn_q8_kp(H);
+    int8_t *qx = (int8_t *)(hs + (size_t)hrow * n), *qh = qx + (size_t)R * kpi;
+    float *sx = (float *)(qh + (size_t)n * kph), *sh = sx + R;
+    if (q) {
+        q8_rows(R, x, (size_t)I, I, kpi, qx, sx, fast);
+        q8_gemm(&q->ih, l->b_ih, R, qx, sx, xp, row, fast);
+    } else if (fast)
         gemm_fast(l->w_ih, l->b_ih, I, gh, R, x, I, xp, row);
     else
         for (int r = 0; r < R; r++)
@@ -237,7 +359,10 @@ static void rnn_batch(const nn_rnn_layer *l, int n, const int *T, const float *x
             memcpy(hs + (size_t)hrow * nt, h_prev, (size_t)H * sizeof(float));
             nt++;
         }
-        if (fast)
+        if (q) {
+            q8_rows(nt, hs, (size_t)hrow, H, kph, qh, sh, fast);
+            q8_gemm(&q->hh, l->b_hh, nt, qh, sh, hp, row, fast);
+        } else if (fast)
             gemm_fast(l->w_hh, l->b_hh, H, gh, nt, hs, hrow, hp, row);
         else
             for (int j = 0; j < nt; j++)
@@ -271,11 +396,23 @@ static void rnn_batch(const nn_rnn_layer *l, int n, const int *T, const float *x
 void nn_rnn_forward_batch_ref(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state,
                               float *y, float *scratch)
 {
-    rnn_batch(l, n, T, x, state, y, scratch, 0);
+    rnn_batch(l, NULL, n, T, x, state, y, scratch, 0);
 }
 
 void nn_rnn_forward_batch(const nn_rnn_layer *l, int n, const int *T, const float *x, float *const *state,
                           float *y, float *scratch)
 {
-    rnn_batch(l, n, T, x, state, y, scratch, have_avx2());
+    rnn_batch(l, NULL, n, T, x, state, y, scratch, have_avx2());
+}
+
+void nn_rnn_forward_batch_q8_ref(const nn_rnn_layer *l, const nn_q8_layer *q, int n, const int *T,
+                                 const float *x, float *const *state, float *y, float *scratch)
+{
+    rnn_batch(l, q, n, T, x, state, y, scratch, 0);
+}
+
+void nn_rnn_forward_batch_q8(const nn_rnn_layer *l, const nn_q8_layer *q, int n, const int *T, const float *x,
+                             float *const *state, float *y, float *scratch)
+{
+    rnn_batch(l, q, n, T, x, state, y, scratch, have_avx2());
 }

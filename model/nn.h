@@ -21,6 +21,7 @@
 #define ASR_NN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum nn_layer_type { NN_GRU = 1, NN_LSTM = 2 } nn_layer_type;
 
@@ -70,8 +71,66 @@ void nn_rnn_forward_batch_ref(const nn_rnn_layer *l, int n, const int *T, const 
 void nn_linear_forward(const float *w, const float *b, int in, int out, int T, const float *x, float *y);
 void nn_linear_forward_ref(const float *w, const float *b, int in, int out, int T, const float *x, float *y);
 
-/* The kernels the fast paths use on this CPU: "avx512", "avx2" or "scalar" (static string). */
+/* The kernels the fast paths use on this CPU: "avx512", "avx2" or "scalar" (static string).
+ * The environment variable ASRD_SIMD=scalar or avx2, read once on first use, caps the choice (to
+ * test or compare the fallbacks; unknown values are ignored). */
 const char *nn_kernel_name(void);
+
+/* ---- int8 inference ----
+ * Weights quantised per output row with a symmetric scale, activations per row (frame) with a
+ * dynamic symmetric scale, products accumulated exactly in int32 and dequantised in float32; the
+ * biases, gate nonlinearities and everything after stay float32. The int8 kernels (scalar, AVX2,
+ * AVX-512 VNNI) are bit-identical to each other (nn_q8.h), so an int8 result depends on the CPU
+ * only through the float gate kernels, exactly as a float32 one does. */
+
+typedef struct nn_q8_matrix {
+    int rows, cols; /* N outputs, K inputs */
+    int kp;         /* K rounded up to a multiple of 64 (the kernels' step); the padding is zero */
+    int8_t *q;      /* (N, kp) row-major: w(n, k) ~= scale[n] * q(n, k), q in [-127, 127] */
+    float *scale;   /* (N) max_k |w(n, k)| / 127 (0 for an all-zero row) */
+    int32_t *qsum;  /* (N) sum_k q(n, k): the VNNI kernel's correction for its unsigned offset */
+} nn_q8_matrix;
+
+/* One layer's quantised W_ih and W_hh (the float layer keeps its biases). */
+typedef struct nn_q8_layer {
+    nn_q8_matrix ih, hh;
+} nn_q8_layer;
+
+/* K rounded up to a multiple of 64. */
+int nn_q8_kp(int K);
+
+/* Quantises K floats into kp int8 values (kp >= K, the rest zero): q = round(x * 127 / max|x|)
+ * (nearest, ties to even). Returns the scale max|x| / 127 (x ~= scale * q), 0 if x is all zero. */
+float nn_q8_quantize_row(const float *x, int K, int kp, int8_t *q);
+
+/* Quantises W (N, K) row-major into m (allocated here; nn_q8_matrix_free releases it). Returns 0,
+ * or -1 when out of memory (m then holds nothing to free). */
+int nn_q8_matrix_init(nn_q8_matrix *m, const float *w, int N, int K);
+void nn_q8_matrix_free(nn_q8_matrix *m);
+
+/* Quantises a float layer's W_ih and W_hh. 0, or -1 when out of memory (nothing left allocated). */
+int nn_q8_layer_init(nn_q8_layer *q, const nn_rnn_layer *l);
+void nn_q8_layer_free(nn_q8_layer *q);
+
+/* y (T, N) = dequant(quantised x (T, K) times m^T) + b: each row of x quantised on its own.
+ * qx: T * m->kp bytes of scratch, sx: T floats of scratch. Fast path and reference (bit-identical). */
+void nn_q8_linear_forward(const nn_q8_matrix *m, const float *b, int T, const float *x, float *y, int8_t *qx,
+                          float *sx);
+void nn_q8_linear_forward_ref(const nn_q8_matrix *m, const float *b, int T, const float *x, float *y,
+                              int8_t *qx, float *sx);
+
+/* nn_rnn_forward_batch with the matrix products in int8 (q = nn_q8_layer_init of l): the input
+ * projection of every frame and the recurrent product of every step quantise their input rows
+ * (x, then h) per row, so each stream's result is again BIT-IDENTICAL whatever streams or frames
+ * run with it, and the fast path equals the reference up to the float gate kernels (AVX2 against
+ * scalar, as in float32). Scratch: nn_rnn_batch_scratch_size(l, n, R) floats, as for float32. */
+void nn_rnn_forward_batch_q8(const nn_rnn_layer *l, const nn_q8_layer *q, int n, const int *T, const float *x,
+                             float *const *state, float *y, float *scratch);
+void nn_rnn_forward_batch_q8_ref(const nn_rnn_layer *l, const nn_q8_layer *q, int n, const int *T,
+                                 const float *x, float *const *state, float *y, float *scratch);
+
+/* The int8 kernels the fast paths use on this CPU: "avx512-vnni", "avx2" or "scalar". */
+const char *nn_q8_kernel_name(void);
 
 /* In-place log-softmax of n values. */
 void nn_log_softmax(float *x, int n);

@@ -290,6 +290,23 @@ static void test_decoder(void)
     expect_error("kind: beam\n", 1, 1, "unknown key 'kind'");
 }
 
+/* model_precision: the built-in default, both names, anything else refused with its place. */
+static void test_precision(void)
+{
+    cfg c;
+    asr_error e = {0};
+    cfg_init(&c, &e);
+    CHECK(c.precision == ASR_PRECISION_DEFAULT, "default precision %d", c.precision);
+    CHECK(cfg_load_string(&c, "model_precision: int8\n", "p.yaml", &e) == ASR_OK &&
+              c.precision == ASR_PRECISION_INT8,
+          "int8: %s", e.msg);
+    CHECK(cfg_load_string(&c, "model_precision: float32\n", "p.yaml", &e) == ASR_OK &&
+              c.precision == ASR_PRECISION_FLOAT32,
+          "float32: %s", e.msg);
+    cfg_free(&c);
+    expect_error("threads: 2\nmodel_precision: fp16\n", 2, 18, "model_precision: expected float32 or int8");
+}
+
 static void test_shipped(void)
 {
     cfg c;
@@ -297,6 +314,8 @@ static void test_shipped(void)
     cfg_init(&c, &e);
     CHECK(cfg_load_file(&c, "configs/asrd.yaml", &e) == ASR_OK, "configs/asrd.yaml: %s", e.msg);
     CHECK(c.port == 2700 && !strcmp(c.listen_host, "127.0.0.1"), "shipped config listens on the default");
+    CHECK(c.precision == ASR_PRECISION_DEFAULT, "shipped model_precision %d, built-in %d", c.precision,
+          ASR_PRECISION_DEFAULT);
     /* The values the file documents are the built-in ones (the file cannot drift from the code),
      * except the decoder kind and LM: the file selects beam search with the en-us LM, while the
      * built-in defaults (no configuration file) stay greedy without an LM (test_decoder). */
@@ -318,6 +337,7 @@ int main(void)
     test_exposure_keys();
     test_trusted_proxies();
     test_decoder();
+    test_precision();
     test_shipped();
     return TEST_SUMMARY();
 }

@@ -2,7 +2,8 @@
  * bit-identical output to each stream run alone: layer level (fast and reference, GRU and LSTM,
  * hidden sizes with and without SIMD tails, streams with 0..100 frames), and model level (streams
  * with different amounts of audio, random chunkings, streams joining and leaving between calls,
- * more than one 64-frame round pending, reset_state between calls, shared or own workspace). */
+ * more than one 64-frame round pending, reset_state between calls, shared or own workspace), in
+ * float32 and in int8 (asr_model_set_precision; int8 also against float32). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -196,11 +197,36 @@ static void scenario(const asr_model *m, const char *tag, int shared_ws, long ma
     asr_batch_destroy(ws);
 }
 
-static void test_model(nn_layer_type type, int layers, int hidden, int stack, int stride)
+/* The same audio through m in float32 and in int8: the int8 run really differs (the quantised
+ * products are in use) and stays close (log-probabilities of a random untrained network). */
+static void compare_precisions(asr_model *m, const char *tag)
+{
+    asr_error err = {ASR_OK, ""};
+    int no = asr_model_n_out(m);
+    float *a = make_audio(24000, 3);
+    frames f[2] = {{0}, {0}};
+    for (int p = 0; p < 2; p++) {
+        CHECK(asr_model_set_precision(m, p ? ASR_PRECISION_INT8 : ASR_PRECISION_FLOAT32, &err) == ASR_OK &&
+                  asr_model_precision(m) == (p ? ASR_PRECISION_INT8 : ASR_PRECISION_FLOAT32),
+              "%s: set precision: %s", tag, err.msg);
+        asr_stream *s = asr_stream_create(m, &err);
+        asr_stream_accept(s, a, 24000);
+        drain(s, &f[p], no);
+        asr_stream_destroy(s);
+    }
+    double d = 0;
+    for (long i = 0; i < f[0].n * no && f[0].n == f[1].n; i++)
+        d = fmax(d, fabs((double)f[0].v[i] - f[1].v[i]));
+    CHECK(f[0].n > 0 && f[0].n == f[1].n && d > 0 && d < 0.1,
+          "%s: int8 vs float32: %ld/%ld frames, max diff %.3g", tag, f[0].n, f[1].n, d);
+    free(a), free(f[0].v), free(f[1].v);
+}
+
+static void test_model(nn_layer_type type, int layers, int hidden, int stack, int stride, asr_precision prec)
 {
     char tag[96];
-    snprintf(tag, sizeof tag, "%s %dx%d stack %d stride %d", type == NN_GRU ? "gru" : "lstm", layers, hidden,
-             stack, stride);
+    snprintf(tag, sizeof tag, "%s %dx%d stack %d stride %d %s", type == NN_GRU ? "gru" : "lstm", layers,
+             hidden, stack, stride, asr_precision_name(prec));
     asr_model_desc d;
     test_model_desc(&d, type, layers, hidden, stack, stride);
     asr_error err = {ASR_OK, ""};
@@ -209,6 +235,10 @@ static void test_model(nn_layer_type type, int layers, int hidden, int stack, in
     CHECK(m != NULL, "%s: %s", tag, err.msg);
     if (!m)
         return;
+    if (prec == ASR_PRECISION_INT8)
+        compare_precisions(m, tag);
+    CHECK(asr_model_set_precision(m, prec, &err) == ASR_OK && asr_model_precision(m) == prec, "%s: %s", tag,
+          err.msg);
     char t2[192];
     snprintf(t2, sizeof t2, "%s, shared workspace, chunks <= 3200", tag);
     scenario(m, t2, 1, 3200);
@@ -250,8 +280,15 @@ int main(void)
             for (size_t h = 0; h < sizeof hs / sizeof *hs; h++)
                 for (size_t n = 0; n < sizeof ns / sizeof *ns; n++)
                     test_layer(t ? NN_LSTM : NN_GRU, 13 + (int)h * 10, hs[h], ns[n], fast);
-    test_model(NN_GRU, 3, 24, 3, 3);
-    test_model(NN_LSTM, 2, 20, 2, 1);
-    test_model(NN_GRU, 1, 40, 1, 2);
+    test_model(NN_GRU, 3, 24, 3, 3, ASR_PRECISION_FLOAT32);
+    test_model(NN_LSTM, 2, 20, 2, 1, ASR_PRECISION_FLOAT32);
+    test_model(NN_GRU, 1, 40, 1, 2, ASR_PRECISION_FLOAT32);
+    test_model(NN_GRU, 3, 24, 3, 3, ASR_PRECISION_INT8);
+    test_model(NN_LSTM, 2, 20, 2, 1, ASR_PRECISION_INT8);
+    asr_precision p = ASR_PRECISION_FLOAT32;
+    CHECK(asr_precision_parse("int8", &p) == 0 && p == ASR_PRECISION_INT8 &&
+              asr_precision_parse("int4", &p) == -1 && p == ASR_PRECISION_INT8 &&
+              !strcmp(asr_precision_name(ASR_PRECISION_DEFAULT), ASR_PRECISION_DEFAULT_NAME),
+          "precision names");
     return TEST_SUMMARY();
 }

@@ -35,6 +35,24 @@ static inline float *frand_buf(size_t n, float scale)
     return p;
 }
 
+/* A layer of the given shape with weights and biases U(-scale, scale), drawn in the order w_ih,
+ * w_hh, b_ih, b_hh (malloc'd; test_layer_free releases them). */
+static inline nn_rnn_layer test_layer_rand(nn_layer_type type, int I, int H, float scale)
+{
+    size_t gh = (size_t)nn_rnn_gates(type) * H;
+    nn_rnn_layer l = {.type = type, .in = I, .hidden = H};
+    l.w_ih = frand_buf(gh * I, scale);
+    l.w_hh = frand_buf(gh * H, scale);
+    l.b_ih = frand_buf(gh, scale);
+    l.b_hh = frand_buf(gh, scale);
+    return l;
+}
+
+static inline void test_layer_free(nn_rnn_layer *l)
+{
+    free((float *)l->w_ih), free((float *)l->w_hh), free((float *)l->b_ih), free((float *)l->b_hh);
+}
+
 /* A model description with random weights U(-1/sqrt(hidden), 1/sqrt(hidden)) and plausible feature
  * statistics: 20 cepstra from 40 mel bins at 16 kHz, the default alphabet, `layers` layers of one
  * type. Exits on allocation failure. Free with asr_model_desc_free. */
