@@ -24,7 +24,10 @@
 #      utterance's phone loss), both losses fall, the exported model has the same size and asrd and
 #      asr_stream agree with it, a resumed run is byte for byte an uninterrupted one (the checkpoint
 #      carries the head), a warm start from a model without the head works, a missing dictionary is a
-#      file:line:column error naming it.
+#      file:line:column error naming it;
+#  (i) eval_lm: each evaluation also decodes the dev sets with asrd's default beam search and a word
+#      LM, eval.tsv gets "+lm" rows, best_metric wer_lm picks best.model by them, and the hypotheses
+#      equal asrd --batch --lm's on the exported model; wer_lm without eval_lm is a located error.
 set -u
 cd "$(dirname "$0")/.."
 pass=0 fail=0
@@ -232,6 +235,33 @@ if [ -r "$dict" ]; then
 else
     echo "SKIP (h) aux_phone: $dict not installed (package pocketsphinx-en-us)"
 fi
+
+# --- (i) dev evaluation with the beam search and a word LM (eval_lm, best_metric wer_lm) ---
+{
+    words=$(cut -f2 "$m" | tr ' ' '\n' | sort -u)
+    printf '\\data\\\nngram 1=%d\n\n\\1-grams:\n-99 <s>\n-1 </s>\n' $(($(wc -w <<<"$words") + 2))
+    for w in $words; do printf -- '-1 %s\n' "$w"; done
+    printf '\n\\end\\\n'
+} > "$T/digits.arpa"
+sed -e 's/^best_metric: cer/best_metric: wer_lm/' "$T/tiny.yaml" > "$T/lm.yaml"
+echo "eval_lm: $T/digits.arpa" >> "$T/lm.yaml"
+$TRAIN --config "$T/lm.yaml" --outdir "$T/i" > "$T/i.out" 2>&1
+rc=$?
+check "(i) training with eval_lm exits 0 (rc $rc)" [ $rc = 0 ]
+check "(i) eval.tsv has beam + LM rows per set and their mean" \
+    bash -c "grep -qP '^120\t[0-9]+\t[^\t]+\+lm\t' '$T/i/eval.tsv' && grep -qP '^120\t[0-9]+\tmean\+lm\t' '$T/i/eval.tsv'"
+check "(i) best.model chosen by the beam + LM WER" grep -q 'best dev WER (beam + LM)' "$T/i.out"
+hyp_lm=$(ls "$T"/i/dev-*+lm.hyp.tsv 2>/dev/null | head -1)
+check "(i) beam + LM hypotheses written" [ -s "$hyp_lm" ]
+$ASRD --batch --model "$T/i/last.model" --lm "$T/digits.arpa" --manifest "$m" > "$T/asrd-lm.out" 2> "$T/asrd-lm.err"
+check "(i) asrd --batch --lm (its default beam search) == the trainer's beam + LM eval" \
+    cmp -s <(cut -f2 "$T/asrd-lm.out") <(cut -f3 "$hyp_lm")
+check "(i) and it recognises every utterance" cmp -s <(cut -f2 "$m") <(cut -f3 "$hyp_lm")
+sed -e 's/^best_metric: cer/best_metric: wer_lm/' "$T/tiny.yaml" > "$T/nolm.yaml"
+$TRAIN --config "$T/nolm.yaml" --outdir "$T/i2" > "$T/i2.out" 2>&1
+rc=$?
+check "(i) best_metric wer_lm without eval_lm: exit 2, file:line:column" \
+    bash -c "[ $rc = 2 ] && grep -qE 'nolm.yaml:[0-9]+:[0-9]+: best_metric: wer_lm needs eval_lm' '$T/i2.out'"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

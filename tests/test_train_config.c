@@ -103,7 +103,7 @@ int main(void)
         char want[512];
         CHECK(c.seed == 42 && c.threads == 1 && c.epochs == 3 && c.max_updates == 1000 && c.eval_every == 50,
               "run values");
-        CHECK(c.best_by_cer == 1, "best_metric cer");
+        CHECK(c.best_metric == TCFG_BEST_CER, "best_metric cer");
         snprintf(want, sizeof(want), "%s/start.model", dir);
         CHECK(c.init_model && !strcmp(c.init_model, want), "init_model expanded: %s",
               c.init_model ? c.init_model : "(null)");
@@ -230,6 +230,28 @@ int main(void)
     expect_error(text, "boundary", "model.aux_phone: unknown key 'boundary'");
     snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\nmodel:\n  aux_phone: 0.3\n", dir);
     expect_error(text, "0.3", "model.aux_phone: expected {weight: W, dict: FILE}");
+
+    /* eval_lm (a file that must exist) and best_metric wer_lm (which needs it) */
+    snprintf(path, sizeof(path), "%s/e.arpa", dir);
+    write_file(path, "\\data\\\nngram 1=1\n\n\\1-grams:\n-1 hello\n\n\\end\\\n");
+    snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\neval_lm: %s\nbest_metric: wer_lm\n", dir,
+             path);
+    st = tcfg_parse(text, strlen(text), "t.yaml", &c, &err);
+    CHECK(st == ASR_OK && c.eval_lm && !strcmp(c.eval_lm, path) && c.best_metric == TCFG_BEST_WER_LM,
+          "eval_lm and best_metric wer_lm: %s", st == ASR_OK ? "" : err.msg);
+    if (st == ASR_OK)
+        tcfg_free(&c);
+    snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\n", dir);
+    st = tcfg_parse(text, strlen(text), "t.yaml", &c, &err);
+    CHECK(st == ASR_OK && !c.eval_lm && c.best_metric == TCFG_BEST_WER, "no eval_lm by default, best by WER");
+    if (st == ASR_OK)
+        tcfg_free(&c);
+    snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\neval_lm: %s/none.arpa\n", dir, dir);
+    char missing[700];
+    snprintf(missing, sizeof(missing), "%s/none.arpa", dir);
+    expect_error(text, missing, "eval_lm: cannot read");
+    snprintf(text, sizeof(text), "data:\n  train: [%s/corpus/a.tsv]\nepochs: 2\nbest_metric: wer_lm\n", dir);
+    expect_error(text, "wer_lm", "best_metric: wer_lm needs eval_lm");
 
     /* missing file */
     st = tcfg_load("/nonexistent/x.yaml", &c, &err);

@@ -51,7 +51,7 @@ void tcfg_default(tcfg *c)
     c->checkpoint_minutes = 10;
     c->threads = 2;
     c->seed = 1;
-    c->best_by_cer = 0;
+    c->best_metric = TCFG_BEST_WER;
 }
 
 void tcfg_free(tcfg *c)
@@ -68,6 +68,7 @@ void tcfg_free(tcfg *c)
     free(c->cache_dir);
     free(c->outdir);
     free(c->init_model);
+    free(c->eval_lm);
     free(c->aux_phone_dict);
     memset(c, 0, sizeof(*c));
 }
@@ -530,11 +531,29 @@ static asr_status top_pair(cfg_reader *x, void *user, const char *key, yaml_node
     if (!strcmp(key, "init_model"))
         return get_path(x, v, "init_model", &c->init_model);
     if (!strcmp(key, "best_metric")) {
-        static const char *const names[] = {"wer", "cer"};
-        static const int values[] = {0, 1};
-        return cfg_get_enum(x, v, "best_metric", names, values, 2, &c->best_by_cer);
+        static const char *const names[] = {"wer", "cer", "wer_lm"};
+        static const int values[] = {TCFG_BEST_WER, TCFG_BEST_CER, TCFG_BEST_WER_LM};
+        return cfg_get_enum(x, v, "best_metric", names, values, 3, &c->best_metric);
+    }
+    if (!strcmp(key, "eval_lm")) {
+        asr_status st = get_path(x, v, "eval_lm", &c->eval_lm);
+        if (st == ASR_OK && access(c->eval_lm, R_OK) != 0)
+            return cfg_error(x, v, "eval_lm: cannot read %s: %s (make lm builds the shipped LM)", c->eval_lm,
+                             strerror(errno));
+        return st;
     }
     return cfg_error(x, k, "unknown key '%s'", key);
+}
+
+/* The value of key in mapping nd (the mapping itself if absent: a position to report). */
+static yaml_node_t *top_value(cfg_reader *x, yaml_node_t *nd, const char *key)
+{
+    for (yaml_node_pair_t *p = nd->data.mapping.pairs.start; p < nd->data.mapping.pairs.top; p++) {
+        const char *k = cfg_scalar(cfg_node(x, p->key));
+        if (k && !strcmp(k, key))
+            return cfg_node(x, p->value);
+    }
+    return nd;
 }
 
 asr_status tcfg_parse(const char *text, size_t len, const char *name, tcfg *c, asr_error *err)
@@ -561,6 +580,11 @@ asr_status tcfg_parse(const char *text, size_t len, const char *name, tcfg *c, a
         goto fail;
     if (c->n_train == 0) {
         st = cfg_error(&x, root, "data.train: at least one training manifest is required");
+        goto fail;
+    }
+    if (c->best_metric == TCFG_BEST_WER_LM && !c->eval_lm) {
+        st = cfg_error(&x, top_value(&x, root, "best_metric"),
+                       "best_metric: wer_lm needs eval_lm (a word LM)");
         goto fail;
     }
     if (c->mfcc.num_ceps > c->mfcc.num_mel_bins) {

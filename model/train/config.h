@@ -19,8 +19,10 @@
  *   batch:    size: 32   max_frames: 0
  *   augment:  time_masks, time_mask_width, freq_masks, freq_mask_width, vtlp, speed
  *   epochs, max_updates, max_hours, eval_every, log_every, checkpoint_minutes, threads, seed,
- *   outdir, best_metric: wer|cer, init_model: MODEL (start from a model's weights and feature
- *   statistics instead of random ones: fine-tuning; its architecture must equal the config's)
+ *   outdir, best_metric: wer|cer|wer_lm, init_model: MODEL (start from a model's weights and feature
+ *   statistics instead of random ones: fine-tuning; its architecture must equal the config's),
+ *   eval_lm: LM (each evaluation also decodes the dev sets with asrd's shipped beam search,
+ *   ctc_beam_default_params(), and this word LM; best_metric wer_lm picks best.model by it)
  *
  * Thread safety: functions are reentrant; a tcfg belongs to its caller.
  */
@@ -96,8 +98,11 @@ typedef struct tcfg {
     unsigned long long seed;
     char *outdir;
     char *init_model; /* NULL: random initial weights */
-    int best_by_cer;  /* best model by mean dev CER (1) or mean dev WER (0) */
+    int best_metric;  /* best.model by mean dev: TCFG_BEST_WER, _CER, or _WER_LM (needs eval_lm) */
+    char *eval_lm;    /* NULL: greedy evaluation only */
 } tcfg;
+
+enum { TCFG_BEST_WER, TCFG_BEST_CER, TCFG_BEST_WER_LM };
 
 /* Defaults: the values of configs/train-default.yaml except data. */
 void tcfg_default(tcfg *c);

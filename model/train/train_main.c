@@ -28,7 +28,9 @@
 char *openblas_get_corename(void);
 
 #include "../asr_model.h"
+#include "../ctc_beam.h"
 #include "../ctc_decoder.h"
+#include "../lm.h"
 #include "../model_file.h"
 #include "../text.h"
 #include "checkpoint.h"
@@ -121,6 +123,8 @@ typedef struct run {
     tdata_batch batch;
     mfcc *fe;      /* the frontend, for speed/VTLP warp matrices (NULL when both are off) */
     pdict *phones; /* model.aux_phone's dictionary: phone targets of the auxiliary head (NULL: none) */
+    asr_lm *lm;    /* cfg.eval_lm and its lexicon: the dev sets are also decoded with the beam search */
+    ctc_lexicon *lex;
     int max_T;
     double shift_s;
     FILE *log, *evalf;
@@ -337,20 +341,64 @@ static tdata_feat feat_recipe(const run *r, int train, long epoch, long batch)
     return f;
 }
 
-/* Greedy-decodes every utterance of dev set `s`; returns WER/CER in *wer, *cer. */
+/* WER and CER in % of hyps (by utterance) against dev set s's references; with log_hyps they are
+ * written to OUTDIR/dev-<name><suffix>.hyp.tsv. */
+static void score_set(run *r, tdata_set *s, char **hyps, const char *suffix, double *wer, double *cer)
+{
+    long we = 0, wn = 0, ce = 0, cn = 0;
+    FILE *hf = NULL;
+    if (r->cfg.log_hyps) {
+        char name[600];
+        snprintf(name, sizeof(name), "dev-%s%s.hyp.tsv", s->name, suffix);
+        for (char *c = name; *c; c++)
+            if (*c == '/')
+                *c = '-';
+        char *path = join(r->outdir, name);
+        hf = path ? fopen(path, "w") : NULL;
+        free(path);
+    }
+    for (int u = 0; u < s->n_utts; u++) {
+        if (s->utts[u].n_frames < 0 || !s->utts[u].text)
+            continue;
+        const char *h = hyps[u] ? hyps[u] : "";
+        asr_errors a = asr_wer(s->utts[u].text, h), c = asr_cer(s->utts[u].text, h);
+        we += a.edits;
+        wn += a.ref_len;
+        ce += c.edits;
+        cn += c.ref_len;
+        if (hf)
+            fprintf(hf, "%s\t%s\t%s\n", s->utts[u].path, s->utts[u].text, h);
+    }
+    if (hf)
+        fclose(hf);
+    *wer = wn ? 100.0 * we / wn : 0;
+    *cer = cn ? 100.0 * ce / cn : 0;
+}
+
+/* Decodes every utterance of dev set `s` greedily, and with r->lm also with the beam search and the
+ * LM (asrd's shipped decoder: ctc_beam_default_params()); returns WER/CER in wer[0], cer[0] (greedy)
+ * and wer[1], cer[1] (beam + LM, when r->lm). */
 static asr_status eval_set(run *r, tdata_set *s, double *wer, double *cer, asr_error *err)
 {
     const int B = r->cfg.batch_size, n_out = r->desc.n_out;
     tdata_item *items = malloc(sizeof(*items) * (size_t)(s->n_utts ? s->n_utts : 1));
     char **hyps = calloc((size_t)(s->n_utts ? s->n_utts : 1), sizeof(char *));
+    char **hyps_lm = calloc((size_t)(s->n_utts ? s->n_utts : 1), sizeof(char *));
     float *lp = malloc(sizeof(float) * (size_t)r->max_T * (size_t)B * (size_t)n_out);
-    ctc_greedy *dec =
-        ctc_greedy_create(r->desc.alphabet, n_out, r->cfg.mfcc.frame_shift_ms * r->cfg.stride, err);
+    const double frame_ms = r->cfg.mfcc.frame_shift_ms * r->cfg.stride;
+    ctc_greedy *dec = ctc_greedy_create(r->desc.alphabet, n_out, frame_ms, err);
+    ctc_beam_params bp = ctc_beam_default_params();
+    ctc_beam *beam =
+        dec && r->lm ? ctc_beam_create(r->desc.alphabet, n_out, frame_ms, &bp, r->lm, r->lex, err) : NULL;
     tdata_set *sets[1] = {s};
     asr_status st = ASR_OK;
     int n = 0;
-    if (!items || !hyps || !lp || !dec) {
-        st = dec ? asr_error_set(err, ASR_ERR_NOMEM, "eval: out of memory") : err->code;
+    if (!dec || (r->lm && !beam)) {
+        st = err->code;
+        goto out;
+    }
+    if (!items || !hyps || !hyps_lm || !lp) {
+        st = asr_error_set(err, ASR_ERR_NOMEM, "eval: out of memory");
         goto out;
     }
     for (int u = 0; u < s->n_utts; u++)
@@ -380,41 +428,32 @@ static asr_status eval_set(run *r, tdata_set *s, double *wer, double *cer, asr_e
             }
             hyps[items[i0 + b].utt] = strdup(res.text ? res.text : "");
             asr_result_free(&res);
+            if (!beam)
+                continue;
+            ctc_beam_reset(beam);
+            for (int t = 0; t < r->batch.lens[b]; t++)
+                ctc_beam_push(beam, lp + ((size_t)t * (size_t)nb + (size_t)b) * (size_t)n_out);
+            if (ctc_beam_final(beam, &res) != ASR_OK) {
+                st = asr_error_set(err, ASR_ERR_NOMEM, "eval: out of memory");
+                goto out;
+            }
+            hyps_lm[items[i0 + b].utt] = strdup(res.text ? res.text : "");
+            asr_result_free(&res);
         }
     }
-    long we = 0, wn = 0, ce = 0, cn = 0;
-    FILE *hf = NULL;
-    if (r->cfg.log_hyps) {
-        char name[600];
-        snprintf(name, sizeof(name), "dev-%s.hyp.tsv", s->name);
-        for (char *c = name; *c; c++)
-            if (*c == '/')
-                *c = '-';
-        char *path = join(r->outdir, name);
-        hf = path ? fopen(path, "w") : NULL;
-        free(path);
-    }
-    for (int u = 0; u < s->n_utts; u++) {
-        if (s->utts[u].n_frames < 0 || !s->utts[u].text)
-            continue;
-        const char *h = hyps[u] ? hyps[u] : "";
-        asr_errors a = asr_wer(s->utts[u].text, h), c = asr_cer(s->utts[u].text, h);
-        we += a.edits;
-        wn += a.ref_len;
-        ce += c.edits;
-        cn += c.ref_len;
-        if (hf)
-            fprintf(hf, "%s\t%s\t%s\n", s->utts[u].path, s->utts[u].text, h);
-    }
-    if (hf)
-        fclose(hf);
-    *wer = wn ? 100.0 * we / wn : 0;
-    *cer = cn ? 100.0 * ce / cn : 0;
+    score_set(r, s, hyps, "", &wer[0], &cer[0]);
+    if (beam)
+        score_set(r, s, hyps_lm, "+lm", &wer[1], &cer[1]);
 out:
-    if (hyps)
-        for (int u = 0; u < s->n_utts; u++)
+    for (int u = 0; u < s->n_utts; u++) {
+        if (hyps)
             free(hyps[u]);
+        if (hyps_lm)
+            free(hyps_lm[u]);
+    }
     free(hyps);
+    free(hyps_lm);
+    ctc_beam_destroy(beam);
     free(items);
     free(lp);
     ctc_greedy_destroy(dec);
@@ -427,25 +466,36 @@ static asr_status evaluate(run *r, asr_error *err)
     r->last_eval = r->st.update;
     if (r->n_dev == 0)
         return ASR_OK;
-    double sum_w = 0, sum_c = 0, t0 = now_s();
+    double sum_w[2] = {0, 0}, sum_c[2] = {0, 0}, t0 = now_s();
     for (int i = 0; i < r->n_dev; i++) {
-        double w, c;
-        asr_status s = eval_set(r, r->dev[i], &w, &c, err);
+        double w[2], c[2];
+        asr_status s = eval_set(r, r->dev[i], w, c, err);
         if (s != ASR_OK)
             return s;
-        sum_w += w;
-        sum_c += c;
-        printf("eval update %lld epoch %lld %-16s WER %6.2f%% CER %6.2f%%\n", r->st.update, r->st.epoch,
-               r->dev[i]->name, w, c);
-        fprintf(r->evalf, "%lld\t%lld\t%s\t%.3f\t%.3f\n", r->st.update, r->st.epoch, r->dev[i]->name, w, c);
+        for (int k = 0; k < (r->lm ? 2 : 1); k++) {
+            sum_w[k] += w[k];
+            sum_c[k] += c[k];
+            printf("eval update %lld epoch %lld %-16s WER %6.2f%% CER %6.2f%%%s\n", r->st.update, r->st.epoch,
+                   r->dev[i]->name, w[k], c[k], k ? " (beam + LM)" : "");
+            fprintf(r->evalf, "%lld\t%lld\t%s%s\t%.3f\t%.3f\n", r->st.update, r->st.epoch, r->dev[i]->name,
+                    k ? "+lm" : "", w[k], c[k]);
+        }
     }
-    double mw = sum_w / r->n_dev, mc = sum_c / r->n_dev;
-    double metric = r->cfg.best_by_cer ? mc : mw;
+    double mw = sum_w[0] / r->n_dev, mc = sum_c[0] / r->n_dev;
+    double mwl = sum_w[1] / r->n_dev, mcl = sum_c[1] / r->n_dev;
+    double metric = r->cfg.best_metric == TCFG_BEST_CER      ? mc
+                    : r->cfg.best_metric == TCFG_BEST_WER_LM ? mwl
+                                                             : mw;
     fprintf(r->evalf, "%lld\t%lld\tmean\t%.3f\t%.3f\n", r->st.update, r->st.epoch, mw, mc);
+    if (r->lm)
+        fprintf(r->evalf, "%lld\t%lld\tmean+lm\t%.3f\t%.3f\n", r->st.update, r->st.epoch, mwl, mcl);
     fflush(r->evalf);
     int better = metric < r->st.best_metric;
-    printf("eval update %lld mean WER %.2f%% CER %.2f%% (%.1f s)%s\n", r->st.update, mw, mc, now_s() - t0,
-           better ? " - new best" : "");
+    char lm[80] = "";
+    if (r->lm)
+        snprintf(lm, sizeof(lm), "; beam + LM WER %.2f%% CER %.2f%%", mwl, mcl);
+    printf("eval update %lld mean WER %.2f%% CER %.2f%%%s (%.1f s)%s\n", r->st.update, mw, mc, lm,
+           now_s() - t0, better ? " - new best" : "");
     fflush(stdout);
     if (better) {
         r->st.best_metric = metric;
@@ -466,6 +516,8 @@ static void run_free(run *r)
     tdata_batch_free(&r->batch);
     mfcc_destroy(r->fe);
     pdict_free(r->phones);
+    ctc_lexicon_destroy(r->lex);
+    asr_lm_free(r->lm);
     tnet_destroy(r->net);
     topt_destroy(r->opt);
     asr_model_desc_free(&r->desc);
@@ -791,6 +843,13 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
         printf("resumed at update %lld (epoch %lld, batch %lld), best %.2f at update %lld\n", r->st.update,
                r->st.epoch, r->st.batch, r->st.best_metric, r->st.best_update);
     }
+    if (r->cfg.eval_lm) {
+        if (!(r->lm = asr_lm_open(r->cfg.eval_lm, err)) ||
+            !(r->lex = ctc_lexicon_create(r->lm, r->desc.alphabet, r->desc.n_out, err)))
+            goto fail;
+        printf("dev sets also decoded with the beam search (asrd's defaults) and the LM %s (%d words)\n",
+               r->cfg.eval_lm, ctc_lexicon_words(r->lex));
+    }
     printf("model: %d x %d %s, %zu parameters, dropout %g; max %d network frames per utterance\n",
            r->cfg.layers, r->cfg.hidden, r->cfg.type == NN_GRU ? "GRU" : "LSTM", np, r->cfg.dropout,
            r->max_T);
@@ -958,7 +1017,10 @@ static int train(run *r, const char *resume_dir, long max_updates, asr_error *er
         "%s at update %lld (epoch %lld): %.2f h of audio in %.2f h of training; best dev %s %.2f%% at update "
         "%lld; checkpoint saved in %s\n",
         stopped ? (g_stop ? "interrupted" : "time limit reached") : "finished", r->st.update, r->st.epoch,
-        r->st.audio_seconds / 3600, r->st.train_seconds / 3600, r->cfg.best_by_cer ? "CER" : "WER",
+        r->st.audio_seconds / 3600, r->st.train_seconds / 3600,
+        r->cfg.best_metric == TCFG_BEST_CER      ? "CER"
+        : r->cfg.best_metric == TCFG_BEST_WER_LM ? "WER (beam + LM)"
+                                                 : "WER",
         r->st.best_metric < 1e29 ? r->st.best_metric : NAN, r->st.best_update, r->outdir);
     rc = 0;
     goto out;
