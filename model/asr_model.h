@@ -34,9 +34,11 @@ void asr_model_free(asr_model *m);
 typedef enum asr_precision { ASR_PRECISION_FLOAT32 = 0, ASR_PRECISION_INT8 = 1 } asr_precision;
 
 /* The precision of the daemon and of `asrd --batch` when neither model_precision nor --precision
- * says otherwise (chosen by dev WER and speed: model/README.md, "Precision"). */
-#define ASR_PRECISION_DEFAULT ASR_PRECISION_FLOAT32
-#define ASR_PRECISION_DEFAULT_NAME "float32" /* asr_precision_name(ASR_PRECISION_DEFAULT) */
+ * says otherwise (chosen by dev WER and speed: model/README.md, "Precision"). A model as
+ * asr_model_load and asr_model_from_desc return it is float32 until this is called (the trainer
+ * and the tools keep float32). */
+#define ASR_PRECISION_DEFAULT ASR_PRECISION_INT8
+#define ASR_PRECISION_DEFAULT_NAME "int8" /* asr_precision_name(ASR_PRECISION_DEFAULT) */
 
 /* "float32" or "int8" -> *p: 0, or -1 for anything else (*p unchanged). */
 int asr_precision_parse(const char *s, asr_precision *p);

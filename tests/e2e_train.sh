@@ -87,7 +87,8 @@ else
 fi
 
 # --- (b) the daemon agrees with the trainer ---
-$ASRD --batch --model "$T/a/last.model" --manifest "$m" > "$T/asrd.out" 2> "$T/asrd.err"
+# The trainer evaluates in float32, asrd's default precision is int8: compare float32 with float32.
+$ASRD --batch --precision float32 --model "$T/a/last.model" --manifest "$m" > "$T/asrd.out" 2> "$T/asrd.err"
 check "(b) asrd --batch runs on the exported model" [ $? = 0 ]
 check "(b) asrd transcripts == trainer's greedy eval" cmp -s <(cut -f2 "$T/asrd.out") <(cut -f3 "$hyp")
 $TRAIN --config "$T/tiny.yaml" --check-model "$T/a/last.model" > "$T/check.out" 2>&1
@@ -175,7 +176,7 @@ check "(g) training with online CMVN, stack 9, vtlp and speed exits 0 (rc $rc)" 
 check "(g) the model file is version 2 with cmvn online" bash -c \
     "[ \"\$(od -An -tu4 -j8 -N4 '$T/g/last.model' | tr -d ' ')\" = 2 ] && grep -aq 'cmvn online' '$T/g/last.model'"
 ghyp=$(ls "$T"/g/dev-*.hyp.tsv 2>/dev/null | head -1)
-$ASRD --batch --model "$T/g/last.model" --manifest "$m" > "$T/g.asrd" 2> "$T/g.asrd.err"
+$ASRD --batch --precision float32 --model "$T/g/last.model" --manifest "$m" > "$T/g.asrd" 2> "$T/g.asrd.err"
 check "(g) asrd --batch transcripts == trainer's greedy eval" cmp -s <(cut -f2 "$T/g.asrd") <(cut -f3 "$ghyp")
 check "(g) the model recognises most of what it was trained on (mean CER < 30%)" \
     awk -F'\t' '$3 == "mean" { c = $5 } END { exit !(c < 30) }' "$T/g/eval.tsv"
@@ -212,7 +213,7 @@ if [ -r "$dict" ]; then
     check "(h) the exported model has the size of one without the head" \
         [ "$(stat -c %s "$T/h1/last.model")" = "$(stat -c %s "$T/a/last.model")" ]
     hhyp=$(ls "$T"/h1/dev-*.hyp.tsv 2>/dev/null | head -1)
-    $ASRD --batch --model "$T/h1/last.model" --manifest "$T/m_oov.tsv" > "$T/h.asrd" 2> "$T/h.asrd.err"
+    $ASRD --batch --precision float32 --model "$T/h1/last.model" --manifest "$T/m_oov.tsv" > "$T/h.asrd" 2> "$T/h.asrd.err"
     check "(h) asrd --batch loads it and agrees with the trainer's greedy eval" cmp -s <(cut -f2 "$T/h.asrd") <(cut -f3 "$hhyp")
     TRAIN_TINY_MANIFEST=$T/m_oov.tsv $TRAIN --config "$T/h.yaml" --check-model "$T/h1/last.model" > "$T/hcheck.out" 2>&1
     check "(h) tnet_forward == asr_stream on it within 1e-4" [ $? = 0 ]
@@ -253,7 +254,7 @@ check "(i) eval.tsv has beam + LM rows per set and their mean" \
 check "(i) best.model chosen by the beam + LM WER" grep -q 'best dev WER (beam + LM)' "$T/i.out"
 hyp_lm=$(ls "$T"/i/dev-*+lm.hyp.tsv 2>/dev/null | head -1)
 check "(i) beam + LM hypotheses written" [ -s "$hyp_lm" ]
-$ASRD --batch --model "$T/i/last.model" --lm "$T/digits.arpa" --manifest "$m" > "$T/asrd-lm.out" 2> "$T/asrd-lm.err"
+$ASRD --batch --precision float32 --model "$T/i/last.model" --lm "$T/digits.arpa" --manifest "$m" > "$T/asrd-lm.out" 2> "$T/asrd-lm.err"
 check "(i) asrd --batch --lm (its default beam search) == the trainer's beam + LM eval" \
     cmp -s <(cut -f2 "$T/asrd-lm.out") <(cut -f3 "$hyp_lm")
 check "(i) and it recognises every utterance" cmp -s <(cut -f2 "$m") <(cut -f3 "$hyp_lm")

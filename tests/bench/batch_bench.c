@@ -4,9 +4,10 @@
  * per CPU second for each N and the ratio; then the recurrent product alone, (n, H) x (H, 3H),
  * with the AVX2 kernel vs single-threaded OpenBLAS sgemm.
  *
- * Usage: batch_bench MODEL [--seconds S] [--streams 1,8,32,128]
+ * Usage: batch_bench MODEL [--seconds S] [--streams 1,8,32,128] [--precision float32|int8]
  *   MODEL      e.g. from `build/tests/tool_mkmodel m.model` (3 x 320 GRU)
  *   --seconds  audio per stream per repetition (default 2)
+ *   --precision the network's arithmetic (asr_model_set_precision; default float32)
  * Both runs must give identical output; the program checks and says so.
  */
 #include <cblas.h>
@@ -128,9 +129,13 @@ int main(int argc, char **argv)
     const char *path = NULL;
     double seconds = 2.0;
     int Ns[16] = {1, 8, 32, 128}, nN = 4;
+    asr_precision prec = ASR_PRECISION_FLOAT32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
             seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc &&
+                 asr_precision_parse(argv[i + 1], &prec) == 0)
+            i++;
         else if (!strcmp(argv[i], "--streams") && i + 1 < argc) {
             nN = 0;
             for (char *p = argv[++i]; *p && nN < 16; p += *p == ',')
@@ -138,16 +143,21 @@ int main(int argc, char **argv)
         } else if (!path && argv[i][0] != '-')
             path = argv[i];
         else {
-            fprintf(stderr, "usage: batch_bench MODEL [--seconds S] [--streams 1,8,32,128]\n");
+            fprintf(stderr,
+                    "usage: batch_bench MODEL [--seconds S] [--streams 1,8,32,128] [--precision P]\n");
             return 2;
         }
     }
     if (!path) {
-        fprintf(stderr, "usage: batch_bench MODEL [--seconds S] [--streams 1,8,32,128]\n");
+        fprintf(stderr, "usage: batch_bench MODEL [--seconds S] [--streams 1,8,32,128] [--precision P]\n");
         return 2;
     }
     asr_error err;
     asr_model *m = asr_model_load(path, &err);
+    if (m && asr_model_set_precision(m, prec, &err) != ASR_OK) {
+        asr_model_free(m);
+        m = NULL;
+    }
     if (!m) {
         fprintf(stderr, "batch_bench: %s\n", err.msg);
         return 1;
@@ -160,8 +170,9 @@ int main(int argc, char **argv)
     float **audio = calloc((size_t)maxN + 1, sizeof *audio);
     for (int i = 0; i < maxN; i++)
         audio[i] = make_audio(n, i);
-    printf("model %s, %.2f GFLOP per audio second; %.1f s of audio per stream, 0.2 s chunks\n", path,
-           asr_model_flops_per_frame(m) * 1000.0 / asr_model_frame_ms(m) * 1e-9, seconds);
+    printf("model %s (%s), %.2f GFLOP per audio second; %.1f s of audio per stream, 0.2 s chunks\n", path,
+           asr_precision_name(prec), asr_model_flops_per_frame(m) * 1000.0 / asr_model_frame_ms(m) * 1e-9,
+           seconds);
     printf("x RT = stream-audio seconds per CPU second (median of 5; at least 32 stream-seconds each)\n");
     printf("%8s %16s %16s %8s %16s %10s\n", "streams", "unbatched x RT", "batched x RT", "ratio",
            "frontend x RT", "identical");
