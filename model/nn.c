@@ -205,28 +205,34 @@ int nn_q8_matrix_init(nn_q8_matrix *m, const float *w, int N, int K)
 {
     memset(m, 0, sizeof *m);
     m->rows = N, m->cols = K, m->kp = nn_q8_kp(K);
-    size_t bytes = ((size_t)N * m->kp + 63) & ~(size_t)63;
+    size_t n16 = ((size_t)N + 15) & ~(size_t)15, kp = (size_t)m->kp, bytes = n16 * kp;
     m->q = aligned_alloc(64, bytes ? bytes : 64);
-    m->scale = malloc(((size_t)N + 1) * sizeof(float));
-    m->qsum = malloc(((size_t)N + 1) * sizeof(int32_t));
-    if (!m->q || !m->scale || !m->qsum) {
+    m->qp = aligned_alloc(64, bytes ? bytes : 64);
+    m->scale = calloc(n16 + 16, sizeof(float));
+    m->qsum = calloc(n16 + 16, sizeof(int32_t));
+    if (!m->q || !m->qp || !m->scale || !m->qsum) {
         nn_q8_matrix_free(m);
         return -1;
     }
     for (int n = 0; n < N; n++) {
-        int8_t *row = m->q + (size_t)n * m->kp;
-        m->scale[n] = q8_row(w + (size_t)n * K, K, m->kp, row, 1);
+        int8_t *row = m->q + (size_t)n * kp;
+        m->scale[n] = q8_row(w + (size_t)n * K, K, (int)kp, row, 1);
         int32_t s = 0;
         for (int k = 0; k < K; k++)
             s += row[k];
         m->qsum[n] = s;
     }
+    /* The VNNI layout: block b, k-group g holds rows 16b..16b+15, four k-values each. */
+    for (size_t n = 0; n < n16; n++)
+        for (size_t k = 0; k < kp; k++)
+            m->qp[((n / 16) * (kp / 4) + k / 4) * 64 + (n % 16) * 4 + k % 4] =
+                n < (size_t)N ? m->q[n * kp + k] : 0;
     return 0;
 }
 
 void nn_q8_matrix_free(nn_q8_matrix *m)
 {
-    free(m->q), free(m->scale), free(m->qsum);
+    free(m->q), free(m->qp), free(m->scale), free(m->qsum);
     memset(m, 0, sizeof *m);
 }
 

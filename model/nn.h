@@ -87,8 +87,10 @@ typedef struct nn_q8_matrix {
     int rows, cols; /* N outputs, K inputs */
     int kp;         /* K rounded up to a multiple of 64 (the kernels' step); the padding is zero */
     int8_t *q;      /* (N, kp) row-major: w(n, k) ~= scale[n] * q(n, k), q in [-127, 127] */
-    float *scale;   /* (N) max_k |w(n, k)| / 127 (0 for an all-zero row) */
-    int32_t *qsum;  /* (N) sum_k q(n, k): the VNNI kernel's correction for its unsigned offset */
+    int8_t *qp;     /* the same values for the VNNI kernel: (N16 / 16, kp / 4, 16, 4), blocks of 16
+                     * rows by 4 k-values, rows N..N16-1 zero (N16 = N rounded up to 16) */
+    float *scale;   /* (N16) max_k |w(n, k)| / 127 (0 for an all-zero row and the padding) */
+    int32_t *qsum;  /* (N16) sum_k q(n, k): the VNNI kernel's correction for its unsigned offset */
 } nn_q8_matrix;
 
 /* One layer's quantised W_ih and W_hh (the float layer keeps its biases). */

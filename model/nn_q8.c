@@ -1,17 +1,21 @@
 /* nn_q8.c - the int8 row quantiser and the int8 matrix-product kernels of nn_q8.h: the scalar
- * reference, AVX2 and AVX-512 VNNI (nn.c quantises the weights with them and dispatches; compiled for any
- * x86-64; each SIMD function carries its own target attribute and nn.c calls it only when CPUID reports the
- * extension).
+ * reference, AVX2 and AVX-512 VNNI (nn.c quantises the weights with them and dispatches; compiled
+ * for any x86-64; each SIMD function carries its own target attribute and nn.c calls it only when
+ * CPUID reports the extension).
  *
  * Why the results are bit-identical: the integer dot product is exact in every kernel (int32
  * never overflows: |sum| <= 127 * 255 * kp), so only its float dequantisation could differ, and
- * every kernel calls the same nn_q8_dequant on the same int32 value.
+ * every kernel applies nn_q8_dequant's operations to the same int32 value (the AVX-512 kernel to
+ * 16 outputs at once: the same multiply, multiply, add per element, no fma).
  *   AVX2: int8 sign-extended to int16 (vpmovsxbw), vpmaddwd multiplies pairs into int32 exactly
- *   (127 * 127 * 2 fits; vpmaddubsw would saturate its int16 sums, so it is not used).
+ *   (127 * 127 * 2 fits; vpmaddubsw would saturate its int16 sums, so it is not used); 4 rows x 2
+ *   frames of 8-lane partial sums, added up at the end.
  *   VNNI: vpdpbusd multiplies unsigned by signed bytes, so x is offset by 128 (x ^ 0x80 = x + 128
  *   as an unsigned byte) and 128 * sum_k q(n, k) is subtracted per row afterwards: exact in int32.
- * Register blocks: ROWS weight rows x up to 4 frames per pass over k, the frames taken in tiles
- * that stay in L1 while the weight rows sweep them.
+ *   The weights are in a packed copy (nn_q8_matrix.qp: 16 rows x 4 k-values per 64 bytes), so one
+ *   vpdpbusd of a frame's broadcast four bytes advances 16 rows and needs no horizontal sum; 4 x 16
+ *   rows x 4 frames per register block (8 x 16 rows for one frame).
+ * Frames go in tiles that stay in L1 while the weight rows sweep them.
  */
 #include "nn_q8.h"
 
@@ -151,78 +155,51 @@ TGT2 void nn_q8_gemm_avx2(const nn_q8_matrix *w, const float *b, int T, const in
 #define TGT5 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define INL5 static inline __attribute__((always_inline)) TGT5
 
-/* The totals of 16 accumulators at once: lane j (128 bits) of the result holds the totals of
- * a[4j], a[4j + 1], a[4j + 2], a[4j + 3] in that order. Integer additions, so any order is exact;
- * 45 instructions instead of 16 separate reductions of about 8 each. */
-INL5 __m512i reduce16(const __m512i a[16])
+/* VNNI blocks: RB blocks of 16 rows (the packed layout qp) x P frames, one accumulator each; per
+ * k-group of four, each frame's four bytes are broadcast (offset by 128: x ^ 0x80 as unsigned)
+ * and vpdpbusd adds the four products of every row into its own 32-bit lane, so no horizontal
+ * sums are needed. Then 128 * qsum is subtracted and nn_q8_dequant applied, 16 outputs at once
+ * (the same float operations per element). Rows past N (the last block's padding) are not stored. */
+INL5 void blk_vnni(const nn_q8_matrix *w, const float *b, int blk, const int8_t *x, const float *sx, float *y,
+                   int ldy, const int RB, const int P)
 {
-    __m512i t[8], u[4], v[2];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) /* per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] */
-        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]),
-                                _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) /* per lane: [a, b, c, d], each summed over the lane */
-        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
-                                _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
-#pragma GCC unroll 2
-    for (int i = 0; i < 2; i++) /* lanes 0+1, 2+3 of u[2i], then of u[2i + 1] */
-        v[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2 * i], u[2 * i + 1], 0x88),
-                                _mm512_shuffle_i32x4(u[2 * i], u[2 * i + 1], 0xDD));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(v[0], v[1], 0x88), _mm512_shuffle_i32x4(v[0], v[1], 0xDD));
-}
-
-/* As blk_avx2 with 64 bytes per step: acc += (x + 128) * q by vpdpbusd, minus 128 * qsum. */
-INL5 void blk_vnni(const nn_q8_matrix *w, const float *b, int n, const int8_t *x, const float *sx, float *y,
-                   int ldy, const int R, const int P)
-{
-    const size_t kp = (size_t)w->kp;
-    const int8_t *wn = w->q + (size_t)n * kp;
-    const __m512i off = _mm512_set1_epi8((char)0x80);
+    const size_t kp = (size_t)w->kp, kq = kp / 4;
+    const int8_t *wp = w->qp + (size_t)blk * kq * 64;
     __m512i acc[8][4];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < RB; r++)
 #pragma GCC unroll 4
         for (int p = 0; p < P; p++)
             acc[r][p] = _mm512_setzero_si512();
-    for (size_t k = 0; k < kp; k += 64) {
-        __m512i xv[4];
-#pragma GCC unroll 4
-        for (int p = 0; p < P; p++)
-            xv[p] = _mm512_xor_si512(_mm512_loadu_si512(x + p * kp + k), off);
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            __m512i wv = _mm512_loadu_si512(wn + r * kp + k);
-#pragma GCC unroll 4
-            for (int p = 0; p < P; p++)
-                acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xv[p], wv);
-        }
-    }
-    if (R == 1) {
+    for (size_t g = 0; g < kq; g++) {
+        __m512i xb[4];
 #pragma GCC unroll 4
         for (int p = 0; p < P; p++) {
-            int32_t dot = _mm512_reduce_add_epi32(acc[0][p]) - 128 * w->qsum[n];
-            y[(size_t)p * ldy + n] = nn_q8_dequant(dot, sx[p], w->scale[n], b ? b[n] : 0.0f);
+            uint32_t v;
+            memcpy(&v, x + p * kp + 4 * g, 4);
+            xb[p] = _mm512_set1_epi32((int)(v ^ 0x80808080u));
         }
-        return;
+#pragma GCC unroll 8
+        for (int r = 0; r < RB; r++) {
+            __m512i wv = _mm512_load_si512(wp + ((size_t)r * kq + g) * 64);
+#pragma GCC unroll 4
+            for (int p = 0; p < P; p++)
+                acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xb[p], wv);
+        }
     }
-    /* Groups of four rows of one frame: 4 rows x P frames, or 8 rows (two groups) x 1 frame. */
-    __m512i a[16];
-    int groups = R == 8 ? 2 : P;
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++)
-        a[i] = i < 4 * groups ? (R == 8 ? acc[i][0] : acc[i % 4][i / 4]) : _mm512_setzero_si512();
-    int32_t tot[16] __attribute__((aligned(64)));
-    _mm512_store_si512(tot, reduce16(a));
-    for (int g = 0; g < groups; g++) {
-        int p = R == 8 ? 0 : g, r0 = R == 8 ? 4 * g : 0;
-        /* nn_q8_dequant on four outputs: the same operations, element by element */
-        __m128i d = _mm_sub_epi32(_mm_load_si128((const __m128i *)(tot + 4 * g)),
-                                  _mm_slli_epi32(_mm_loadu_si128((const __m128i *)(w->qsum + n + r0)), 7));
-        __m128 sc = _mm_mul_ps(_mm_set1_ps(sx[p]), _mm_loadu_ps(w->scale + n + r0));
-        __m128 v = _mm_mul_ps(_mm_cvtepi32_ps(d), sc);
-        v = _mm_add_ps(v, b ? _mm_loadu_ps(b + n + r0) : _mm_setzero_ps());
-        _mm_storeu_ps(y + (size_t)p * ldy + n + r0, v);
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; r++) {
+        int n = (blk + r) * 16, left = w->rows - n;
+        __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512(w->qsum + n), 7);
+        __m512 sw = _mm512_loadu_ps(w->scale + n);
+        __m512 bv = b ? _mm512_maskz_loadu_ps(m, b + n) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++) {
+            __m512 s = _mm512_mul_ps(_mm512_set1_ps(sx[p]), sw);
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][p], corr)), s);
+            _mm512_mask_storeu_ps(y + (size_t)p * ldy + n, m, _mm512_add_ps(v, bv));
+        }
     }
 }
 
@@ -255,51 +232,52 @@ TGT5 float nn_q8_quantize_row_avx512(const float *x, int K, int kp, int8_t *q)
     return amax / 127.0f;
 }
 
-/* P frames (1..4) from frame t against every row: ROWS rows at a time, then single rows. */
-INL5 void rows_vnni(const nn_q8_matrix *w, const float *b, const int8_t *x, const float *sx, float *y,
-                    int ldy, const int P)
+/* Frames t0 .. t0 + tn - 1 (P at a time, tails 3, 2, 1) against RB blocks of rows from blk. */
+INL5 void frames_vnni(const nn_q8_matrix *w, const float *b, int blk, const int8_t *x, const float *sx,
+                      float *y, int ldy, int tn, const int RB)
 {
-    int n = 0;
-    if (P == 1) /* a matrix-vector product: 8 independent chains hide vpdpbusd's latency */
-        for (; n + 8 <= w->rows; n += 8)
-            blk_vnni(w, b, n, x, sx, y, ldy, 8, 1);
-    for (; n + 4 <= w->rows; n += 4)
-        blk_vnni(w, b, n, x, sx, y, ldy, 4, P);
-    for (; n < w->rows; n++)
-        blk_vnni(w, b, n, x, sx, y, ldy, 1, P);
+    const size_t kp = (size_t)w->kp;
+    int t = 0;
+    for (; t + 4 <= tn; t += 4)
+        blk_vnni(w, b, blk, x + t * kp, sx + t, y + (size_t)t * ldy, ldy, RB, 4);
+    switch (tn - t) {
+    case 3:
+        blk_vnni(w, b, blk, x + t * kp, sx + t, y + (size_t)t * ldy, ldy, RB, 3);
+        break;
+    case 2:
+        blk_vnni(w, b, blk, x + t * kp, sx + t, y + (size_t)t * ldy, ldy, RB, 2);
+        break;
+    case 1:
+        blk_vnni(w, b, blk, x + t * kp, sx + t, y + (size_t)t * ldy, ldy, RB, 1);
+        break;
+    default:
+        break;
+    }
 }
 
+/* Tiles of TILE frames; in each, 4 blocks of 16 rows (16 kB of weights for kp = 256, in L1) meet
+ * every frame of the tile before the next 4. T = 1: 8 blocks at a time (8 independent chains hide
+ * vpdpbusd's latency). */
 TGT5 void nn_q8_gemm_vnni(const nn_q8_matrix *w, const float *b, int T, const int8_t *x, const float *sx,
                           float *y, int ldy)
 {
     const size_t kp = (size_t)w->kp;
+    int nb = (w->rows + 15) / 16;
     if (T == 1) {
-        rows_vnni(w, b, x, sx, y, ldy, 1);
+        int k = 0;
+        for (; k + 8 <= nb; k += 8)
+            blk_vnni(w, b, k, x, sx, y, ldy, 8, 1);
+        for (; k < nb; k++)
+            blk_vnni(w, b, k, x, sx, y, ldy, 1, 1);
         return;
     }
     for (int t0 = 0; t0 < T; t0 += TILE) {
-        int tn = T - t0 < TILE ? T - t0 : TILE;
-        int n = 0;
-        for (; n + 4 <= w->rows; n += 4) {
-            int t = t0;
-            for (; t + 4 <= t0 + tn; t += 4)
-                blk_vnni(w, b, n, x + t * kp, sx + t, y + (size_t)t * ldy, ldy, 4, 4);
-            switch (t0 + tn - t) {
-            case 3:
-                blk_vnni(w, b, n, x + t * kp, sx + t, y + (size_t)t * ldy, ldy, 4, 3);
-                break;
-            case 2:
-                blk_vnni(w, b, n, x + t * kp, sx + t, y + (size_t)t * ldy, ldy, 4, 2);
-                break;
-            case 1:
-                blk_vnni(w, b, n, x + t * kp, sx + t, y + (size_t)t * ldy, ldy, 4, 1);
-                break;
-            default:
-                break;
-            }
-        }
-        for (; n < w->rows; n++)
-            for (int t = t0; t < t0 + tn; t++)
-                blk_vnni(w, b, n, x + t * kp, sx + t, y + (size_t)t * ldy, ldy, 1, 1);
+        int tn = T - t0 < TILE ? T - t0 : TILE, k = 0;
+        const int8_t *xt = x + t0 * kp;
+        float *yt = y + (size_t)t0 * ldy;
+        for (; k + 4 <= nb; k += 4)
+            frames_vnni(w, b, k, xt, sx + t0, yt, ldy, tn, 4);
+        for (; k < nb; k++)
+            frames_vnni(w, b, k, xt, sx + t0, yt, ldy, tn, 1);
     }
 }
