@@ -201,33 +201,46 @@ static void q8_rows(int T, const float *x, size_t ldx, int K, int kp, int8_t *qx
         sx[t] = q8_row(x + (size_t)t * ldx, K, kp, qx + (size_t)t * kp, fast);
 }
 
-int nn_q8_matrix_init(nn_q8_matrix *m, const float *w, int N, int K)
+int nn_q8_matrix_init_layouts(nn_q8_matrix *m, const float *w, int N, int K, int rowmajor, int packed)
 {
     memset(m, 0, sizeof *m);
     m->rows = N, m->cols = K, m->kp = nn_q8_kp(K);
     size_t n16 = ((size_t)N + 15) & ~(size_t)15, kp = (size_t)m->kp, bytes = n16 * kp;
-    m->q = aligned_alloc(64, bytes ? bytes : 64);
-    m->qp = aligned_alloc(64, bytes ? bytes : 64);
+    int8_t *row = malloc(kp); /* one quantised row, when there is no row-major copy to write it to */
+    if (rowmajor)
+        m->q = aligned_alloc(64, bytes ? bytes : 64);
+    if (packed)
+        m->qp = aligned_alloc(64, bytes ? bytes : 64);
     m->scale = calloc(n16 + 16, sizeof(float));
     m->qsum = calloc(n16 + 16, sizeof(int32_t));
-    if (!m->q || !m->qp || !m->scale || !m->qsum) {
+    if (!row || (rowmajor && !m->q) || (packed && !m->qp) || !m->scale || !m->qsum) {
+        free(row);
         nn_q8_matrix_free(m);
         return -1;
     }
+    if (packed) /* the padding rows of the last block */
+        memset(m->qp, 0, bytes);
     for (int n = 0; n < N; n++) {
-        int8_t *row = m->q + (size_t)n * kp;
-        m->scale[n] = q8_row(w + (size_t)n * K, K, (int)kp, row, 1);
+        int8_t *r = rowmajor ? m->q + (size_t)n * kp : row;
+        m->scale[n] = q8_row(w + (size_t)n * K, K, (int)kp, r, 1);
         int32_t s = 0;
         for (int k = 0; k < K; k++)
-            s += row[k];
+            s += r[k];
         m->qsum[n] = s;
+        /* The VNNI layout: block b, k-group g holds rows 16b..16b+15, four k-values each. */
+        for (size_t k = 0; packed && k < kp; k++)
+            m->qp[(((size_t)n / 16) * (kp / 4) + k / 4) * 64 + ((size_t)n % 16) * 4 + k % 4] = r[k];
     }
-    /* The VNNI layout: block b, k-group g holds rows 16b..16b+15, four k-values each. */
-    for (size_t n = 0; n < n16; n++)
-        for (size_t k = 0; k < kp; k++)
-            m->qp[((n / 16) * (kp / 4) + k / 4) * 64 + (n % 16) * 4 + k % 4] =
-                n < (size_t)N ? m->q[n * kp + k] : 0;
+    free(row);
     return 0;
+}
+
+/* Only the layout this CPU's kernel reads (one int8 copy: the model's float32 weights stay loaded
+ * beside it, and a daemon's memory counts). */
+int nn_q8_matrix_init(nn_q8_matrix *m, const float *w, int N, int K)
+{
+    int vnni = simd() != SIMD_NONE && simd_vnni;
+    return nn_q8_matrix_init_layouts(m, w, N, K, !vnni, vnni);
 }
 
 void nn_q8_matrix_free(nn_q8_matrix *m)

@@ -86,9 +86,9 @@ const char *nn_kernel_name(void);
 typedef struct nn_q8_matrix {
     int rows, cols; /* N outputs, K inputs */
     int kp;         /* K rounded up to a multiple of 64 (the kernels' step); the padding is zero */
-    int8_t *q;      /* (N, kp) row-major: w(n, k) ~= scale[n] * q(n, k), q in [-127, 127] */
-    int8_t *qp;     /* the same values for the VNNI kernel: (N16 / 16, kp / 4, 16, 4), blocks of 16
-                     * rows by 4 k-values, rows N..N16-1 zero (N16 = N rounded up to 16) */
+    int8_t *q;      /* (N, kp) row-major: w(n, k) ~= scale[n] * q(n, k), q in [-127, 127]; or NULL */
+    int8_t *qp;     /* or the same values for the VNNI kernel: (N16 / 16, kp / 4, 16, 4), blocks of
+                     * 16 rows by 4 k-values, rows N..N16-1 zero (N16 = N rounded up to 16) */
     float *scale;   /* (N16) max_k |w(n, k)| / 127 (0 for an all-zero row and the padding) */
     int32_t *qsum;  /* (N16) sum_k q(n, k): the VNNI kernel's correction for its unsigned offset */
 } nn_q8_matrix;
@@ -105,8 +105,9 @@ int nn_q8_kp(int K);
  * (nearest, ties to even). Returns the scale max|x| / 127 (x ~= scale * q), 0 if x is all zero. */
 float nn_q8_quantize_row(const float *x, int K, int kp, int8_t *q);
 
-/* Quantises W (N, K) row-major into m (allocated here; nn_q8_matrix_free releases it). Returns 0,
- * or -1 when out of memory (m then holds nothing to free). */
+/* Quantises W (N, K) row-major into m (allocated here; nn_q8_matrix_free releases it), in the one
+ * layout this CPU's int8 kernel reads (q, or qp with AVX-512 VNNI). Returns 0, or -1 when out of
+ * memory (m then holds nothing to free). */
 int nn_q8_matrix_init(nn_q8_matrix *m, const float *w, int N, int K);
 void nn_q8_matrix_free(nn_q8_matrix *m);
 

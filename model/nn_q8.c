@@ -64,6 +64,13 @@ float nn_q8_quantize_row(const float *x, int K, int kp, int8_t *q)
 
 /* ---- scalar reference ---- */
 
+/* The weight q(n, k) from whichever layout m holds. */
+static int8_t q_at(const nn_q8_matrix *m, size_t n, size_t k)
+{
+    size_t kp = (size_t)m->kp;
+    return m->q ? m->q[n * kp + k] : m->qp[((n / 16) * (kp / 4) + k / 4) * 64 + (n % 16) * 4 + k % 4];
+}
+
 void nn_q8_gemm_ref(const nn_q8_matrix *w, const float *b, int T, const int8_t *x, const float *sx, float *y,
                     int ldy)
 {
@@ -71,10 +78,13 @@ void nn_q8_gemm_ref(const nn_q8_matrix *w, const float *b, int T, const int8_t *
     for (int t = 0; t < T; t++) {
         const int8_t *xt = x + (size_t)t * kp;
         for (int n = 0; n < w->rows; n++) {
-            const int8_t *wn = w->q + (size_t)n * kp;
             int32_t acc = 0;
-            for (int k = 0; k < K; k++)
-                acc += (int32_t)xt[k] * wn[k];
+            if (w->q) /* (the same sum, read directly: the scalar fallback's hot loop) */
+                for (int k = 0; k < K; k++)
+                    acc += (int32_t)xt[k] * w->q[(size_t)n * kp + k];
+            else
+                for (int k = 0; k < K; k++)
+                    acc += (int32_t)xt[k] * q_at(w, (size_t)n, (size_t)k);
             y[(size_t)t * ldy + n] = nn_q8_dequant(acc, sx[t], w->scale[n], b ? b[n] : 0.0f);
         }
     }

@@ -93,7 +93,13 @@ static void test_quantize_by_hand(void)
     /* a matrix: rows quantised independently, qsum is the row sum */
     float w[2 * 3] = {0.5f, -0.25f, 0.125f, 0, 0, 0};
     nn_q8_matrix m;
-    CHECK(nn_q8_matrix_init(&m, w, 2, 3) == 0, "matrix init");
+    CHECK(nn_q8_matrix_init_layouts(&m, w, 2, 3, 1, 1) == 0, "matrix init");
+    /* the packed copy: row n, k at block n / 16, k-group k / 4, byte (n % 16) * 4 + k % 4 */
+    int packed_ok = 1;
+    for (int n = 0; n < 16; n++)
+        for (int k = 0; k < 64; k++)
+            packed_ok &= m.qp[(k / 4) * 64 + n * 4 + k % 4] == (n < 2 ? m.q[n * 64 + k] : 0);
+    CHECK(packed_ok, "packed layout differs from the row-major one (or its padding is not zero)");
     CHECK(m.kp == 64 && m.q[0] == 127 && m.q[1] == -64 && m.q[2] == 32 && m.qsum[0] == 95 && m.qsum[1] == 0 &&
               m.scale[1] == 0.0f && m.scale[0] == 0.5f / 127.0f,
           "matrix by hand: q %d %d %d, qsum %d %d", m.q[0], m.q[1], m.q[2], m.qsum[0], m.qsum[1]);
@@ -110,8 +116,8 @@ static void test_kernels(int N, int K, int T, int ldy_extra, int with_bias, int 
     if (extreme)
         for (size_t i = 0; i < (size_t)N * K; i++)
             w[i] = i % 3 == 1 ? -0.2f : 0.2f;
-    nn_q8_matrix m;
-    CHECK(nn_q8_matrix_init(&m, w, N, K) == 0, "init");
+    nn_q8_matrix m; /* both layouts: every kernel runs on it */
+    CHECK(nn_q8_matrix_init_layouts(&m, w, N, K, 1, 1) == 0, "init");
     int kp = m.kp, ldy = N + ldy_extra;
     int8_t *qx = malloc((size_t)T * kp);
     float *sx = malloc((size_t)T * sizeof(float));
@@ -142,6 +148,14 @@ static void test_kernels(int N, int K, int T, int ldy_extra, int with_bias, int 
             exact &= y0[(size_t)t * ldy + n] == -7.0f;
     CHECK(exact, "N=%d K=%d T=%d ldy=%d bias %d extreme %d: scalar kernel vs int64 dot product", N, K, T, ldy,
           with_bias, extreme);
+    nn_q8_matrix mp; /* the reference reading the packed layout only (a VNNI CPU's matrices) */
+    CHECK(nn_q8_matrix_init_layouts(&mp, w, N, K, 0, 1) == 0 && !mp.q, "init packed only");
+    nn_q8_gemm_ref(&mp, bb, T, qx, sx, y1, ldy);
+    CHECK(!memcmp(y0, y1, ny * sizeof(float)), "N=%d K=%d T=%d: scalar kernel on the packed layout differs",
+          N, K, T);
+    nn_q8_matrix_free(&mp);
+    for (size_t i = 0; i < ny; i++)
+        y1[i] = -7.0f;
     if (have_avx2()) {
         nn_q8_gemm_avx2(&m, bb, T, qx, sx, y1, ldy);
         CHECK(!memcmp(y0, y1, ny * sizeof(float)), "N=%d K=%d T=%d ldy=%d bias %d extreme %d: AVX2 != scalar",
