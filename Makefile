@@ -281,12 +281,12 @@ $(LMBIN_DEBIAN): | $(B)/asrd
 # Retrain the shipped model from scratch / a smaller model in <= 2 hours.
 # Eight stages: configs/train-default.yaml, then (each once the previous one has finished, not merely
 # stopped at its time limit) the warm restarts configs/train-default-2.yaml, -3.yaml, -4.yaml,
-# -5-dropout.yaml, -6.yaml, -7.yaml and -8.yaml, each from the previous stage's best or last
-# checkpoint (its init_model); -7 and -8 train on data/corpus-full. The shipped model is stage 8's
-# best.model. Each stage resumes where it stopped when run again.
+# -5-dropout.yaml, -6.yaml, -7.yaml, -8.yaml and -9.yaml, each from the previous stage's best or last
+# checkpoint (its init_model); -7 and -8 train on data/corpus-full, -9 on the real speech alone. The
+# shipped model is stage 9's best.model. Each stage resumes where it stopped when run again.
 model: deps
 	@$(MAKE) --no-print-directory $(B)/asr-train $(B)/asrd
-	@for s in "" -2 -3 -4 -5-dropout -6 -7 -8; do \
+	@for s in "" -2 -3 -4 -5-dropout -6 -7 -8 -9; do \
 	    echo "model/recipe/train.sh configs/train-default$$s.yaml"; \
 	    model/recipe/train.sh configs/train-default$$s.yaml || exit 1; \
 	    grep -q '^finished at update' $${ASRD_DATA:-data}/runs/default$$s/train.out || \
