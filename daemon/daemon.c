@@ -410,9 +410,11 @@ int daemon_run(const cfg *c, const char *model_path, const char *www_root)
     }
     if (c->decoder == ASR_DECODER_BEAM)
         asr_log(ASR_LOG_INFO,
-                "decoder: beam %d, LM %s (%d words), lm_weight %g, word_bonus %g, unk_penalty %g%s",
+                "decoder: beam %d, LM %s (%d words), lm_weight %g, word_bonus %g, unk_penalty %g, "
+                "lm_lookahead %g%s",
                 c->beam.beam, c->lm ? c->lm : "none", lex ? ctc_lexicon_words(lex) : 0, c->beam.lm_weight,
-                c->beam.word_bonus, c->beam.unk_penalty, c->beam.closed_vocab ? ", closed vocabulary" : "");
+                c->beam.word_bonus, c->beam.unk_penalty, c->beam.lm_lookahead,
+                c->beam.closed_vocab ? ", closed vocabulary" : "");
     else
         asr_log(ASR_LOG_INFO, "decoder: greedy");
     if (hub_init(&h, model, &hp, &err) != ASR_OK) {
